@@ -1,0 +1,119 @@
+//! The `ws-harness` command line.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use ws_harness::server::{Server, ServerConfig, ServerError};
+
+/// Tests that talk to a real WebSocket service, and the reference server they talk to.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the reference WebSocket server of PROTOCOL.md.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8765")]
+        listen: SocketAddr,
+        /// HS256 secret that tokens are signed with.
+        #[arg(long, env = "WS_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+        /// Accept `scenario` in user messages, and use the published test
+        /// secret when no secret is given.
+        #[arg(long)]
+        test_mode: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve {
+            listen,
+            jwt_secret,
+            test_mode,
+        } => runtime.block_on(serve(listen, jwt_secret, test_mode)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(
+    listen: SocketAddr,
+    jwt_secret: Option<String>,
+    test_mode: bool,
+) -> Result<(), ServerError> {
+    let config = ServerConfig {
+        jwt_secret,
+        test_mode,
+        ..ServerConfig::test_mode()
+    };
+    let server = Server::new(config)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+    println!("listening on {local}");
+    server.serve(listener, shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C, or on SIGTERM where there is one (`docker stop`).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

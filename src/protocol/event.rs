@@ -1,0 +1,227 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// One flat agent event, as the server sends it.
+///
+/// Business fields sit at the top level of the JSON object (never inside a
+/// `data` wrapper): the common fields here, and the fields of its
+/// [`EventKind`] flattened beside them.
+///
+/// ```
+/// use ws_harness::protocol::{AgentEvent, EventKind, EventType};
+///
+/// let text = r#"{"type":"agent_thinking","thought":"hmm","event_id":2,
+///   "timestamp":"2026-01-01T00:00:00.000Z","user_id":"alice","thread_id":"t-1",
+///   "run_id":"run-1","message_id":"m-1","agent_name":"reference-agent","critical":true}"#;
+/// let event: AgentEvent = serde_json::from_str(text).unwrap();
+/// assert_eq!(event.kind.event_type(), EventType::AgentThinking);
+/// assert!(matches!(event.kind, EventKind::AgentThinking { ref thought } if thought == "hmm"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentEvent {
+    /// Per-user sequence number: 1, 2, 3, ... with no gaps across runs and connections.
+    pub event_id: u64,
+    /// RFC 3339 time in UTC with milliseconds, e.g. `2026-01-01T00:00:00.000Z`.
+    pub timestamp: String,
+    /// The user the event belongs to, taken from the token's `sub`.
+    pub user_id: String,
+    /// The thread named by the `user_message` that started the run.
+    pub thread_id: String,
+    /// The run this event belongs to.
+    pub run_id: String,
+    /// The `message_id` of the `user_message` that started the run.
+    pub message_id: String,
+    /// The name of the agent that emitted the event.
+    pub agent_name: String,
+    /// Always `true`: every agent event is a critical event.
+    pub critical: bool,
+    /// The event's type and its type-specific fields.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The type of an agent event with the fields that only that type carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run began.
+    AgentStarted,
+    /// One thinking step.
+    AgentThinking {
+        /// What the agent is thinking about.
+        thought: String,
+    },
+    /// A tool call began.
+    ToolExecuting {
+        /// The tool being called.
+        tool_name: String,
+        /// The tool's input.
+        tool_input: Value,
+    },
+    /// A tool call finished.
+    ToolCompleted {
+        /// The tool that was called.
+        tool_name: String,
+        /// What the tool returned.
+        result: Value,
+        /// How long the call took.
+        duration_ms: u64,
+    },
+    /// The run finished with an answer.
+    AgentCompleted {
+        /// The agent's answer.
+        final_response: String,
+        /// How long the run took.
+        duration_ms: u64,
+    },
+    /// The run failed.
+    AgentError {
+        /// What went wrong.
+        error: String,
+        /// The type of the last event before the failure.
+        failed_after: EventType,
+    },
+}
+
+impl EventKind {
+    /// The [`EventType`] of this kind.
+    ///
+    /// ```
+    /// use ws_harness::protocol::{EventKind, EventType};
+    /// assert_eq!(EventKind::AgentStarted.event_type(), EventType::AgentStarted);
+    /// ```
+    #[must_use]
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::AgentStarted => EventType::AgentStarted,
+            Self::AgentThinking { .. } => EventType::AgentThinking,
+            Self::ToolExecuting { .. } => EventType::ToolExecuting,
+            Self::ToolCompleted { .. } => EventType::ToolCompleted,
+            Self::AgentCompleted { .. } => EventType::AgentCompleted,
+            Self::AgentError { .. } => EventType::AgentError,
+        }
+    }
+}
+
+/// The name of an agent event type, as it appears in `"type"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// `agent_started`
+    AgentStarted,
+    /// `agent_thinking`
+    AgentThinking,
+    /// `tool_executing`
+    ToolExecuting,
+    /// `tool_completed`
+    ToolCompleted,
+    /// `agent_completed`
+    AgentCompleted,
+    /// `agent_error`
+    AgentError,
+}
+
+/// The five events every run with default settings emits, in order.
+pub const REQUIRED_EVENTS: [EventType; 5] = [
+    EventType::AgentStarted,
+    EventType::AgentThinking,
+    EventType::ToolExecuting,
+    EventType::ToolCompleted,
+    EventType::AgentCompleted,
+];
+
+impl EventType {
+    /// Every event type, in the order a run can emit them.
+    pub const ALL: [EventType; 6] = [
+        Self::AgentStarted,
+        Self::AgentThinking,
+        Self::ToolExecuting,
+        Self::ToolCompleted,
+        Self::AgentCompleted,
+        Self::AgentError,
+    ];
+
+    /// The wire name, e.g. `"agent_started"`.
+    ///
+    /// ```
+    /// use ws_harness::protocol::EventType;
+    /// assert_eq!(EventType::ToolCompleted.as_str(), "tool_completed");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AgentStarted => "agent_started",
+            Self::AgentThinking => "agent_thinking",
+            Self::ToolExecuting => "tool_executing",
+            Self::ToolCompleted => "tool_completed",
+            Self::AgentCompleted => "agent_completed",
+            Self::AgentError => "agent_error",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown event type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown event type `{0}`; expected one of agent_started, agent_thinking, tool_executing, tool_completed, agent_completed, agent_error"
+)]
+pub struct UnknownEventType(pub String);
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownEventType(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_serializes_flat_with_type_beside_common_fields() {
+        let event = AgentEvent {
+            event_id: 7,
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            user_id: "alice".into(),
+            thread_id: "t".into(),
+            run_id: "r".into(),
+            message_id: "m".into(),
+            agent_name: "a".into(),
+            critical: true,
+            kind: EventKind::ToolCompleted {
+                tool_name: "search".into(),
+                result: serde_json::json!({"ok": true}),
+                duration_ms: 3,
+            },
+        };
+        let value = serde_json::to_value(&event).unwrap();
+        assert_eq!(value["type"], "tool_completed");
+        assert_eq!(value["tool_name"], "search");
+        assert_eq!(value["event_id"], 7);
+        assert!(value.get("data").is_none());
+        let back: AgentEvent = serde_json::from_value(value).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn event_type_names_round_trip() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        assert!("agent_done".parse::<EventType>().is_err());
+    }
+}

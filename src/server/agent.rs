@@ -1,0 +1,164 @@
+use super::manager::UserSlot;
+use crate::protocol::{AgentEvent, EventKind, Scenario};
+use serde_json::json;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The reference agent (the seeds' `WebSocketAgentHandler`): turns one
+/// `user_message` into a run of flat agent events.
+///
+/// A run goes `agent_started`, the thinking steps, a `tool_executing` /
+/// `tool_completed` pair per tool, then `agent_completed`, or `agent_error`
+/// right after the event named by the scenario's `fail_at`.
+#[derive(Debug, Clone)]
+pub struct AgentHandler {
+    name: String,
+}
+
+/// The facts of one run, shared by all of its events.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) user_id: String,
+    pub(crate) thread_id: String,
+    pub(crate) message_id: String,
+    pub(crate) run_id: String,
+    pub(crate) content: String,
+    pub(crate) scenario: Scenario,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunOutcome {
+    Completed,
+    Failed,
+}
+
+/// Longest piece of `content` quoted back in tool inputs and answers.
+const QUOTE_CHARS: usize = 256;
+
+impl AgentHandler {
+    /// An agent that signs its events with `name`.
+    ///
+    /// ```
+    /// use ws_harness::server::AgentHandler;
+    /// assert_eq!(AgentHandler::new("reference-agent").name(), "reference-agent");
+    /// ```
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+
+    /// The `agent_name` of its events.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs to the end, emitting each event through `user`. Returns how the
+    /// run ended and how many slow connections were dropped on the way.
+    pub(crate) async fn run(&self, run: &Run, user: &UserSlot) -> (RunOutcome, usize) {
+        let mut out = Emitter {
+            agent: self,
+            run,
+            user,
+            delay: Duration::from_millis(run.scenario.step_delay_ms),
+            first: true,
+            dropped: 0,
+        };
+        let outcome = if self.steps(run, &mut out).await.is_some() {
+            RunOutcome::Completed
+        } else {
+            RunOutcome::Failed
+        };
+        (outcome, out.dropped)
+    }
+
+    /// The run's events in order; `None` as soon as one of them failed the run.
+    async fn steps(&self, run: &Run, out: &mut Emitter<'_>) -> Option<()> {
+        let started = Instant::now();
+        let scenario = &run.scenario;
+        let quote: String = run.content.chars().take(QUOTE_CHARS).collect();
+        out.emit(EventKind::AgentStarted).await?;
+        for step in 1..=scenario.thinking_steps {
+            let thought = format!(
+                "step {step} of {}: working out how to answer {quote:?}",
+                scenario.thinking_steps
+            );
+            out.emit(EventKind::AgentThinking { thought }).await?;
+        }
+        for tool in &scenario.tools {
+            let tool_started = Instant::now();
+            out.emit(EventKind::ToolExecuting {
+                tool_name: tool.clone(),
+                tool_input: json!({ "query": quote }),
+            })
+            .await?;
+            out.emit(EventKind::ToolCompleted {
+                tool_name: tool.clone(),
+                result: json!({ "status": "ok", "output": format!("{tool} found 1 result for {quote:?}") }),
+                duration_ms: millis(tool_started.elapsed()),
+            })
+            .await?;
+        }
+        out.emit(EventKind::AgentCompleted {
+            final_response: format!(
+                "answered {quote:?} with {} tool call(s)",
+                scenario.tools.len()
+            ),
+            duration_ms: millis(started.elapsed()),
+        })
+        .await
+    }
+
+    fn event(&self, run: &Run, event_id: u64, kind: EventKind) -> AgentEvent {
+        AgentEvent {
+            event_id,
+            timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            user_id: run.user_id.clone(),
+            thread_id: run.thread_id.clone(),
+            run_id: run.run_id.clone(),
+            message_id: run.message_id.clone(),
+            agent_name: self.name.clone(),
+            critical: true,
+            kind,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Emits the events of one run, pacing them and applying `fail_at`.
+struct Emitter<'a> {
+    agent: &'a AgentHandler,
+    run: &'a Run,
+    user: &'a UserSlot,
+    delay: Duration,
+    first: bool,
+    dropped: usize,
+}
+
+impl Emitter<'_> {
+    /// Emits one event; `None` when the scenario fails the run right after it
+    /// (the `agent_error` is emitted here).
+    async fn emit(&mut self, kind: EventKind) -> Option<()> {
+        if !std::mem::take(&mut self.first) && !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let event_type = kind.event_type();
+        self.send(kind);
+        if self.run.scenario.fail_at == Some(event_type) {
+            self.send(EventKind::AgentError {
+                error: format!("the scenario asked the run to fail after {event_type}"),
+                failed_after: event_type,
+            });
+            return None;
+        }
+        Some(())
+    }
+
+    fn send(&mut self, kind: EventKind) {
+        let (agent, run) = (self.agent, self.run);
+        self.dropped += self.user.emit(|event_id| agent.event(run, event_id, kind));
+    }
+}

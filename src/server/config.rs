@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+/// How a reference server runs: its secret, test mode, and its limits.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_harness::server::ServerConfig;
+///
+/// let config = ServerConfig::test_mode().handshake_timeout(Duration::from_millis(500));
+/// assert!(config.test_mode);
+/// assert_eq!(config.limits.handshake_timeout, Duration::from_millis(500));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ServerConfig {
+    /// The HS256 secret. `None` is only allowed in test mode, which then uses
+    /// [`TEST_JWT_SECRET`](crate::auth::TEST_JWT_SECRET).
+    pub jwt_secret: Option<String>,
+    /// Test mode: accepts `scenario` in `user_message` and the published test secret.
+    pub test_mode: bool,
+    /// The `agent_name` of every event.
+    pub agent_name: String,
+    /// Buffers, sizes and timeouts.
+    pub limits: Limits,
+}
+
+/// Buffers, sizes and timeouts of a server. The defaults keep an idle
+/// connection to a few KiB (tungstenite's own defaults would hold 256 KiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a client may take to send its whole HTTP request (idle or
+    /// half-open handshakes are dropped after it). Default 10 s.
+    pub handshake_timeout: Duration,
+    /// How long one write to a client may block before the connection is
+    /// dropped. Default 10 s.
+    pub write_timeout: Duration,
+    /// How long shutdown waits for connections to close. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// WebSocket read buffer per connection, allocated up front. Default 4 KiB.
+    pub read_buffer_size: usize,
+    /// Bytes buffered before a write goes to the socket. Default 8 KiB.
+    pub write_buffer_size: usize,
+    /// Most bytes a connection's write buffer may hold. Default 1 MiB.
+    pub max_write_buffer_size: usize,
+    /// Largest incoming message; bigger ones close with `1009`. Default 256 KiB.
+    pub max_message_size: usize,
+    /// Largest incoming frame; bigger ones close with `1009`. Default 256 KiB.
+    pub max_frame_size: usize,
+    /// Events queued for one connection before it counts as too slow and is
+    /// closed with `1008`. Default 1,024.
+    pub outbound_queue: usize,
+    /// Events kept per user for `resume`. Default 1,000.
+    pub replay_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 8 * 1024,
+            max_write_buffer_size: 1024 * 1024,
+            max_message_size: 256 * 1024,
+            max_frame_size: 256 * 1024,
+            outbound_queue: 1024,
+            replay_buffer: 1000,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// A production configuration with this secret (test mode off).
+    pub fn with_secret(secret: impl Into<String>) -> Self {
+        Self {
+            jwt_secret: Some(secret.into()),
+            test_mode: false,
+            agent_name: "reference-agent".to_owned(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// A test-mode configuration using the published test secret.
+    pub fn test_mode() -> Self {
+        Self {
+            jwt_secret: None,
+            test_mode: true,
+            ..Self::with_secret(String::new())
+        }
+    }
+
+    /// Sets [`Limits::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets all limits at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}

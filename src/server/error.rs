@@ -1,0 +1,41 @@
+use crate::auth::AuthError;
+
+/// Why a server could not be built or started.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Not in test mode and no secret given.
+    #[error(
+        "no JWT secret: pass --jwt-secret SECRET or set WS_JWT_SECRET, or start with --test-mode to use the published test secret"
+    )]
+    MissingSecret,
+    /// The published test secret, outside test mode.
+    #[error(
+        "the published test secret is only accepted in test mode: pass a secret of your own, or start with --test-mode"
+    )]
+    TestSecretOutsideTestMode,
+    /// The secret is unusable.
+    #[error("bad JWT secret: {0}")]
+    Secret(#[source] AuthError),
+    /// A limit has a value the server cannot work with.
+    #[error(
+        "limit `{name}` cannot be {value}; use the default from `Limits::default()` or a larger value"
+    )]
+    InvalidLimit {
+        /// The field of [`Limits`](super::Limits).
+        name: &'static str,
+        /// The rejected value.
+        value: usize,
+    },
+    /// `serve` was called again on a server that already shut down.
+    #[error("this server already served and shut down; build a new one with Server::new")]
+    AlreadyServed,
+    /// Binding or reading the listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,214 @@
+use crate::protocol::AgentEvent;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// Identifies one connection for the lifetime of a server.
+pub type ConnectionId = u64;
+
+/// A frame queued for one connection.
+#[derive(Debug, Clone)]
+pub(crate) enum Outbound {
+    /// An agent event of the connection's user.
+    Event { event_id: u64, frame: Utf8Bytes },
+    /// A reply meant for this connection only (e.g. `internal` after a run fault).
+    Reply(Utf8Bytes),
+}
+
+/// The one connection manager (the seeds' `UnifiedWebSocketManager`, one, not ten).
+///
+/// It keeps, per user: the open connections, the `event_id` sequence (1, 2,
+/// 3, ... with no gaps across all runs and connections of that user) and the
+/// replay buffer of recent events. An event goes to every connection of its
+/// own user and never to anyone else's.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    users: Mutex<HashMap<String, Arc<UserSlot>>>,
+    next_connection: AtomicU64,
+    open: AtomicUsize,
+    queue_capacity: usize,
+    replay_capacity: usize,
+}
+
+/// One user's connections, event sequence and replay buffer.
+#[derive(Debug)]
+pub(crate) struct UserSlot {
+    state: Mutex<UserState>,
+    replay_capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct UserState {
+    last_event_id: u64,
+    connections: Vec<(ConnectionId, mpsc::Sender<Outbound>)>,
+    buffer: VecDeque<(u64, Utf8Bytes)>,
+}
+
+/// What a new connection gets from the manager.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) id: ConnectionId,
+    pub(crate) user: Arc<UserSlot>,
+    pub(crate) outbound: mpsc::Receiver<Outbound>,
+    /// Lets a run started on this connection answer it directly without
+    /// keeping the connection's queue alive.
+    pub(crate) reply_to: mpsc::WeakSender<Outbound>,
+}
+
+/// Buffered events after a client's `last_event_id`.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    /// `Some(oldest buffered id)` when events after `last_event_id` were already evicted.
+    pub(crate) gap: Option<u64>,
+    pub(crate) frames: Vec<Utf8Bytes>,
+    /// The user's newest event id when the replay was taken.
+    pub(crate) last_event_id: u64,
+}
+
+impl ConnectionManager {
+    pub(crate) fn new(queue_capacity: usize, replay_capacity: usize) -> Self {
+        Self {
+            users: Mutex::default(),
+            next_connection: AtomicU64::new(1),
+            open: AtomicUsize::new(0),
+            queue_capacity,
+            replay_capacity,
+        }
+    }
+
+    /// Open connections, all users together.
+    ///
+    /// ```
+    /// use ws_harness::server::{Server, ServerConfig};
+    /// let server = Server::new(ServerConfig::test_mode()).unwrap();
+    /// assert_eq!(server.manager().connection_count(), 0);
+    /// ```
+    #[must_use]
+    pub fn connection_count(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Open connections of one user.
+    #[must_use]
+    pub fn user_connection_count(&self, user_id: &str) -> usize {
+        self.existing(user_id)
+            .map_or(0, |slot| slot.lock().connections.len())
+    }
+
+    /// The newest `event_id` of a user (0 before the first event).
+    #[must_use]
+    pub fn last_event_id(&self, user_id: &str) -> u64 {
+        self.existing(user_id)
+            .map_or(0, |slot| slot.lock().last_event_id)
+    }
+
+    pub(crate) fn user(&self, user_id: &str) -> Arc<UserSlot> {
+        let mut users = lock(&self.users);
+        Arc::clone(users.entry(user_id.to_owned()).or_insert_with(|| {
+            Arc::new(UserSlot {
+                state: Mutex::default(),
+                replay_capacity: self.replay_capacity,
+            })
+        }))
+    }
+
+    fn existing(&self, user_id: &str) -> Option<Arc<UserSlot>> {
+        lock(&self.users).get(user_id).cloned()
+    }
+
+    pub(crate) fn register(&self, user_id: &str) -> Registration {
+        let user = self.user(user_id);
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (tx, outbound) = mpsc::channel(self.queue_capacity);
+        let reply_to = tx.downgrade();
+        user.lock().connections.push((id, tx));
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Registration {
+            id,
+            user,
+            outbound,
+            reply_to,
+        }
+    }
+
+    pub(crate) fn unregister(&self, registration: &Registration) {
+        registration
+            .user
+            .lock()
+            .connections
+            .retain(|(id, _)| *id != registration.id);
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl UserSlot {
+    fn lock(&self) -> MutexGuard<'_, UserState> {
+        lock(&self.state)
+    }
+
+    /// Gives the next `event_id` to the event `build` makes, keeps it for
+    /// replay and queues it for every connection of the user. A connection
+    /// whose queue is full is dropped (it reads too slowly); the event stays
+    /// in the replay buffer. Returns how many connections were dropped as too slow.
+    pub(crate) fn emit(&self, build: impl FnOnce(u64) -> AgentEvent) -> usize {
+        let mut state = self.lock();
+        let event_id = state.last_event_id + 1;
+        let event = build(event_id);
+        debug_assert_eq!(event.event_id, event_id);
+        let frame =
+            Utf8Bytes::from(serde_json::to_string(&event).expect("an event always serializes"));
+        state.last_event_id = event_id;
+        if state.buffer.len() == self.replay_capacity {
+            state.buffer.pop_front();
+        }
+        state.buffer.push_back((event_id, frame.clone()));
+        let mut too_slow = 0;
+        state.connections.retain(|(_, tx)| {
+            let event = Outbound::Event {
+                event_id,
+                frame: frame.clone(),
+            };
+            match tx.try_send(event) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    too_slow += 1;
+                    false
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+        too_slow
+    }
+
+    /// The buffered events after `last_event_id`, or `Err(newest)` when the
+    /// client claims an event the server never sent.
+    pub(crate) fn replay_after(&self, last_event_id: u64) -> Result<Replay, u64> {
+        let state = self.lock();
+        if last_event_id > state.last_event_id {
+            return Err(state.last_event_id);
+        }
+        let oldest = state
+            .buffer
+            .front()
+            .map_or(state.last_event_id + 1, |(id, _)| *id);
+        let gap = (last_event_id + 1 < oldest).then_some(oldest);
+        let frames = state
+            .buffer
+            .iter()
+            .filter(|(id, _)| *id > last_event_id)
+            .map(|(_, frame)| frame.clone())
+            .collect();
+        Ok(Replay {
+            gap,
+            frames,
+            last_event_id: state.last_event_id,
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

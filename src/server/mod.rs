@@ -1,0 +1,186 @@
+//! The reference WebSocket server of `PROTOCOL.md`: `/ws`, `/health` and
+//! `/metrics` on one port.
+//!
+//! The same code runs in-process, as `ws-harness serve` and in the container
+//! image. Like mini-redis, [`Server::serve`] takes a listener the caller bound
+//! (tests bind port 0) and a shutdown future.
+//!
+//! ```
+//! use tokio::net::TcpListener;
+//! use ws_harness::server::{Server, ServerConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let server = Server::new(ServerConfig::test_mode())?;
+//! // Serve until the future completes; here, at once.
+//! server.serve(listener, async {}).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod agent;
+mod config;
+mod connection;
+mod error;
+mod http;
+mod manager;
+mod metrics;
+
+pub use agent::AgentHandler;
+pub use config::{Limits, ServerConfig};
+pub use error::ServerError;
+pub use manager::{ConnectionId, ConnectionManager};
+
+use crate::auth::{JwtAuth, TEST_JWT_SECRET};
+use metrics::ServerMetrics;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A reference server, ready to serve on a listener. Cheap to clone: clones
+/// share one state.
+#[derive(Debug, Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+/// State shared by every connection and run of one server.
+#[derive(Debug)]
+struct Shared {
+    config: ServerConfig,
+    auth: JwtAuth,
+    manager: ConnectionManager,
+    agent: AgentHandler,
+    metrics: ServerMetrics,
+    started: Instant,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    runs: AtomicU64,
+}
+
+impl Server {
+    /// Checks the configuration and builds the server's state.
+    ///
+    /// # Errors
+    /// [`ServerError::MissingSecret`] without a secret outside test mode,
+    /// [`ServerError::TestSecretOutsideTestMode`] for the published test secret
+    /// outside test mode, [`ServerError::InvalidLimit`] for a limit of zero.
+    pub fn new(config: ServerConfig) -> Result<Self, ServerError> {
+        let secret = match (&config.jwt_secret, config.test_mode) {
+            (None, true) => TEST_JWT_SECRET,
+            (None, false) => return Err(ServerError::MissingSecret),
+            (Some(secret), false) if secret == TEST_JWT_SECRET => {
+                return Err(ServerError::TestSecretOutsideTestMode);
+            }
+            (Some(secret), _) => secret.as_str(),
+        };
+        let auth = JwtAuth::new(secret).map_err(ServerError::Secret)?;
+        let limits = &config.limits;
+        for (name, value) in [
+            ("read_buffer_size", limits.read_buffer_size),
+            ("max_message_size", limits.max_message_size),
+            ("max_frame_size", limits.max_frame_size),
+            ("outbound_queue", limits.outbound_queue),
+            ("replay_buffer", limits.replay_buffer),
+        ] {
+            if value == 0 {
+                return Err(ServerError::InvalidLimit { name, value });
+            }
+        }
+        if limits.max_write_buffer_size <= limits.write_buffer_size {
+            return Err(ServerError::InvalidLimit {
+                name: "max_write_buffer_size",
+                value: limits.max_write_buffer_size,
+            });
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                manager: ConnectionManager::new(limits.outbound_queue, limits.replay_buffer),
+                agent: AgentHandler::new(config.agent_name.clone()),
+                auth,
+                config,
+                metrics: ServerMetrics::new(),
+                started: Instant::now(),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                runs: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The one connection manager of this server.
+    #[must_use]
+    pub fn manager(&self) -> &ConnectionManager {
+        &self.shared.manager
+    }
+
+    /// The configuration the server runs with.
+    #[must_use]
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes, then
+    /// closes every WebSocket with `1001` and waits up to
+    /// [`Limits::shutdown_grace`] for them to finish.
+    ///
+    /// # Errors
+    /// [`ServerError::AlreadyServed`] when this server already served once.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let shared = &self.shared;
+        if shared.shutdown.is_cancelled() || shared.tasks.is_closed() {
+            return Err(ServerError::AlreadyServed);
+        }
+        let local = listener.local_addr().ok();
+        tracing::info!(addr = ?local, test_mode = shared.config.test_mode, "serving");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        shared.tasks.spawn(http::serve_http(Arc::clone(shared), stream, peer));
+                    }
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        tracing::info!(
+            connections = shared.manager.connection_count(),
+            "shutting down"
+        );
+        shared.shutdown.cancel();
+        shared.tasks.close();
+        if tokio::time::timeout(shared.config.limits.shutdown_grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = shared.tasks.len(),
+                "connections still open after the shutdown grace period"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn next_run_id(&self) -> String {
+        format!("run-{}", self.runs.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
