@@ -1,0 +1,236 @@
+//! Helpers shared by the integration tests: a reference server on a loopback
+//! port, a raw WebSocket client, and a raw HTTP GET.
+#![allow(dead_code, unreachable_pub)]
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Request};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::server::{Server, ServerConfig, ServerError};
+
+/// How long a test waits for any one frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A reference server serving on `127.0.0.1:0` inside the test's runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub auth: JwtAuth,
+    stop: Option<oneshot::Sender<()>>,
+    serving: JoinHandle<Result<(), ServerError>>,
+}
+
+impl TestServer {
+    /// A test-mode server with default limits.
+    pub async fn start() -> Self {
+        Self::with_config(ServerConfig::test_mode()).await
+    }
+
+    pub async fn with_config(config: ServerConfig) -> Self {
+        let secret = config.jwt_secret.clone().unwrap_or_else(|| TEST_JWT_SECRET.to_owned());
+        let server = Server::new(config).expect("valid server config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = {
+            let server = server.clone();
+            tokio::spawn(async move {
+                server
+                    .serve(listener, async {
+                        stopped.await.ok();
+                    })
+                    .await
+            })
+        };
+        Self {
+            addr,
+            server,
+            auth: JwtAuth::new(&secret).unwrap(),
+            stop: Some(stop),
+            serving,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.auth.mint(user, Duration::from_secs(300)).unwrap()
+    }
+
+    /// A request to `/ws` with `Authorization: Bearer <token>`.
+    pub fn request(&self, token: &str) -> Request<()> {
+        let mut request = self.url().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        request
+    }
+
+    /// An authenticated client for `user`.
+    pub async fn connect(&self, user: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(self.request(&self.token(user)))
+            .await
+            .expect("handshake accepted");
+        Client { ws }
+    }
+
+    /// Stops the server and waits for `serve` to return.
+    pub async fn shutdown(mut self) {
+        self.stop.take().unwrap().send(()).ok();
+        tokio::time::timeout(Duration::from_secs(10), &mut self.serving)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap()
+            .unwrap();
+    }
+
+    /// `GET path` over a raw socket: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// The `/health` body, checked to be `ok`.
+    pub async fn health(&self) -> Value {
+        let (status, body) = self.get("/health").await;
+        assert_eq!(status, 200, "{body}");
+        let health: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(health["status"], "ok");
+        health
+    }
+}
+
+/// `GET path` with `Connection: close`: (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    tokio::time::timeout(WAIT, stream.read_to_string(&mut raw))
+        .await
+        .expect("response within the wait")
+        .unwrap();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// A raw WebSocket client over tokio-tungstenite.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// Sends a `user_message` with an optional scenario.
+    pub async fn user_message(&mut self, message_id: &str, scenario: Option<Value>) {
+        let mut frame = json!({
+            "type": "user_message",
+            "message_id": message_id,
+            "thread_id": "t-1",
+            "content": "hello",
+        });
+        if let Some(scenario) = scenario {
+            frame["scenario"] = scenario;
+        }
+        self.send_json(frame).await;
+    }
+
+    /// The next text frame as JSON; fails on a close, an error or the wait.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("the connection is still open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON text"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Frames up to and including the first of type `last` (or `agent_error`).
+    pub async fn until(&mut self, last: &str) -> Vec<Value> {
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next_json().await;
+            let done = frame["type"] == last || frame["type"] == "agent_error";
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
+    /// Runs one user message with the default scenario and returns its events.
+    pub async fn run(&mut self, message_id: &str) -> Vec<Value> {
+        self.user_message(message_id, None).await;
+        self.until("agent_completed").await
+    }
+
+    /// Sends a ping and checks the pong: proves the connection is open and served.
+    pub async fn assert_alive(&mut self) {
+        self.send_json(json!({"type": "ping", "nonce": "alive?"})).await;
+        assert_eq!(self.next_json().await, json!({"type": "pong", "nonce": "alive?"}));
+    }
+
+    /// The close frame the server sends next (skipping text frames).
+    pub async fn expect_close(&mut self) -> CloseFrame {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a close within the wait");
+            match next {
+                Some(Ok(Message::Close(Some(frame)))) => return frame,
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Asserts no text frame arrives for `quiet`.
+    pub async fn expect_quiet(&mut self, quiet: Duration) {
+        if let Ok(Some(message)) = tokio::time::timeout(quiet, self.ws.next()).await {
+            panic!("expected nothing for {quiet:?}, got {message:?}");
+        }
+    }
+}
+
+/// The event types of a list of frames.
+pub fn types(frames: &[Value]) -> Vec<&str> {
+    frames.iter().map(|f| f["type"].as_str().unwrap()).collect()
+}
+
+/// The HTTP status and JSON body of a refused handshake.
+pub async fn refused(request: Request<()>) -> (u16, Value) {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(WsError::Http(response)) => {
+            let body = response.body().clone().unwrap_or_default();
+            (response.status().as_u16(), serde_json::from_slice(&body).expect("a JSON body"))
+        }
+        Ok(_) => panic!("the handshake was accepted"),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
