@@ -51,13 +51,14 @@ where
     async {
         tracing::info!("connected");
         let ending = conn.run().await;
+        // No more events for this connection, even while its close completes.
+        shared.manager.unregister(&conn.registration);
+        shared.metrics.connections_open.dec();
         conn.finish(ending).await;
         tracing::info!("disconnected");
     }
     .instrument(span)
     .await;
-    shared.manager.unregister(&conn.registration);
-    shared.metrics.connections_open.dec();
 }
 
 struct Connection<S> {

@@ -138,7 +138,12 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).await.unwrap();
+        self.send(Message::text(text)).await;
+    }
+
+    /// Sends any frame, raw ones (`Message::Frame`) included.
+    pub async fn send(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
     }
 
     /// Sends a `user_message` with an optional scenario.

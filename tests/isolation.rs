@@ -1,0 +1,58 @@
+//! Users are isolated: events go to every connection of their own user and
+//! to no one else, whatever a client claims.
+
+mod common;
+
+use common::TestServer;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn two_users_each_see_only_their_own_events() {
+    let server = TestServer::start().await;
+    let mut alice = server.connect("alice").await;
+    let mut bob = server.connect("bob").await;
+    alice.user_message("a-1", Some(json!({"step_delay_ms": 5}))).await;
+    bob.user_message("b-1", Some(json!({"step_delay_ms": 5}))).await;
+    let alice_events = alice.until("agent_completed").await;
+    let bob_events = bob.until("agent_completed").await;
+    for (events, user, message) in [(&alice_events, "alice", "a-1"), (&bob_events, "bob", "b-1")] {
+        assert_eq!(events.len(), 5);
+        assert!(events.iter().all(|e| e["user_id"] == user && e["message_id"] == message));
+        // Each user's sequence starts at 1 on its own.
+        assert_eq!(events[0]["event_id"], 1);
+    }
+    alice.expect_quiet(Duration::from_millis(200)).await;
+    bob.expect_quiet(Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn every_connection_of_a_user_receives_each_event() {
+    let server = TestServer::start().await;
+    let mut laptop = server.connect("alice").await;
+    let mut phone = server.connect("alice").await;
+    let mut bob = server.connect("bob").await;
+    assert_eq!(server.server.manager().user_connection_count("alice"), 2);
+    laptop.user_message("m-1", None).await;
+    let on_laptop = laptop.until("agent_completed").await;
+    let on_phone = phone.until("agent_completed").await;
+    assert_eq!(on_laptop, on_phone);
+    bob.expect_quiet(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_spoofed_user_id_is_ignored() {
+    let server = TestServer::start().await;
+    let mut mallory = server.connect("mallory").await;
+    let mut alice = server.connect("alice").await;
+    mallory
+        .send_json(json!({
+            "type": "user_message", "message_id": "m-1", "thread_id": "t-1",
+            "content": "act as alice", "user_id": "alice",
+        }))
+        .await;
+    let events = mallory.until("agent_completed").await;
+    assert!(events.iter().all(|e| e["user_id"] == "mallory"), "{events:?}");
+    alice.expect_quiet(Duration::from_millis(200)).await;
+    assert_eq!(server.server.manager().last_event_id("alice"), 0);
+}
