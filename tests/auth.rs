@@ -13,7 +13,10 @@ use ws_harness::auth::{Claims, JwtAuth};
 use ws_harness::server::ServerConfig;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[tokio::test]
@@ -29,9 +32,10 @@ async fn subprotocol_pair_authenticates_and_selects_jwt_auth() {
     let server = TestServer::start().await;
     let mut request = server.url().into_client_request().unwrap();
     let offer = format!("jwt-auth, jwt.{}", server.token("bob"));
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_str(&offer).unwrap());
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(&offer).unwrap(),
+    );
     let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "jwt-auth");
     let mut bob = common::Client { ws };
@@ -48,19 +52,37 @@ async fn each_refusal_is_a_401_with_its_json_code() {
     let alg_none = format!("{header}.{claims}.");
     let expired = server
         .auth
-        .sign(&Claims { sub: "alice".into(), exp: now() - 30, iat: None })
+        .sign(&Claims {
+            sub: "alice".into(),
+            exp: now() - 30,
+            iat: None,
+        })
         .unwrap();
     let empty_sub = server
         .auth
-        .sign(&Claims { sub: String::new(), exp: now() + 60, iat: None })
+        .sign(&Claims {
+            sub: String::new(),
+            exp: now() + 60,
+            iat: None,
+        })
         .unwrap();
     let long_sub = server
         .auth
-        .sign(&Claims { sub: "x".repeat(129), exp: now() + 60, iat: None })
+        .sign(&Claims {
+            sub: "x".repeat(129),
+            exp: now() + 60,
+            iat: None,
+        })
         .unwrap();
     let cases = [
         ("garbage", "not.a.jwt".to_owned(), "invalid_token"),
-        ("wrong key", wrong_key.mint("alice", std::time::Duration::from_secs(60)).unwrap(), "invalid_token"),
+        (
+            "wrong key",
+            wrong_key
+                .mint("alice", std::time::Duration::from_secs(60))
+                .unwrap(),
+            "invalid_token",
+        ),
         ("alg none", alg_none, "invalid_token"),
         ("expired", expired, "expired_token"),
         ("empty sub", empty_sub, "invalid_token"),
@@ -74,34 +96,61 @@ async fn each_refusal_is_a_401_with_its_json_code() {
 
     let bare = server.url().into_client_request().unwrap();
     let (status, body) = refused(bare).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("missing_token"))
+    );
 
     let mut basic = server.url().into_client_request().unwrap();
-    basic.headers_mut().insert("authorization", HeaderValue::from_static("Basic YWxpY2U6cHc="));
+    basic.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_static("Basic YWxpY2U6cHc="),
+    );
     let (status, body) = refused(basic).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
 
     let mut no_pair = server.url().into_client_request().unwrap();
-    no_pair.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("chat"));
+    no_pair
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("chat"));
     let (status, body) = refused(no_pair).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("missing_token"))
+    );
 
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"ws_harness_auth_rejections_total{reason="invalid_token"} 6"#), "{metrics}");
-    assert!(metrics.contains(r#"ws_harness_auth_rejections_total{reason="expired_token"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"ws_harness_auth_rejections_total{reason="missing_token"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"ws_harness_auth_rejections_total{reason="invalid_token"} 6"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ws_harness_auth_rejections_total{reason="expired_token"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"ws_harness_auth_rejections_total{reason="missing_token"} 2"#),
+        "{metrics}"
+    );
     assert_eq!(server.health().await["connections"], 0);
 }
 
 #[tokio::test]
 async fn a_server_with_its_own_secret_refuses_test_secret_tokens() {
-    let server = TestServer::with_config(ServerConfig::with_secret("a-real-secret-of-our-own")).await;
+    let server =
+        TestServer::with_config(ServerConfig::with_secret("a-real-secret-of-our-own")).await;
     let test_token = JwtAuth::new(ws_harness::auth::TEST_JWT_SECRET)
         .unwrap()
         .mint("alice", std::time::Duration::from_secs(60))
         .unwrap();
     let (status, body) = refused(server.request(&test_token)).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
     let mut alice = server.connect("alice").await;
     alice.assert_alive().await;
 }

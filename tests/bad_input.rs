@@ -18,7 +18,10 @@ async fn error_for(client: &mut common::Client, frame: &str) -> Value {
     client.send_text(frame).await;
     let reply = client.next_json().await;
     assert_eq!(reply["type"], "error", "{frame} -> {reply}");
-    assert!(reply.get("event_id").is_none(), "errors carry no event_id: {reply}");
+    assert!(
+        reply.get("event_id").is_none(),
+        "errors carry no event_id: {reply}"
+    );
     assert!(!reply["message"].as_str().unwrap().is_empty());
     reply
 }
@@ -28,7 +31,9 @@ async fn each_recoverable_error_code_leaves_the_connection_open() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     let big = "x".repeat(64 * 1024 + 1);
-    let too_large = json!({"type":"user_message","message_id":"m-big","thread_id":"t","content": big}).to_string();
+    let too_large =
+        json!({"type":"user_message","message_id":"m-big","thread_id":"t","content": big})
+            .to_string();
     let cases: Vec<(String, &str, Option<&str>)> = vec![
         ("{not json".into(), "invalid_json", None),
         ("[1, 2, 3]".into(), "invalid_json", None),
@@ -55,7 +60,10 @@ async fn each_recoverable_error_code_leaves_the_connection_open() {
     assert_eq!(server.server.manager().last_event_id("alice"), 0);
     assert_eq!(alice.run("m-2").await.len(), 5);
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains(r#"ws_harness_protocol_errors_total{code="invalid_json"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"ws_harness_protocol_errors_total{code="invalid_json"} 2"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -63,7 +71,10 @@ async fn ping_is_answered_with_its_nonce() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     alice.send_json(json!({"type":"ping","nonce":"abc"})).await;
-    assert_eq!(alice.next_json().await, json!({"type":"pong","nonce":"abc"}));
+    assert_eq!(
+        alice.next_json().await,
+        json!({"type":"pong","nonce":"abc"})
+    );
     alice.send_json(json!({"type":"ping"})).await;
     assert_eq!(alice.next_json().await, json!({"type":"pong"}));
 }
@@ -87,7 +98,11 @@ async fn invalid_utf8_closes_with_1007() {
 
 #[tokio::test]
 async fn a_message_over_the_limit_closes_with_1009() {
-    let limits = Limits { max_message_size: 100 * 1024, max_frame_size: 100 * 1024, ..Limits::default() };
+    let limits = Limits {
+        max_message_size: 100 * 1024,
+        max_frame_size: 100 * 1024,
+        ..Limits::default()
+    };
     let server = TestServer::with_config(ServerConfig::test_mode().limits(limits)).await;
     let mut alice = server.connect("alice").await;
     alice.send_text(&"x".repeat(100 * 1024 + 1)).await;
@@ -96,9 +111,24 @@ async fn a_message_over_the_limit_closes_with_1009() {
     // The same limit holds for a message split into small frames.
     let mut bob = server.connect("bob").await;
     let part = vec![b'x'; 40 * 1024];
-    bob.send(Message::Frame(Frame::message(part.clone(), OpCode::Data(Data::Text), false))).await;
-    bob.send(Message::Frame(Frame::message(part.clone(), OpCode::Data(Data::Continue), false))).await;
-    bob.send(Message::Frame(Frame::message(part, OpCode::Data(Data::Continue), true))).await;
+    bob.send(Message::Frame(Frame::message(
+        part.clone(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await;
+    bob.send(Message::Frame(Frame::message(
+        part.clone(),
+        OpCode::Data(Data::Continue),
+        false,
+    )))
+    .await;
+    bob.send(Message::Frame(Frame::message(
+        part,
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await;
     assert_eq!(bob.expect_close().await.code, CloseCode::Size);
 }
 
@@ -107,7 +137,9 @@ async fn a_bad_client_does_not_disturb_another_user() {
     let server = TestServer::start().await;
     let mut bystander = server.connect("bob").await;
     let mut vandal = server.connect("mallory").await;
-    bystander.user_message("b-1", Some(json!({"step_delay_ms": 20}))).await;
+    bystander
+        .user_message("b-1", Some(json!({"step_delay_ms": 20})))
+        .await;
     for _ in 0..50 {
         vandal.send_text("{garbage").await;
     }
@@ -115,7 +147,11 @@ async fn a_bad_client_does_not_disturb_another_user() {
     let events = bystander.until("agent_completed").await;
     assert_eq!(events.len(), 5);
     assert!(events.iter().all(|e| e["user_id"] == "bob"));
-    assert_eq!(server.health().await["connections"], 1, "the vandal was closed, bob stays");
+    assert_eq!(
+        server.health().await["connections"],
+        1,
+        "the vandal was closed, bob stays"
+    );
     bystander.assert_alive().await;
 }
 

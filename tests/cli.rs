@@ -24,7 +24,9 @@ fn serve(args: &[&str]) -> Command {
 fn start(mut command: Command) -> (Child, SocketAddr) {
     let mut child = command.spawn().unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let addr = first
         .trim()
         .strip_prefix("listening on ")
@@ -45,7 +47,10 @@ fn refused(command: &mut Command) -> Output {
 fn refuses_to_start_without_a_secret_and_says_how_to_fix_it() {
     let output = refused(&mut serve(&["--listen", "127.0.0.1:0"]));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--jwt-secret") && stderr.contains("--test-mode"), "{stderr}");
+    assert!(
+        stderr.contains("--jwt-secret") && stderr.contains("--test-mode"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -58,7 +63,9 @@ fn refuses_the_published_test_secret_outside_test_mode() {
 
 #[test]
 fn a_bad_listen_address_is_a_clear_usage_error() {
-    let output = serve(&["--listen", "localhost:notaport", "--test-mode"]).output().unwrap();
+    let output = serve(&["--listen", "localhost:notaport", "--test-mode"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
 }
@@ -82,23 +89,39 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 
-    let (mut child, addr) = start(serve(&["--listen", "127.0.0.1:0", "--test-mode"]));
-    let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
+    let (child, addr) = start(serve(&["--listen", "127.0.0.1:0", "--test-mode"]));
+    let token = JwtAuth::new(TEST_JWT_SECRET)
+        .unwrap()
+        .mint("alice", Duration::from_secs(60))
+        .unwrap();
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let mut client = common::Client { ws };
     assert_eq!(client.run("m-1").await.len(), 5);
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let close = tokio::time::timeout(common::WAIT, client.ws.next()).await.unwrap();
+    let close = tokio::time::timeout(common::WAIT, client.ws.next())
+        .await
+        .unwrap();
     assert!(
         matches!(&close, Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) == 1001),
         "{close:?}"
     );
-    let exit = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.status.success(), "{exit:?}");
     let stderr = String::from_utf8_lossy(&exit.stderr);
-    assert!(stderr.contains("Ctrl-C received") && stderr.contains("shutting down"), "{stderr}");
+    assert!(
+        stderr.contains("Ctrl-C received") && stderr.contains("shutting down"),
+        "{stderr}"
+    );
 }

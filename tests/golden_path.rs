@@ -11,7 +11,14 @@ use ws_harness::protocol::{AgentEvent, REQUIRED_EVENTS};
 use ws_harness::server::ServerConfig;
 
 const COMMON_FIELDS: [&str; 9] = [
-    "type", "event_id", "timestamp", "user_id", "thread_id", "run_id", "message_id", "agent_name",
+    "type",
+    "event_id",
+    "timestamp",
+    "user_id",
+    "thread_id",
+    "run_id",
+    "message_id",
+    "agent_name",
     "critical",
 ];
 
@@ -38,27 +45,43 @@ async fn golden_path_emits_the_five_required_flat_events_field_by_field() {
         assert_eq!(event["critical"], true);
         assert!(event.get("data").is_none(), "payload must be flat: {event}");
         let ts = event["timestamp"].as_str().unwrap();
-        assert!(ts.ends_with('Z') && ts.len() == 24, "RFC 3339 UTC with milliseconds: {ts}");
+        assert!(
+            ts.ends_with('Z') && ts.len() == 24,
+            "RFC 3339 UTC with milliseconds: {ts}"
+        );
         humantime::parse_rfc3339(ts).unwrap();
         // The typed view of the same frame agrees.
         let typed: AgentEvent = serde_json::from_value(event.clone()).unwrap();
         assert_eq!(typed.kind.event_type().as_str(), event["type"]);
     }
     let extra = |e: &Value| -> HashSet<String> {
-        e.as_object().unwrap().keys().filter(|k| !COMMON_FIELDS.contains(&k.as_str())).cloned().collect()
+        e.as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !COMMON_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect()
     };
     let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<HashSet<_>>();
     assert_eq!(extra(&events[0]), set(&[]));
     assert_eq!(extra(&events[1]), set(&["thought"]));
     assert_eq!(extra(&events[2]), set(&["tool_name", "tool_input"]));
-    assert_eq!(extra(&events[3]), set(&["tool_name", "result", "duration_ms"]));
+    assert_eq!(
+        extra(&events[3]),
+        set(&["tool_name", "result", "duration_ms"])
+    );
     assert_eq!(extra(&events[4]), set(&["final_response", "duration_ms"]));
     assert_eq!(events[2]["tool_name"], "search");
     assert!(events[2]["tool_input"].is_object());
     assert_eq!(events[3]["tool_name"], "search");
     assert!(events[3]["result"].is_object());
     assert!(events[3]["duration_ms"].is_u64());
-    assert!(events[4]["final_response"].as_str().unwrap().contains("what is up?"));
+    assert!(
+        events[4]["final_response"]
+            .as_str()
+            .unwrap()
+            .contains("what is up?")
+    );
     assert!(events[4]["duration_ms"].is_u64());
     alice.expect_quiet(Duration::from_millis(200)).await;
 }
@@ -87,36 +110,64 @@ async fn scenario_shapes_the_run() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     alice
-        .user_message("m-1", Some(json!({"tools": ["search", "calc"], "thinking_steps": 3})))
+        .user_message(
+            "m-1",
+            Some(json!({"tools": ["search", "calc"], "thinking_steps": 3})),
+        )
         .await;
     let events = alice.until("agent_completed").await;
     assert_eq!(
         types(&events),
         [
-            "agent_started", "agent_thinking", "agent_thinking", "agent_thinking",
-            "tool_executing", "tool_completed", "tool_executing", "tool_completed", "agent_completed",
+            "agent_started",
+            "agent_thinking",
+            "agent_thinking",
+            "agent_thinking",
+            "tool_executing",
+            "tool_completed",
+            "tool_executing",
+            "tool_completed",
+            "agent_completed",
         ]
     );
     assert_eq!(events[6]["tool_name"], "calc");
 
-    alice.user_message("m-2", Some(json!({"tools": [], "thinking_steps": 0}))).await;
-    assert_eq!(types(&alice.until("agent_completed").await), ["agent_started", "agent_completed"]);
+    alice
+        .user_message("m-2", Some(json!({"tools": [], "thinking_steps": 0})))
+        .await;
+    assert_eq!(
+        types(&alice.until("agent_completed").await),
+        ["agent_started", "agent_completed"]
+    );
 }
 
 #[tokio::test]
 async fn fail_at_ends_the_run_with_agent_error() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
-    alice.user_message("m-1", Some(json!({"fail_at": "tool_executing"}))).await;
+    alice
+        .user_message("m-1", Some(json!({"fail_at": "tool_executing"})))
+        .await;
     let events = alice.until("agent_error").await;
-    assert_eq!(types(&events), ["agent_started", "agent_thinking", "tool_executing", "agent_error"]);
+    assert_eq!(
+        types(&events),
+        [
+            "agent_started",
+            "agent_thinking",
+            "tool_executing",
+            "agent_error"
+        ]
+    );
     let error = &events[3];
     assert_eq!(error["failed_after"], "tool_executing");
     assert!(error["error"].as_str().unwrap().contains("tool_executing"));
     assert_eq!(error["critical"], true);
     alice.expect_quiet(Duration::from_millis(200)).await;
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains("ws_harness_runs_failed_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("ws_harness_runs_failed_total 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -124,18 +175,34 @@ async fn step_delay_paces_the_events() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     let started = std::time::Instant::now();
-    alice.user_message("m-1", Some(json!({"step_delay_ms": 40}))).await;
+    alice
+        .user_message("m-1", Some(json!({"step_delay_ms": 40})))
+        .await;
     alice.until("agent_completed").await;
     // Four pauses of 40 ms between five events.
-    assert!(started.elapsed() >= Duration::from_millis(160), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(160),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn runs_of_one_user_interleave_but_never_reorder() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
-    alice.user_message("slow", Some(json!({"step_delay_ms": 30, "thinking_steps": 3}))).await;
-    alice.user_message("fast", Some(json!({"step_delay_ms": 10, "thinking_steps": 3}))).await;
+    alice
+        .user_message(
+            "slow",
+            Some(json!({"step_delay_ms": 30, "thinking_steps": 3})),
+        )
+        .await;
+    alice
+        .user_message(
+            "fast",
+            Some(json!({"step_delay_ms": 10, "thinking_steps": 3})),
+        )
+        .await;
     let mut frames = Vec::new();
     let mut done = 0;
     while done < 2 {
@@ -145,16 +212,29 @@ async fn runs_of_one_user_interleave_but_never_reorder() {
         }
         frames.push(frame);
     }
-    let ids: Vec<u64> = frames.iter().map(|e| e["event_id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = frames
+        .iter()
+        .map(|e| e["event_id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, (1..=frames.len() as u64).collect::<Vec<_>>());
     for message in ["slow", "fast"] {
-        let run: Vec<Value> = frames.iter().filter(|e| e["message_id"] == message).cloned().collect();
+        let run: Vec<Value> = frames
+            .iter()
+            .filter(|e| e["message_id"] == message)
+            .cloned()
+            .collect();
         assert_eq!(types(&run)[0], "agent_started");
         assert_eq!(types(&run)[run.len() - 1], "agent_completed");
         assert_eq!(run.len(), 7);
     }
-    let first_completed = frames.iter().find(|e| e["type"] == "agent_completed").unwrap();
-    assert_eq!(first_completed["message_id"], "fast", "the runs ran side by side");
+    let first_completed = frames
+        .iter()
+        .find(|e| e["type"] == "agent_completed")
+        .unwrap();
+    assert_eq!(
+        first_completed["message_id"], "fast",
+        "the runs ran side by side"
+    );
 }
 
 #[tokio::test]

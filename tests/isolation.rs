@@ -12,13 +12,20 @@ async fn two_users_each_see_only_their_own_events() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     let mut bob = server.connect("bob").await;
-    alice.user_message("a-1", Some(json!({"step_delay_ms": 5}))).await;
-    bob.user_message("b-1", Some(json!({"step_delay_ms": 5}))).await;
+    alice
+        .user_message("a-1", Some(json!({"step_delay_ms": 5})))
+        .await;
+    bob.user_message("b-1", Some(json!({"step_delay_ms": 5})))
+        .await;
     let alice_events = alice.until("agent_completed").await;
     let bob_events = bob.until("agent_completed").await;
     for (events, user, message) in [(&alice_events, "alice", "a-1"), (&bob_events, "bob", "b-1")] {
         assert_eq!(events.len(), 5);
-        assert!(events.iter().all(|e| e["user_id"] == user && e["message_id"] == message));
+        assert!(
+            events
+                .iter()
+                .all(|e| e["user_id"] == user && e["message_id"] == message)
+        );
         // Each user's sequence starts at 1 on its own.
         assert_eq!(events[0]["event_id"], 1);
     }
@@ -52,7 +59,10 @@ async fn a_spoofed_user_id_is_ignored() {
         }))
         .await;
     let events = mallory.until("agent_completed").await;
-    assert!(events.iter().all(|e| e["user_id"] == "mallory"), "{events:?}");
+    assert!(
+        events.iter().all(|e| e["user_id"] == "mallory"),
+        "{events:?}"
+    );
     alice.expect_quiet(Duration::from_millis(200)).await;
     assert_eq!(server.server.manager().last_event_id("alice"), 0);
 }

@@ -42,7 +42,10 @@ async fn metrics_count_connections_runs_and_events() {
         "ws_harness_events_sent_total 10",
         "ws_harness_run_duration_seconds_count 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in:\n{metrics}"
+        );
     }
 }
 
@@ -54,7 +57,9 @@ async fn shutdown_closes_every_connection_with_1001_and_frees_the_port() {
     let mut bob = server.connect("bob").await;
     alice.assert_alive().await;
     // A run in flight does not hold shutdown up.
-    alice.user_message("m-1", Some(serde_json::json!({"step_delay_ms": 5000}))).await;
+    alice
+        .user_message("m-1", Some(serde_json::json!({"step_delay_ms": 5000})))
+        .await;
     let closing = tokio::spawn(async move {
         let a = alice.expect_close().await;
         let b = bob.expect_close().await;
@@ -80,19 +85,30 @@ async fn shutdown_with_no_connections_returns_at_once_and_cannot_serve_again() {
         assert_eq!(status, 200);
     });
     served.unwrap();
-    let again = server.serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), async {}).await;
-    assert!(matches!(again, Err(ServerError::AlreadyServed)), "{again:?}");
+    let again = server
+        .serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), async {})
+        .await;
+    assert!(
+        matches!(again, Err(ServerError::AlreadyServed)),
+        "{again:?}"
+    );
 }
 
 #[test]
 fn bad_configurations_are_refused_with_a_reason() {
-    let no_secret = ServerConfig { jwt_secret: None, ..ServerConfig::with_secret("x") };
+    let no_secret = ServerConfig {
+        jwt_secret: None,
+        ..ServerConfig::with_secret("x")
+    };
     let err = Server::new(no_secret).unwrap_err();
     assert!(matches!(err, ServerError::MissingSecret));
     assert!(err.to_string().contains("--jwt-secret"), "{err}");
 
     let published = ServerConfig::with_secret(ws_harness::auth::TEST_JWT_SECRET);
-    assert!(matches!(Server::new(published), Err(ServerError::TestSecretOutsideTestMode)));
+    assert!(matches!(
+        Server::new(published),
+        Err(ServerError::TestSecretOutsideTestMode)
+    ));
 
     let mut zero_queue = ServerConfig::test_mode();
     zero_queue.limits.outbound_queue = 0;

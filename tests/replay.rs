@@ -9,19 +9,29 @@ use std::time::Duration;
 use ws_harness::server::{Limits, ServerConfig};
 
 fn ids(frames: &[Value]) -> Vec<u64> {
-    frames.iter().map(|f| f["event_id"].as_u64().unwrap()).collect()
+    frames
+        .iter()
+        .map(|f| f["event_id"].as_u64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn resume_after_a_mid_run_disconnect_loses_and_duplicates_nothing() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
-    alice.user_message("m-1", Some(json!({"step_delay_ms": 60, "thinking_steps": 2}))).await;
+    alice
+        .user_message(
+            "m-1",
+            Some(json!({"step_delay_ms": 60, "thinking_steps": 2})),
+        )
+        .await;
     let before: Vec<Value> = vec![alice.next_json().await, alice.next_json().await];
     drop(alice); // the run goes on while alice has no connection
 
     let mut again = server.connect("alice").await;
-    again.send_json(json!({"type": "resume", "last_event_id": 2})).await;
+    again
+        .send_json(json!({"type": "resume", "last_event_id": 2}))
+        .await;
     let mut after = Vec::new();
     loop {
         let frame = again.next_json().await;
@@ -37,7 +47,14 @@ async fn resume_after_a_mid_run_disconnect_loses_and_duplicates_nothing() {
     assert_eq!(ids(&all), [1, 2, 3, 4, 5, 6]);
     assert_eq!(
         types(&all),
-        ["agent_started", "agent_thinking", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
+        [
+            "agent_started",
+            "agent_thinking",
+            "agent_thinking",
+            "tool_executing",
+            "tool_completed",
+            "agent_completed"
+        ]
     );
     again.expect_quiet(Duration::from_millis(200)).await;
 }
@@ -47,21 +64,31 @@ async fn resume_replays_in_order_then_says_resumed() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
     alice.run("m-1").await;
-    alice.send_json(json!({"type": "resume", "last_event_id": 2})).await;
+    alice
+        .send_json(json!({"type": "resume", "last_event_id": 2}))
+        .await;
     let replay = alice.until("resumed").await;
     assert_eq!(ids(&replay[..3]), [3, 4, 5]);
-    assert_eq!(replay[3], json!({"type": "resumed", "replayed": 3, "last_event_id": 5}));
+    assert_eq!(
+        replay[3],
+        json!({"type": "resumed", "replayed": 3, "last_event_id": 5})
+    );
     // Live events continue after the replay, numbered on.
     assert_eq!(ids(&alice.run("m-2").await), [6, 7, 8, 9, 10]);
 }
 
 #[tokio::test]
 async fn a_resume_older_than_the_buffer_gets_replay_gap_first() {
-    let limits = Limits { replay_buffer: 3, ..Limits::default() };
+    let limits = Limits {
+        replay_buffer: 3,
+        ..Limits::default()
+    };
     let server = TestServer::with_config(ServerConfig::test_mode().limits(limits)).await;
     let mut alice = server.connect("alice").await;
     alice.run("m-1").await;
-    alice.send_json(json!({"type": "resume", "last_event_id": 0})).await;
+    alice
+        .send_json(json!({"type": "resume", "last_event_id": 0}))
+        .await;
     let gap = alice.next_json().await;
     assert_eq!(gap["type"], "error");
     assert_eq!(gap["code"], "replay_gap");
@@ -77,15 +104,21 @@ async fn replay_is_per_user_only() {
     let mut alice = server.connect("alice").await;
     alice.run("m-1").await;
     let mut bob = server.connect("bob").await;
-    bob.send_json(json!({"type": "resume", "last_event_id": 0})).await;
-    assert_eq!(bob.next_json().await, json!({"type": "resumed", "replayed": 0, "last_event_id": 0}));
+    bob.send_json(json!({"type": "resume", "last_event_id": 0}))
+        .await;
+    assert_eq!(
+        bob.next_json().await,
+        json!({"type": "resumed", "replayed": 0, "last_event_id": 0})
+    );
 }
 
 #[tokio::test]
 async fn a_resume_from_the_future_is_an_invalid_field() {
     let server = TestServer::start().await;
     let mut alice = server.connect("alice").await;
-    alice.send_json(json!({"type": "resume", "last_event_id": 41})).await;
+    alice
+        .send_json(json!({"type": "resume", "last_event_id": 41}))
+        .await;
     let error = alice.next_json().await;
     assert_eq!(error["code"], "invalid_field");
     assert_eq!(error["field"], "last_event_id");

@@ -120,7 +120,6 @@ impl Server {
     }
 
     /// The configuration the server runs with.
-    #[must_use]
     pub fn config(&self) -> &ServerConfig {
         &self.shared.config
     }

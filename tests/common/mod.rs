@@ -37,7 +37,10 @@ impl TestServer {
     }
 
     pub async fn with_config(config: ServerConfig) -> Self {
-        let secret = config.jwt_secret.clone().unwrap_or_else(|| TEST_JWT_SECRET.to_owned());
+        let secret = config
+            .jwt_secret
+            .clone()
+            .unwrap_or_else(|| TEST_JWT_SECRET.to_owned());
         let server = Server::new(config).expect("valid server config");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -123,7 +126,10 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("response within the wait")
         .unwrap();
     let status = raw[9..12].parse().unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -197,8 +203,12 @@ impl Client {
 
     /// Sends a ping and checks the pong: proves the connection is open and served.
     pub async fn assert_alive(&mut self) {
-        self.send_json(json!({"type": "ping", "nonce": "alive?"})).await;
-        assert_eq!(self.next_json().await, json!({"type": "pong", "nonce": "alive?"}));
+        self.send_json(json!({"type": "ping", "nonce": "alive?"}))
+            .await;
+        assert_eq!(
+            self.next_json().await,
+            json!({"type": "pong", "nonce": "alive?"})
+        );
     }
 
     /// The close frame the server sends next (skipping text frames).
@@ -233,7 +243,10 @@ pub async fn refused(request: Request<()>) -> (u16, Value) {
     match tokio_tungstenite::connect_async(request).await {
         Err(WsError::Http(response)) => {
             let body = response.body().clone().unwrap_or_default();
-            (response.status().as_u16(), serde_json::from_slice(&body).expect("a JSON body"))
+            (
+                response.status().as_u16(),
+                serde_json::from_slice(&body).expect("a JSON body"),
+            )
         }
         Ok(_) => panic!("the handshake was accepted"),
         Err(other) => panic!("expected an HTTP refusal, got {other}"),
