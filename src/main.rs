@@ -1,11 +1,12 @@
 //! The `ws-harness` command line.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use ws_harness::server::{Server, ServerConfig, ServerError};
+use ws_harness::server::{Limits, Server, ServerConfig, ServerError};
 
 /// Tests that talk to a real WebSocket service, and the reference server they talk to.
 #[derive(Debug, Parser)]
@@ -29,7 +30,45 @@ enum Command {
         /// secret when no secret is given.
         #[arg(long)]
         test_mode: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// Limits a deployment may want to change; the rest keep `Limits::default()`.
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Drop a client that has not sent its whole handshake after this long [default: 10s].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    handshake_timeout: Option<Duration>,
+    /// Drop a client that blocks one write for this long [default: 10s].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    write_timeout: Option<Duration>,
+    /// Largest incoming frame or message in bytes; larger ones close with 1009 [default: 262144].
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<usize>,
+    /// Events kept per user for `resume` [default: 1000].
+    #[arg(long, value_name = "EVENTS")]
+    replay_buffer: Option<usize>,
+}
+
+impl LimitArgs {
+    fn apply(self, mut limits: Limits) -> Limits {
+        if let Some(timeout) = self.handshake_timeout {
+            limits.handshake_timeout = timeout;
+        }
+        if let Some(timeout) = self.write_timeout {
+            limits.write_timeout = timeout;
+        }
+        if let Some(size) = self.max_message_size {
+            limits.max_message_size = size;
+            limits.max_frame_size = size;
+        }
+        if let Some(events) = self.replay_buffer {
+            limits.replay_buffer = events;
+        }
+        limits
+    }
 }
 
 fn main() -> ExitCode {
@@ -52,7 +91,16 @@ fn main() -> ExitCode {
             listen,
             jwt_secret,
             test_mode,
-        } => runtime.block_on(serve(listen, jwt_secret, test_mode)),
+            limits,
+        } => {
+            let config = ServerConfig {
+                jwt_secret,
+                test_mode,
+                limits: limits.apply(Limits::default()),
+                ..ServerConfig::test_mode()
+            };
+            runtime.block_on(serve(listen, config))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,16 +111,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    jwt_secret: Option<String>,
-    test_mode: bool,
-) -> Result<(), ServerError> {
-    let config = ServerConfig {
-        jwt_secret,
-        test_mode,
-        ..ServerConfig::test_mode()
-    };
+async fn serve(listen: SocketAddr, config: ServerConfig) -> Result<(), ServerError> {
     let server = Server::new(config)?;
     let listener = TcpListener::bind(listen)
         .await

@@ -177,3 +177,18 @@ async fn idle_and_half_open_handshakes_are_dropped_after_the_timeout() {
     // A proper client is still served.
     server.connect("alice").await.assert_alive().await;
 }
+
+#[tokio::test]
+async fn websocket_ping_frames_get_a_pong_frame() {
+    use futures_util::StreamExt;
+    let server = TestServer::start().await;
+    let mut alice = server.connect("alice").await;
+    alice.send(Message::Ping(vec![7, 7].into())).await;
+    let pong = tokio::time::timeout(common::WAIT, alice.ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&pong, Some(Ok(Message::Pong(data))) if data[..] == [7, 7]),
+        "{pong:?}"
+    );
+}

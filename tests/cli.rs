@@ -125,3 +125,44 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bad_limits_are_refused_with_the_limit_named() {
+    let output = refused(&mut serve(&["--test-mode", "--replay-buffer", "0"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("limit `replay_buffer` is 0; it must be at least 1"),
+        "{stderr}"
+    );
+
+    let output = serve(&["--test-mode", "--handshake-timeout", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--handshake-timeout") && stderr.contains("5sec or 5ms"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn limit_flags_reach_the_server() {
+    use tokio::io::AsyncReadExt;
+    let (mut child, addr) = start(serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--test-mode",
+        "--handshake-timeout",
+        "200ms",
+    ]));
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(3), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the idle handshake was dropped: {read:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

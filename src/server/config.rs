@@ -1,3 +1,4 @@
+use super::ServerError;
 use std::time::Duration;
 
 /// How a reference server runs: its secret, test mode, and its limits.
@@ -67,6 +68,60 @@ impl Default for Limits {
             outbound_queue: 1024,
             replay_buffer: 1000,
         }
+    }
+}
+
+impl Limits {
+    /// Checks that every limit has a value the server can work with.
+    ///
+    /// ```
+    /// use ws_harness::server::Limits;
+    /// assert!(Limits::default().validate().is_ok());
+    /// let none_kept = Limits { replay_buffer: 0, ..Limits::default() };
+    /// assert_eq!(
+    ///     none_kept.validate().unwrap_err().to_string(),
+    ///     "limit `replay_buffer` is 0; it must be at least 1"
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    /// [`ServerError::InvalidLimit`] naming the first limit that is too small.
+    pub fn validate(&self) -> Result<(), ServerError> {
+        let sizes = [
+            ("read_buffer_size", self.read_buffer_size, 1),
+            ("max_message_size", self.max_message_size, 1),
+            ("max_frame_size", self.max_frame_size, 1),
+            ("outbound_queue", self.outbound_queue, 1),
+            ("replay_buffer", self.replay_buffer, 1),
+            (
+                "max_write_buffer_size",
+                self.max_write_buffer_size,
+                self.write_buffer_size + 1,
+            ),
+        ];
+        for (name, value, minimum) in sizes {
+            if value < minimum {
+                return Err(ServerError::InvalidLimit {
+                    name,
+                    value: value.to_string(),
+                    minimum: minimum.to_string(),
+                });
+            }
+        }
+        let durations = [
+            ("handshake_timeout", self.handshake_timeout),
+            ("write_timeout", self.write_timeout),
+        ];
+        for (name, value) in durations {
+            if value.is_zero() {
+                return Err(ServerError::InvalidLimit {
+                    name,
+                    value: "0s".into(),
+                    minimum: "1ms".into(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

@@ -17,14 +17,14 @@ pub enum ServerError {
     #[error("bad JWT secret: {0}")]
     Secret(#[source] AuthError),
     /// A limit has a value the server cannot work with.
-    #[error(
-        "limit `{name}` cannot be {value}; use the default from `Limits::default()` or a larger value"
-    )]
+    #[error("limit `{name}` is {value}; it must be at least {minimum}")]
     InvalidLimit {
         /// The field of [`Limits`](super::Limits).
         name: &'static str,
         /// The rejected value.
-        value: usize,
+        value: String,
+        /// The smallest value that works.
+        minimum: String,
     },
     /// `serve` was called again on a server that already shut down.
     #[error("this server already served and shut down; build a new one with Server::new")]

@@ -69,7 +69,8 @@ impl Server {
     /// # Errors
     /// [`ServerError::MissingSecret`] without a secret outside test mode,
     /// [`ServerError::TestSecretOutsideTestMode`] for the published test secret
-    /// outside test mode, [`ServerError::InvalidLimit`] for a limit of zero.
+    /// outside test mode, [`ServerError::InvalidLimit`] for a limit the server
+    /// cannot work with.
     pub fn new(config: ServerConfig) -> Result<Self, ServerError> {
         let secret = match (&config.jwt_secret, config.test_mode) {
             (None, true) => TEST_JWT_SECRET,
@@ -80,24 +81,8 @@ impl Server {
             (Some(secret), _) => secret.as_str(),
         };
         let auth = JwtAuth::new(secret).map_err(ServerError::Secret)?;
+        config.limits.validate()?;
         let limits = &config.limits;
-        for (name, value) in [
-            ("read_buffer_size", limits.read_buffer_size),
-            ("max_message_size", limits.max_message_size),
-            ("max_frame_size", limits.max_frame_size),
-            ("outbound_queue", limits.outbound_queue),
-            ("replay_buffer", limits.replay_buffer),
-        ] {
-            if value == 0 {
-                return Err(ServerError::InvalidLimit { name, value });
-            }
-        }
-        if limits.max_write_buffer_size <= limits.write_buffer_size {
-            return Err(ServerError::InvalidLimit {
-                name: "max_write_buffer_size",
-                value: limits.max_write_buffer_size,
-            });
-        }
         Ok(Self {
             shared: Arc::new(Shared {
                 manager: ConnectionManager::new(limits.outbound_queue, limits.replay_buffer),
