@@ -30,6 +30,10 @@ enum Command {
         /// secret when no secret is given.
         #[arg(long)]
         test_mode: bool,
+        /// Serve an unauthenticated echo endpoint on every path but /health
+        /// and /metrics, for protocol conformance runs.
+        #[arg(long)]
+        echo: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -91,11 +95,13 @@ fn main() -> ExitCode {
             listen,
             jwt_secret,
             test_mode,
+            echo,
             limits,
         } => {
             let config = ServerConfig {
                 jwt_secret,
                 test_mode,
+                echo,
                 limits: limits.apply(Limits::default()),
                 ..ServerConfig::test_mode()
             };

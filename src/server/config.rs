@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub jwt_secret: Option<String>,
     /// Test mode: accepts `scenario` in `user_message` and the published test secret.
     pub test_mode: bool,
+    /// Echo mode: every path but `/health` and `/metrics` is an
+    /// unauthenticated WebSocket that echoes each message (for conformance runs).
+    pub echo: bool,
     /// The `agent_name` of every event.
     pub agent_name: String,
     /// Buffers, sizes and timeouts.
@@ -131,6 +134,7 @@ impl ServerConfig {
         Self {
             jwt_secret: Some(secret.into()),
             test_mode: false,
+            echo: false,
             agent_name: "reference-agent".to_owned(),
             limits: Limits::default(),
         }

@@ -24,12 +24,59 @@ const WRITE_BATCH: usize = 64;
 /// How long to wait for the client's answer to our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// Why the connection loop stopped.
-enum Ending {
+/// Why a connection loop stopped.
+pub(super) enum Ending {
     /// The socket is gone or closed by the client; nothing more to send.
     Gone,
     /// Close with this code and reason.
     Close(u16, &'static str),
+}
+
+impl Ending {
+    /// The server is shutting down: `1001`.
+    pub(super) fn shutdown() -> Self {
+        Self::Close(close_code::GOING_AWAY, "server shutting down")
+    }
+
+    /// The close code for a read error, per `PROTOCOL.md`.
+    pub(super) fn for_read_error(error: &WsError) -> Self {
+        match error {
+            WsError::Utf8(_) => {
+                Self::Close(close_code::INVALID_PAYLOAD, "invalid UTF-8 in a text frame")
+            }
+            WsError::Capacity(_) => Self::Close(
+                close_code::MESSAGE_TOO_BIG,
+                "frame or message over the server's size limit",
+            ),
+            WsError::Protocol(_) => {
+                Self::Close(close_code::PROTOCOL_ERROR, "WebSocket protocol violation")
+            }
+            _ => Self::Gone,
+        }
+    }
+}
+
+/// Sends the close frame of `ending` (if any) and waits briefly for the
+/// client's answer.
+pub(super) async fn close<S>(ws: &mut WebSocketStream<S>, ending: Ending, write_timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ending::Close(code, reason) = ending else {
+        return;
+    };
+    tracing::info!(code, reason, "closing");
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    if tokio::time::timeout(write_timeout, ws.close(Some(frame)))
+        .await
+        .is_ok_and(|sent| sent.is_ok())
+    {
+        let drain = async { while ws.next().await.is_some() {} };
+        let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+    }
 }
 
 /// Serves one authenticated WebSocket of `user_id` until it closes.
@@ -54,7 +101,7 @@ where
         // No more events for this connection, even while its close completes.
         shared.manager.unregister(&conn.registration);
         shared.metrics.connections_open.dec();
-        conn.finish(ending).await;
+        close(&mut conn.ws, ending, shared.config.limits.write_timeout).await;
         tracing::info!("disconnected");
     }
     .instrument(span)
@@ -75,9 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         loop {
             let result = tokio::select! {
                 biased;
-                () = self.shared.shutdown.cancelled() => {
-                    return Ending::Close(close_code::GOING_AWAY, "server shutting down");
-                }
+                () = self.shared.shutdown.cancelled() => return Ending::shutdown(),
                 queued = self.registration.outbound.recv() => match queued {
                     Some(first) => self.write_queued(first).await,
                     None => {
@@ -88,7 +133,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 },
                 incoming = self.ws.next() => match incoming {
-                    None | Some(Ok(Message::Close(_))) => return Ending::Gone,
+                    None => return Ending::Gone,
+                    // tungstenite queued the answer to the close; the next read sends it.
+                    Some(Ok(Message::Close(_))) => Ok(()),
                     Some(Ok(Message::Text(text))) => self.handle_text(&text).await,
                     Some(Ok(Message::Binary(_))) => {
                         return Ending::Close(
@@ -97,33 +144,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         );
                     }
                     Some(Ok(_)) => Ok(()), // ping and pong frames are answered by tungstenite
-                    Some(Err(error)) => return ending_for(&error),
+                    Some(Err(error)) => return Ending::for_read_error(&error),
                 },
             };
             if let Err(error) = result {
                 tracing::debug!(%error, "write failed");
                 return Ending::Gone;
             }
-        }
-    }
-
-    /// Sends the close frame (if any) and waits briefly for the client's answer.
-    async fn finish(&mut self, ending: Ending) {
-        let Ending::Close(code, reason) = ending else {
-            return;
-        };
-        tracing::info!(code, reason, "closing");
-        let frame = CloseFrame {
-            code: code.into(),
-            reason: reason.into(),
-        };
-        let timeout = self.shared.config.limits.write_timeout;
-        if tokio::time::timeout(timeout, self.ws.close(Some(frame)))
-            .await
-            .is_ok_and(|sent| sent.is_ok())
-        {
-            let drain = async { while self.ws.next().await.is_some() {} };
-            let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
         }
     }
 
@@ -271,23 +298,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         tokio::time::timeout(timeout, self.ws.send(frame))
             .await
             .unwrap_or(Err(WsError::Io(std::io::ErrorKind::TimedOut.into())))
-    }
-}
-
-/// The close code for a read error, per `PROTOCOL.md`.
-fn ending_for(error: &WsError) -> Ending {
-    match error {
-        WsError::Utf8(_) => {
-            Ending::Close(close_code::INVALID_PAYLOAD, "invalid UTF-8 in a text frame")
-        }
-        WsError::Capacity(_) => Ending::Close(
-            close_code::MESSAGE_TOO_BIG,
-            "frame or message over the server's size limit",
-        ),
-        WsError::Protocol(_) => {
-            Ending::Close(close_code::PROTOCOL_ERROR, "WebSocket protocol violation")
-        }
-        _ => Ending::Gone,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP side of the one port: routing, `/health`, `/metrics` and the
 //! authenticated WebSocket upgrade of `/ws`.
 
-use super::{Shared, connection};
+use super::{Shared, connection, echo};
 use crate::auth::{AUTH_SUBPROTOCOL, AuthError, TokenSource, token_from_headers};
 use crate::protocol::PROTOCOL_VERSION;
 use http::header::{
@@ -13,9 +13,11 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -59,6 +61,9 @@ pub(super) async fn serve_http(shared: Arc<Shared>, stream: TcpStream, peer: Soc
 fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/ws") => upgrade(shared, req),
+        (&Method::GET, path) if shared.config.echo && path != "/health" && path != "/metrics" => {
+            upgrade(shared, req)
+        }
         (&Method::GET, "/health") => health(&shared),
         (&Method::GET, "/metrics") => text(
             StatusCode::OK,
@@ -90,8 +95,9 @@ fn health(shared: &Shared) -> Response<Body> {
 }
 
 /// Checks the upgrade request and its token, answers `101`, and hands the
-/// upgraded socket to a connection task.
-fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
+/// upgraded socket to a connection task (an echo task in echo mode, where
+/// there is no authentication).
+fn upgrade(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let Some(accept) = websocket_accept(req.headers()) else {
         return json_error(
             StatusCode::UPGRADE_REQUIRED,
@@ -99,8 +105,15 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
             "/ws takes a WebSocket upgrade (version 13)",
         );
     };
-    let (user_id, select_subprotocol) = match authenticate(&shared, req.headers()) {
-        Ok(found) => found,
+    if shared.config.echo {
+        return switch_protocols(shared, req, accept, false, echo::serve);
+    }
+    match authenticate(&shared, req.headers()) {
+        Ok((user_id, select_subprotocol)) => {
+            switch_protocols(shared, req, accept, select_subprotocol, |shared, ws| {
+                connection::serve(shared, ws, user_id)
+            })
+        }
         Err(error) => {
             shared
                 .metrics
@@ -108,9 +121,23 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
                 .get_or_create(&vec![("reason", error.code())])
                 .inc();
             tracing::info!(%error, "handshake refused");
-            return json_error(StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
+            json_error(StatusCode::UNAUTHORIZED, error.code(), &error.to_string())
         }
-    };
+    }
+}
+
+/// Answers `101` and spawns `serve` on the upgraded socket.
+fn switch_protocols<F, Fut>(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    accept: String,
+    select_subprotocol: bool,
+    serve: F,
+) -> Response<Body>
+where
+    F: FnOnce(Arc<Shared>, WebSocketStream<TokioIo<Upgraded>>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     let mut response = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(CONNECTION, "upgrade")
@@ -127,7 +154,7 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Body> {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
                     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                    connection::serve(shared, ws, user_id).await;
+                    serve(shared, ws).await;
                 }
                 Err(error) => tracing::debug!(%error, "upgrade did not complete"),
             }
@@ -169,10 +196,16 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(String, bool), 
 
 fn websocket_config(shared: &Shared) -> WebSocketConfig {
     let limits = &shared.config.limits;
+    let mut max_write_buffer_size = limits.max_write_buffer_size;
+    if shared.config.echo {
+        // An echo writes back messages as large as it reads: room for one more.
+        let largest_frame = limits.max_message_size + 14;
+        max_write_buffer_size = max_write_buffer_size.max(limits.write_buffer_size + largest_frame);
+    }
     WebSocketConfig::default()
         .read_buffer_size(limits.read_buffer_size)
         .write_buffer_size(limits.write_buffer_size)
-        .max_write_buffer_size(limits.max_write_buffer_size)
+        .max_write_buffer_size(max_write_buffer_size)
         .max_message_size(Some(limits.max_message_size))
         .max_frame_size(Some(limits.max_frame_size))
 }
