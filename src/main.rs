@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use ws_harness::server::{Limits, Server, ServerConfig, ServerError};
+use ws_harness::server::{Server, ServerConfig, ServerError};
 
 /// Tests that talk to a real WebSocket service, and the reference server they talk to.
 #[derive(Debug, Parser)]
@@ -54,24 +54,39 @@ struct LimitArgs {
     /// Events kept per user for `resume` [default: 1000].
     #[arg(long, value_name = "EVENTS")]
     replay_buffer: Option<usize>,
+    /// Client frames per second per user, sustained [default: 100].
+    #[arg(long, value_name = "PER_SECOND")]
+    message_rate: Option<u32>,
+    /// Client frames a user may send at once [default: 200].
+    #[arg(long, value_name = "FRAMES")]
+    message_burst: Option<u32>,
+    /// Connection attempts per second per user, sustained [default: 10].
+    #[arg(long, value_name = "PER_SECOND")]
+    connection_rate: Option<u32>,
+    /// Connection attempts a user may make at once [default: 20].
+    #[arg(long, value_name = "ATTEMPTS")]
+    connection_burst: Option<u32>,
 }
 
 impl LimitArgs {
-    fn apply(self, mut limits: Limits) -> Limits {
-        if let Some(timeout) = self.handshake_timeout {
-            limits.handshake_timeout = timeout;
-        }
-        if let Some(timeout) = self.write_timeout {
-            limits.write_timeout = timeout;
-        }
-        if let Some(size) = self.max_message_size {
-            limits.max_message_size = size;
-            limits.max_frame_size = size;
-        }
-        if let Some(events) = self.replay_buffer {
-            limits.replay_buffer = events;
-        }
-        limits
+    /// Overrides the limits given on the command line.
+    fn apply(self, config: &mut ServerConfig) {
+        let (limits, rates) = (&mut config.limits, &mut config.rate_limits);
+        set(&mut limits.handshake_timeout, self.handshake_timeout);
+        set(&mut limits.write_timeout, self.write_timeout);
+        set(&mut limits.max_message_size, self.max_message_size);
+        set(&mut limits.max_frame_size, self.max_message_size);
+        set(&mut limits.replay_buffer, self.replay_buffer);
+        set(&mut rates.messages_per_second, self.message_rate);
+        set(&mut rates.message_burst, self.message_burst);
+        set(&mut rates.connections_per_second, self.connection_rate);
+        set(&mut rates.connection_burst, self.connection_burst);
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
     }
 }
 
@@ -98,13 +113,13 @@ fn main() -> ExitCode {
             echo,
             limits,
         } => {
-            let config = ServerConfig {
+            let mut config = ServerConfig {
                 jwt_secret,
                 test_mode,
                 echo,
-                limits: limits.apply(Limits::default()),
                 ..ServerConfig::test_mode()
             };
+            limits.apply(&mut config);
             runtime.block_on(serve(listen, config))
         }
     };

@@ -1,4 +1,4 @@
-use super::ServerError;
+use super::{RateLimitConfig, ServerError};
 use std::time::Duration;
 
 /// How a reference server runs: its secret, test mode, and its limits.
@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub agent_name: String,
     /// Buffers, sizes and timeouts.
     pub limits: Limits,
+    /// Per-user message and connection rates.
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Buffers, sizes and timeouts of a server. The defaults keep an idle
@@ -137,6 +139,7 @@ impl ServerConfig {
             echo: false,
             agent_name: "reference-agent".to_owned(),
             limits: Limits::default(),
+            rate_limits: RateLimitConfig::default(),
         }
     }
 
@@ -152,6 +155,12 @@ impl ServerConfig {
     /// Sets [`Limits::handshake_timeout`].
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.limits.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the per-user rates.
+    pub fn rate_limits(mut self, rate_limits: RateLimitConfig) -> Self {
+        self.rate_limits = rate_limits;
         self
     }
 

@@ -1,10 +1,10 @@
 //! One WebSocket connection: reads client frames, answers them, writes the
 //! user's events, and closes with the right RFC 6455 code.
 
-use super::Shared;
 use super::agent::{Run, RunOutcome};
 use super::manager::{Outbound, Registration};
 use super::metrics::ServerMetrics;
+use super::{RateLimitExceeded, Shared};
 use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, Reply, UserMessage, close_code};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::future::Future;
@@ -155,7 +155,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn handle_text(&mut self, text: &str) -> Result<(), WsError> {
-        match ClientMessage::parse(text) {
+        let parsed = ClientMessage::parse(text);
+        if let Err(over) = self.shared.rate_limiter.check_message(&self.user_id) {
+            return self.reply_rate_limited(&over, parsed).await;
+        }
+        match parsed {
             Err(error) => self.reply_error(error).await,
             Ok(ClientMessage::UserMessage(message)) => {
                 if message.scenario.is_some() && !self.shared.config.test_mode {
@@ -276,6 +280,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         tokio::time::timeout(timeout, write)
             .await
             .unwrap_or(Err(WsError::Io(std::io::ErrorKind::TimedOut.into())))
+    }
+
+    async fn reply_rate_limited(
+        &mut self,
+        over: &RateLimitExceeded,
+        parsed: Result<ClientMessage, ProtocolError>,
+    ) -> Result<(), WsError> {
+        self.shared
+            .metrics
+            .rate_limit_rejections
+            .get_or_create(&vec![("kind", over.kind.as_str())])
+            .inc();
+        self.count_error(ErrorCode::RateLimited);
+        let message_id = match parsed {
+            Ok(ClientMessage::UserMessage(message)) => Some(message.message_id),
+            Ok(_) => None,
+            Err(error) => error.message_id,
+        };
+        let reply = Reply::Error {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "over the per-user message rate; this frame was dropped, send it again in {} ms",
+                over.retry_after_ms()
+            ),
+            field: None,
+            message_id,
+            retry_after_ms: Some(over.retry_after_ms()),
+            oldest_event_id: None,
+        };
+        self.reply(&reply).await
     }
 
     async fn reply_error(&mut self, error: ProtocolError) -> Result<(), WsError> {

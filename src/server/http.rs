@@ -1,12 +1,12 @@
 //! The HTTP side of the one port: routing, `/health`, `/metrics` and the
 //! authenticated WebSocket upgrade of `/ws`.
 
-use super::{Shared, connection, echo};
+use super::{RateLimitExceeded, Shared, connection, echo};
 use crate::auth::{AUTH_SUBPROTOCOL, AuthError, TokenSource, token_from_headers};
 use crate::protocol::PROTOCOL_VERSION;
 use http::header::{
-    CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    CONNECTION, CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -110,6 +110,9 @@ fn upgrade(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     }
     match authenticate(&shared, req.headers()) {
         Ok((user_id, select_subprotocol)) => {
+            if let Err(over) = shared.rate_limiter.check_connection(&user_id) {
+                return too_many_connections(&shared, &user_id, &over);
+            }
             switch_protocols(shared, req, accept, select_subprotocol, |shared, ws| {
                 connection::serve(shared, ws, user_id)
             })
@@ -124,6 +127,34 @@ fn upgrade(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             json_error(StatusCode::UNAUTHORIZED, error.code(), &error.to_string())
         }
     }
+}
+
+/// `429` with `Retry-After` for a user over the connection rate.
+fn too_many_connections(
+    shared: &Shared,
+    user_id: &str,
+    over: &RateLimitExceeded,
+) -> Response<Body> {
+    shared
+        .metrics
+        .rate_limit_rejections
+        .get_or_create(&vec![("kind", over.kind.as_str())])
+        .inc();
+    tracing::info!(user = %user_id, retry_after_ms = over.retry_after_ms(), "too many connection attempts");
+    let body = json!({
+        "error": "rate_limited",
+        "message": over.to_string(),
+        "retry_after_ms": over.retry_after_ms(),
+    });
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "application/json",
+        body.to_string(),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(over.retry_after_secs()));
+    response
 }
 
 /// Answers `101` and spawns `serve` on the upgraded socket.

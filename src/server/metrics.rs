@@ -21,6 +21,7 @@ pub(crate) struct ServerMetrics {
     pub(crate) events_sent: Counter,
     pub(crate) protocol_errors: Family<Labels, Counter>,
     pub(crate) slow_consumers: Counter,
+    pub(crate) rate_limit_rejections: Family<Labels, Counter>,
     run_duration: Histogram,
 }
 
@@ -37,6 +38,7 @@ impl ServerMetrics {
             events_sent: Counter::default(),
             protocol_errors: Family::default(),
             slow_consumers: Counter::default(),
+            rate_limit_rejections: Family::default(),
             // 1 ms .. ~65 s
             run_duration: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
         };
@@ -81,6 +83,11 @@ impl ServerMetrics {
             "slow_consumer_disconnects",
             "Connections closed for reading too slowly",
             m.slow_consumers.clone(),
+        );
+        r.register(
+            "rate_limit_rejections",
+            "Frames and handshakes refused by the per-user rate limits, by kind",
+            m.rate_limit_rejections.clone(),
         );
         r.register(
             "run_duration_seconds",

@@ -27,11 +27,13 @@ mod error;
 mod http;
 mod manager;
 mod metrics;
+mod rate_limit;
 
 pub use agent::AgentHandler;
 pub use config::{Limits, ServerConfig};
 pub use error::ServerError;
 pub use manager::{ConnectionId, ConnectionManager};
+pub use rate_limit::{RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter};
 
 use crate::auth::{JwtAuth, TEST_JWT_SECRET};
 use metrics::ServerMetrics;
@@ -42,6 +44,9 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How often the rate limiter forgets users that have been quiet.
+const FORGET_IDLE_USERS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A reference server, ready to serve on a listener. Cheap to clone: clones
 /// share one state.
@@ -58,6 +63,7 @@ struct Shared {
     manager: ConnectionManager,
     agent: AgentHandler,
     metrics: ServerMetrics,
+    rate_limiter: RateLimiter,
     started: Instant,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -85,6 +91,7 @@ impl Server {
         };
         let auth = JwtAuth::new(secret).map_err(ServerError::Secret)?;
         config.limits.validate()?;
+        let rate_limiter = RateLimiter::new(config.rate_limits)?;
         let limits = &config.limits;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -93,6 +100,7 @@ impl Server {
                 auth,
                 config,
                 metrics: ServerMetrics::new(),
+                rate_limiter,
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -130,9 +138,11 @@ impl Server {
         let local = listener.local_addr().ok();
         tracing::info!(addr = ?local, test_mode = shared.config.test_mode, "serving");
         tokio::pin!(shutdown);
+        let mut forget_idle_users = tokio::time::interval(FORGET_IDLE_USERS_EVERY);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
+                _ = forget_idle_users.tick() => shared.rate_limiter.retain_recent(),
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
