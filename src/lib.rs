@@ -51,5 +51,6 @@
 //! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve`.
 
 pub mod auth;
+pub mod circuit_breaker;
 pub mod protocol;
 pub mod server;

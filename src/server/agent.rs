@@ -1,6 +1,9 @@
 use super::manager::UserSlot;
-use crate::protocol::{AgentEvent, EventKind, Scenario};
+use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::protocol::{AgentEvent, EventKind, EventType, Scenario};
 use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// The reference agent (the seeds' `WebSocketAgentHandler`): turns one
@@ -9,9 +12,17 @@ use std::time::{Duration, Instant, SystemTime};
 /// A run goes `agent_started`, the thinking steps, a `tool_executing` /
 /// `tool_completed` pair per tool, then `agent_completed`, or `agent_error`
 /// right after the event named by the scenario's `fail_at`.
-#[derive(Debug, Clone)]
+///
+/// Each tool of each user sits behind its own [`CircuitBreaker`]: a tool
+/// that fails (`fail_at: tool_executing`) `failure_threshold` times in a row
+/// opens it, and later runs of that user fail fast with an `agent_error`
+/// naming the open circuit instead of calling the tool. Per user, so one
+/// user's failing tools never fail another user's runs.
+#[derive(Debug)]
 pub struct AgentHandler {
     name: String,
+    breaker_config: CircuitBreakerConfig,
+    breakers: Mutex<HashMap<(String, String), Arc<CircuitBreaker>>>,
 }
 
 /// The facts of one run, shared by all of its events.
@@ -44,7 +55,28 @@ impl AgentHandler {
     /// ```
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
+        Self {
+            name: name.into(),
+            breaker_config: CircuitBreakerConfig::default(),
+            breakers: Mutex::default(),
+        }
+    }
+
+    /// The same agent with tool circuits that open and reset as `config` says.
+    #[must_use]
+    pub fn with_circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker_config = config;
+        self
+    }
+
+    /// The circuit of `tool` for `user_id`.
+    fn breaker(&self, user_id: &str, tool: &str) -> Arc<CircuitBreaker> {
+        let mut breakers = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (user_id.to_owned(), tool.to_owned());
+        Arc::clone(breakers.entry(key).or_insert_with(|| {
+            let name = format!("tool `{tool}` of user `{user_id}`");
+            Arc::new(CircuitBreaker::new(name, self.breaker_config))
+        }))
     }
 
     /// The `agent_name` of its events.
@@ -61,7 +93,7 @@ impl AgentHandler {
             run,
             user,
             delay: Duration::from_millis(run.scenario.step_delay_ms),
-            first: true,
+            last: None,
             dropped: 0,
         };
         let outcome = if self.steps(run, &mut out).await.is_some() {
@@ -86,12 +118,22 @@ impl AgentHandler {
             out.emit(EventKind::AgentThinking { thought }).await?;
         }
         for tool in &scenario.tools {
+            let breaker = self.breaker(&run.user_id, tool);
+            if let Err(open) = breaker.try_acquire() {
+                out.fail(open.to_string());
+                return None;
+            }
             let tool_started = Instant::now();
-            out.emit(EventKind::ToolExecuting {
+            let executing = EventKind::ToolExecuting {
                 tool_name: tool.clone(),
                 tool_input: json!({ "query": quote }),
-            })
-            .await?;
+            };
+            if out.emit(executing).await.is_none() {
+                // `fail_at: tool_executing` is this tool failing.
+                breaker.record_failure();
+                return None;
+            }
+            breaker.record_success();
             out.emit(EventKind::ToolCompleted {
                 tool_name: tool.clone(),
                 result: json!({ "status": "ok", "output": format!("{tool} found 1 result for {quote:?}") }),
@@ -134,7 +176,8 @@ struct Emitter<'a> {
     run: &'a Run,
     user: &'a UserSlot,
     delay: Duration,
-    first: bool,
+    /// The type of the last event emitted, if any.
+    last: Option<EventType>,
     dropped: usize,
 }
 
@@ -142,22 +185,31 @@ impl Emitter<'_> {
     /// Emits one event; `None` when the scenario fails the run right after it
     /// (the `agent_error` is emitted here).
     async fn emit(&mut self, kind: EventKind) -> Option<()> {
-        if !std::mem::take(&mut self.first) && !self.delay.is_zero() {
+        if self.last.is_some() && !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
         let event_type = kind.event_type();
         self.send(kind);
         if self.run.scenario.fail_at == Some(event_type) {
-            self.send(EventKind::AgentError {
-                error: format!("the scenario asked the run to fail after {event_type}"),
-                failed_after: event_type,
-            });
+            self.fail(format!(
+                "the scenario asked the run to fail after {event_type}"
+            ));
             return None;
         }
         Some(())
     }
 
+    /// Ends the run with `agent_error`.
+    fn fail(&mut self, error: String) {
+        let failed_after = self.last.unwrap_or(EventType::AgentStarted);
+        self.send(EventKind::AgentError {
+            error,
+            failed_after,
+        });
+    }
+
     fn send(&mut self, kind: EventKind) {
+        self.last = Some(kind.event_type());
         let (agent, run) = (self.agent, self.run);
         self.dropped += self.user.emit(|event_id| agent.event(run, event_id, kind));
     }

@@ -1,4 +1,5 @@
 use super::{RateLimitConfig, ServerError};
+use crate::circuit_breaker::CircuitBreakerConfig;
 use std::time::Duration;
 
 /// How a reference server runs: its secret, test mode, and its limits.
@@ -28,6 +29,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Per-user message and connection rates.
     pub rate_limits: RateLimitConfig,
+    /// When the circuit of a user's tool opens, and for how long.
+    pub tool_circuit: CircuitBreakerConfig,
 }
 
 /// Buffers, sizes and timeouts of a server. The defaults keep an idle
@@ -140,6 +143,7 @@ impl ServerConfig {
             agent_name: "reference-agent".to_owned(),
             limits: Limits::default(),
             rate_limits: RateLimitConfig::default(),
+            tool_circuit: CircuitBreakerConfig::default(),
         }
     }
 

@@ -92,11 +92,19 @@ impl Server {
         let auth = JwtAuth::new(secret).map_err(ServerError::Secret)?;
         config.limits.validate()?;
         let rate_limiter = RateLimiter::new(config.rate_limits)?;
+        if config.tool_circuit.failure_threshold == 0 {
+            return Err(ServerError::InvalidLimit {
+                name: "tool_circuit.failure_threshold",
+                value: "0".into(),
+                minimum: "1".into(),
+            });
+        }
         let limits = &config.limits;
         Ok(Self {
             shared: Arc::new(Shared {
                 manager: ConnectionManager::new(limits.outbound_queue, limits.replay_buffer),
-                agent: AgentHandler::new(config.agent_name.clone()),
+                agent: AgentHandler::new(config.agent_name.clone())
+                    .with_circuit_breaker(config.tool_circuit),
                 auth,
                 config,
                 metrics: ServerMetrics::new(),
