@@ -40,7 +40,8 @@ async fn metrics_count_connections_runs_and_events() {
         "ws_harness_runs_started_total 2",
         "ws_harness_runs_completed_total 2",
         "ws_harness_events_sent_total 10",
-        "ws_harness_run_duration_seconds_count 2",
+        "ws_harness_flagged_runs 0",
+        r#"ws_harness_performance_alert{alert="p99_run_latency"} 0"#,
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

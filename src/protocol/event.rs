@@ -105,8 +105,9 @@ impl EventKind {
     }
 }
 
-/// The name of an agent event type, as it appears in `"type"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The name of an agent event type, as it appears in `"type"`. Ordered as a
+/// run emits them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// `agent_started`

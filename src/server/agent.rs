@@ -1,3 +1,4 @@
+use super::event_monitor::{EventMonitor, EventTracker};
 use super::manager::UserSlot;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::protocol::{AgentEvent, EventKind, EventType, Scenario};
@@ -43,6 +44,16 @@ pub(crate) enum RunOutcome {
     Failed,
 }
 
+/// What a run did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunReport {
+    pub(crate) outcome: RunOutcome,
+    /// Events emitted.
+    pub(crate) events: u64,
+    /// Connections dropped on the way for reading too slowly.
+    pub(crate) too_slow: u64,
+}
+
 /// Longest piece of `content` quoted back in tool inputs and answers.
 const QUOTE_CHARS: usize = 256;
 
@@ -85,23 +96,40 @@ impl AgentHandler {
         &self.name
     }
 
-    /// Runs to the end, emitting each event through `user`. Returns how the
-    /// run ended and how many slow connections were dropped on the way.
-    pub(crate) async fn run(&self, run: &Run, user: &UserSlot) -> (RunOutcome, usize) {
+    /// Runs to the end, emitting each event through `user`; `monitor` gets
+    /// the run's events when it ends, however it ends (a panic or shutdown
+    /// included).
+    pub(crate) async fn run(
+        &self,
+        run: &Run,
+        user: &UserSlot,
+        monitor: &EventMonitor,
+    ) -> RunReport {
         let mut out = Emitter {
             agent: self,
             run,
             user,
             delay: Duration::from_millis(run.scenario.step_delay_ms),
             last: None,
-            dropped: 0,
+            tracker: Some(EventTracker::new(
+                &run.run_id,
+                &run.user_id,
+                &run.message_id,
+            )),
+            monitor,
+            events: 0,
+            too_slow: 0,
         };
         let outcome = if self.steps(run, &mut out).await.is_some() {
             RunOutcome::Completed
         } else {
             RunOutcome::Failed
         };
-        (outcome, out.dropped)
+        RunReport {
+            outcome,
+            events: out.events,
+            too_slow: out.too_slow,
+        }
     }
 
     /// The run's events in order; `None` as soon as one of them failed the run.
@@ -178,7 +206,20 @@ struct Emitter<'a> {
     delay: Duration,
     /// The type of the last event emitted, if any.
     last: Option<EventType>,
-    dropped: usize,
+    /// Handed to `monitor` when the emitter is dropped.
+    tracker: Option<EventTracker>,
+    monitor: &'a EventMonitor,
+    events: u64,
+    too_slow: u64,
+}
+
+impl Drop for Emitter<'_> {
+    fn drop(&mut self) {
+        if let Some(tracker) = self.tracker.take() {
+            // A flagged run is logged and counted by the monitor itself.
+            let _ = self.monitor.finish(tracker);
+        }
+    }
 }
 
 impl Emitter<'_> {
@@ -209,8 +250,14 @@ impl Emitter<'_> {
     }
 
     fn send(&mut self, kind: EventKind) {
-        self.last = Some(kind.event_type());
+        let event_type = kind.event_type();
         let (agent, run) = (self.agent, self.run);
-        self.dropped += self.user.emit(|event_id| agent.event(run, event_id, kind));
+        let emitted = self.user.emit(|event_id| agent.event(run, event_id, kind));
+        self.last = Some(event_type);
+        self.events += 1;
+        self.too_slow += emitted.too_slow;
+        if let Some(tracker) = &mut self.tracker {
+            tracker.record(event_type, emitted.event_id);
+        }
     }
 }

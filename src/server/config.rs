@@ -1,4 +1,4 @@
-use super::{RateLimitConfig, ServerError};
+use super::{PerformanceThresholds, RateLimitConfig, ServerError};
 use crate::circuit_breaker::CircuitBreakerConfig;
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub rate_limits: RateLimitConfig,
     /// When the circuit of a user's tool opens, and for how long.
     pub tool_circuit: CircuitBreakerConfig,
+    /// The bar the performance monitor raises alerts against.
+    pub performance_thresholds: PerformanceThresholds,
 }
 
 /// Buffers, sizes and timeouts of a server. The defaults keep an idle
@@ -144,6 +146,7 @@ impl ServerConfig {
             limits: Limits::default(),
             rate_limits: RateLimitConfig::default(),
             tool_circuit: CircuitBreakerConfig::default(),
+            performance_thresholds: PerformanceThresholds::default(),
         }
     }
 

@@ -1,9 +1,9 @@
 //! One WebSocket connection: reads client frames, answers them, writes the
 //! user's events, and closes with the right RFC 6455 code.
 
-use super::agent::{Run, RunOutcome};
+use super::agent::{Run, RunOutcome, RunReport};
 use super::manager::{Outbound, Registration};
-use super::metrics::ServerMetrics;
+use super::performance::LatencyMeasurement;
 use super::{RateLimitExceeded, Shared};
 use crate::protocol::{ClientMessage, ErrorCode, ProtocolError, Reply, UserMessage, close_code};
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// Most queued events written before one flush.
@@ -193,19 +192,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let span = tracing::info_span!("run", run_id = %run.run_id, message_id = %run.message_id);
         let message_id = run.message_id.clone();
         let task = async move {
-            let work = async {
-                let (outcome, too_slow) = shared.agent.run(&run, &user).await;
-                shared.metrics.slow_consumers.inc_by(too_slow as u64);
-                outcome
-            };
-            supervise(
-                &shared.metrics,
-                &shared.shutdown,
-                message_id,
-                reply_to,
-                work,
-            )
-            .await;
+            let work = shared.agent.run(&run, &user, &shared.event_monitor);
+            supervise(&shared, message_id, reply_to, work).await;
         };
         tokio::spawn(task.instrument(span));
     }
@@ -335,69 +323,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-/// Runs one agent run to its end (or to shutdown), counts it, and turns a
-/// panic into an `internal` error for the connection that started it: a
-/// fault in one run never takes the server down.
+/// Runs one agent run to its end (or to shutdown), counts and measures it,
+/// and turns a panic into an `internal` error for the connection that
+/// started it: a fault in one run never takes the server down.
 async fn supervise(
-    metrics: &ServerMetrics,
-    shutdown: &CancellationToken,
+    shared: &Shared,
     message_id: String,
     reply_to: mpsc::WeakSender<Outbound>,
-    work: impl Future<Output = RunOutcome>,
+    work: impl Future<Output = RunReport>,
 ) {
+    let metrics = &shared.metrics;
     metrics.runs_started.inc();
     let started = Instant::now();
-    let Some(result) = shutdown
+    let Some(result) = shared
+        .shutdown
         .run_until_cancelled(AssertUnwindSafe(work).catch_unwind())
         .await
     else {
         return;
     };
-    metrics.observe_run(started.elapsed());
-    match result {
-        Ok(RunOutcome::Completed) => {
-            metrics.runs_completed.inc();
+    let report = result.unwrap_or_else(|_| {
+        tracing::error!("the run panicked; the server stays up");
+        let error = ProtocolError::new(
+            ErrorCode::Internal,
+            "the server failed while running this message; it logged the fault, try again",
+        )
+        .with_message_id(Some(message_id));
+        metrics
+            .protocol_errors
+            .get_or_create(&vec![("code", ErrorCode::Internal.as_str())])
+            .inc();
+        if let Some(tx) = reply_to.upgrade() {
+            let frame = Utf8Bytes::from(Reply::from(error).to_json());
+            let _ = tx.try_send(Outbound::Reply(frame));
         }
-        Ok(RunOutcome::Failed) => {
-            metrics.runs_failed.inc();
+        RunReport {
+            outcome: RunOutcome::Failed,
+            events: 0,
+            too_slow: 0,
         }
-        Err(_) => {
-            metrics.runs_failed.inc();
-            tracing::error!("the run panicked; the server stays up");
-            metrics
-                .protocol_errors
-                .get_or_create(&vec![("code", ErrorCode::Internal.as_str())])
-                .inc();
-            let error = ProtocolError::new(
-                ErrorCode::Internal,
-                "the server failed while running this message; it logged the fault, try again",
-            )
-            .with_message_id(Some(message_id));
-            if let Some(tx) = reply_to.upgrade() {
-                let frame = Utf8Bytes::from(Reply::from(error).to_json());
-                let _ = tx.try_send(Outbound::Reply(frame));
-            }
-        }
+    });
+    metrics.slow_consumers.inc_by(report.too_slow);
+    let failed = report.outcome == RunOutcome::Failed;
+    if failed {
+        metrics.runs_failed.inc();
+    } else {
+        metrics.runs_completed.inc();
     }
+    shared.performance.record(LatencyMeasurement {
+        latency: started.elapsed(),
+        failed,
+        events: report.events,
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::{Server, ServerConfig};
 
     #[tokio::test]
     async fn a_panicking_run_answers_internal_to_its_connection() {
-        let metrics = ServerMetrics::new();
+        let server = Server::new(ServerConfig::test_mode()).unwrap();
         let (tx, mut rx) = mpsc::channel(4);
         let work = async { panic!("tool exploded") };
-        supervise(
-            &metrics,
-            &CancellationToken::new(),
-            "m-7".into(),
-            tx.downgrade(),
-            work,
-        )
-        .await;
+        supervise(&server.shared, "m-7".into(), tx.downgrade(), work).await;
         let Some(Outbound::Reply(frame)) = rx.recv().await else {
             panic!("no reply queued");
         };
@@ -405,6 +395,12 @@ mod tests {
         assert_eq!(reply["type"], "error");
         assert_eq!(reply["code"], "internal");
         assert_eq!(reply["message_id"], "m-7");
-        assert!(metrics.render().contains("ws_harness_runs_failed_total 1"));
+        assert!(
+            server
+                .shared
+                .render_metrics()
+                .contains("ws_harness_runs_failed_total 1")
+        );
+        assert_eq!(server.performance().snapshot().failed_runs, 1);
     }
 }

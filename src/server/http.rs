@@ -68,7 +68,7 @@ fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         (&Method::GET, "/metrics") => text(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            shared.metrics.render(),
+            shared.render_metrics(),
         ),
         (_, "/ws" | "/health" | "/metrics") => json_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -58,6 +58,14 @@ pub(crate) struct Registration {
     pub(crate) reply_to: mpsc::WeakSender<Outbound>,
 }
 
+/// What [`UserSlot::emit`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Emitted {
+    pub(crate) event_id: u64,
+    /// Connections dropped because their queue was full.
+    pub(crate) too_slow: u64,
+}
+
 /// Buffered events after a client's `last_event_id`.
 #[derive(Debug)]
 pub(crate) struct Replay {
@@ -152,8 +160,8 @@ impl UserSlot {
     /// Gives the next `event_id` to the event `build` makes, keeps it for
     /// replay and queues it for every connection of the user. A connection
     /// whose queue is full is dropped (it reads too slowly); the event stays
-    /// in the replay buffer. Returns how many connections were dropped as too slow.
-    pub(crate) fn emit(&self, build: impl FnOnce(u64) -> AgentEvent) -> usize {
+    /// in the replay buffer.
+    pub(crate) fn emit(&self, build: impl FnOnce(u64) -> AgentEvent) -> Emitted {
         let mut state = self.lock();
         let event_id = state.last_event_id + 1;
         let event = build(event_id);
@@ -180,7 +188,7 @@ impl UserSlot {
                 Err(TrySendError::Closed(_)) => false,
             }
         });
-        too_slow
+        Emitted { event_id, too_slow }
     }
 
     /// The buffered events after `last_event_id`, or `Err(newest)` when the

@@ -24,15 +24,24 @@ mod config;
 mod connection;
 mod echo;
 mod error;
+mod event_monitor;
 mod http;
 mod manager;
 mod metrics;
+mod performance;
 mod rate_limit;
 
 pub use agent::AgentHandler;
 pub use config::{Limits, ServerConfig};
 pub use error::ServerError;
+pub use event_monitor::{
+    EventMetrics, EventMonitor, EventTiming, EventTracker, MissingCriticalEvent,
+};
 pub use manager::{ConnectionId, ConnectionManager};
+pub use performance::{
+    AlertKind, LatencyMeasurement, PerformanceAlert, PerformanceMetrics, PerformanceMonitor,
+    PerformanceThresholds, ThroughputMetrics,
+};
 pub use rate_limit::{RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter};
 
 use crate::auth::{JwtAuth, TEST_JWT_SECRET};
@@ -63,6 +72,8 @@ struct Shared {
     manager: ConnectionManager,
     agent: AgentHandler,
     metrics: ServerMetrics,
+    event_monitor: EventMonitor,
+    performance: PerformanceMonitor,
     rate_limiter: RateLimiter,
     started: Instant,
     shutdown: CancellationToken,
@@ -106,8 +117,10 @@ impl Server {
                 agent: AgentHandler::new(config.agent_name.clone())
                     .with_circuit_breaker(config.tool_circuit),
                 auth,
+                performance: PerformanceMonitor::new(config.performance_thresholds),
                 config,
                 metrics: ServerMetrics::new(),
+                event_monitor: EventMonitor::default(),
                 rate_limiter,
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
@@ -121,6 +134,18 @@ impl Server {
     #[must_use]
     pub fn manager(&self) -> &ConnectionManager {
         &self.shared.manager
+    }
+
+    /// The event monitor: every run's events, and the runs that lacked a required one.
+    #[must_use]
+    pub fn event_monitor(&self) -> &EventMonitor {
+        &self.shared.event_monitor
+    }
+
+    /// The performance monitor: run latency percentiles, throughput, alerts.
+    #[must_use]
+    pub fn performance(&self) -> &PerformanceMonitor {
+        &self.shared.performance
     }
 
     /// The configuration the server runs with.
@@ -185,6 +210,12 @@ impl Server {
 }
 
 impl Shared {
+    /// The `/metrics` page: counters plus the monitors' figures.
+    fn render_metrics(&self) -> String {
+        self.metrics
+            .render(&self.performance.snapshot(), &self.event_monitor.metrics())
+    }
+
     fn next_run_id(&self) -> String {
         format!("run-{}", self.runs.fetch_add(1, Ordering::Relaxed) + 1)
     }
