@@ -125,3 +125,49 @@ async fn a_resume_from_the_future_is_an_invalid_field() {
     assert!(error["message"].as_str().unwrap().contains("resume from 0"));
     alice.assert_alive().await;
 }
+
+#[tokio::test]
+async fn the_server_tracks_each_users_session_across_reconnections() {
+    use ws_harness::server::ReconnectionState;
+    let server = TestServer::start().await;
+    let manager = server.server.manager();
+    let mut alice = server.connect("alice").await;
+    alice.run("m-1").await;
+    let session = manager.session("alice").unwrap();
+    assert_eq!(
+        session.state,
+        ReconnectionState::Connected { connections: 1 }
+    );
+    assert_eq!(
+        (
+            session.connects,
+            session.last_event_id,
+            session.buffered_events
+        ),
+        (1, 5, 5)
+    );
+
+    drop(alice);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while manager.user_connection_count("alice") > 0 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(matches!(
+        manager.session("alice").unwrap().state,
+        ReconnectionState::Disconnected { .. }
+    ));
+
+    let mut again = server.connect("alice").await;
+    again
+        .send_json(json!({"type": "resume", "last_event_id": 5}))
+        .await;
+    assert_eq!(again.next_json().await["type"], "resumed");
+    let session = manager.session("alice").unwrap();
+    assert_eq!(
+        session.state,
+        ReconnectionState::Connected { connections: 1 }
+    );
+    assert_eq!((session.connects, session.resumes), (2, 1));
+    assert_eq!(session.oldest_buffered_event_id, Some(1));
+}

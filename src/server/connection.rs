@@ -403,4 +403,59 @@ mod tests {
         );
         assert_eq!(server.performance().snapshot().failed_runs, 1);
     }
+
+    #[tokio::test]
+    async fn events_queued_before_a_resume_are_not_sent_twice() {
+        use crate::protocol::{AgentEvent, EventKind};
+        use tokio_tungstenite::tungstenite::protocol::Role;
+
+        let server = Server::new(ServerConfig::test_mode()).unwrap();
+        let shared = Arc::clone(&server.shared);
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let registration = shared.manager.register("alice");
+        let user = Arc::clone(&registration.user);
+        let emit = || {
+            user.emit(|event_id| AgentEvent {
+                event_id,
+                timestamp: "2026-01-01T00:00:00.000Z".into(),
+                user_id: "alice".into(),
+                thread_id: "t".into(),
+                run_id: "r".into(),
+                message_id: "m".into(),
+                agent_name: "a".into(),
+                critical: true,
+                kind: EventKind::AgentStarted,
+            })
+        };
+        let mut conn = Connection {
+            shared,
+            ws,
+            user_id: "alice".into(),
+            registration,
+            replayed_up_to: 0,
+        };
+        // Three events are queued for the connection but not yet written
+        // when the client's resume is handled.
+        for _ in 0..3 {
+            emit();
+        }
+        conn.resume(0).await.unwrap();
+        emit();
+        while let Ok(queued) = conn.registration.outbound.try_recv() {
+            conn.write_queued(queued).await.unwrap();
+        }
+        drop(conn);
+        let mut seen = Vec::new();
+        while let Some(Ok(Message::Text(text))) = client.next().await {
+            let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+            seen.push(
+                frame["event_id"]
+                    .as_u64()
+                    .map_or_else(|| frame["type"].to_string(), |id| id.to_string()),
+            );
+        }
+        assert_eq!(seen, ["1", "2", "3", "\"resumed\"", "4"]);
+    }
 }

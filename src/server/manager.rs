@@ -2,6 +2,7 @@ use crate::protocol::AgentEvent;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -45,6 +46,45 @@ struct UserState {
     last_event_id: u64,
     connections: Vec<(ConnectionId, mpsc::Sender<Outbound>)>,
     buffer: VecDeque<(u64, Utf8Bytes)>,
+    connects: u64,
+    resumes: u64,
+    disconnected_at: Option<Instant>,
+}
+
+/// Whether a user is connected (the seeds' `ReconnectionState`, server side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReconnectionState {
+    /// At least one connection is open.
+    Connected {
+        /// How many.
+        connections: usize,
+    },
+    /// Every connection closed at `since`; events go on into the replay buffer.
+    Disconnected {
+        /// When the last connection closed.
+        since: Instant,
+    },
+}
+
+/// One user's session as the server tracks it across reconnections (the
+/// seeds' `ReconnectionSession`, server side): what a client resuming now
+/// would get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconnectionSession {
+    /// The user.
+    pub user_id: String,
+    /// Connected or not.
+    pub state: ReconnectionState,
+    /// Connections opened so far.
+    pub connects: u64,
+    /// `resume` requests answered so far.
+    pub resumes: u64,
+    /// The newest event id.
+    pub last_event_id: u64,
+    /// The oldest event id a `resume` can still replay (`None` before any event).
+    pub oldest_buffered_event_id: Option<u64>,
+    /// Events in the replay buffer.
+    pub buffered_events: usize,
 }
 
 /// What a new connection gets from the manager.
@@ -106,6 +146,31 @@ impl ConnectionManager {
             .map_or(0, |slot| slot.lock().connections.len())
     }
 
+    /// A user's session across reconnections; `None` for a user never seen.
+    ///
+    /// ```
+    /// use ws_harness::server::{Server, ServerConfig};
+    /// let server = Server::new(ServerConfig::test_mode()).unwrap();
+    /// assert!(server.manager().session("nobody").is_none());
+    /// ```
+    #[must_use]
+    pub fn session(&self, user_id: &str) -> Option<ReconnectionSession> {
+        let slot = self.existing(user_id)?;
+        let state = slot.lock();
+        Some(ReconnectionSession {
+            user_id: user_id.to_owned(),
+            state: match (state.connections.len(), state.disconnected_at) {
+                (0, Some(since)) => ReconnectionState::Disconnected { since },
+                (connections, _) => ReconnectionState::Connected { connections },
+            },
+            connects: state.connects,
+            resumes: state.resumes,
+            last_event_id: state.last_event_id,
+            oldest_buffered_event_id: state.buffer.front().map(|(id, _)| *id),
+            buffered_events: state.buffer.len(),
+        })
+    }
+
     /// The newest `event_id` of a user (0 before the first event).
     #[must_use]
     pub fn last_event_id(&self, user_id: &str) -> u64 {
@@ -132,7 +197,12 @@ impl ConnectionManager {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let (tx, outbound) = mpsc::channel(self.queue_capacity);
         let reply_to = tx.downgrade();
-        user.lock().connections.push((id, tx));
+        {
+            let mut state = user.lock();
+            state.connections.push((id, tx));
+            state.connects += 1;
+            state.disconnected_at = None;
+        }
         self.open.fetch_add(1, Ordering::Relaxed);
         Registration {
             id,
@@ -143,11 +213,12 @@ impl ConnectionManager {
     }
 
     pub(crate) fn unregister(&self, registration: &Registration) {
-        registration
-            .user
-            .lock()
-            .connections
-            .retain(|(id, _)| *id != registration.id);
+        let mut state = registration.user.lock();
+        state.connections.retain(|(id, _)| *id != registration.id);
+        if state.connections.is_empty() {
+            state.disconnected_at = Some(Instant::now());
+        }
+        drop(state);
         self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -194,7 +265,8 @@ impl UserSlot {
     /// The buffered events after `last_event_id`, or `Err(newest)` when the
     /// client claims an event the server never sent.
     pub(crate) fn replay_after(&self, last_event_id: u64) -> Result<Replay, u64> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.resumes += 1;
         if last_event_id > state.last_event_id {
             return Err(state.last_event_id);
         }

@@ -37,7 +37,7 @@ pub use error::ServerError;
 pub use event_monitor::{
     EventMetrics, EventMonitor, EventTiming, EventTracker, MissingCriticalEvent,
 };
-pub use manager::{ConnectionId, ConnectionManager};
+pub use manager::{ConnectionId, ConnectionManager, ReconnectionSession, ReconnectionState};
 pub use performance::{
     AlertKind, LatencyMeasurement, PerformanceAlert, PerformanceMetrics, PerformanceMonitor,
     PerformanceThresholds, ThroughputMetrics,
