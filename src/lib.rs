@@ -3,10 +3,11 @@
 //! Tests that talk to a real WebSocket service, and the reference WebSocket
 //! server they talk to.
 //!
-//! This release holds the reference server core of `PROTOCOL.md` (kept in
-//! the repository as `docs/PROTOCOL.md`): JWT authentication at the handshake,
+//! This release holds the reference server of `PROTOCOL.md` (kept in the
+//! repository as `docs/PROTOCOL.md`): JWT authentication at the handshake,
 //! the one connection manager, the reference agent's golden path of flat
-//! events, replay on `resume`, and every error and close code of the
+//! events, replay on `resume`, per-user rate limits, circuit breakers, the
+//! event and performance monitors, and every error and close code of the
 //! protocol.
 //!
 //! ```
@@ -43,11 +44,14 @@
 //! - [`protocol`]: the wire contract as types: client frames, flat agent
 //!   events, replies, error and close codes.
 //! - [`auth`]: HS256 tokens: verify at the handshake, mint for tests.
+//! - [`circuit_breaker`]: closed, open, half-open; reusable.
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
 //!   shutdown future), its configuration, the one
-//!   [`server::ConnectionManager`] and the [`server::AgentHandler`]; inside,
-//!   one module per concept (`http`, `connection`, `agent`, `manager`,
-//!   `metrics`).
+//!   [`server::ConnectionManager`], the [`server::AgentHandler`], the
+//!   [`server::RateLimiter`], the [`server::EventMonitor`] and the
+//!   [`server::PerformanceMonitor`]; inside, one module per concept (`http`,
+//!   `connection`, `echo`, `agent`, `manager`, `rate_limit`,
+//!   `event_monitor`, `performance`, `metrics`).
 //! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve`.
 
 pub mod auth;
