@@ -122,19 +122,13 @@ async fn each_refusal_is_a_401_with_its_json_code() {
         (401, Some("missing_token"))
     );
 
-    let (_, metrics) = server.get("/metrics").await;
-    assert!(
-        metrics.contains(r#"ws_harness_auth_rejections_total{reason="invalid_token"} 6"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"ws_harness_auth_rejections_total{reason="expired_token"} 1"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"ws_harness_auth_rejections_total{reason="missing_token"} 2"#),
-        "{metrics}"
-    );
+    server
+        .assert_metrics(&[
+            r#"ws_harness_auth_rejections_total{reason="invalid_token"} 6"#,
+            r#"ws_harness_auth_rejections_total{reason="expired_token"} 1"#,
+            r#"ws_harness_auth_rejections_total{reason="missing_token"} 2"#,
+        ])
+        .await;
     assert_eq!(server.health().await["connections"], 0);
 }
 

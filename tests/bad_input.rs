@@ -59,11 +59,9 @@ async fn each_recoverable_error_code_leaves_the_connection_open() {
     // None of that produced an event, and a good message still runs.
     assert_eq!(server.server.manager().last_event_id("alice"), 0);
     assert_eq!(alice.run("m-2").await.len(), 5);
-    let (_, metrics) = server.get("/metrics").await;
-    assert!(
-        metrics.contains(r#"ws_harness_protocol_errors_total{code="invalid_json"} 2"#),
-        "{metrics}"
-    );
+    server
+        .assert_metrics(&[r#"ws_harness_protocol_errors_total{code="invalid_json"} 2"#])
+        .await;
 }
 
 #[tokio::test]

@@ -163,11 +163,10 @@ async fn fail_at_ends_the_run_with_agent_error() {
     assert!(error["error"].as_str().unwrap().contains("tool_executing"));
     assert_eq!(error["critical"], true);
     alice.expect_quiet(Duration::from_millis(200)).await;
-    let (_, metrics) = server.get("/metrics").await;
-    assert!(
-        metrics.contains("ws_harness_runs_failed_total 1"),
-        "{metrics}"
-    );
+    server.wait_for_runs(1).await;
+    server
+        .assert_metrics(&["ws_harness_runs_failed_total 1"])
+        .await;
 }
 
 #[tokio::test]

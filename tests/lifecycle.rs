@@ -32,22 +32,24 @@ async fn metrics_count_connections_runs_and_events() {
     let mut alice = server.connect("alice").await;
     alice.run("m-1").await;
     alice.run("m-2").await;
-    let (status, metrics) = server.get("/metrics").await;
-    assert_eq!(status, 200);
-    for line in [
-        "ws_harness_connections_open 1",
-        "ws_harness_connections_total 1",
-        "ws_harness_runs_started_total 2",
-        "ws_harness_runs_completed_total 2",
-        "ws_harness_events_sent_total 10",
-        "ws_harness_flagged_runs 0",
-        r#"ws_harness_performance_alert{alert="p99_run_latency"} 0"#,
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "missing `{line}` in:\n{metrics}"
-        );
-    }
+    server.wait_for_runs(2).await;
+    let metrics = server
+        .assert_metrics(&[
+            "ws_harness_connections_open 1",
+            "ws_harness_connections_total 1",
+            "ws_harness_runs_started_total 2",
+            "ws_harness_runs_completed_total 2",
+            "ws_harness_events_sent_total 10",
+            "ws_harness_flagged_runs 0",
+            r#"ws_harness_performance_alert{alert="p99_run_latency"} 0"#,
+        ])
+        .await;
+    let p50 = common::metric_value(
+        &metrics,
+        r#"ws_harness_run_latency_seconds{quantile="0.5"}"#,
+    );
+    assert!(p50 > 0.0 && p50 < 1.0, "{p50}");
+    assert!(common::metric_value(&metrics, "ws_harness_events_per_second") > 0.0);
 }
 
 #[tokio::test]

@@ -23,15 +23,8 @@ async fn a_run_missing_a_required_event_is_flagged() {
         .user_message("no-tools", Some(json!({"tools": []})))
         .await;
     alice.until("agent_completed").await;
-    // The monitor hears of a run as it ends; a ping round trip is not enough
-    // of a barrier for a spawned run, so wait for the count.
+    server.wait_for_runs(3).await;
     let monitor = server.server.event_monitor();
-    for _ in 0..100 {
-        if monitor.metrics().runs == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     let metrics = monitor.metrics();
     assert_eq!(
         (metrics.runs, metrics.complete_runs, metrics.flagged_runs),
@@ -64,16 +57,13 @@ async fn a_run_missing_a_required_event_is_flagged() {
             .all(|w| w[0].offset <= w[1].offset)
     );
 
-    let (_, page) = server.get("/metrics").await;
-    assert!(page.contains("ws_harness_flagged_runs 2"), "{page}");
-    assert!(
-        page.contains(r#"ws_harness_missing_required_events{event="tool_completed"} 2"#),
-        "{page}"
-    );
-    assert!(
-        page.contains(r#"ws_harness_missing_required_events{event="agent_completed"} 1"#),
-        "{page}"
-    );
+    server
+        .assert_metrics(&[
+            "ws_harness_flagged_runs 2",
+            r#"ws_harness_missing_required_events{event="tool_completed"} 2"#,
+            r#"ws_harness_missing_required_events{event="agent_completed"} 1"#,
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -90,24 +80,15 @@ async fn crossing_a_threshold_raises_an_alert() {
         .user_message("slow", Some(json!({"step_delay_ms": 20})))
         .await;
     alice.until("agent_completed").await;
-    let performance = server.server.performance();
-    for _ in 0..100 {
-        if performance.snapshot().runs == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let snapshot = performance.snapshot();
+    server.wait_for_runs(2).await;
+    let snapshot = server.server.performance().snapshot();
     assert!(snapshot.max >= Duration::from_millis(80), "{snapshot:?}");
     assert_eq!(snapshot.alerts.len(), 1, "{snapshot:?}");
     assert_eq!(snapshot.alerts[0].kind, AlertKind::P99RunLatency);
-    let (_, page) = server.get("/metrics").await;
-    assert!(
-        page.contains(r#"ws_harness_performance_alert{alert="p99_run_latency"} 1"#),
-        "{page}"
-    );
-    assert!(
-        page.contains(r#"ws_harness_performance_alert{alert="failed_run_ratio"} 0"#),
-        "{page}"
-    );
+    server
+        .assert_metrics(&[
+            r#"ws_harness_performance_alert{alert="p99_run_latency"} 1"#,
+            r#"ws_harness_performance_alert{alert="failed_run_ratio"} 0"#,
+        ])
+        .await;
 }

@@ -188,13 +188,11 @@ impl FromStr for EventType {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_serializes_flat_with_type_beside_common_fields() {
-        let event = AgentEvent {
-            event_id: 7,
+impl AgentEvent {
+    /// An event of `alice` with placeholder common fields, for unit tests.
+    pub(crate) fn sample(event_id: u64, kind: EventKind) -> Self {
+        Self {
+            event_id,
             timestamp: "2026-01-01T00:00:00.000Z".into(),
             user_id: "alice".into(),
             thread_id: "t".into(),
@@ -202,12 +200,25 @@ mod tests {
             message_id: "m".into(),
             agent_name: "a".into(),
             critical: true,
-            kind: EventKind::ToolCompleted {
+            kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_serializes_flat_with_type_beside_common_fields() {
+        let event = AgentEvent::sample(
+            7,
+            EventKind::ToolCompleted {
                 tool_name: "search".into(),
                 result: serde_json::json!({"ok": true}),
                 duration_ms: 3,
             },
-        };
+        );
         let value = serde_json::to_value(&event).unwrap();
         assert_eq!(value["type"], "tool_completed");
         assert_eq!(value["tool_name"], "search");

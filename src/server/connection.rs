@@ -416,19 +416,7 @@ mod tests {
         let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let registration = shared.manager.register("alice");
         let user = Arc::clone(&registration.user);
-        let emit = || {
-            user.emit(|event_id| AgentEvent {
-                event_id,
-                timestamp: "2026-01-01T00:00:00.000Z".into(),
-                user_id: "alice".into(),
-                thread_id: "t".into(),
-                run_id: "r".into(),
-                message_id: "m".into(),
-                agent_name: "a".into(),
-                critical: true,
-                kind: EventKind::AgentStarted,
-            })
-        };
+        let emit = || user.emit(|event_id| AgentEvent::sample(event_id, EventKind::AgentStarted));
         let mut conn = Connection {
             shared,
             ws,

@@ -105,6 +105,26 @@ impl TestServer {
         http_get(self.addr, path).await
     }
 
+    /// Waits until the server has finished (counted and measured) `runs` runs:
+    /// a client sees a run's last event a moment before the server counts it.
+    pub async fn wait_for_runs(&self, runs: u64) {
+        let performance = self.server.performance();
+        eventually(&format!("{runs} runs finished"), || {
+            performance.snapshot().runs >= runs
+        })
+        .await;
+    }
+
+    /// The `/metrics` page, checked to hold each of `lines` as a whole line.
+    pub async fn assert_metrics(&self, lines: &[&str]) -> String {
+        let (status, page) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        for line in lines {
+            assert!(page.lines().any(|l| l == *line), "no `{line}` in:\n{page}");
+        }
+        page
+    }
+
     /// The `/health` body, checked to be `ok`.
     pub async fn health(&self) -> Value {
         let (status, body) = self.get("/health").await;
@@ -112,6 +132,28 @@ impl TestServer {
         let health: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(health["status"], "ok");
         health
+    }
+}
+
+/// The value of one sample of a `/metrics` page, e.g. `ws_harness_runs_per_second`.
+pub fn metric_value(page: &str, sample: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no `{sample}` in:\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+/// Waits until `done` holds, failing with `what` after the wait. For state
+/// the server updates after the frames a client sees (a run's end, a close).
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not true after {WAIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
