@@ -56,5 +56,6 @@
 
 pub mod auth;
 pub mod circuit_breaker;
+pub mod harness;
 pub mod protocol;
 pub mod server;

@@ -243,6 +243,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes `first` and whatever else is already queued, then flushes once.
     async fn write_queued(&mut self, first: Outbound) -> Result<(), WsError> {
         let timeout = self.shared.config.limits.write_timeout;
+        let latency = self.shared.event_latency();
+        if !latency.is_zero() && matches!(first, Outbound::Event { .. }) {
+            tokio::time::sleep(latency).await;
+        }
         let write = async {
             let mut next = Some(first);
             let mut written = 0;
@@ -254,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Some(frame)
                     }
                     Outbound::Reply(frame) => Some(frame),
+                    Outbound::Drop => return Err(WsError::ConnectionClosed),
                 };
                 if let Some(frame) = frame {
                     self.ws.feed(Message::Text(frame)).await?;

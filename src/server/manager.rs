@@ -15,8 +15,11 @@ pub type ConnectionId = u64;
 pub(crate) enum Outbound {
     /// An agent event of the connection's user.
     Event { event_id: u64, frame: Utf8Bytes },
-    /// A reply meant for this connection only (e.g. `internal` after a run fault).
+    /// A reply meant for this connection only (e.g. `internal` after a run
+    /// fault), or raw text injected by a test.
     Reply(Utf8Bytes),
+    /// Drop the connection without a close frame (an injected network fault).
+    Drop,
 }
 
 /// The one connection manager (the seeds' `UnifiedWebSocketManager`, one, not ten).
@@ -144,6 +147,32 @@ impl ConnectionManager {
     pub fn user_connection_count(&self, user_id: &str) -> usize {
         self.existing(user_id)
             .map_or(0, |slot| slot.lock().connections.len())
+    }
+
+    /// Fault injection: drops every connection of a user at once, without a
+    /// close frame, as a network failure would. The user's sequence and
+    /// replay buffer stay, so a client can reconnect and `resume`. Returns how
+    /// many connections were dropped.
+    pub fn drop_user_connections(&self, user_id: &str) -> usize {
+        self.to_each_connection(user_id, || Outbound::Drop)
+    }
+
+    /// Fault injection: sends `text` as it is, valid JSON or not, to every
+    /// connection of a user. Returns how many connections it was queued for.
+    pub fn send_raw_text(&self, user_id: &str, text: &str) -> usize {
+        let frame = Utf8Bytes::from(text);
+        self.to_each_connection(user_id, || Outbound::Reply(frame.clone()))
+    }
+
+    fn to_each_connection(&self, user_id: &str, item: impl Fn() -> Outbound) -> usize {
+        self.existing(user_id).map_or(0, |slot| {
+            let state = slot.lock();
+            state
+                .connections
+                .iter()
+                .filter(|(_, tx)| tx.try_send(item()).is_ok())
+                .count()
+        })
     }
 
     /// A user's session across reconnections; `None` for a user never seen.

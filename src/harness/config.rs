@@ -1,0 +1,592 @@
+//! [`RealWebSocketTestConfig`]: typed settings from defaults, an optional
+//! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
+
+use crate::auth::TEST_JWT_SECRET;
+use crate::protocol::{EventType, REQUIRED_EVENTS};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// The settings of a test run against a WebSocket service (the seeds'
+/// `RealWebSocketTestConfig`), typed and checked when built.
+///
+/// Sources, lowest to highest precedence:
+/// 1. the defaults below;
+/// 2. a `ws-harness.toml` (path from `WS_HARNESS_CONFIG`, else the current
+///    directory; optional unless `WS_HARNESS_CONFIG` names it);
+/// 3. `WS_HARNESS_*` environment variables, e.g. `WS_HARNESS_EVENT_TIMEOUT=10s`;
+/// 4. the [`ConfigBuilder`] in code.
+///
+/// | key | type | default |
+/// |---|---|---|
+/// | `url` | `ws://` or `wss://` URL of a server to test instead of the built-in one | none |
+/// | `jwt_secret` | HS256 secret tokens are minted with | the published test secret |
+/// | `token` | a fixed token used for every user instead of minting | none |
+/// | `required_agent_events` | event types every run must send, in order | the five of `PROTOCOL.md` |
+/// | `concurrent_connections` | users `ws-harness check` runs at once | 10 |
+/// | `connection_timeout` | one connection attempt | 15 s |
+/// | `event_timeout` | the default wait of every expectation | 10 s |
+/// | `max_retries` | connection retries after the first attempt | 5 |
+/// | `docker_startup_timeout` | wait for a container backend to be ready | 30 s |
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_harness::harness::RealWebSocketTestConfig;
+///
+/// let config = RealWebSocketTestConfig::builder()
+///     .without_environment()
+///     .event_timeout(Duration::from_secs(2))
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.event_timeout, Duration::from_secs(2));
+/// assert_eq!(config.concurrent_connections, 10);
+/// assert_eq!(config.required_agent_events.len(), 5);
+/// ```
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RealWebSocketTestConfig {
+    /// A server to test instead of the built-in one.
+    pub url: Option<Url>,
+    /// The HS256 secret tokens are minted with.
+    pub jwt_secret: String,
+    /// A fixed token for every user, instead of minting one per user.
+    pub token: Option<String>,
+    /// The event types every run must send, in this order.
+    pub required_agent_events: Vec<EventType>,
+    /// How many users `ws-harness check` runs at once (at least 1).
+    pub concurrent_connections: usize,
+    /// How long one connection attempt may take.
+    pub connection_timeout: Duration,
+    /// The default wait of every expectation.
+    pub event_timeout: Duration,
+    /// Connection retries after the first attempt.
+    pub max_retries: u32,
+    /// How long a container backend may take to be ready.
+    pub docker_startup_timeout: Duration,
+    /// Where each value came from, by key.
+    sources: BTreeMap<&'static str, ConfigSource>,
+}
+
+impl fmt::Debug for RealWebSocketTestConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealWebSocketTestConfig")
+            .field("url", &self.url.as_ref().map(Url::as_str))
+            .field("jwt_secret", &"<redacted>")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("required_agent_events", &self.required_agent_events)
+            .field("concurrent_connections", &self.concurrent_connections)
+            .field("connection_timeout", &self.connection_timeout)
+            .field("event_timeout", &self.event_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("docker_startup_timeout", &self.docker_startup_timeout)
+            .finish()
+    }
+}
+
+/// Where a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The built-in default.
+    Default,
+    /// A line of a config file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line of the value.
+        line: usize,
+    },
+    /// An environment variable.
+    Env {
+        /// Its name.
+        var: String,
+    },
+    /// The builder in code.
+    Code,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("the default"),
+            Self::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Self::Env { var } => write!(f, "environment variable {var}"),
+            Self::Code => f.write_str("code"),
+        }
+    }
+}
+
+/// Why a configuration could not be built. Each message names the key, where
+/// the value came from, the bad value and a good example.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value of the wrong form or out of range.
+    #[error("bad value for `{key}` in {origin}: {value} ({problem}); for example {example}")]
+    InvalidValue {
+        /// The key.
+        key: &'static str,
+        /// Where the value came from.
+        origin: ConfigSource,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+        /// A good setting, written the way that source takes it.
+        example: String,
+    },
+    /// A key the file should not have (a typo, usually).
+    #[error("unknown key `{key}` in {origin}; the keys are {}", KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))]
+    UnknownKey {
+        /// The key as written.
+        key: String,
+        /// Where.
+        origin: ConfigSource,
+    },
+    /// The config file could not be read.
+    #[error("cannot read the config file {path} (named by {named_by}): {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What named it.
+        named_by: String,
+        /// The system's reason.
+        reason: String,
+    },
+    /// The config file is not TOML.
+    #[error("the config file {path} is not valid TOML: {reason}")]
+    NotToml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's words, with line and column.
+        reason: String,
+    },
+}
+
+/// Reads environment variables; tests give a fake one (a `HashMap`).
+pub trait Environment {
+    /// The value of `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Environment for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// The variable naming the config file.
+pub const CONFIG_FILE_VAR: &str = "WS_HARNESS_CONFIG";
+/// The config file looked for in the current directory.
+pub const CONFIG_FILE_NAME: &str = "ws-harness.toml";
+
+/// One key: its name, and an example in file (TOML) form and in variable form.
+struct Key {
+    name: &'static str,
+    toml_example: &'static str,
+    env_example: &'static str,
+}
+
+const KEYS: [Key; 9] = [
+    Key {
+        name: "url",
+        toml_example: "\"ws://127.0.0.1:8765/ws\"",
+        env_example: "ws://127.0.0.1:8765/ws",
+    },
+    Key {
+        name: "jwt_secret",
+        toml_example: "\"a-long-random-string\"",
+        env_example: "a-long-random-string",
+    },
+    Key {
+        name: "token",
+        toml_example: "\"eyJhbGciOiJIUzI1NiJ9.e30.sig\"",
+        env_example: "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+    },
+    Key {
+        name: "required_agent_events",
+        toml_example: "[\"agent_started\", \"agent_completed\"]",
+        env_example: "agent_started,agent_completed",
+    },
+    Key {
+        name: "concurrent_connections",
+        toml_example: "10",
+        env_example: "10",
+    },
+    Key {
+        name: "connection_timeout",
+        toml_example: "\"15s\"",
+        env_example: "15s",
+    },
+    Key {
+        name: "event_timeout",
+        toml_example: "\"10s\"",
+        env_example: "10s",
+    },
+    Key {
+        name: "max_retries",
+        toml_example: "5",
+        env_example: "5",
+    },
+    Key {
+        name: "docker_startup_timeout",
+        toml_example: "\"30s\"",
+        env_example: "30s",
+    },
+];
+
+/// A value as one source wrote it.
+enum Raw {
+    Text(String),
+    Integer(i64),
+    List(Vec<String>),
+    Other(String),
+}
+
+impl fmt::Display for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Raw::Text(s) => write!(f, "{s:?}"),
+            Raw::Integer(n) => write!(f, "{n}"),
+            Raw::List(items) => write!(f, "{items:?}"),
+            Raw::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Default for RealWebSocketTestConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            jwt_secret: TEST_JWT_SECRET.to_owned(),
+            token: None,
+            required_agent_events: REQUIRED_EVENTS.to_vec(),
+            concurrent_connections: 10,
+            connection_timeout: Duration::from_secs(15),
+            event_timeout: Duration::from_secs(10),
+            max_retries: 5,
+            docker_startup_timeout: Duration::from_secs(30),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+impl RealWebSocketTestConfig {
+    /// A builder that reads the file and the process environment.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Defaults, file and environment, with nothing set in code.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().build()
+    }
+
+    /// Where the value of `key` came from ([`ConfigSource::Default`] when
+    /// nothing set it).
+    ///
+    /// ```
+    /// use ws_harness::harness::{ConfigSource, RealWebSocketTestConfig};
+    /// let config = RealWebSocketTestConfig::builder().without_environment().max_retries(2).build().unwrap();
+    /// assert_eq!(config.source_of("max_retries"), ConfigSource::Code);
+    /// assert_eq!(config.source_of("event_timeout"), ConfigSource::Default);
+    /// ```
+    #[must_use]
+    pub fn source_of(&self, key: &str) -> ConfigSource {
+        self.sources
+            .get(key)
+            .cloned()
+            .unwrap_or(ConfigSource::Default)
+    }
+
+    fn apply(&mut self, name: &str, raw: Raw, source: ConfigSource) -> Result<(), ConfigError> {
+        let Some(key) = KEYS.iter().find(|k| k.name == name) else {
+            return Err(ConfigError::UnknownKey {
+                key: name.to_owned(),
+                origin: source,
+            });
+        };
+        let bad = |problem: &str, source: &ConfigSource, raw: &Raw| {
+            let example = match source {
+                ConfigSource::Env { var } => format!("{var}={}", key.env_example),
+                _ => format!("{} = {}", key.name, key.toml_example),
+            };
+            ConfigError::InvalidValue {
+                key: key.name,
+                origin: source.clone(),
+                value: raw.to_string(),
+                problem: problem.to_owned(),
+                example,
+            }
+        };
+        let text = |raw: &Raw| match raw {
+            Raw::Text(s) => Ok(s.clone()),
+            _ => Err(bad("expected a string", &source, raw)),
+        };
+        let duration = |raw: &Raw| -> Result<Duration, ConfigError> {
+            let s = text(raw).map_err(|_| {
+                bad(
+                    "expected a duration with a unit, such as \"500ms\" or \"10s\"",
+                    &source,
+                    raw,
+                )
+            })?;
+            match humantime::parse_duration(&s) {
+                Ok(d) if !d.is_zero() => Ok(d),
+                Ok(_) => Err(bad("must be more than zero", &source, raw)),
+                Err(e) => Err(bad(&format!("not a duration: {e}"), &source, raw)),
+            }
+        };
+        let count = |raw: &Raw, min: u64| -> Result<u64, ConfigError> {
+            let n = match raw {
+                Raw::Integer(n) => u64::try_from(*n).ok(),
+                Raw::Text(s) => s.trim().parse::<u64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if n >= min => Ok(n),
+                _ => Err(bad(
+                    &format!("expected a whole number of at least {min}"),
+                    &source,
+                    raw,
+                )),
+            }
+        };
+        match key.name {
+            "url" => {
+                let s = text(&raw)?;
+                let url =
+                    Url::parse(&s).map_err(|e| bad(&format!("not a URL: {e}"), &source, &raw))?;
+                if !matches!(url.scheme(), "ws" | "wss") {
+                    return Err(bad("the scheme must be ws or wss", &source, &raw));
+                }
+                self.url = Some(url);
+            }
+            "jwt_secret" => {
+                let s = text(&raw)?;
+                if s.is_empty() {
+                    return Err(bad("must not be empty", &source, &raw));
+                }
+                self.jwt_secret = s;
+            }
+            "token" => self.token = Some(text(&raw)?).filter(|t| !t.is_empty()),
+            "required_agent_events" => {
+                let names = match &raw {
+                    Raw::List(items) => items.clone(),
+                    Raw::Text(s) => s
+                        .split(',')
+                        .map(|p| p.trim().to_owned())
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                    _ => return Err(bad("expected a list of event types", &source, &raw)),
+                };
+                let events = names
+                    .iter()
+                    .map(|n| n.parse::<EventType>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad(&e.to_string(), &source, &raw))?;
+                if events.is_empty() {
+                    return Err(bad("name at least one event type", &source, &raw));
+                }
+                self.required_agent_events = events;
+            }
+            "concurrent_connections" => {
+                self.concurrent_connections =
+                    usize::try_from(count(&raw, 1)?).unwrap_or(usize::MAX);
+            }
+            "connection_timeout" => self.connection_timeout = duration(&raw)?,
+            "event_timeout" => self.event_timeout = duration(&raw)?,
+            "max_retries" => self.max_retries = u32::try_from(count(&raw, 0)?).unwrap_or(u32::MAX),
+            "docker_startup_timeout" => self.docker_startup_timeout = duration(&raw)?,
+            _ => unreachable!("every key of KEYS is handled"),
+        }
+        self.sources.insert(key.name, source);
+        Ok(())
+    }
+
+    fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let table: BTreeMap<String, toml::Spanned<toml::Value>> =
+            toml::from_str(text).map_err(|e| ConfigError::NotToml {
+                path: path.to_owned(),
+                reason: e.to_string().trim().to_owned(),
+            })?;
+        let mut entries: Vec<_> = table.into_iter().collect();
+        entries.sort_by_key(|(_, v)| v.span().start);
+        for (name, value) in entries {
+            let line = text[..value.span().start].matches('\n').count() + 1;
+            let source = ConfigSource::File {
+                path: path.to_owned(),
+                line,
+            };
+            let raw = match value.into_inner() {
+                toml::Value::String(s) => Raw::Text(s),
+                toml::Value::Integer(n) => Raw::Integer(n),
+                toml::Value::Array(items) => {
+                    let strings: Option<Vec<String>> = items
+                        .iter()
+                        .map(|i| i.as_str().map(str::to_owned))
+                        .collect();
+                    match strings {
+                        Some(strings) => Raw::List(strings),
+                        None => Raw::Other(toml::Value::Array(items).to_string()),
+                    }
+                }
+                other => Raw::Other(other.to_string()),
+            };
+            self.apply(&name, raw, source)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`RealWebSocketTestConfig`]; values set here win over every
+/// other source.
+#[derive(Default)]
+#[must_use]
+pub struct ConfigBuilder {
+    env: Option<Box<dyn Environment>>,
+    skip_environment: bool,
+    code: Vec<(&'static str, Raw)>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder").finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// Reads variables (and the file location) from `env` instead of the process.
+    pub fn environment(mut self, env: impl Environment + 'static) -> Self {
+        self.env = Some(Box::new(env));
+        self
+    }
+
+    /// Ignores the file and the environment: defaults and code only.
+    pub fn without_environment(mut self) -> Self {
+        self.skip_environment = true;
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::url`].
+    pub fn url(mut self, url: Url) -> Self {
+        self.code.push(("url", Raw::Text(url.to_string())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::jwt_secret`].
+    pub fn jwt_secret(mut self, secret: impl Into<String>) -> Self {
+        self.code.push(("jwt_secret", Raw::Text(secret.into())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::token`].
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.code.push(("token", Raw::Text(token.into())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::required_agent_events`].
+    pub fn required_agent_events(mut self, events: impl IntoIterator<Item = EventType>) -> Self {
+        let names = events.into_iter().map(|e| e.as_str().to_owned()).collect();
+        self.code.push(("required_agent_events", Raw::List(names)));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::concurrent_connections`].
+    pub fn concurrent_connections(mut self, n: usize) -> Self {
+        self.code.push((
+            "concurrent_connections",
+            Raw::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
+        ));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::connection_timeout`].
+    pub fn connection_timeout(self, timeout: Duration) -> Self {
+        self.duration("connection_timeout", timeout)
+    }
+
+    /// Sets [`RealWebSocketTestConfig::event_timeout`].
+    pub fn event_timeout(self, timeout: Duration) -> Self {
+        self.duration("event_timeout", timeout)
+    }
+
+    /// Sets [`RealWebSocketTestConfig::max_retries`].
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.code
+            .push(("max_retries", Raw::Integer(i64::from(retries))));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::docker_startup_timeout`].
+    pub fn docker_startup_timeout(self, timeout: Duration) -> Self {
+        self.duration("docker_startup_timeout", timeout)
+    }
+
+    fn duration(mut self, key: &'static str, value: Duration) -> Self {
+        let text = if value.is_zero() {
+            "0s".to_owned()
+        } else {
+            humantime::format_duration(value).to_string()
+        };
+        self.code.push((key, Raw::Text(text)));
+        self
+    }
+
+    /// Reads the sources in order and checks every value.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad key, its source and value, with
+    /// an example of a good one.
+    pub fn build(self) -> Result<RealWebSocketTestConfig, ConfigError> {
+        let mut config = RealWebSocketTestConfig::default();
+        if !self.skip_environment {
+            let env: Box<dyn Environment> =
+                self.env.unwrap_or_else(|| Box::new(ProcessEnvironment));
+            let (path, named) = match env.var(CONFIG_FILE_VAR).filter(|p| !p.is_empty()) {
+                Some(path) => (PathBuf::from(path), true),
+                None => (PathBuf::from(CONFIG_FILE_NAME), false),
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(text) => config.apply_file(&path, &text)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => {}
+                Err(e) => {
+                    let named_by = if named {
+                        CONFIG_FILE_VAR
+                    } else {
+                        "the current directory"
+                    };
+                    return Err(ConfigError::Unreadable {
+                        path,
+                        named_by: named_by.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            for key in &KEYS {
+                let var = format!("WS_HARNESS_{}", key.name.to_uppercase());
+                if let Some(value) = env.var(&var) {
+                    config.apply(key.name, Raw::Text(value), ConfigSource::Env { var })?;
+                }
+            }
+        }
+        for (key, raw) in self.code {
+            config.apply(key, raw, ConfigSource::Code)?;
+        }
+        Ok(config)
+    }
+}
