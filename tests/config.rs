@@ -8,7 +8,9 @@ use ws_harness::harness::{ConfigError, ConfigSource, RealWebSocketTestConfig};
 use ws_harness::protocol::EventType;
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
-    vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    vars.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// A config file with this text, unique to the test.
@@ -21,7 +23,9 @@ fn file(name: &str, text: &str) -> PathBuf {
 }
 
 fn build(vars: &[(&str, &str)]) -> Result<RealWebSocketTestConfig, ConfigError> {
-    RealWebSocketTestConfig::builder().environment(env(vars)).build()
+    RealWebSocketTestConfig::builder()
+        .environment(env(vars))
+        .build()
 }
 
 #[test]
@@ -29,13 +33,19 @@ fn defaults_match_the_documented_values() {
     let config = build(&[]).unwrap();
     assert_eq!(config.url, None);
     assert_eq!(config.jwt_secret, ws_harness::auth::TEST_JWT_SECRET);
-    assert_eq!(config.required_agent_events, ws_harness::protocol::REQUIRED_EVENTS);
+    assert_eq!(
+        config.required_agent_events,
+        ws_harness::protocol::REQUIRED_EVENTS
+    );
     assert_eq!(config.concurrent_connections, 10);
     assert_eq!(config.connection_timeout, Duration::from_secs(15));
     assert_eq!(config.event_timeout, Duration::from_secs(10));
     assert_eq!(config.max_retries, 5);
     assert_eq!(config.docker_startup_timeout, Duration::from_secs(30));
-    assert!(!format!("{config:?}").contains(ws_harness::auth::TEST_JWT_SECRET), "the secret is redacted");
+    assert!(
+        !format!("{config:?}").contains(ws_harness::auth::TEST_JWT_SECRET),
+        "the secret is redacted"
+    );
 }
 
 #[test]
@@ -56,11 +66,28 @@ fn file_then_environment_then_code() {
     assert_eq!(config.event_timeout, Duration::from_millis(500));
     assert_eq!(config.max_retries, 1);
     assert_eq!(config.concurrent_connections, 4);
-    assert_eq!(config.required_agent_events, [EventType::AgentStarted, EventType::AgentCompleted]);
-    assert_eq!(config.source_of("concurrent_connections"), ConfigSource::File { path: path.clone(), line: 3 });
-    assert_eq!(config.source_of("event_timeout"), ConfigSource::Env { var: "WS_HARNESS_EVENT_TIMEOUT".into() });
+    assert_eq!(
+        config.required_agent_events,
+        [EventType::AgentStarted, EventType::AgentCompleted]
+    );
+    assert_eq!(
+        config.source_of("concurrent_connections"),
+        ConfigSource::File {
+            path: path.clone(),
+            line: 3
+        }
+    );
+    assert_eq!(
+        config.source_of("event_timeout"),
+        ConfigSource::Env {
+            var: "WS_HARNESS_EVENT_TIMEOUT".into()
+        }
+    );
     assert_eq!(config.source_of("max_retries"), ConfigSource::Code);
-    assert_eq!(config.source_of("connection_timeout"), ConfigSource::Default);
+    assert_eq!(
+        config.source_of("connection_timeout"),
+        ConfigSource::Default
+    );
 }
 
 #[test]
@@ -72,11 +99,25 @@ fn a_bad_variable_names_the_variable_the_value_and_a_good_example() {
          (not a duration: expected number at 0); for example WS_HARNESS_EVENT_TIMEOUT=10s"
     );
     let err = build(&[("WS_HARNESS_CONCURRENT_CONNECTIONS", "0")]).unwrap_err();
-    assert!(err.to_string().contains("expected a whole number of at least 1"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("expected a whole number of at least 1"),
+        "{err}"
+    );
     let err = build(&[("WS_HARNESS_URL", "http://example.test/ws")]).unwrap_err();
-    assert!(err.to_string().contains("the scheme must be ws or wss"), "{err}");
-    let err = build(&[("WS_HARNESS_REQUIRED_AGENT_EVENTS", "agent_started,agent_done")]).unwrap_err();
-    assert!(err.to_string().contains("unknown event type `agent_done`"), "{err}");
+    assert!(
+        err.to_string().contains("the scheme must be ws or wss"),
+        "{err}"
+    );
+    let err = build(&[(
+        "WS_HARNESS_REQUIRED_AGENT_EVENTS",
+        "agent_started,agent_done",
+    )])
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown event type `agent_done`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -95,17 +136,29 @@ fn a_bad_file_value_names_the_file_and_line() {
 
 #[test]
 fn unknown_keys_in_the_file_are_errors() {
-    let path = file("typo.toml", "event_timeout = \"1s\"\nevent_timout = \"2s\"\n");
+    let path = file(
+        "typo.toml",
+        "event_timeout = \"1s\"\nevent_timout = \"2s\"\n",
+    );
     let err = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with(&format!("unknown key `event_timout` in {}:2; the keys are url, jwt_secret", path.display())), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "unknown key `event_timout` in {}:2; the keys are url, jwt_secret",
+            path.display()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_named_file_must_exist_and_be_toml() {
     let err = build(&[("WS_HARNESS_CONFIG", "/nonexistent/ws-harness.toml")]).unwrap_err();
     assert!(matches!(err, ConfigError::Unreadable { .. }), "{err}");
-    assert!(err.to_string().contains("named by WS_HARNESS_CONFIG"), "{err}");
+    assert!(
+        err.to_string().contains("named by WS_HARNESS_CONFIG"),
+        "{err}"
+    );
     let path = file("broken.toml", "event_timeout = \n");
     let err = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap_err();
     assert!(matches!(err, ConfigError::NotToml { .. }), "{err}");
@@ -114,6 +167,14 @@ fn a_named_file_must_exist_and_be_toml() {
 
 #[test]
 fn code_values_are_checked_too() {
-    let err = RealWebSocketTestConfig::builder().without_environment().event_timeout(Duration::ZERO).build().unwrap_err();
-    assert!(err.to_string().starts_with("bad value for `event_timeout` in code: \"0s\" (must be more than zero)"), "{err}");
+    let err = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .event_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("bad value for `event_timeout` in code: \"0s\" (must be more than zero)"),
+        "{err}"
+    );
 }

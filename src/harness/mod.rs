@@ -1,9 +1,21 @@
 //! The test harness: typed configuration, authenticated test clients, event
 //! assertions, the in-process backend and rstest fixtures.
 
+mod backend;
+mod client;
 mod config;
+pub mod fixtures;
+mod matcher;
+mod transcript;
 
+pub use backend::{BackendError, BackendInfo, BackendKind, InProcessBackend};
+pub use client::{
+    ClientError, ClientOptions, ExpectationFailed, MaxRetriesExceeded, ResumeReport, TestClient,
+    TestClientFactory,
+};
 pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
 };
+pub use matcher::{FrameMatcher, error_code, event, frame};
+pub use transcript::{ReceivedFrame, Transcript, transcript_dir};

@@ -21,6 +21,10 @@ use std::str::FromStr;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentEvent {
+    /// The event's type and its type-specific fields (first, so `"type"`
+    /// leads the JSON object).
+    #[serde(flatten)]
+    pub kind: EventKind,
     /// Per-user sequence number: 1, 2, 3, ... with no gaps across runs and connections.
     pub event_id: u64,
     /// RFC 3339 time in UTC with milliseconds, e.g. `2026-01-01T00:00:00.000Z`.
@@ -37,9 +41,6 @@ pub struct AgentEvent {
     pub agent_name: String,
     /// Always `true`: every agent event is a critical event.
     pub critical: bool,
-    /// The event's type and its type-specific fields.
-    #[serde(flatten)]
-    pub kind: EventKind,
 }
 
 /// The type of an agent event with the fields that only that type carries.

@@ -1,0 +1,284 @@
+//! The backend a test runs against, and the in-process reference server.
+
+use super::RealWebSocketTestConfig;
+use crate::server::{Server, ServerConfig, ServerError};
+use once_cell::sync::OnceCell;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// Which kind of backend a test ran against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The reference server in this process.
+    InProcess,
+    /// A server named by the `url` setting.
+    External,
+}
+
+impl BackendKind {
+    /// `"in-process"` or `"external"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProcess => "in-process",
+            Self::External => "external",
+        }
+    }
+}
+
+/// The backend a test runs against, and why this one: shown in every
+/// assertion failure and by `ws-harness check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// Its kind.
+    pub kind: BackendKind,
+    /// Its WebSocket URL.
+    pub url: Url,
+    /// Why it was chosen.
+    pub reason: String,
+}
+
+impl fmt::Display for BackendInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at {} ({})",
+            self.kind.as_str(),
+            self.url,
+            self.reason
+        )
+    }
+}
+
+/// Why a backend could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The in-process server could not start.
+    #[error("the in-process server could not start: {0}")]
+    InProcess(String),
+}
+
+impl BackendInfo {
+    /// The backend `config` asks for: the server at `url` when it is set,
+    /// else the shared in-process server (started on first use).
+    ///
+    /// # Errors
+    /// [`BackendError`] when the in-process server cannot start.
+    pub fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
+        if let Some(url) = &config.url {
+            return Ok(Self {
+                kind: BackendKind::External,
+                url: url.clone(),
+                reason: format!("url set by {}", config.source_of("url")),
+            });
+        }
+        Ok(InProcessBackend::shared()?.info())
+    }
+}
+
+/// The reference server in this process, in test mode on `127.0.0.1`, on a
+/// runtime of its own: it outlives each `#[tokio::test]` runtime, so one
+/// server serves every test of a test binary.
+///
+/// It also injects faults, for testing tests: dropped connections, slow
+/// events, malformed frames, a restart.
+///
+/// ```
+/// use ws_harness::harness::InProcessBackend;
+/// let backend = InProcessBackend::shared().unwrap();
+/// assert!(backend.url().as_str().starts_with("ws://127.0.0.1:"));
+/// ```
+pub struct InProcessBackend {
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+    addr: SocketAddr,
+    started_in: Duration,
+    running: Mutex<Running>,
+}
+
+struct Running {
+    server: Server,
+    stop: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl fmt::Debug for InProcessBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InProcessBackend")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+static SHARED: OnceCell<InProcessBackend> = OnceCell::new();
+
+impl InProcessBackend {
+    /// The server shared by every test of this process, started on first use.
+    ///
+    /// # Errors
+    /// [`BackendError::InProcess`] when it cannot start.
+    pub fn shared() -> Result<&'static Self, BackendError> {
+        SHARED.get_or_try_init(Self::start)
+    }
+
+    /// A new server of its own (most tests share [`shared`](Self::shared)).
+    ///
+    /// # Errors
+    /// [`BackendError::InProcess`] when it cannot start.
+    pub fn start() -> Result<Self, BackendError> {
+        let started = Instant::now();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ws-harness-server")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::InProcess(format!("no runtime: {e}")))?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| BackendError::InProcess(format!("cannot bind 127.0.0.1:0: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| BackendError::InProcess(e.to_string()))?;
+        let running = Self::serve(&runtime, listener)?;
+        Ok(Self {
+            runtime: Some(runtime),
+            addr,
+            started_in: started.elapsed(),
+            running: Mutex::new(running),
+        })
+    }
+
+    fn serve(
+        runtime: &tokio::runtime::Runtime,
+        listener: std::net::TcpListener,
+    ) -> Result<Running, BackendError> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| BackendError::InProcess(e.to_string()))?;
+        let server = Server::new(ServerConfig::test_mode())
+            .map_err(|e| BackendError::InProcess(e.to_string()))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = {
+            let server = server.clone();
+            runtime.spawn(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
+                    ServerError::Listen {
+                        addr: "127.0.0.1".into(),
+                        source,
+                    }
+                })?;
+                server
+                    .serve(listener, async {
+                        stopped.await.ok();
+                    })
+                    .await
+            })
+        };
+        Ok(Running {
+            server,
+            stop: Some(stop),
+            serving: Some(serving),
+        })
+    }
+
+    /// Its WebSocket URL, `ws://127.0.0.1:PORT/ws`.
+    #[must_use]
+    pub fn url(&self) -> Url {
+        Url::parse(&format!("ws://{}/ws", self.addr)).expect("a valid URL")
+    }
+
+    /// Its address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How long it took to start.
+    #[must_use]
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// The server now running (a new one after [`restart`](Self::restart)).
+    #[must_use]
+    pub fn server(&self) -> Server {
+        self.lock().server.clone()
+    }
+
+    /// Describes it for reports.
+    #[must_use]
+    pub fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::InProcess,
+            url: self.url(),
+            reason: "no url configured: the built-in reference server".to_owned(),
+        }
+    }
+
+    /// Fault: drops every connection of `user_id` without a close frame.
+    /// Returns how many.
+    pub fn drop_user_connections(&self, user_id: &str) -> usize {
+        self.server().manager().drop_user_connections(user_id)
+    }
+
+    /// Fault: delays every event by `latency` from now on (zero turns it off).
+    pub fn set_event_latency(&self, latency: Duration) {
+        self.server().set_event_latency(latency);
+    }
+
+    /// Fault: sends a frame that is not JSON to every connection of `user_id`.
+    /// Returns how many connections it went to.
+    pub fn send_malformed_frame(&self, user_id: &str) -> usize {
+        self.send_raw(user_id, "{\"type\":\"agent_started\",")
+    }
+
+    /// Fault: sends `text` as it is to every connection of `user_id` (e.g. a
+    /// forged event). Returns how many connections it went to.
+    pub fn send_raw(&self, user_id: &str, text: &str) -> usize {
+        self.server().manager().send_raw_text(user_id, text)
+    }
+
+    /// Fault: stops the server (its connections close with `1001`) and starts
+    /// a fresh one on the same port: event ids and replay buffers start over,
+    /// as after a real restart.
+    ///
+    /// # Errors
+    /// [`BackendError::InProcess`] when the new server cannot bind the port.
+    pub async fn restart(&self) -> Result<(), BackendError> {
+        let (stop, serving) = {
+            let mut running = self.lock();
+            (running.stop.take(), running.serving.take())
+        };
+        if let Some(stop) = stop {
+            stop.send(()).ok();
+        }
+        if let Some(serving) = serving {
+            let _ = serving.await;
+        }
+        let listener = std::net::TcpListener::bind(self.addr).map_err(|e| {
+            BackendError::InProcess(format!("cannot bind {} again: {e}", self.addr))
+        })?;
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        let running = Self::serve(runtime, listener)?;
+        *self.lock() = running;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for InProcessBackend {
+    /// Stops the server without waiting, so a backend of its own may be
+    /// dropped inside an async test.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

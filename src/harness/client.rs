@@ -1,0 +1,1046 @@
+//! [`TestClientFactory`] and [`TestClient`]: authenticated connections for
+//! any number of users, with retries, sending helpers, reconnect with resume,
+//! and the event assertions.
+
+use super::matcher::FrameMatcher;
+use super::transcript::{Transcript, transcript_dir};
+use super::{BackendError, BackendInfo, RealWebSocketTestConfig};
+use crate::auth::{AUTH_SUBPROTOCOL, AuthError, JwtAuth, TOKEN_SUBPROTOCOL_PREFIX};
+use crate::protocol::{AgentEvent, ClientMessage, EventType, Scenario, UserMessage};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long minted tokens live.
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+/// Makes authenticated [`TestClient`]s for any number of users (the seeds'
+/// `TestClientFactory`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ws_harness::harness::{RealWebSocketTestConfig, TestClientFactory};
+///
+/// let config = RealWebSocketTestConfig::builder().without_environment().build()?;
+/// let factory = TestClientFactory::from_config(config)?; // the in-process server
+/// let mut alice = factory.client("alice").await?;
+/// alice.send_user_message("m-1", "hello").await?;
+/// let events = alice.expect_required_events("m-1").await?;
+/// assert_eq!(events.len(), 5);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TestClientFactory {
+    config: Arc<RealWebSocketTestConfig>,
+    backend: BackendInfo,
+    auth: JwtAuth,
+    connections: Arc<AtomicU64>,
+}
+
+/// Why a client could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The backend could not be had.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// No token could be minted for the user.
+    #[error("cannot mint a token for user `{user}`: {source}")]
+    Token {
+        /// The user.
+        user: String,
+        /// Why.
+        source: AuthError,
+    },
+    /// The server refused the handshake (not retried).
+    #[error("the server at {url} refused user `{user}` with HTTP {status}: {body}")]
+    Refused {
+        /// The user.
+        user: String,
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The response body.
+        body: String,
+    },
+    /// Every connection attempt failed.
+    #[error(transparent)]
+    MaxRetriesExceeded(#[from] MaxRetriesExceeded),
+    /// Sending on an open connection failed.
+    #[error("user `{user}`, connection #{connection}: cannot send: {reason}")]
+    Send {
+        /// The user.
+        user: String,
+        /// Which connection of the client.
+        connection: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An expectation failed while reconnecting.
+    #[error(transparent)]
+    Expectation(#[from] Box<ExpectationFailed>),
+}
+
+/// Connecting failed on every attempt (the seeds' `MaxRetriesExceededException`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "gave up connecting user `{user}` to {url} after {attempts} attempts (max_retries = {max_retries}); last error: {last_error}"
+)]
+pub struct MaxRetriesExceeded {
+    /// The user.
+    pub user: String,
+    /// The URL.
+    pub url: String,
+    /// Attempts made (the first plus the retries).
+    pub attempts: u32,
+    /// The retries allowed.
+    pub max_retries: u32,
+    /// What the last attempt got.
+    pub last_error: String,
+}
+
+/// How a client connects: the seeds' `ReconnectionConfig` on the client
+/// side. Made by [`TestClientFactory::options`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientOptions {
+    factory: TestClientFactory,
+    user: String,
+    token: Option<String>,
+    subprotocol_auth: bool,
+    min_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl TestClientFactory {
+    /// A factory for `backend`, minting tokens from the config's secret.
+    ///
+    /// # Errors
+    /// [`ClientError::Token`] when the secret cannot sign.
+    pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
+        let auth = JwtAuth::new(&config.jwt_secret).map_err(|source| ClientError::Token {
+            user: String::new(),
+            source,
+        })?;
+        Ok(Self {
+            config: Arc::new(config),
+            backend,
+            auth,
+            connections: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A factory for the backend `config` asks for
+    /// ([`BackendInfo::resolve`]).
+    ///
+    /// # Errors
+    /// [`ClientError::Backend`] when that backend cannot be had.
+    pub fn from_config(config: RealWebSocketTestConfig) -> Result<Self, ClientError> {
+        let backend = BackendInfo::resolve(&config)?;
+        Self::new(config, backend)
+    }
+
+    /// The backend its clients connect to.
+    #[must_use]
+    pub fn backend(&self) -> &BackendInfo {
+        &self.backend
+    }
+
+    /// Its configuration.
+    #[must_use]
+    pub fn config(&self) -> &RealWebSocketTestConfig {
+        &self.config
+    }
+
+    /// The token a client of `user_id` presents: the config's fixed token,
+    /// else one minted for the user.
+    ///
+    /// # Errors
+    /// [`ClientError::Token`] for a user id the protocol does not allow.
+    pub fn token_for(&self, user_id: &str) -> Result<String, ClientError> {
+        match &self.config.token {
+            Some(token) => Ok(token.clone()),
+            None => self
+                .auth
+                .mint(user_id, TOKEN_TTL)
+                .map_err(|source| ClientError::Token {
+                    user: user_id.to_owned(),
+                    source,
+                }),
+        }
+    }
+
+    /// A connected client of `user_id`, authenticated by header.
+    ///
+    /// # Errors
+    /// [`ClientError`] when the handshake is refused or every attempt fails.
+    pub async fn client(&self, user_id: &str) -> Result<TestClient, ClientError> {
+        self.options(user_id).connect().await
+    }
+
+    /// Options for a client of `user_id`, to connect with.
+    pub fn options(&self, user_id: &str) -> ClientOptions {
+        ClientOptions {
+            factory: self.clone(),
+            user: user_id.to_owned(),
+            token: None,
+            subprotocol_auth: false,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Present this token instead of minting one.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Authenticate with the `jwt-auth, jwt.<token>` subprotocol pair, as a
+    /// browser would, instead of the `Authorization` header.
+    pub fn subprotocol_auth(mut self) -> Self {
+        self.subprotocol_auth = true;
+        self
+    }
+
+    /// The backoff between attempts: exponential from `min` up to `max`,
+    /// with jitter. Default 50 ms to 2 s.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.min_backoff = min;
+        self.max_backoff = max;
+        self
+    }
+
+    /// Connects, retrying up to `max_retries` times.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] at once for a refusal other than `429` or
+    /// `5xx`; [`ClientError::MaxRetriesExceeded`] when every attempt failed.
+    pub async fn connect(self) -> Result<TestClient, ClientError> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => self.factory.token_for(&self.user)?,
+        };
+        let mut client = TestClient {
+            user: self.user.clone(),
+            connection: 0,
+            ws: None,
+            transcript: Transcript::new(),
+            event_timeout: self.factory.config.event_timeout,
+            options: self,
+            token,
+        };
+        client.open().await?;
+        Ok(client)
+    }
+}
+
+/// One user's test client: sends frames, records everything it receives in
+/// a [`Transcript`], and checks it with expectations that wait up to the
+/// config's `event_timeout`.
+///
+/// Expectations search the frames not yet matched, oldest first; each frame
+/// is matched at most once. A failed expectation's message says what was
+/// expected, what arrived (with timings), the user, the connection and the
+/// backend, and where the JSONL transcript was written.
+pub struct TestClient {
+    user: String,
+    connection: u64,
+    ws: Option<Socket>,
+    transcript: Transcript,
+    event_timeout: Duration,
+    options: ClientOptions,
+    token: String,
+}
+
+impl fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestClient")
+            .field("user", &self.user)
+            .field("connection", &self.connection)
+            .field("frames", &self.transcript.frames().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a reconnect with resume got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeReport {
+    /// The `last_event_id` the client resumed from.
+    pub resumed_from: u64,
+    /// Events the server replayed.
+    pub replayed: u64,
+    /// The user's newest event id when the replay ended.
+    pub last_event_id: u64,
+}
+
+impl TestClient {
+    /// The user it connects as.
+    #[must_use]
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Which connection of this client is open: 1, then 2 after a reconnect, ...
+    #[must_use]
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+
+    /// The backend it talks to.
+    #[must_use]
+    pub fn backend(&self) -> &BackendInfo {
+        &self.options.factory.backend
+    }
+
+    /// Everything received so far.
+    #[must_use]
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// The highest `event_id` received so far (0 before any event).
+    #[must_use]
+    pub fn last_event_id(&self) -> u64 {
+        self.transcript
+            .frames()
+            .iter()
+            .filter_map(|f| f.json.get("event_id").and_then(Value::as_u64))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Sets the wait of the expectations that follow (default: the config's
+    /// `event_timeout`).
+    pub fn set_event_timeout(&mut self, timeout: Duration) {
+        self.event_timeout = timeout;
+    }
+
+    /// Connects (again), retrying with backoff and jitter.
+    async fn open(&mut self) -> Result<(), ClientError> {
+        let factory = &self.options.factory;
+        let url = factory.backend.url.to_string();
+        let max_retries = factory.config.max_retries;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.options.min_backoff)
+            .with_max_delay(self.options.max_backoff)
+            .with_max_times(max_retries as usize)
+            .with_jitter()
+            .build();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match self.attempt(&url).await {
+                Ok(ws) => {
+                    self.ws = Some(ws);
+                    self.connection = factory.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!(user = %self.user, connection = self.connection, "connected");
+                    return Ok(());
+                }
+                Err(Attempt::Refused { status, body }) => {
+                    return Err(ClientError::Refused {
+                        user: self.user.clone(),
+                        url,
+                        status,
+                        body,
+                    });
+                }
+                Err(Attempt::Failed(error)) => error,
+            };
+            tracing::debug!(user = %self.user, attempts, %error, "connection attempt failed");
+            match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(MaxRetriesExceeded {
+                        user: self.user.clone(),
+                        url,
+                        attempts,
+                        max_retries,
+                        last_error: error,
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, url: &str) -> Result<Socket, Attempt> {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| Attempt::Failed(e.to_string()))?;
+        let headers = request.headers_mut();
+        let value = if self.options.subprotocol_auth {
+            (
+                "sec-websocket-protocol",
+                format!(
+                    "{AUTH_SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{}",
+                    self.token
+                ),
+            )
+        } else {
+            ("authorization", format!("Bearer {}", self.token))
+        };
+        let header = HeaderValue::from_str(&value.1)
+            .map_err(|e| Attempt::Failed(format!("the token cannot be sent: {e}")))?;
+        headers.insert(value.0, header);
+        let timeout = self.options.factory.config.connection_timeout;
+        match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+            Err(_) => Err(Attempt::Failed(format!("no handshake within {timeout:?}"))),
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(WsError::Http(response))) => {
+                let status = response.status().as_u16();
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned();
+                if status == 429 || status >= 500 {
+                    Err(Attempt::Failed(format!("HTTP {status}: {body}")))
+                } else {
+                    Err(Attempt::Refused { status, body })
+                }
+            }
+            Ok(Err(error)) => Err(Attempt::Failed(error.to_string())),
+        }
+    }
+
+    /// Sends a client message.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send(&mut self, message: &ClientMessage) -> Result<(), ClientError> {
+        self.send_frame(Message::text(message.to_json())).await
+    }
+
+    /// Sends a `user_message` with the default scenario.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_user_message(
+        &mut self,
+        message_id: &str,
+        content: &str,
+    ) -> Result<(), ClientError> {
+        self.send_user_message_with(message_id, content, None).await
+    }
+
+    /// Sends a `user_message` with a scenario (test-mode servers only).
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_user_message_with(
+        &mut self,
+        message_id: &str,
+        content: &str,
+        scenario: Option<Scenario>,
+    ) -> Result<(), ClientError> {
+        let message = ClientMessage::UserMessage(UserMessage {
+            message_id: message_id.to_owned(),
+            thread_id: format!("thread-{}", self.user),
+            content: content.to_owned(),
+            scenario,
+        });
+        self.send(&message).await
+    }
+
+    /// Sends a `ping` with this nonce.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn ping(&mut self, nonce: &str) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Ping {
+            nonce: Some(nonce.to_owned()),
+        })
+        .await
+    }
+
+    /// Sends a `resume` from `last_event_id`.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn resume(&mut self, last_event_id: u64) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Resume { last_event_id }).await
+    }
+
+    /// Sends any JSON value as a text frame (to test bad input).
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_json(&mut self, value: &Value) -> Result<(), ClientError> {
+        self.send_frame(Message::text(value.to_string())).await
+    }
+
+    /// Sends raw text as a text frame.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
+        self.send_frame(Message::text(text)).await
+    }
+
+    /// Sends a binary frame.
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.send_frame(Message::binary(bytes)).await
+    }
+
+    /// Sends a text frame whose payload is not valid UTF-8 (a raw frame no
+    /// well-behaved client library would send).
+    ///
+    /// # Errors
+    /// [`ClientError::Send`] when the connection is closed or broken.
+    pub async fn send_invalid_utf8(&mut self) -> Result<(), ClientError> {
+        let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+        self.send_frame(Message::Frame(frame)).await
+    }
+
+    async fn send_frame(&mut self, message: Message) -> Result<(), ClientError> {
+        let error = |reason: String| ClientError::Send {
+            user: self.user.clone(),
+            connection: self.connection,
+            reason,
+        };
+        let Some(ws) = self.ws.as_mut() else {
+            return Err(error("the connection is closed".into()));
+        };
+        ws.send(message).await.map_err(|e| error(e.to_string()))
+    }
+
+    /// Closes the connection with a normal close.
+    pub async fn close(&mut self) {
+        if let Some(mut ws) = self.ws.take() {
+            let _ = ws.close(None).await;
+        }
+    }
+
+    /// Reconnects (closing the old connection if still open) and resumes
+    /// from the highest `event_id` received, waiting for `resumed`; the
+    /// replayed events join the transcript.
+    ///
+    /// # Errors
+    /// [`ClientError`] when connecting fails, or
+    /// [`ClientError::Expectation`] when no `resumed` arrives.
+    pub async fn reconnect_and_resume(&mut self) -> Result<ResumeReport, ClientError> {
+        self.ws = None;
+        self.open().await?;
+        let resumed_from = self.last_event_id();
+        self.resume(resumed_from).await?;
+        let resumed = self
+            .expect(super::event("resumed"))
+            .await
+            .map_err(Box::new)?;
+        Ok(ResumeReport {
+            resumed_from,
+            replayed: resumed["replayed"].as_u64().unwrap_or(0),
+            last_event_id: resumed["last_event_id"].as_u64().unwrap_or(0),
+        })
+    }
+
+    /// Reads frames into the transcript until `deadline`; `false` when the
+    /// deadline passed or the connection is closed.
+    async fn pull(&mut self, deadline: Instant) -> bool {
+        let Some(ws) = self.ws.as_mut() else {
+            return false;
+        };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let Ok(next) = tokio::time::timeout(wait, ws.next()).await else {
+            return false;
+        };
+        let (text, json) = match next {
+            Some(Ok(Message::Text(text))) => {
+                let json =
+                    serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.to_string()));
+                (text.to_string(), json)
+            }
+            Some(Ok(Message::Binary(bytes))) => (
+                format!("<binary frame, {} bytes>", bytes.len()),
+                Value::Null,
+            ),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return true,
+            Some(Ok(Message::Close(frame))) => {
+                let what = frame.map_or("<close>".to_owned(), |f| {
+                    format!("<close {} {}>", u16::from(f.code), f.reason)
+                });
+                self.ws = None;
+                (what, Value::Null)
+            }
+            Some(Err(error)) => {
+                self.ws = None;
+                (format!("<connection error: {error}>"), Value::Null)
+            }
+            None => {
+                self.ws = None;
+                ("<connection closed>".to_owned(), Value::Null)
+            }
+        };
+        self.transcript.push(text, json, self.connection);
+        true
+    }
+
+    /// Waits until `check` says the transcript satisfies an expectation.
+    async fn wait<T>(
+        &mut self,
+        expected: String,
+        timeout: Duration,
+        mut check: impl FnMut(&mut Transcript, &str) -> Check<T>,
+    ) -> Result<T, ExpectationFailed> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let problem = match check(&mut self.transcript, &self.user) {
+                Check::Done(value) => return Ok(value),
+                Check::Fail(problem) => problem,
+                Check::Wait(missing) => {
+                    if self.pull(deadline).await {
+                        continue;
+                    }
+                    let why = if self.ws.is_none() {
+                        "the connection closed"
+                    } else {
+                        "timed out"
+                    };
+                    format!("{why} after {timeout:?}; missing: {missing}")
+                }
+            };
+            return Err(self.failure(expected, problem));
+        }
+    }
+
+    fn failure(&self, expected: String, problem: String) -> ExpectationFailed {
+        let transcript_file = self
+            .transcript
+            .write_jsonl(&transcript_dir(), &self.user)
+            .map_err(|e| e.to_string());
+        ExpectationFailed {
+            expected,
+            problem,
+            user: self.user.clone(),
+            connection: self.connection,
+            backend: self.backend().to_string(),
+            transcript: self.transcript.render(),
+            transcript_file,
+        }
+    }
+
+    /// Waits for a frame matching `matcher` within the event timeout and
+    /// returns it.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] when none arrives in time.
+    pub async fn expect(
+        &mut self,
+        matcher: impl Into<FrameMatcher>,
+    ) -> Result<Value, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        self.expect_within(matcher, timeout).await
+    }
+
+    /// [`expect`](Self::expect) with its own timeout.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] when none arrives in time.
+    pub async fn expect_within(
+        &mut self,
+        matcher: impl Into<FrameMatcher>,
+        timeout: Duration,
+    ) -> Result<Value, ExpectationFailed> {
+        let matcher = matcher.into();
+        self.wait(
+            format!("{matcher} within {timeout:?}"),
+            timeout,
+            |t, user| {
+                if let Some(problem) = violation(t, user) {
+                    return Check::Fail(problem);
+                }
+                match t
+                    .frames_mut()
+                    .iter_mut()
+                    .find(|f| !f.matched && matcher.matches(&f.json))
+                {
+                    Some(frame) => {
+                        frame.matched = true;
+                        Check::Done(frame.json.clone())
+                    }
+                    None => Check::Wait(matcher.to_string()),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Expects the next unmatched frames to be exactly `matchers`, in order.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the first frame out of place, or what is
+    /// missing at the timeout.
+    pub async fn expect_sequence(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        self.wait(
+            format!("in order: {}", list(matchers)),
+            timeout,
+            |t, user| {
+                if let Some(problem) = violation(t, user) {
+                    return Check::Fail(problem);
+                }
+                let pending: Vec<usize> = (0..t.frames().len())
+                    .filter(|i| !t.frames()[*i].matched)
+                    .collect();
+                for (k, matcher) in matchers.iter().enumerate() {
+                    let Some(&i) = pending.get(k) else {
+                        return Check::Wait(list(&matchers[k..]));
+                    };
+                    if !matcher.matches(&t.frames()[i].json) {
+                        return Check::Fail(format!(
+                            "wrong order: expected {matcher} as frame {} of the sequence, got {}",
+                            k + 1,
+                            summary(&t.frames()[i].json, &t.frames()[i].text)
+                        ));
+                    }
+                }
+                Check::Done(take(t, &pending[..matchers.len()]))
+            },
+        )
+        .await
+    }
+
+    /// Expects frames matching all of `matchers`, in any order, each matched
+    /// by a different frame.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] with what is missing at the timeout.
+    pub async fn expect_any_order(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        self.wait(
+            format!("in any order: {}", list(matchers)),
+            timeout,
+            |t, user| {
+                if let Some(problem) = violation(t, user) {
+                    return Check::Fail(problem);
+                }
+                let mut used = Vec::new();
+                let mut missing = Vec::new();
+                for matcher in matchers {
+                    let found = (0..t.frames().len()).find(|i| {
+                        !t.frames()[*i].matched
+                            && !used.contains(i)
+                            && matcher.matches(&t.frames()[*i].json)
+                    });
+                    match found {
+                        Some(i) => used.push(i),
+                        None => missing.push(matcher.clone()),
+                    }
+                }
+                if missing.is_empty() {
+                    Check::Done(take(t, &used))
+                } else {
+                    Check::Wait(list(&missing))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Expects `matchers` in this order, other frames allowed between them
+    /// (those stay unmatched).
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] with what is missing at the timeout.
+    pub async fn expect_subsequence(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        self.wait(
+            format!("in order, others allowed between: {}", list(matchers)),
+            timeout,
+            |t, user| {
+                if let Some(problem) = violation(t, user) {
+                    return Check::Fail(problem);
+                }
+                match subsequence(t, matchers) {
+                    Ok(found) => Check::Done(take(t, &found)),
+                    Err(k) => Check::Wait(list(&matchers[k..])),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Expects the run started by `message_id` to send the config's
+    /// `required_agent_events` in order, each of the flat shape of
+    /// `PROTOCOL.md` and for this user. Fails at once when the run sends
+    /// `agent_error` first.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the missing events, the `agent_error`,
+    /// or the shape problem.
+    pub async fn expect_required_events(
+        &mut self,
+        message_id: &str,
+    ) -> Result<Vec<AgentEvent>, ExpectationFailed> {
+        let required = self.options.factory.config.required_agent_events.clone();
+        let matchers: Vec<FrameMatcher> = required
+            .iter()
+            .map(|e| FrameMatcher::from(*e).with(serde_json::json!({ "message_id": message_id })))
+            .collect();
+        let timeout = self.event_timeout;
+        let expected = format!(
+            "the required events of run {message_id:?}: {}",
+            names(&required)
+        );
+        self.wait(expected, timeout, |t, user| {
+            if let Some(problem) = violation(t, user) {
+                return Check::Fail(problem);
+            }
+            let failed = t
+                .frames()
+                .iter()
+                .find(|f| f.json["type"] == "agent_error" && f.json["message_id"] == message_id);
+            match subsequence(t, &matchers) {
+                Ok(found) => {
+                    let events = found
+                        .iter()
+                        .map(|i| serde_json::from_value::<AgentEvent>(t.frames()[*i].json.clone()))
+                        .collect::<Result<Vec<_>, _>>();
+                    match events {
+                        Ok(events) => {
+                            take(t, &found);
+                            Check::Done(events)
+                        }
+                        Err(e) => {
+                            Check::Fail(format!("an event does not have the protocol's shape: {e}"))
+                        }
+                    }
+                }
+                Err(k) => match failed {
+                    Some(error) => Check::Fail(format!(
+                        "the run failed before {}: {}",
+                        names(&required[k..]),
+                        summary(&error.json, &error.text)
+                    )),
+                    None => Check::Wait(names(&required[k..])),
+                },
+            }
+        })
+        .await
+    }
+
+    /// Expects nothing more: no unmatched frame now and none arriving for `quiet`.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] listing the extra frames.
+    pub async fn expect_nothing(&mut self, quiet: Duration) -> Result<(), ExpectationFailed> {
+        let deadline = Instant::now() + quiet;
+        while Instant::now() < deadline && self.ws.is_some() {
+            if !self.pull(deadline).await {
+                break;
+            }
+        }
+        let extra: Vec<String> = self
+            .transcript
+            .frames()
+            .iter()
+            .filter(|f| !f.matched)
+            .map(|f| summary(&f.json, &f.text))
+            .collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        Err(self.failure(
+            format!("nothing more for {quiet:?}"),
+            format!(
+                "extra: {} unmatched frame(s): {}",
+                extra.len(),
+                extra.join(", ")
+            ),
+        ))
+    }
+
+    /// Checks that the events received, across reconnects, have no gap and
+    /// no duplicate `event_id`.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the missing or repeated ids.
+    #[allow(
+        clippy::result_large_err,
+        reason = "a failure carries its whole report; it is returned once, at the end of a test"
+    )]
+    pub fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
+        let mut ids: Vec<u64> = self
+            .transcript
+            .frames()
+            .iter()
+            .filter_map(|f| f.json.get("event_id").and_then(Value::as_u64))
+            .collect();
+        ids.sort_unstable();
+        let duplicates: Vec<u64> = ids
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        ids.dedup();
+        let lost: Vec<u64> = ids.windows(2).flat_map(|w| (w[0] + 1)..w[1]).collect();
+        if duplicates.is_empty() && lost.is_empty() {
+            return Ok(());
+        }
+        Err(self.failure(
+            "every event exactly once".to_owned(),
+            format!("lost event ids {lost:?}; duplicated event ids {duplicates:?}"),
+        ))
+    }
+}
+
+enum Attempt {
+    Refused { status: u16, body: String },
+    Failed(String),
+}
+
+/// What an expectation made of the transcript so far.
+enum Check<T> {
+    Done(T),
+    Wait(String),
+    Fail(String),
+}
+
+/// A frame that must fail any expectation: an event of another user, or an
+/// event whose business fields sit in a nested `data` object.
+fn violation(t: &Transcript, user: &str) -> Option<String> {
+    t.frames().iter().find_map(|f| {
+        let event = f.json.get("event_id").is_some();
+        if event && f.json.get("user_id").and_then(Value::as_str) != Some(user) {
+            return Some(format!(
+                "wrong user: an event for user {} arrived on {user}'s connection: {}",
+                f.json["user_id"], f.text
+            ));
+        }
+        if event && f.json.get("data").is_some_and(Value::is_object) {
+            return Some(format!(
+                "not flat: the event nests its fields in `data`: {}",
+                f.text
+            ));
+        }
+        None
+    })
+}
+
+/// The positions of unmatched frames matching `matchers` in order, or the
+/// index of the first matcher not found.
+fn subsequence(t: &Transcript, matchers: &[FrameMatcher]) -> Result<Vec<usize>, usize> {
+    let mut found = Vec::new();
+    let mut next = 0;
+    for (k, matcher) in matchers.iter().enumerate() {
+        let at = (next..t.frames().len())
+            .find(|i| !t.frames()[*i].matched && matcher.matches(&t.frames()[*i].json));
+        match at {
+            Some(i) => {
+                found.push(i);
+                next = i + 1;
+            }
+            None => return Err(k),
+        }
+    }
+    Ok(found)
+}
+
+/// Marks frames matched and returns them.
+fn take(t: &mut Transcript, positions: &[usize]) -> Vec<Value> {
+    positions
+        .iter()
+        .map(|i| {
+            let frame = &mut t.frames_mut()[*i];
+            frame.matched = true;
+            frame.json.clone()
+        })
+        .collect()
+}
+
+/// A frame in a few words: `agent_error (event 3 of m-1): <error>`, or its text.
+fn summary(json: &Value, text: &str) -> String {
+    let Some(kind) = json.get("type").and_then(Value::as_str) else {
+        return text.to_owned();
+    };
+    let mut out = kind.to_owned();
+    if let Some(id) = json.get("event_id").and_then(Value::as_u64) {
+        out += &format!(" (event {id}");
+        if let Some(message_id) = json.get("message_id").and_then(Value::as_str) {
+            out += &format!(" of {message_id}");
+        }
+        out.push(')');
+    }
+    for detail in ["error", "code", "message"] {
+        if let Some(value) = json.get(detail).and_then(Value::as_str) {
+            out += &format!(": {value}");
+            break;
+        }
+    }
+    out
+}
+
+fn list(matchers: &[FrameMatcher]) -> String {
+    matchers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn names(events: &[EventType]) -> String {
+    events
+        .iter()
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An expectation that did not hold. Its message (`Display` and `Debug`
+/// alike, so `unwrap` shows it whole) says what was expected, what went
+/// wrong, the user, connection and backend, and the transcript with timings;
+/// the transcript is also written as JSONL and its path printed.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}",
+    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {e}") }
+)]
+pub struct ExpectationFailed {
+    /// What was expected.
+    pub expected: String,
+    /// What went wrong: missing, extra, out of order, wrong user, not flat, timed out.
+    pub problem: String,
+    /// The client's user.
+    pub user: String,
+    /// The client's connection number.
+    pub connection: u64,
+    /// The backend, and why it was chosen.
+    pub backend: String,
+    /// The frames received, with timings.
+    pub transcript: String,
+    /// Where the JSONL transcript was written.
+    pub transcript_file: Result<std::path::PathBuf, String>,
+}
+
+impl fmt::Debug for ExpectationFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

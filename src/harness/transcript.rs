@@ -1,0 +1,146 @@
+//! What one test client received, with timings: searched by expectations,
+//! shown in every failure, written as JSONL when an expectation fails.
+
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One received frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedFrame {
+    /// Time since the client first connected.
+    pub at: Duration,
+    /// The frame as JSON, or the raw text when it is not JSON (or `null` for
+    /// non-text frames; see `text`).
+    pub json: Value,
+    /// The frame as received (text, or a description of a binary or close frame).
+    pub text: String,
+    /// On which connection of the client (1, 2, ... after reconnects).
+    pub connection: u64,
+    /// Whether an expectation already matched it.
+    pub matched: bool,
+}
+
+/// Everything a client received, in order.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    started: Instant,
+    frames: Vec<ReceivedFrame>,
+}
+
+/// Longest frame text shown inline in a failure message.
+const SHOWN_CHARS: usize = 160;
+
+impl Transcript {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            frames: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, text: String, json: Value, connection: u64) {
+        let at = self.started.elapsed();
+        self.frames.push(ReceivedFrame {
+            at,
+            json,
+            text,
+            connection,
+            matched: false,
+        });
+    }
+
+    /// Every frame so far.
+    #[must_use]
+    pub fn frames(&self) -> &[ReceivedFrame] {
+        &self.frames
+    }
+
+    pub(crate) fn frames_mut(&mut self) -> &mut [ReceivedFrame] {
+        &mut self.frames
+    }
+
+    /// The frames as a failure message shows them.
+    pub(crate) fn render(&self) -> String {
+        let mut out = format!(
+            "transcript ({} frame{}; time since connect; * = matched by an earlier expectation):",
+            self.frames.len(),
+            if self.frames.len() == 1 { "" } else { "s" }
+        );
+        if self.frames.is_empty() {
+            out.push_str("\n    (nothing received)");
+        }
+        for frame in &self.frames {
+            let mut text: String = frame.text.chars().take(SHOWN_CHARS).collect();
+            if text.len() < frame.text.len() {
+                text.push('…');
+            }
+            let mark = if frame.matched { '*' } else { ' ' };
+            let _ = write!(
+                out,
+                "\n    +{:.3}s #{} {mark} {text}",
+                frame.at.as_secs_f64(),
+                frame.connection
+            );
+        }
+        out
+    }
+
+    /// Writes the transcript as JSONL (one frame a line) under `dir`, named
+    /// after the user and the time, and returns the path.
+    ///
+    /// # Errors
+    /// The I/O error when the file cannot be written.
+    pub fn write_jsonl(&self, dir: &Path, user: &str) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        let safe: String = user
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{safe}-{stamp}.jsonl"));
+        let mut out = String::new();
+        for frame in &self.frames {
+            let line = json!({
+                "at_ms": frame.at.as_secs_f64() * 1000.0,
+                "connection": frame.connection,
+                "matched": frame.matched,
+                "frame": frame.json,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        std::fs::write(&path, out)?;
+        Ok(path)
+    }
+}
+
+/// Where failing transcripts go: `<cargo target dir>/ws-harness/transcripts`
+/// (the target directory is found from `CARGO_TARGET_DIR`, else as the
+/// nearest folder above the running executable that holds cargo's
+/// `CACHEDIR.TAG`), falling back to the system's temporary directory.
+#[must_use]
+pub fn transcript_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            exe.ancestors()
+                .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+                .map(Path::to_path_buf)
+        });
+    target
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ws-harness")
+        .join("transcripts")
+}
