@@ -4,6 +4,7 @@ use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::protocol::{AgentEvent, EventKind, EventType, Scenario};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +25,8 @@ pub struct AgentHandler {
     name: String,
     breaker_config: CircuitBreakerConfig,
     breakers: Mutex<HashMap<(String, String), Arc<CircuitBreaker>>>,
+    /// Fault injection: extra delay before each event, in µs.
+    event_latency_us: AtomicU64,
 }
 
 /// The facts of one run, shared by all of its events.
@@ -70,7 +73,14 @@ impl AgentHandler {
             name: name.into(),
             breaker_config: CircuitBreakerConfig::default(),
             breakers: Mutex::default(),
+            event_latency_us: AtomicU64::new(0),
         }
+    }
+
+    /// Delays every event by `latency` (fault injection; zero turns it off).
+    pub fn set_event_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.event_latency_us.store(micros, Ordering::Relaxed);
     }
 
     /// The same agent with tool circuits that open and reset as `config` says.
@@ -228,6 +238,10 @@ impl Emitter<'_> {
     async fn emit(&mut self, kind: EventKind) -> Option<()> {
         if self.last.is_some() && !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
+        }
+        let latency = self.agent.event_latency_us.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_micros(latency)).await;
         }
         let event_type = kind.event_type();
         self.send(kind);

@@ -243,10 +243,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes `first` and whatever else is already queued, then flushes once.
     async fn write_queued(&mut self, first: Outbound) -> Result<(), WsError> {
         let timeout = self.shared.config.limits.write_timeout;
-        let latency = self.shared.event_latency();
-        if !latency.is_zero() && matches!(first, Outbound::Event { .. }) {
-            tokio::time::sleep(latency).await;
-        }
         let write = async {
             let mut next = Some(first);
             let mut written = 0;

@@ -75,8 +75,6 @@ struct Shared {
     event_monitor: EventMonitor,
     performance: PerformanceMonitor,
     rate_limiter: RateLimiter,
-    /// Fault injection: extra delay before each batch of events, in µs.
-    event_latency_us: AtomicU64,
     started: Instant,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -124,7 +122,6 @@ impl Server {
                 metrics: ServerMetrics::new(),
                 event_monitor: EventMonitor::default(),
                 rate_limiter,
-                event_latency_us: AtomicU64::new(0),
                 started: Instant::now(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -151,13 +148,11 @@ impl Server {
         &self.shared.performance
     }
 
-    /// Fault injection: delays the delivery of every event by `latency` from
-    /// now on (zero turns it off). Replies such as `pong` are not delayed.
+    /// Fault injection: delays every event by `latency` from now on (zero
+    /// turns it off); the connections stay responsive, so replies such as
+    /// `pong` are not delayed.
     pub fn set_event_latency(&self, latency: std::time::Duration) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.shared
-            .event_latency_us
-            .store(micros, Ordering::Relaxed);
+        self.shared.agent.set_event_latency(latency);
     }
 
     /// The configuration the server runs with.
@@ -222,10 +217,6 @@ impl Server {
 }
 
 impl Shared {
-    fn event_latency(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(self.event_latency_us.load(Ordering::Relaxed))
-    }
-
     /// The `/metrics` page: counters plus the monitors' figures.
     fn render_metrics(&self) -> String {
         self.metrics

@@ -1,0 +1,226 @@
+//! The in-process backend, its faults, the fixtures, and connecting:
+//! retries, refusals, subprotocol auth, reconnect with resume.
+
+use rstest::rstest;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tracing_test::traced_test;
+use ws_harness::harness::fixtures::*;
+use ws_harness::harness::{
+    ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory, event, frame,
+};
+use ws_harness::protocol::Scenario;
+
+fn quick_config() -> RealWebSocketTestConfig {
+    RealWebSocketTestConfig::builder()
+        .without_environment()
+        .event_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+#[rstest]
+#[tokio::test]
+#[traced_test]
+async fn the_fixtures_give_a_factory_for_the_shared_in_process_server(
+    client_factory: TestClientFactory,
+) {
+    assert_eq!(
+        client_factory.backend(),
+        &InProcessBackend::shared().unwrap().info()
+    );
+    let mut alice = client_factory.client("fixture-alice").await.unwrap();
+    alice.send_user_message("m-1", "hello").await.unwrap();
+    alice.expect_required_events("m-1").await.unwrap();
+    // Library logs reach tracing-test (its no-env-filter feature is on).
+    assert!(logs_contain("connected"));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_resumed_without_loss_or_duplicates() {
+    let backend = InProcessBackend::shared().unwrap();
+    let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
+    let mut c = factory.client("fault-drop").await.unwrap();
+    let scenario = Scenario {
+        thinking_steps: 4,
+        step_delay_ms: 40,
+        ..Scenario::default()
+    };
+    c.send_user_message_with("m-1", "hello", Some(scenario))
+        .await
+        .unwrap();
+    c.expect(event("agent_thinking")).await.unwrap();
+    assert_eq!(backend.drop_user_connections("fault-drop"), 1);
+    let report = c.reconnect_and_resume().await.unwrap();
+    assert_eq!(c.connection(), 2);
+    assert!(report.resumed_from >= 2, "{report:?}");
+    c.expect(event("agent_completed")).await.unwrap();
+    c.expect_no_lost_or_duplicate_events().unwrap();
+    assert_eq!(
+        c.last_event_id(),
+        8,
+        "started, 4 thoughts, a tool pair, completed"
+    );
+}
+
+#[tokio::test]
+async fn injected_latency_delays_events_but_not_replies() {
+    let backend = InProcessBackend::start().unwrap();
+    let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
+    let mut c = factory.client("fault-latency").await.unwrap();
+    backend.set_event_latency(Duration::from_millis(300));
+    let started = Instant::now();
+    c.send_user_message("m-1", "hello").await.unwrap();
+    c.ping("p").await.unwrap();
+    c.expect(event("pong")).await.unwrap();
+    let pong_after = started.elapsed();
+    c.expect(event("agent_started")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(pong_after < Duration::from_millis(300), "{pong_after:?}");
+    backend.set_event_latency(Duration::ZERO);
+}
+
+#[tokio::test]
+async fn an_injected_malformed_frame_reaches_the_client() {
+    let backend = InProcessBackend::shared().unwrap();
+    let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
+    let mut c = factory.client("fault-malformed").await.unwrap();
+    c.ping("sync").await.unwrap();
+    c.expect(event("pong")).await.unwrap();
+    assert_eq!(backend.send_malformed_frame("fault-malformed"), 1);
+    let got = c
+        .expect(frame(Value::String("{\"type\":\"agent_started\",".into())))
+        .await
+        .unwrap();
+    assert!(got.is_string(), "kept as text: {got}");
+}
+
+#[tokio::test]
+async fn a_restart_closes_connections_with_1001_and_starts_over() {
+    let backend = InProcessBackend::start().unwrap();
+    let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
+    let mut c = factory.client("fault-restart").await.unwrap();
+    c.send_user_message("m-1", "hello").await.unwrap();
+    c.expect_required_events("m-1").await.unwrap();
+    backend.restart().await.unwrap();
+    c.expect(frame(Value::Null)).await.unwrap();
+    let last = c.transcript().frames().last().unwrap();
+    assert!(last.text.starts_with("<close 1001"), "{}", last.text);
+    // The same URL serves again, and the new server's event ids start at 1.
+    let mut again = factory.client("fault-restart").await.unwrap();
+    again.send_user_message("m-2", "hello").await.unwrap();
+    let events = again.expect_required_events("m-2").await.unwrap();
+    assert_eq!(events[0].event_id, 1);
+}
+
+#[tokio::test]
+async fn connecting_retries_with_backoff_then_names_the_attempts() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", closed.local_addr().unwrap());
+    drop(closed);
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .max_retries(2)
+        .build()
+        .unwrap();
+    let factory = TestClientFactory::from_config(config).unwrap();
+    let err = factory
+        .options("nobody-home")
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .connect()
+        .await
+        .unwrap_err();
+    let ClientError::MaxRetriesExceeded(err) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(err.attempts, 3);
+    assert!(
+        err.to_string().starts_with(&format!(
+            "gave up connecting user `nobody-home` to {url} after 3 attempts (max_retries = 2); last error: "
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_handshake_is_not_retried() {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .jwt_secret("not-the-servers-secret")
+        .max_retries(5)
+        .build()
+        .unwrap();
+    let factory = TestClientFactory::from_config(config).unwrap();
+    let started = Instant::now();
+    let err = factory
+        .options("stranger")
+        .backoff(Duration::from_secs(1), Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no backoff waited"
+    );
+    let ClientError::Refused { status, body, .. } = err else {
+        panic!("{err}")
+    };
+    assert_eq!(status, 401);
+    assert!(body.contains("invalid_token"), "{body}");
+}
+
+#[tokio::test]
+async fn subprotocol_auth_and_a_supplied_token_work() {
+    let factory = TestClientFactory::from_config(quick_config()).unwrap();
+    let mut browser = factory
+        .options("browser")
+        .subprotocol_auth()
+        .connect()
+        .await
+        .unwrap();
+    browser.send_user_message("m-1", "hello").await.unwrap();
+    browser.expect_required_events("m-1").await.unwrap();
+
+    let token = factory.token_for("token-holder").unwrap();
+    let mut holder = factory
+        .options("token-holder")
+        .token(token)
+        .connect()
+        .await
+        .unwrap();
+    holder.ping("p").await.unwrap();
+    holder.expect(event("pong")).await.unwrap();
+}
+
+#[tokio::test]
+async fn many_users_and_many_connections_per_user() {
+    let factory = TestClientFactory::from_config(quick_config()).unwrap();
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        clients.push(factory.client(&format!("many-{i}")).await.unwrap());
+        clients.push(factory.client(&format!("many-{i}")).await.unwrap());
+    }
+    for (i, pair) in clients.chunks_mut(2).enumerate() {
+        pair[0]
+            .send_user_message(&format!("m-{i}"), "hi")
+            .await
+            .unwrap();
+    }
+    for (i, pair) in clients.chunks_mut(2).enumerate() {
+        for client in pair {
+            client
+                .expect_required_events(&format!("m-{i}"))
+                .await
+                .unwrap();
+            client
+                .expect_nothing(Duration::from_millis(20))
+                .await
+                .unwrap();
+        }
+    }
+}
