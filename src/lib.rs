@@ -55,6 +55,7 @@
 //! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve`.
 
 pub mod auth;
+pub mod check;
 pub mod circuit_breaker;
 pub mod harness;
 pub mod protocol;

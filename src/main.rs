@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
+use ws_harness::harness::RealWebSocketTestConfig;
 use ws_harness::server::{Server, ServerConfig, ServerError};
 
 /// Tests that talk to a real WebSocket service, and the reference server they talk to.
@@ -36,6 +37,22 @@ enum Command {
         echo: bool,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Run the golden path for many users at once against a server, and
+    /// report: exit 0 only when every user got every required event in order.
+    ///
+    /// Settings come from ws-harness.toml and WS_HARNESS_* (see the README);
+    /// the flags here win over both.
+    Check {
+        /// Test the server at this ws:// or wss:// URL instead of the built-in one.
+        #[arg(long)]
+        url: Option<url::Url>,
+        /// How many users run at once [default: concurrent_connections, 10].
+        #[arg(long)]
+        users: Option<usize>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,9 +109,14 @@ fn set<T>(field: &mut T, value: Option<T>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `check` prints its report on stdout; its logs stay quiet unless asked for.
+    let default_level = match cli.command {
+        Command::Check { .. } => "warn",
+        Command::Serve { .. } => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -122,6 +144,16 @@ fn main() -> ExitCode {
             limits.apply(&mut config);
             runtime.block_on(serve(listen, config))
         }
+        Command::Check { url, users, json } => {
+            return match runtime.block_on(check(url, users, json)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +180,28 @@ async fn serve(listen: SocketAddr, config: ServerConfig) -> Result<(), ServerErr
         })?;
     println!("listening on {local}");
     server.serve(listener, shutdown_signal()).await
+}
+
+/// Runs `check` and prints its report; `Ok(passed)`.
+async fn check(
+    url: Option<url::Url>,
+    users: Option<usize>,
+    json: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let mut builder = RealWebSocketTestConfig::builder();
+    if let Some(url) = url {
+        builder = builder.url(url);
+    }
+    if let Some(users) = users {
+        builder = builder.concurrent_connections(users);
+    }
+    let report = ws_harness::check::check(builder.build()?).await?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.render());
+    }
+    Ok(report.passed())
 }
 
 /// Completes on Ctrl-C, or on SIGTERM where there is one (`docker stop`).

@@ -166,3 +166,82 @@ async fn limit_flags_reach_the_server() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn check(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .arg("check")
+        .args(args)
+        .env_remove("WS_HARNESS_URL")
+        .env_remove("WS_HARNESS_JWT_SECRET")
+        .env_remove("WS_HARNESS_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_runs_the_golden_path_in_process_and_passes() {
+    let output = check(&["--users", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("ws-harness check: 3 users against in-process at ws://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("\n  PASS  check-").count(), 3, "{stdout}");
+    assert!(
+        stdout.contains("verdict: PASS (3 of 3 users got every required event in order)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_json_is_one_object_for_machines() {
+    let output = check(&["--users", "2", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["backend"]["kind"], "in-process");
+    assert_eq!(report["users"].as_array().unwrap().len(), 2);
+    assert_eq!(report["users"][0]["events"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn check_against_a_url_fails_when_the_server_refuses() {
+    let mut command = serve(&["--listen", "127.0.0.1:0"]);
+    command.env("WS_JWT_SECRET", "the-servers-own-secret");
+    let (mut child, addr) = start(command);
+    let url = format!("ws://{addr}/ws");
+    let refused = check(&["--url", &url, "--users", "1"]);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  check-1") && stdout.contains("HTTP 401"),
+        "{stdout}"
+    );
+
+    let passed = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["check", "--url", &url, "--users", "2"])
+        .env("WS_HARNESS_JWT_SECRET", "the-servers-own-secret")
+        .output()
+        .unwrap();
+    assert_eq!(
+        passed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&passed.stdout)
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn check_with_a_bad_setting_exits_2_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .arg("check")
+        .env("WS_HARNESS_EVENT_TIMEOUT", "ten")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("WS_HARNESS_EVENT_TIMEOUT=10s"), "{stderr}");
+}

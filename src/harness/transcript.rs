@@ -40,6 +40,12 @@ impl Transcript {
         }
     }
 
+    /// Time since the client first connected: the clock of the frames' `at`.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     pub(crate) fn push(&mut self, text: String, json: Value, connection: u64) {
         let at = self.started.elapsed();
         self.frames.push(ReceivedFrame {

@@ -1,0 +1,200 @@
+//! `ws-harness check`: the golden path for `concurrent_connections` users at
+//! once, with a report a person reads at a glance (or JSON for machines).
+
+use crate::harness::{BackendInfo, ClientError, RealWebSocketTestConfig, TestClientFactory};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// What one check found.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// The backend, and why it was chosen.
+    pub backend: BackendInfo,
+    /// The events each run had to send, in order.
+    pub required_events: Vec<String>,
+    /// One entry per user.
+    pub users: Vec<UserReport>,
+    /// How long the whole check took.
+    pub elapsed: Duration,
+}
+
+/// One user's run.
+#[derive(Debug, Clone)]
+pub struct UserReport {
+    /// The user id.
+    pub user: String,
+    /// The required events received, with their latency since the
+    /// `user_message` was sent.
+    pub events: Vec<(String, u64, Duration)>,
+    /// Why the user failed, if it did.
+    pub failure: Option<String>,
+}
+
+impl CheckReport {
+    /// Whether every user got every required event in order.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        !self.users.is_empty() && self.users.iter().all(|u| u.failure.is_none())
+    }
+
+    /// The report for people.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "ws-harness check: {} users against {}\n",
+            self.users.len(),
+            self.backend
+        );
+        let _ = writeln!(
+            out,
+            "required events, in order: {}",
+            self.required_events.join(", ")
+        );
+        for user in &self.users {
+            let verdict = if user.failure.is_none() {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            let events: Vec<String> = user
+                .events
+                .iter()
+                .map(|(kind, _, latency)| format!("{kind} {:.1}ms", latency.as_secs_f64() * 1000.0))
+                .collect();
+            let _ = writeln!(out, "  {verdict}  {:<12} {}", user.user, events.join(", "));
+            if let Some(failure) = &user.failure {
+                for line in failure.lines() {
+                    let _ = writeln!(out, "        {line}");
+                }
+            }
+        }
+        let passed = self.users.iter().filter(|u| u.failure.is_none()).count();
+        let _ = write!(
+            out,
+            "verdict: {} ({passed} of {} users got every required event in order) in {:.0}ms",
+            if self.passed() { "PASS" } else { "FAIL" },
+            self.users.len(),
+            self.elapsed.as_secs_f64() * 1000.0
+        );
+        out
+    }
+
+    /// The report as one JSON object.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "passed": self.passed(),
+            "backend": {
+                "kind": self.backend.kind.as_str(),
+                "url": self.backend.url.as_str(),
+                "reason": self.backend.reason,
+            },
+            "required_events": self.required_events,
+            "elapsed_ms": self.elapsed.as_secs_f64() * 1000.0,
+            "users": self.users.iter().map(|u| json!({
+                "user": u.user,
+                "passed": u.failure.is_none(),
+                "failure": u.failure,
+                "events": u.events.iter().map(|(kind, id, latency)| json!({
+                    "type": kind,
+                    "event_id": id,
+                    "latency_ms": latency.as_secs_f64() * 1000.0,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Runs the golden path for `config.concurrent_connections` users at once
+/// against the backend the config asks for.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use ws_harness::check::check;
+/// use ws_harness::harness::RealWebSocketTestConfig;
+///
+/// let config = RealWebSocketTestConfig::builder().without_environment().concurrent_connections(3).build().unwrap();
+/// let report = check(config).await.unwrap();
+/// assert!(report.passed(), "{}", report.render());
+/// assert_eq!(report.users.len(), 3);
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ClientError`] when the backend cannot be had; a user that cannot
+/// connect or misses an event fails in the report instead.
+pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, ClientError> {
+    let started = Instant::now();
+    let required_events = config
+        .required_agent_events
+        .iter()
+        .map(|e| e.as_str().to_owned())
+        .collect();
+    let users = config.concurrent_connections;
+    let factory = TestClientFactory::from_config(config)?;
+    let runs = (1..=users).map(|i| {
+        let factory = factory.clone();
+        tokio::spawn(async move { run_user(&factory, format!("check-{i}")).await })
+    });
+    let mut reports = Vec::with_capacity(users);
+    for run in runs.collect::<Vec<_>>() {
+        reports.push(run.await.unwrap_or_else(|e| UserReport {
+            user: "?".into(),
+            events: Vec::new(),
+            failure: Some(format!("the check task failed: {e}")),
+        }));
+    }
+    Ok(CheckReport {
+        backend: factory.backend().clone(),
+        required_events,
+        users: reports,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn run_user(factory: &TestClientFactory, user: String) -> UserReport {
+    let failed = |user: String, failure: String| UserReport {
+        user,
+        events: Vec::new(),
+        failure: Some(failure),
+    };
+    let mut client = match factory.client(&user).await {
+        Ok(client) => client,
+        Err(e) => return failed(user, format!("could not connect: {e}")),
+    };
+    let message_id = format!("{user}-golden-path");
+    let sent_at = client.transcript().elapsed();
+    if let Err(e) = client
+        .send_user_message(&message_id, "ws-harness check")
+        .await
+    {
+        return failed(user, e.to_string());
+    }
+    let result = client.expect_required_events(&message_id).await;
+    let events = client
+        .transcript()
+        .frames()
+        .iter()
+        .filter(|f| f.matched)
+        .filter_map(|f| {
+            let kind = f.json.get("type")?.as_str()?.to_owned();
+            let id = f.json.get("event_id")?.as_u64()?;
+            Some((kind, id, f.at.saturating_sub(sent_at)))
+        })
+        .collect();
+    let failure = result.err().map(|e| {
+        let file = match &e.transcript_file {
+            Ok(path) => path.display().to_string(),
+            Err(why) => format!("not written: {why}"),
+        };
+        format!("{}\ntranscript: {file}", e.problem)
+    });
+    client.close().await;
+    UserReport {
+        user,
+        events,
+        failure,
+    }
+}
