@@ -1,0 +1,144 @@
+//! Import validation (the seeds' lesson): every public item is named here,
+//! so a renamed or removed item fails this build instead of a user's.
+
+use std::any::type_name;
+
+use ws_harness::auth::{
+    AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
+    TokenSource, token_from_headers,
+};
+use ws_harness::check::{CheckReport, UserReport, check};
+use ws_harness::circuit_breaker::{
+    CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
+};
+use ws_harness::harness::fixtures::{backend, client_factory, config};
+use ws_harness::harness::{
+    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError,
+    ClientOptions, ConfigBuilder, ConfigError, ConfigSource, Environment, ExpectationFailed,
+    FrameMatcher, InProcessBackend, MaxRetriesExceeded, ProcessEnvironment,
+    RealWebSocketTestConfig, ReceivedFrame, ResumeReport, TestClient, TestClientFactory,
+    Transcript, error_code, event, frame, transcript_dir,
+};
+use ws_harness::protocol::{
+    AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
+    PROTOCOL_VERSION, ProtocolError, REQUIRED_EVENTS, Reply, Scenario, UnknownEventType,
+    UserMessage, close_code,
+};
+use ws_harness::server::{
+    AgentHandler, AlertKind, ConnectionId, ConnectionManager, EventMetrics, EventMonitor,
+    EventTiming, EventTracker, LatencyMeasurement, Limits, MissingCriticalEvent, PerformanceAlert,
+    PerformanceMetrics, PerformanceMonitor, PerformanceThresholds, RateLimitConfig,
+    RateLimitExceeded, RateLimitKind, RateLimiter, ReconnectionSession, ReconnectionState, Server,
+    ServerConfig, ServerError, ThroughputMetrics,
+};
+
+#[test]
+fn every_public_item_is_importable() {
+    let types = [
+        type_name::<AuthError>(),
+        type_name::<Claims>(),
+        type_name::<JwtAuth>(),
+        type_name::<TokenSource>(),
+        type_name::<CheckReport>(),
+        type_name::<UserReport>(),
+        type_name::<CallError<()>>(),
+        type_name::<CircuitBreaker>(),
+        type_name::<CircuitBreakerConfig>(),
+        type_name::<CircuitBreakerState>(),
+        type_name::<CircuitOpen>(),
+        type_name::<BackendError>(),
+        type_name::<BackendInfo>(),
+        type_name::<BackendKind>(),
+        type_name::<ClientError>(),
+        type_name::<ClientOptions>(),
+        type_name::<ConfigBuilder>(),
+        type_name::<ConfigError>(),
+        type_name::<ConfigSource>(),
+        type_name::<dyn Environment>(),
+        type_name::<ExpectationFailed>(),
+        type_name::<FrameMatcher>(),
+        type_name::<InProcessBackend>(),
+        type_name::<MaxRetriesExceeded>(),
+        type_name::<ProcessEnvironment>(),
+        type_name::<RealWebSocketTestConfig>(),
+        type_name::<ReceivedFrame>(),
+        type_name::<ResumeReport>(),
+        type_name::<TestClient>(),
+        type_name::<TestClientFactory>(),
+        type_name::<Transcript>(),
+        type_name::<AgentEvent>(),
+        type_name::<ClientMessage>(),
+        type_name::<ErrorCode>(),
+        type_name::<EventKind>(),
+        type_name::<EventType>(),
+        type_name::<ProtocolError>(),
+        type_name::<Reply>(),
+        type_name::<Scenario>(),
+        type_name::<UnknownEventType>(),
+        type_name::<UserMessage>(),
+        type_name::<AgentHandler>(),
+        type_name::<AlertKind>(),
+        type_name::<ConnectionId>(),
+        type_name::<ConnectionManager>(),
+        type_name::<EventMetrics>(),
+        type_name::<EventMonitor>(),
+        type_name::<EventTiming>(),
+        type_name::<EventTracker>(),
+        type_name::<LatencyMeasurement>(),
+        type_name::<Limits>(),
+        type_name::<MissingCriticalEvent>(),
+        type_name::<PerformanceAlert>(),
+        type_name::<PerformanceMetrics>(),
+        type_name::<PerformanceMonitor>(),
+        type_name::<PerformanceThresholds>(),
+        type_name::<RateLimitConfig>(),
+        type_name::<RateLimitExceeded>(),
+        type_name::<RateLimitKind>(),
+        type_name::<RateLimiter>(),
+        type_name::<ReconnectionSession>(),
+        type_name::<ReconnectionState>(),
+        type_name::<Server>(),
+        type_name::<ServerConfig>(),
+        type_name::<ServerError>(),
+        type_name::<ThroughputMetrics>(),
+    ];
+    assert!(
+        types
+            .iter()
+            .all(|name| name.contains("ws_harness") || name.contains("u64"))
+    );
+
+    // Functions, constants and fixtures, each used once.
+    let _ = token_from_headers;
+    let _ = check;
+    let _ = transcript_dir;
+    let _ = event("agent_started");
+    let _ = frame;
+    let _ = error_code;
+    let _ = (config, backend, client_factory);
+    assert!(
+        !TEST_JWT_SECRET.is_empty()
+            && AUTH_SUBPROTOCOL == "jwt-auth"
+            && TOKEN_SUBPROTOCOL_PREFIX == "jwt."
+    );
+    assert_eq!(
+        (CONFIG_FILE_NAME, CONFIG_FILE_VAR),
+        ("ws-harness.toml", "WS_HARNESS_CONFIG")
+    );
+    assert_eq!(
+        (PROTOCOL_VERSION, MAX_ID_CHARS, MAX_CONTENT_BYTES),
+        (1, 128, 64 * 1024)
+    );
+    assert_eq!(REQUIRED_EVENTS.len(), 5);
+    assert_eq!(
+        [
+            close_code::GOING_AWAY,
+            close_code::PROTOCOL_ERROR,
+            close_code::UNSUPPORTED_DATA,
+            close_code::INVALID_PAYLOAD,
+            close_code::POLICY_VIOLATION,
+            close_code::MESSAGE_TOO_BIG,
+        ],
+        [1001, 1002, 1003, 1007, 1008, 1009]
+    );
+}
