@@ -2,11 +2,10 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
-use super::matcher::FrameMatcher;
-use super::transcript::{Transcript, transcript_dir};
-use super::{BackendError, BackendInfo, RealWebSocketTestConfig};
+use super::transcript::Transcript;
+use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
 use crate::auth::{AUTH_SUBPROTOCOL, AuthError, JwtAuth, TOKEN_SUBPROTOCOL_PREFIX};
-use crate::protocol::{AgentEvent, ClientMessage, EventType, Scenario, UserMessage};
+use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
@@ -46,7 +45,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Debug, Clone)]
 pub struct TestClientFactory {
-    config: Arc<RealWebSocketTestConfig>,
+    pub(super) config: Arc<RealWebSocketTestConfig>,
     backend: BackendInfo,
     auth: JwtAuth,
     connections: Arc<AtomicU64>,
@@ -119,7 +118,7 @@ pub struct MaxRetriesExceeded {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientOptions {
-    factory: TestClientFactory,
+    pub(super) factory: TestClientFactory,
     user: String,
     token: Option<String>,
     subprotocol_auth: bool,
@@ -261,12 +260,12 @@ impl ClientOptions {
 /// expected, what arrived (with timings), the user, the connection and the
 /// backend, and where the JSONL transcript was written.
 pub struct TestClient {
-    user: String,
-    connection: u64,
-    ws: Option<Socket>,
-    transcript: Transcript,
-    event_timeout: Duration,
-    options: ClientOptions,
+    pub(super) user: String,
+    pub(super) connection: u64,
+    pub(super) ws: Option<Socket>,
+    pub(super) transcript: Transcript,
+    pub(super) event_timeout: Duration,
+    pub(super) options: ClientOptions,
     token: String,
 }
 
@@ -554,7 +553,7 @@ impl TestClient {
 
     /// Reads frames into the transcript until `deadline`; `false` when the
     /// deadline passed or the connection is closed.
-    async fn pull(&mut self, deadline: Instant) -> bool {
+    pub(super) async fn pull(&mut self, deadline: Instant) -> bool {
         let Some(ws) = self.ws.as_mut() else {
             return false;
         };
@@ -592,455 +591,9 @@ impl TestClient {
         self.transcript.push(text, json, self.connection);
         true
     }
-
-    /// Waits until `check` says the transcript satisfies an expectation.
-    async fn wait<T>(
-        &mut self,
-        expected: String,
-        timeout: Duration,
-        mut check: impl FnMut(&mut Transcript, &str) -> Check<T>,
-    ) -> Result<T, ExpectationFailed> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let problem = match check(&mut self.transcript, &self.user) {
-                Check::Done(value) => return Ok(value),
-                Check::Fail(problem) => problem,
-                Check::Wait(missing) => {
-                    if self.pull(deadline).await {
-                        continue;
-                    }
-                    let why = if self.ws.is_none() {
-                        "the connection closed"
-                    } else {
-                        "timed out"
-                    };
-                    format!("{why} after {timeout:?}; missing: {missing}")
-                }
-            };
-            return Err(self.failure(expected, problem));
-        }
-    }
-
-    fn failure(&self, expected: String, problem: String) -> ExpectationFailed {
-        let transcript_file = self
-            .transcript
-            .write_jsonl(&transcript_dir(), &self.user)
-            .map_err(|e| e.to_string());
-        ExpectationFailed {
-            expected,
-            problem,
-            user: self.user.clone(),
-            connection: self.connection,
-            backend: self.backend().to_string(),
-            transcript: self.transcript.render(),
-            transcript_file,
-        }
-    }
-
-    /// Waits for a frame matching `matcher` within the event timeout and
-    /// returns it.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] when none arrives in time.
-    pub async fn expect(
-        &mut self,
-        matcher: impl Into<FrameMatcher>,
-    ) -> Result<Value, ExpectationFailed> {
-        let timeout = self.event_timeout;
-        self.expect_within(matcher, timeout).await
-    }
-
-    /// [`expect`](Self::expect) with its own timeout.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] when none arrives in time.
-    pub async fn expect_within(
-        &mut self,
-        matcher: impl Into<FrameMatcher>,
-        timeout: Duration,
-    ) -> Result<Value, ExpectationFailed> {
-        let matcher = matcher.into();
-        self.wait(
-            format!("{matcher} within {timeout:?}"),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
-                }
-                match t
-                    .frames_mut()
-                    .iter_mut()
-                    .find(|f| !f.matched && matcher.matches(&f.json))
-                {
-                    Some(frame) => {
-                        frame.matched = true;
-                        Check::Done(frame.json.clone())
-                    }
-                    None => Check::Wait(matcher.to_string()),
-                }
-            },
-        )
-        .await
-    }
-
-    /// Expects the next unmatched frames to be exactly `matchers`, in order.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] naming the first frame out of place, or what is
-    /// missing at the timeout.
-    pub async fn expect_sequence(
-        &mut self,
-        matchers: &[FrameMatcher],
-    ) -> Result<Vec<Value>, ExpectationFailed> {
-        let timeout = self.event_timeout;
-        self.wait(
-            format!("in order: {}", list(matchers)),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
-                }
-                let pending: Vec<usize> = (0..t.frames().len())
-                    .filter(|i| !t.frames()[*i].matched)
-                    .collect();
-                for (k, matcher) in matchers.iter().enumerate() {
-                    let Some(&i) = pending.get(k) else {
-                        return Check::Wait(list(&matchers[k..]));
-                    };
-                    if !matcher.matches(&t.frames()[i].json) {
-                        return Check::Fail(format!(
-                            "wrong order: expected {matcher} as frame {} of the sequence, got {}",
-                            k + 1,
-                            summary(&t.frames()[i].json, &t.frames()[i].text)
-                        ));
-                    }
-                }
-                Check::Done(take(t, &pending[..matchers.len()]))
-            },
-        )
-        .await
-    }
-
-    /// Expects frames matching all of `matchers`, in any order, each matched
-    /// by a different frame.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] with what is missing at the timeout.
-    pub async fn expect_any_order(
-        &mut self,
-        matchers: &[FrameMatcher],
-    ) -> Result<Vec<Value>, ExpectationFailed> {
-        let timeout = self.event_timeout;
-        self.wait(
-            format!("in any order: {}", list(matchers)),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
-                }
-                let mut used = Vec::new();
-                let mut missing = Vec::new();
-                for matcher in matchers {
-                    let found = (0..t.frames().len()).find(|i| {
-                        !t.frames()[*i].matched
-                            && !used.contains(i)
-                            && matcher.matches(&t.frames()[*i].json)
-                    });
-                    match found {
-                        Some(i) => used.push(i),
-                        None => missing.push(matcher.clone()),
-                    }
-                }
-                if missing.is_empty() {
-                    Check::Done(take(t, &used))
-                } else {
-                    Check::Wait(list(&missing))
-                }
-            },
-        )
-        .await
-    }
-
-    /// Expects `matchers` in this order, other frames allowed between them
-    /// (those stay unmatched).
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] with what is missing at the timeout.
-    pub async fn expect_subsequence(
-        &mut self,
-        matchers: &[FrameMatcher],
-    ) -> Result<Vec<Value>, ExpectationFailed> {
-        let timeout = self.event_timeout;
-        self.wait(
-            format!("in order, others allowed between: {}", list(matchers)),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
-                }
-                match subsequence(t, matchers) {
-                    Ok(found) => Check::Done(take(t, &found)),
-                    Err(k) => Check::Wait(list(&matchers[k..])),
-                }
-            },
-        )
-        .await
-    }
-
-    /// Expects the run started by `message_id` to send the config's
-    /// `required_agent_events` in order, each of the flat shape of
-    /// `PROTOCOL.md` and for this user. Fails at once when the run sends
-    /// `agent_error` first.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] naming the missing events, the `agent_error`,
-    /// or the shape problem.
-    pub async fn expect_required_events(
-        &mut self,
-        message_id: &str,
-    ) -> Result<Vec<AgentEvent>, ExpectationFailed> {
-        let required = self.options.factory.config.required_agent_events.clone();
-        let matchers: Vec<FrameMatcher> = required
-            .iter()
-            .map(|e| FrameMatcher::from(*e).with(serde_json::json!({ "message_id": message_id })))
-            .collect();
-        let timeout = self.event_timeout;
-        let expected = format!(
-            "the required events of run {message_id:?}: {}",
-            names(&required)
-        );
-        self.wait(expected, timeout, |t, user| {
-            if let Some(problem) = violation(t, user) {
-                return Check::Fail(problem);
-            }
-            let failed = t
-                .frames()
-                .iter()
-                .find(|f| f.json["type"] == "agent_error" && f.json["message_id"] == message_id);
-            match subsequence(t, &matchers) {
-                Ok(found) => {
-                    let events = found
-                        .iter()
-                        .map(|i| serde_json::from_value::<AgentEvent>(t.frames()[*i].json.clone()))
-                        .collect::<Result<Vec<_>, _>>();
-                    match events {
-                        Ok(events) => {
-                            take(t, &found);
-                            Check::Done(events)
-                        }
-                        Err(e) => {
-                            Check::Fail(format!("an event does not have the protocol's shape: {e}"))
-                        }
-                    }
-                }
-                Err(k) => match failed {
-                    Some(error) => Check::Fail(format!(
-                        "the run failed before {}: {}",
-                        names(&required[k..]),
-                        summary(&error.json, &error.text)
-                    )),
-                    None => Check::Wait(names(&required[k..])),
-                },
-            }
-        })
-        .await
-    }
-
-    /// Expects nothing more: no unmatched frame now and none arriving for `quiet`.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] listing the extra frames.
-    pub async fn expect_nothing(&mut self, quiet: Duration) -> Result<(), ExpectationFailed> {
-        let deadline = Instant::now() + quiet;
-        while Instant::now() < deadline && self.ws.is_some() {
-            if !self.pull(deadline).await {
-                break;
-            }
-        }
-        let extra: Vec<String> = self
-            .transcript
-            .frames()
-            .iter()
-            .filter(|f| !f.matched)
-            .map(|f| summary(&f.json, &f.text))
-            .collect();
-        if extra.is_empty() {
-            return Ok(());
-        }
-        Err(self.failure(
-            format!("nothing more for {quiet:?}"),
-            format!(
-                "extra: {} unmatched frame(s): {}",
-                extra.len(),
-                extra.join(", ")
-            ),
-        ))
-    }
-
-    /// Checks that the events received, across reconnects, have no gap and
-    /// no duplicate `event_id`.
-    ///
-    /// # Errors
-    /// [`ExpectationFailed`] naming the missing or repeated ids.
-    #[allow(
-        clippy::result_large_err,
-        reason = "a failure carries its whole report; it is returned once, at the end of a test"
-    )]
-    pub fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
-        let mut ids: Vec<u64> = self
-            .transcript
-            .frames()
-            .iter()
-            .filter_map(|f| f.json.get("event_id").and_then(Value::as_u64))
-            .collect();
-        ids.sort_unstable();
-        let duplicates: Vec<u64> = ids
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
-        ids.dedup();
-        let lost: Vec<u64> = ids.windows(2).flat_map(|w| (w[0] + 1)..w[1]).collect();
-        if duplicates.is_empty() && lost.is_empty() {
-            return Ok(());
-        }
-        Err(self.failure(
-            "every event exactly once".to_owned(),
-            format!("lost event ids {lost:?}; duplicated event ids {duplicates:?}"),
-        ))
-    }
 }
 
 enum Attempt {
     Refused { status: u16, body: String },
     Failed(String),
-}
-
-/// What an expectation made of the transcript so far.
-enum Check<T> {
-    Done(T),
-    Wait(String),
-    Fail(String),
-}
-
-/// A frame that must fail any expectation: an event of another user, or an
-/// event whose business fields sit in a nested `data` object.
-fn violation(t: &Transcript, user: &str) -> Option<String> {
-    t.frames().iter().find_map(|f| {
-        let event = f.json.get("event_id").is_some();
-        if event && f.json.get("user_id").and_then(Value::as_str) != Some(user) {
-            return Some(format!(
-                "wrong user: an event for user {} arrived on {user}'s connection: {}",
-                f.json["user_id"], f.text
-            ));
-        }
-        if event && f.json.get("data").is_some_and(Value::is_object) {
-            return Some(format!(
-                "not flat: the event nests its fields in `data`: {}",
-                f.text
-            ));
-        }
-        None
-    })
-}
-
-/// The positions of unmatched frames matching `matchers` in order, or the
-/// index of the first matcher not found.
-fn subsequence(t: &Transcript, matchers: &[FrameMatcher]) -> Result<Vec<usize>, usize> {
-    let mut found = Vec::new();
-    let mut next = 0;
-    for (k, matcher) in matchers.iter().enumerate() {
-        let at = (next..t.frames().len())
-            .find(|i| !t.frames()[*i].matched && matcher.matches(&t.frames()[*i].json));
-        match at {
-            Some(i) => {
-                found.push(i);
-                next = i + 1;
-            }
-            None => return Err(k),
-        }
-    }
-    Ok(found)
-}
-
-/// Marks frames matched and returns them.
-fn take(t: &mut Transcript, positions: &[usize]) -> Vec<Value> {
-    positions
-        .iter()
-        .map(|i| {
-            let frame = &mut t.frames_mut()[*i];
-            frame.matched = true;
-            frame.json.clone()
-        })
-        .collect()
-}
-
-/// A frame in a few words: `agent_error (event 3 of m-1): <error>`, or its text.
-fn summary(json: &Value, text: &str) -> String {
-    let Some(kind) = json.get("type").and_then(Value::as_str) else {
-        return text.to_owned();
-    };
-    let mut out = kind.to_owned();
-    if let Some(id) = json.get("event_id").and_then(Value::as_u64) {
-        out += &format!(" (event {id}");
-        if let Some(message_id) = json.get("message_id").and_then(Value::as_str) {
-            out += &format!(" of {message_id}");
-        }
-        out.push(')');
-    }
-    for detail in ["error", "code", "message"] {
-        if let Some(value) = json.get(detail).and_then(Value::as_str) {
-            out += &format!(": {value}");
-            break;
-        }
-    }
-    out
-}
-
-fn list(matchers: &[FrameMatcher]) -> String {
-    matchers
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn names(events: &[EventType]) -> String {
-    events
-        .iter()
-        .map(|e| e.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// An expectation that did not hold. Its message (`Display` and `Debug`
-/// alike, so `unwrap` shows it whole) says what was expected, what went
-/// wrong, the user, connection and backend, and the transcript with timings;
-/// the transcript is also written as JSONL and its path printed.
-#[derive(Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}",
-    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {e}") }
-)]
-pub struct ExpectationFailed {
-    /// What was expected.
-    pub expected: String,
-    /// What went wrong: missing, extra, out of order, wrong user, not flat, timed out.
-    pub problem: String,
-    /// The client's user.
-    pub user: String,
-    /// The client's connection number.
-    pub connection: u64,
-    /// The backend, and why it was chosen.
-    pub backend: String,
-    /// The frames received, with timings.
-    pub transcript: String,
-    /// Where the JSONL transcript was written.
-    pub transcript_file: Result<std::path::PathBuf, String>,
-}
-
-impl fmt::Debug for ExpectationFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
 }

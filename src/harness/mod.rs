@@ -4,18 +4,19 @@
 mod backend;
 mod client;
 mod config;
+mod expect;
 pub mod fixtures;
 mod matcher;
 mod transcript;
 
 pub use backend::{BackendError, BackendInfo, BackendKind, InProcessBackend};
 pub use client::{
-    ClientError, ClientOptions, ExpectationFailed, MaxRetriesExceeded, ResumeReport, TestClient,
-    TestClientFactory,
+    ClientError, ClientOptions, MaxRetriesExceeded, ResumeReport, TestClient, TestClientFactory,
 };
 pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
 };
+pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
 pub use transcript::{ReceivedFrame, Transcript, transcript_dir};
