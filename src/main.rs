@@ -35,6 +35,10 @@ enum Command {
         /// and /metrics, for protocol conformance runs.
         #[arg(long)]
         echo: bool,
+        /// Exit after no WebSocket has been open for this long (e.g. 60s); the
+        /// container image uses it so an unused container removes itself.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        idle_exit: Option<Duration>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -133,12 +137,14 @@ fn main() -> ExitCode {
             jwt_secret,
             test_mode,
             echo,
+            idle_exit,
             limits,
         } => {
             let mut config = ServerConfig {
                 jwt_secret,
                 test_mode,
                 echo,
+                idle_exit,
                 ..ServerConfig::test_mode()
             };
             limits.apply(&mut config);

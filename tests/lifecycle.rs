@@ -118,3 +118,41 @@ fn bad_configurations_are_refused_with_a_reason() {
     let err = Server::new(zero_queue).unwrap_err();
     assert!(err.to_string().contains("outbound_queue"), "{err}");
 }
+
+#[tokio::test]
+async fn idle_exit_stops_a_server_nobody_uses_but_not_one_in_use() {
+    let config = ServerConfig {
+        idle_exit: Some(Duration::from_millis(300)),
+        ..ServerConfig::test_mode()
+    };
+    let server = Server::new(config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(listener, std::future::pending()).await }
+    });
+    // In use for longer than the idle period: still serving.
+    let token = ws_harness::auth::JwtAuth::new(ws_harness::auth::TEST_JWT_SECRET)
+        .unwrap()
+        .mint("alice", Duration::from_secs(60))
+        .unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{addr}/ws"
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!serving.is_finished(), "a server in use keeps serving");
+    drop(ws);
+    // Unused: it stops by itself.
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the idle server exits")
+        .unwrap()
+        .unwrap();
+}

@@ -23,6 +23,9 @@ pub struct ServerConfig {
     /// Echo mode: every path but `/health` and `/metrics` is an
     /// unauthenticated WebSocket that echoes each message (for conformance runs).
     pub echo: bool,
+    /// Stop serving after no WebSocket has been open for this long (a
+    /// container that nobody uses removes itself). `None`: never.
+    pub idle_exit: Option<Duration>,
     /// The `agent_name` of every event.
     pub agent_name: String,
     /// Buffers, sizes and timeouts.
@@ -142,6 +145,7 @@ impl ServerConfig {
             jwt_secret: Some(secret.into()),
             test_mode: false,
             echo: false,
+            idle_exit: None,
             agent_name: "reference-agent".to_owned(),
             limits: Limits::default(),
             rate_limits: RateLimitConfig::default(),

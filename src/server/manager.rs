@@ -33,6 +33,8 @@ pub struct ConnectionManager {
     users: Mutex<HashMap<String, Arc<UserSlot>>>,
     next_connection: AtomicU64,
     open: AtomicUsize,
+    /// When the number of open connections last changed.
+    last_change: Mutex<Instant>,
     queue_capacity: usize,
     replay_capacity: usize,
 }
@@ -125,6 +127,7 @@ impl ConnectionManager {
             users: Mutex::default(),
             next_connection: AtomicU64::new(1),
             open: AtomicUsize::new(0),
+            last_change: Mutex::new(Instant::now()),
             queue_capacity,
             replay_capacity,
         }
@@ -233,6 +236,7 @@ impl ConnectionManager {
             state.disconnected_at = None;
         }
         self.open.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_change) = Instant::now();
         Registration {
             id,
             user,
@@ -249,6 +253,14 @@ impl ConnectionManager {
         }
         drop(state);
         self.open.fetch_sub(1, Ordering::Relaxed);
+        *lock(&self.last_change) = Instant::now();
+    }
+
+    /// How long no connection has been open (`None` while one is).
+    #[must_use]
+    pub fn idle_for(&self) -> Option<std::time::Duration> {
+        let since = *lock(&self.last_change);
+        (self.connection_count() == 0).then(|| since.elapsed())
     }
 }
 

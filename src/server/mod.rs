@@ -179,10 +179,22 @@ impl Server {
         tracing::info!(addr = ?local, test_mode = shared.config.test_mode, "serving");
         tokio::pin!(shutdown);
         let mut forget_idle_users = tokio::time::interval(FORGET_IDLE_USERS_EVERY);
+        let idle_exit = shared.config.idle_exit;
+        let mut idle_check =
+            tokio::time::interval(idle_exit.map_or(FORGET_IDLE_USERS_EVERY, |d| {
+                (d / 4).min(std::time::Duration::from_secs(1))
+            }));
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = forget_idle_users.tick() => shared.rate_limiter.retain_recent(),
+                _ = idle_check.tick(), if idle_exit.is_some() => {
+                    let idle = shared.manager.idle_for();
+                    if idle.zip(idle_exit).is_some_and(|(idle, limit)| idle >= limit) {
+                        tracing::info!(idle = ?idle_exit, "no connection for the idle-exit period");
+                        break;
+                    }
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
