@@ -1,7 +1,9 @@
 //! `ws-harness check`: the golden path for `concurrent_connections` users at
 //! once, with a report a person reads at a glance (or JSON for machines).
 
-use crate::harness::{BackendInfo, ClientError, RealWebSocketTestConfig, TestClientFactory};
+use crate::harness::{
+    BackendInfo, ClientError, RealWebSocketTestConfig, TestClientFactory, TierAttempt, TierOutcome,
+};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -46,6 +48,9 @@ impl CheckReport {
             self.users.len(),
             self.backend
         );
+        for line in self.backend.resolution.to_string().lines() {
+            let _ = writeln!(out, "  {line}");
+        }
         let _ = writeln!(
             out,
             "required events, in order: {}",
@@ -89,6 +94,8 @@ impl CheckReport {
                 "kind": self.backend.kind.as_str(),
                 "url": self.backend.url.as_str(),
                 "reason": self.backend.reason,
+                "container_id": self.backend.container.as_ref().map(|c| c.id.clone()),
+                "resolution": self.backend.resolution.attempts.iter().map(tier_json).collect::<Vec<_>>(),
             },
             "required_events": self.required_events,
             "elapsed_ms": self.elapsed.as_secs_f64() * 1000.0,
@@ -104,6 +111,20 @@ impl CheckReport {
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+fn tier_json(attempt: &TierAttempt) -> Value {
+    let (outcome, reason) = match &attempt.outcome {
+        TierOutcome::Chosen => ("chosen", None),
+        TierOutcome::Skipped(why) => ("skipped", Some(why.clone())),
+        TierOutcome::NotTried => ("not tried", None),
+    };
+    json!({
+        "tier": attempt.tier.as_str(),
+        "outcome": outcome,
+        "reason": reason,
+        "took_ms": attempt.took.as_secs_f64() * 1000.0,
+    })
 }
 
 /// Runs the golden path for `config.concurrent_connections` users at once

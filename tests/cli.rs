@@ -174,6 +174,7 @@ fn check(args: &[&str]) -> Output {
         .env_remove("WS_HARNESS_URL")
         .env_remove("WS_HARNESS_JWT_SECRET")
         .env_remove("WS_HARNESS_CONFIG")
+        .env("WS_HARNESS_BACKEND", "in-process")
         .output()
         .unwrap()
 }
@@ -185,6 +186,10 @@ fn check_runs_the_golden_path_in_process_and_passes() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
         stdout.starts_with("ws-harness check: 3 users against in-process at ws://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n  1. container: not tried (0 ms)\n  2. staging: not tried (0 ms)\n  3. in-process: chosen ("),
         "{stdout}"
     );
     assert_eq!(stdout.matches("\n  PASS  check-").count(), 3, "{stdout}");

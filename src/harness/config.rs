@@ -1,6 +1,7 @@
 //! [`RealWebSocketTestConfig`]: typed settings from defaults, an optional
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
 
+use super::BackendKind;
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,10 @@ use url::Url;
 /// | `event_timeout` | the default wait of every expectation | 10 s |
 /// | `max_retries` | connection retries after the first attempt | 5 |
 /// | `docker_startup_timeout` | wait for a container backend to be ready | 30 s |
+/// | `backend` | `auto`, or one tier: `container`, `staging`, `in-process` | auto |
+/// | `require` | fail unless this tier is chosen | none |
+/// | `staging_url` | the staging server of the chain | none |
+/// | `container_idle_exit` | the container stops after this long unused | 60 s |
 ///
 /// ```
 /// use std::time::Duration;
@@ -65,6 +70,17 @@ pub struct RealWebSocketTestConfig {
     pub max_retries: u32,
     /// How long a container backend may take to be ready.
     pub docker_startup_timeout: Duration,
+    /// Forces one tier of the backend chain (`None`: auto, try them in order).
+    pub backend: Option<BackendKind>,
+    /// Fails resolution unless this tier is chosen (so CI cannot fall back).
+    pub require: Option<BackendKind>,
+    /// The staging server of the chain's second tier.
+    pub staging_url: Option<Url>,
+    /// How long the container backend lives without a connection before it
+    /// stops and removes itself.
+    pub container_idle_exit: Duration,
+    /// The Docker endpoint (`DOCKER_HOST`), read from the environment.
+    pub docker_host: Option<String>,
     /// Where each value came from, by key.
     sources: BTreeMap<&'static str, ConfigSource>,
 }
@@ -81,6 +97,11 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("event_timeout", &self.event_timeout)
             .field("max_retries", &self.max_retries)
             .field("docker_startup_timeout", &self.docker_startup_timeout)
+            .field("backend", &self.backend)
+            .field("require", &self.require)
+            .field("staging_url", &self.staging_url.as_ref().map(Url::as_str))
+            .field("container_idle_exit", &self.container_idle_exit)
+            .field("docker_host", &self.docker_host)
             .finish()
     }
 }
@@ -197,7 +218,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 9] = [
+const KEYS: [Key; 13] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -243,6 +264,26 @@ const KEYS: [Key; 9] = [
         toml_example: "\"30s\"",
         env_example: "30s",
     },
+    Key {
+        name: "backend",
+        toml_example: "\"in-process\"",
+        env_example: "in-process",
+    },
+    Key {
+        name: "require",
+        toml_example: "\"container\"",
+        env_example: "container",
+    },
+    Key {
+        name: "staging_url",
+        toml_example: "\"ws://staging.example:8765/ws\"",
+        env_example: "ws://staging.example:8765/ws",
+    },
+    Key {
+        name: "container_idle_exit",
+        toml_example: "\"60s\"",
+        env_example: "60s",
+    },
 ];
 
 /// A value as one source wrote it.
@@ -276,6 +317,11 @@ impl Default for RealWebSocketTestConfig {
             event_timeout: Duration::from_secs(10),
             max_retries: 5,
             docker_startup_timeout: Duration::from_secs(30),
+            backend: None,
+            require: None,
+            staging_url: None,
+            container_idle_exit: Duration::from_secs(60),
+            docker_host: None,
             sources: BTreeMap::new(),
         }
     }
@@ -365,16 +411,17 @@ impl RealWebSocketTestConfig {
                 )),
             }
         };
-        match key.name {
-            "url" => {
-                let s = text(&raw)?;
-                let url =
-                    Url::parse(&s).map_err(|e| bad(&format!("not a URL: {e}"), &source, &raw))?;
-                if !matches!(url.scheme(), "ws" | "wss") {
-                    return Err(bad("the scheme must be ws or wss", &source, &raw));
-                }
-                self.url = Some(url);
+        let ws_url = |raw: &Raw| -> Result<Url, ConfigError> {
+            let s = text(raw)?;
+            let url = Url::parse(&s).map_err(|e| bad(&format!("not a URL: {e}"), &source, raw))?;
+            if matches!(url.scheme(), "ws" | "wss") {
+                Ok(url)
+            } else {
+                Err(bad("the scheme must be ws or wss", &source, raw))
             }
+        };
+        match key.name {
+            "url" => self.url = Some(ws_url(&raw)?),
             "jwt_secret" => {
                 let s = text(&raw)?;
                 if s.is_empty() {
@@ -411,6 +458,24 @@ impl RealWebSocketTestConfig {
             "event_timeout" => self.event_timeout = duration(&raw)?,
             "max_retries" => self.max_retries = u32::try_from(count(&raw, 0)?).unwrap_or(u32::MAX),
             "docker_startup_timeout" => self.docker_startup_timeout = duration(&raw)?,
+            "staging_url" => self.staging_url = Some(ws_url(&raw)?),
+            "backend" => {
+                self.backend = match text(&raw)?.as_str() {
+                    "auto" => None,
+                    tier => Some(
+                        tier.parse()
+                            .map_err(|e: String| bad(&format!("{e}, or auto"), &source, &raw))?,
+                    ),
+                };
+            }
+            "require" => {
+                self.require = Some(
+                    text(&raw)?
+                        .parse()
+                        .map_err(|e: String| bad(&e, &source, &raw))?,
+                );
+            }
+            "container_idle_exit" => self.container_idle_exit = duration(&raw)?,
             _ => unreachable!("every key of KEYS is handled"),
         }
         self.sources.insert(key.name, source);
@@ -537,6 +602,31 @@ impl ConfigBuilder {
         self.duration("docker_startup_timeout", timeout)
     }
 
+    /// Sets [`RealWebSocketTestConfig::backend`] (`None`: auto).
+    pub fn backend(mut self, tier: Option<BackendKind>) -> Self {
+        let text = tier.map_or("auto", BackendKind::as_str);
+        self.code.push(("backend", Raw::Text(text.to_owned())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::require`].
+    pub fn require(mut self, tier: BackendKind) -> Self {
+        self.code
+            .push(("require", Raw::Text(tier.as_str().to_owned())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::staging_url`].
+    pub fn staging_url(mut self, url: Url) -> Self {
+        self.code.push(("staging_url", Raw::Text(url.to_string())));
+        self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::container_idle_exit`].
+    pub fn container_idle_exit(self, idle: Duration) -> Self {
+        self.duration("container_idle_exit", idle)
+    }
+
     fn duration(mut self, key: &'static str, value: Duration) -> Self {
         let text = if value.is_zero() {
             "0s".to_owned()
@@ -577,6 +667,7 @@ impl ConfigBuilder {
                     });
                 }
             }
+            config.docker_host = env.var("DOCKER_HOST").filter(|h| !h.is_empty());
             for key in &KEYS {
                 let var = format!("WS_HARNESS_{}", key.name.to_uppercase());
                 if let Some(value) = env.var(&var) {

@@ -51,6 +51,7 @@ impl TestClient {
             backend: self.backend().to_string(),
             transcript: self.transcript.render(),
             transcript_file,
+            backend_logs: self.backend().container.as_ref().map(|c| c.save_logs()),
         }
     }
 
@@ -431,8 +432,13 @@ fn names(events: &[EventType]) -> String {
 /// the transcript is also written as JSONL and its path printed.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}",
-    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {e}") }
+    "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}{}",
+    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {e}") },
+    match backend_logs {
+        Some(Ok(path)) => format!("\n  backend logs: {}", path.display()),
+        Some(Err(e)) => format!("\n  backend logs: not saved: {e}"),
+        None => String::new(),
+    }
 )]
 pub struct ExpectationFailed {
     /// What was expected.
@@ -449,6 +455,8 @@ pub struct ExpectationFailed {
     pub transcript: String,
     /// Where the JSONL transcript was written.
     pub transcript_file: Result<std::path::PathBuf, String>,
+    /// Where the container backend's logs were saved (container tier only).
+    pub backend_logs: Option<Result<std::path::PathBuf, String>>,
 }
 
 impl fmt::Debug for ExpectationFailed {

@@ -32,13 +32,14 @@ pub fn config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::from_env().unwrap_or_else(|e| panic!("ws-harness configuration: {e}"))
 }
 
-/// The backend the configuration asks for, started once per test binary.
+/// The backend the fallback chain chose, resolved once per test binary and
+/// shared by its tests.
 ///
 /// # Panics
 /// When that backend cannot be had, saying why.
 #[fixture]
 pub fn backend(config: RealWebSocketTestConfig) -> BackendInfo {
-    BackendInfo::resolve(&config).unwrap_or_else(|e| panic!("ws-harness backend: {e}"))
+    BackendInfo::shared(&config).unwrap_or_else(|e| panic!("ws-harness backend: {e}"))
 }
 
 /// A client factory for that backend.

@@ -9,7 +9,10 @@ pub mod fixtures;
 mod matcher;
 mod transcript;
 
-pub use backend::{BackendError, BackendInfo, BackendKind, InProcessBackend};
+pub use backend::{
+    BackendError, BackendInfo, BackendKind, CONTAINER_LABEL, ContainerRef, InProcessBackend,
+    Resolution, TierAttempt, TierOutcome,
+};
 pub use client::{
     ClientError, ClientOptions, MaxRetriesExceeded, ResumeReport, TestClient, TestClientFactory,
 };

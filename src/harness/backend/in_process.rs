@@ -1,6 +1,6 @@
-//! The backend a test runs against, and the in-process reference server.
+//! The in-process tier: the reference server on a runtime of its own.
 
-use super::RealWebSocketTestConfig;
+use super::{BackendError, BackendInfo, BackendKind};
 use crate::server::{Server, ServerConfig, ServerError};
 use once_cell::sync::OnceCell;
 use std::fmt;
@@ -10,76 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
-
-/// Which kind of backend a test ran against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// The reference server in this process.
-    InProcess,
-    /// A server named by the `url` setting.
-    External,
-}
-
-impl BackendKind {
-    /// `"in-process"` or `"external"`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProcess => "in-process",
-            Self::External => "external",
-        }
-    }
-}
-
-/// The backend a test runs against, and why this one: shown in every
-/// assertion failure and by `ws-harness check`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendInfo {
-    /// Its kind.
-    pub kind: BackendKind,
-    /// Its WebSocket URL.
-    pub url: Url,
-    /// Why it was chosen.
-    pub reason: String,
-}
-
-impl fmt::Display for BackendInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at {} ({})",
-            self.kind.as_str(),
-            self.url,
-            self.reason
-        )
-    }
-}
-
-/// Why a backend could not be had.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The in-process server could not start.
-    #[error("the in-process server could not start: {0}")]
-    InProcess(String),
-}
-
-impl BackendInfo {
-    /// The backend `config` asks for: the server at `url` when it is set,
-    /// else the shared in-process server (started on first use).
-    ///
-    /// # Errors
-    /// [`BackendError`] when the in-process server cannot start.
-    pub fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        if let Some(url) = &config.url {
-            return Ok(Self {
-                kind: BackendKind::External,
-                url: url.clone(),
-                reason: format!("url set by {}", config.source_of("url")),
-            });
-        }
-        Ok(InProcessBackend::shared()?.info())
-    }
-}
 
 /// The reference server in this process, in test mode on `127.0.0.1`, on a
 /// runtime of its own: it outlives each `#[tokio::test]` runtime, so one
@@ -209,14 +139,14 @@ impl InProcessBackend {
         self.lock().server.clone()
     }
 
-    /// Describes it for reports.
+    /// Describes it, as the only backend considered.
     #[must_use]
     pub fn info(&self) -> BackendInfo {
-        BackendInfo {
-            kind: BackendKind::InProcess,
-            url: self.url(),
-            reason: "no url configured: the built-in reference server".to_owned(),
-        }
+        BackendInfo::single(
+            BackendKind::InProcess,
+            self.url(),
+            "a server of the test's own",
+        )
     }
 
     /// Fault: drops every connection of `user_id` without a close frame.
