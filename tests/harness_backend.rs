@@ -22,12 +22,18 @@ fn quick_config() -> RealWebSocketTestConfig {
 #[rstest]
 #[tokio::test]
 #[traced_test]
-async fn the_fixtures_give_a_factory_for_the_shared_in_process_server(
+async fn the_fixtures_give_a_factory_for_the_backend_the_chain_chose(
     client_factory: TestClientFactory,
 ) {
+    // Resolved once per test binary: asking again gives the same backend.
+    let config = RealWebSocketTestConfig::from_env().unwrap();
+    let again = ws_harness::harness::BackendInfo::shared(&config).unwrap();
+    assert_eq!(client_factory.backend(), &again);
     assert_eq!(
-        client_factory.backend(),
-        &InProcessBackend::shared().unwrap().info()
+        again.resolution.attempts.len(),
+        3,
+        "every tier is reported:\n{}",
+        again.resolution
     );
     let mut alice = client_factory.client("fixture-alice").await.unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();

@@ -145,7 +145,7 @@ impl InProcessBackend {
         BackendInfo::single(
             BackendKind::InProcess,
             self.url(),
-            "a server of the test's own",
+            "the built-in reference server, chosen by the test",
         )
     }
 

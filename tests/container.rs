@@ -1,0 +1,133 @@
+//! The container tier against the real Docker engine. These need Docker and
+//! the `ws-harness` image (`bash docker/build.sh`); `.ci/run` runs them with
+//! `cargo test --test container -- --ignored` and `WS_HARNESS_REQUIRE=container`,
+//! so a broken Docker path fails CI instead of falling back.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use ws_harness::harness::{
+    BackendInfo, BackendKind, CONTAINER_LABEL, RealWebSocketTestConfig, TestClientFactory, event,
+};
+
+const NEEDS: &str = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored";
+
+fn container_config() -> RealWebSocketTestConfig {
+    RealWebSocketTestConfig::builder()
+        .require(BackendKind::Container)
+        .build()
+        .unwrap()
+}
+
+fn check_json(extra_env: &[(&str, &str)]) -> (serde_json::Value, Duration) {
+    let started = Instant::now();
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["check", "--users", "2", "--json"])
+        .env("WS_HARNESS_REQUIRE", "container")
+        .envs(extra_env.iter().copied())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (serde_json::from_slice(&output.stdout).unwrap(), took)
+}
+
+async fn container_exists(id: &str) -> bool {
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    docker.inspect_container(id, None).await.is_ok()
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+async fn the_container_tier_serves_the_golden_path() {
+    let _ = NEEDS;
+    let config = container_config();
+    let info = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || BackendInfo::resolve(&config).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(info.kind, BackendKind::Container, "{}", info.resolution);
+    assert!(info.container.is_some());
+    let factory = TestClientFactory::new(config, info).unwrap();
+    let mut alice = factory.client("container-alice").await.unwrap();
+    alice.send_user_message("m-1", "hello").await.unwrap();
+    alice.expect_required_events("m-1").await.unwrap();
+
+    // A failing expectation keeps the container's logs and prints their path.
+    alice.set_event_timeout(Duration::from_millis(200));
+    let err = alice.expect(event("never_sent")).await.unwrap_err();
+    let logs = err
+        .backend_logs
+        .clone()
+        .expect("a container backend")
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(&logs)
+            .unwrap()
+            .contains("listening on 0.0.0.0:8765")
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("backend logs: {}", logs.display())),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+fn a_running_container_is_reused_by_the_next_process() {
+    let (first, first_took) = check_json(&[]);
+    let (second, second_took) = check_json(&[]);
+    assert_eq!(first["backend"]["kind"], "container");
+    let id = first["backend"]["container_id"].as_str().unwrap();
+    assert_eq!(
+        second["backend"]["container_id"].as_str(),
+        Some(id),
+        "the second process attached to the same container"
+    );
+    println!(
+        "check through the container: first process {first_took:?}, second (reusing) {second_took:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+async fn no_container_outlives_the_run() {
+    let (report, _) = check_json(&[("WS_HARNESS_CONTAINER_IDLE_EXIT", "2s")]);
+    let id = report["backend"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The run is over; the container's server exits when idle and Docker removes it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while container_exists(&id).await {
+        assert!(
+            Instant::now() < deadline,
+            "container {id} outlived the run by 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // None of the project's containers of that run are left, running or exited.
+    let docker = bollard::Docker::connect_with_defaults().unwrap();
+    let filters = std::collections::HashMap::from([
+        ("label".to_owned(), vec![CONTAINER_LABEL.to_owned()]),
+        ("id".to_owned(), vec![id.clone()]),
+    ]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    assert!(
+        docker
+            .list_containers(Some(options))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
