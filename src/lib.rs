@@ -23,6 +23,19 @@
 //!
 //! In tests, the [`harness::fixtures`] give the same through rstest.
 //!
+//! # The backend fallback chain
+//! Tests run against the most real backend available, and always say which
+//! ([`harness::BackendInfo::resolve`], [`harness::Resolution`]):
+//! 1. **container**: Docker probed with a 2 s timeout, once per endpoint and
+//!    run; the `ws-harness` image (`FROM scratch`, see `docker/`) built if
+//!    missing, started or reused with testcontainers, used once `/health`
+//!    answers within `docker_startup_timeout`;
+//! 2. **staging**: `staging_url`, once its `/health` answers with protocol 1;
+//! 3. **in-process**: the built-in reference server, always available.
+//!
+//! `backend` forces one tier, `require` fails unless that tier is chosen, and
+//! `url` skips the chain.
+//!
 //! The reference server speaks `PROTOCOL.md` (kept in the repository as
 //! `docs/PROTOCOL.md`): JWT authentication at the handshake, the one
 //! connection manager, the reference agent's golden path of flat events,

@@ -217,7 +217,7 @@ impl BackendInfo {
         SHARED.get_or_try_init(|| Self::resolve(config)).cloned()
     }
 
-    /// Runs the chain for `config` (see the [module docs](self)), logging
+    /// Runs the chain for `config` (see the crate docs), logging
     /// the report.
     ///
     /// # Errors
