@@ -13,11 +13,11 @@ use ws_harness::circuit_breaker::{
 };
 use ws_harness::harness::fixtures::{backend, client_factory, config};
 use ws_harness::harness::{
-    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError,
-    ClientOptions, ConfigBuilder, ConfigError, ConfigSource, Environment, ExpectationFailed,
-    FrameMatcher, InProcessBackend, MaxRetriesExceeded, ProcessEnvironment,
-    RealWebSocketTestConfig, ReceivedFrame, ResumeReport, TestClient, TestClientFactory,
-    Transcript, error_code, event, frame, transcript_dir,
+    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
+    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ContainerRef,
+    Environment, ExpectationFailed, FrameMatcher, InProcessBackend, MaxRetriesExceeded,
+    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, ResumeReport, TestClient,
+    TestClientFactory, Transcript, error_code, event, frame, transcript_dir,
 };
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
@@ -49,6 +49,10 @@ fn every_public_item_is_importable() {
         type_name::<BackendError>(),
         type_name::<BackendInfo>(),
         type_name::<BackendKind>(),
+        type_name::<ContainerRef>(),
+        type_name::<Resolution>(),
+        type_name::<TierAttempt>(),
+        type_name::<TierOutcome>(),
         type_name::<ClientError>(),
         type_name::<ClientOptions>(),
         type_name::<ConfigBuilder>(),
@@ -130,6 +134,7 @@ fn every_public_item_is_importable() {
         (1, 128, 64 * 1024)
     );
     assert_eq!(REQUIRED_EVENTS.len(), 5);
+    assert_eq!(CONTAINER_LABEL, "dev.ws-harness.backend");
     assert_eq!(
         [
             close_code::GOING_AWAY,
