@@ -16,8 +16,9 @@ use ws_harness::harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
     ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ContainerRef,
     Environment, ExpectationFailed, FrameMatcher, InProcessBackend, MaxRetriesExceeded,
-    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, ResumeReport, TestClient,
-    TestClientFactory, Transcript, error_code, event, frame, transcript_dir,
+    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
+    TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, error_code, event, frame,
+    transcript_dir,
 };
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
