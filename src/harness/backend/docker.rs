@@ -175,6 +175,9 @@ async fn run(config: &RealWebSocketTestConfig) -> Result<ContainerAsync<GenericI
         .with_wait_for(WaitFor::message_on_stdout("listening on"))
         .with_cmd(["--test-mode", "--idle-exit", idle.as_str()])
         .with_label(CONTAINER_LABEL, "reference-server")
+        // Reuse matches on labels only: the settings that shape the container go in them.
+        .with_label("dev.ws-harness.version", IMAGE_TAG)
+        .with_label("dev.ws-harness.idle-exit", idle.as_str())
         .with_reuse(ReuseDirective::Always)
         .with_host_config_modifier(|host| host.auto_remove = Some(true))
         .with_startup_timeout(config.docker_startup_timeout)
