@@ -178,6 +178,9 @@ pub enum BackendError {
     /// The in-process server could not start.
     #[error("the in-process server could not start: {0}")]
     InProcess(String),
+    /// No tier could be had, or resolving failed.
+    #[error("no backend: {0}")]
+    Unavailable(String),
     /// The forced or required tier could not be had.
     #[error("the {tier} backend is required ({by}) but could not be had:\n{resolution}")]
     Required {
@@ -236,7 +239,7 @@ impl BackendInfo {
         let info = std::thread::spawn(move || docker::runtime().block_on(chain(&config)))
             .join()
             .unwrap_or_else(|_| {
-                Err(BackendError::InProcess(
+                Err(BackendError::Unavailable(
                     "backend resolution panicked".into(),
                 ))
             })?;
@@ -309,7 +312,7 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
             by,
             resolution,
         }),
-        (None, None) => Err(BackendError::InProcess(format!(
+        (None, None) => Err(BackendError::Unavailable(format!(
             "no tier could be had:\n{resolution}"
         ))),
     }
