@@ -48,6 +48,7 @@
 //!   expectations, the frame matchers, the in-process backend with fault
 //!   injection, and the rstest [`harness::fixtures`].
 //! - [`check`]: `ws-harness check`, the golden path for many users at once.
+//! - [`load`]: `ws-harness load`, many users and runs, percentiles and memory.
 //! - [`protocol`]: the wire contract as types: client frames, flat agent
 //!   events, replies, error and close codes.
 //! - [`auth`]: HS256 tokens: verify at the handshake, mint for tests.
@@ -59,12 +60,13 @@
 //!   [`server::PerformanceMonitor`]; inside, one module per concept (`http`,
 //!   `connection`, `echo`, `agent`, `manager`, `rate_limit`,
 //!   `event_monitor`, `performance`, `metrics`).
-//! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve` and
-//!   `ws-harness check`.
+//! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve`,
+//!   `ws-harness check` and `ws-harness load`.
 
 pub mod auth;
 pub mod check;
 pub mod circuit_breaker;
 pub mod harness;
+pub mod load;
 pub mod protocol;
 pub mod server;

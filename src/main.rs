@@ -42,6 +42,29 @@ enum Command {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Many users at once, each on its own connection running golden-path
+    /// runs one after another: latency percentiles, throughput, errors, and
+    /// the memory of a server it started.
+    ///
+    /// Without --url it starts `ws-harness serve --test-mode` as a separate
+    /// process (rate limits lifted) and measures that process.
+    Load {
+        /// Users, each with its own connection.
+        #[arg(long, default_value_t = 10)]
+        users: usize,
+        /// Golden-path runs per user.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Connections opened at once [default: users, at most 256].
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Load the server at this ws:// URL instead of starting one.
+        #[arg(long)]
+        url: Option<url::Url>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the golden path for many users at once against a server, and
     /// report: exit 0 only when every user got every required event in order.
     ///
@@ -115,7 +138,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // `check` prints its report on stdout; its logs stay quiet unless asked for.
     let default_level = match cli.command {
-        Command::Check { .. } => "warn",
+        Command::Check { .. } | Command::Load { .. } => "warn",
         Command::Serve { .. } => "info",
     };
     tracing_subscriber::fmt()
@@ -149,6 +172,23 @@ fn main() -> ExitCode {
             };
             limits.apply(&mut config);
             runtime.block_on(serve(listen, config))
+        }
+        Command::Load {
+            users,
+            runs,
+            concurrency,
+            url,
+            json,
+        } => {
+            let concurrency = concurrency.unwrap_or(users.min(256));
+            return match runtime.block_on(load(users, runs, concurrency, url, json)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Check { url, users, json } => {
             return match runtime.block_on(check(url, users, json)) {
@@ -186,6 +226,61 @@ async fn serve(listen: SocketAddr, config: ServerConfig) -> Result<(), ServerErr
         })?;
     println!("listening on {local}");
     server.serve(listener, shutdown_signal()).await
+}
+
+/// Runs `load` (starting a server unless given a URL) and prints its report;
+/// `Ok(passed)`.
+async fn load(
+    users: usize,
+    runs: usize,
+    concurrency: usize,
+    url: Option<url::Url>,
+    json: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    use std::io::{BufRead, BufReader, IsTerminal};
+    let config = RealWebSocketTestConfig::builder().build()?;
+    let mut server = None;
+    let url = match url {
+        Some(url) => url,
+        None => {
+            let lifted = "1000000000";
+            let mut child = std::process::Command::new(std::env::current_exe()?)
+                .args(["serve", "--test-mode", "--listen", "127.0.0.1:0"])
+                .args(["--message-rate", lifted, "--message-burst", lifted])
+                .args(["--connection-rate", lifted, "--connection-burst", lifted])
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::piped())
+                .spawn()?;
+            let mut first = String::new();
+            BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut first)?;
+            let addr = first
+                .trim()
+                .strip_prefix("listening on ")
+                .ok_or("the server did not start")?
+                .to_owned();
+            server = Some(child);
+            format!("ws://{addr}/ws").parse()?
+        }
+    };
+    let plan = ws_harness::load::LoadPlan {
+        url,
+        users,
+        runs,
+        concurrency,
+        progress: std::io::stderr().is_terminal(),
+        server_pid: server.as_ref().map(std::process::Child::id),
+    };
+    let report = ws_harness::load::run(&config, &plan).await;
+    if let Some(mut child) = server {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.render());
+    }
+    Ok(report.passed())
 }
 
 /// Runs `check` and prints its report; `Ok(passed)`.

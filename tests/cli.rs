@@ -250,3 +250,73 @@ fn check_with_a_bad_setting_exits_2_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("WS_HARNESS_EVENT_TIMEOUT=10s"), "{stderr}");
 }
+
+#[test]
+fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["load", "--users", "5", "--runs", "3", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(
+        (
+            report["connected"].as_u64(),
+            report["completed_runs"].as_u64()
+        ),
+        (Some(5), Some(15))
+    );
+    assert_eq!(report["events"], 75);
+    for key in ["p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"] {
+        assert!(
+            report["run_latency"][key].as_f64().unwrap() > 0.0,
+            "{key}: {report}"
+        );
+        assert!(
+            report["connect"][key].as_f64().unwrap() > 0.0,
+            "{key}: {report}"
+        );
+    }
+    assert!(report["runs_per_second"].as_f64().unwrap() > 0.0);
+    if cfg!(target_os = "linux") {
+        assert!(
+            report["server_rss_peak_bytes"].as_u64().unwrap() > 0,
+            "{report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn load_counts_errors_by_kind_and_fails() {
+    let mut command = serve(&["--listen", "127.0.0.1:0"]);
+    command.env("WS_JWT_SECRET", "not-the-test-secret");
+    let (mut child, addr) = start(command);
+    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args([
+            "load",
+            "--users",
+            "3",
+            "--runs",
+            "2",
+            "--url",
+            &format!("ws://{addr}/ws"),
+        ])
+        .env_remove("WS_HARNESS_JWT_SECRET")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("connected    0 of 3"), "{stdout}");
+    assert!(
+        stdout.contains("errors       connect: HTTP error: 401 Unauthorized: 3"),
+        "{stdout}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

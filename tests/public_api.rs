@@ -20,6 +20,7 @@ use ws_harness::harness::{
     TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, error_code, event, frame,
     transcript_dir,
 };
+use ws_harness::load::{LoadPlan, LoadReport, rss_bytes, run};
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
     PROTOCOL_VERSION, ProtocolError, REQUIRED_EVENTS, Reply, Scenario, UnknownEventType,
@@ -42,6 +43,8 @@ fn every_public_item_is_importable() {
         type_name::<TokenSource>(),
         type_name::<CheckReport>(),
         type_name::<UserReport>(),
+        type_name::<LoadPlan>(),
+        type_name::<LoadReport>(),
         type_name::<CallError<()>>(),
         type_name::<CircuitBreaker>(),
         type_name::<CircuitBreakerConfig>(),
@@ -116,6 +119,8 @@ fn every_public_item_is_importable() {
     // Functions, constants and fixtures, each used once.
     let _ = token_from_headers;
     let _ = check;
+    let _ = run;
+    let _ = rss_bytes;
     let _ = transcript_dir;
     let _ = event("agent_started");
     let _ = frame;
