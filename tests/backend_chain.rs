@@ -153,6 +153,21 @@ fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
 }
 
 #[test]
+fn forcing_one_tier_and_requiring_another_fails_naming_the_requirement() {
+    let vars = [
+        ("WS_HARNESS_BACKEND", "in-process"),
+        ("WS_HARNESS_REQUIRE", "container"),
+    ];
+    let err = BackendInfo::resolve(&config(&no_docker("contradiction"), &vars)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("the container backend is required (require = container"),
+        "{text}"
+    );
+    assert!(text.contains("1. container: not tried"), "{text}");
+}
+
+#[test]
 fn bad_tier_names_are_config_errors() {
     let mut env = HashMap::new();
     env.insert("WS_HARNESS_BACKEND".to_owned(), "docker".to_owned());

@@ -286,22 +286,18 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
             took: started.elapsed(),
         });
     }
+    // `require` wins over `backend`: forcing one tier and requiring another
+    // can only fail, and says so.
+    let setting = |key: &str, tier: BackendKind| {
+        (
+            tier,
+            format!("{key} = {tier}, set by {}", config.source_of(key)),
+        )
+    };
     let required = config
-        .backend
-        .map(|t| {
-            (
-                t,
-                format!("backend = {t}, set by {}", config.source_of("backend")),
-            )
-        })
-        .or_else(|| {
-            config.require.map(|t| {
-                (
-                    t,
-                    format!("require = {t}, set by {}", config.source_of("require")),
-                )
-            })
-        });
+        .require
+        .map(|t| setting("require", t))
+        .or_else(|| config.backend.map(|t| setting("backend", t)));
     match (chosen, required) {
         (Some((kind, found)), Some((tier, _))) if kind == tier => {
             Ok(info(kind, found, resolution, config))
