@@ -2,8 +2,9 @@
 //! required tiers, a hung Docker endpoint, and the staging tier against a
 //! real server and against wiremock's failure modes.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
@@ -184,7 +185,8 @@ fn bad_tier_names_are_config_errors() {
 
 #[tokio::test]
 async fn staging_is_used_once_its_health_answers_with_protocol_1() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
+    command
         .args([
             "serve",
             "--listen",
@@ -194,18 +196,8 @@ async fn staging_is_used_once_its_health_answers_with_protocol_1() {
         ])
         .env_remove("WS_JWT_SECRET")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+        .stderr(Stdio::null());
+    let (mut child, addr) = common::start_server(command);
     let url = format!("ws://{addr}/ws");
     let config = config(
         &no_docker("staging"),

@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 fn serve(args: &[&str]) -> Command {
@@ -18,22 +16,6 @@ fn serve(args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-/// Starts the server and reads its first line: the address it listens on.
-fn start(mut command: Command) -> (Child, SocketAddr) {
-    let mut child = command.spawn().unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
-    (child, addr)
 }
 
 fn refused(command: &mut Command) -> Output {
@@ -74,7 +56,7 @@ fn a_bad_listen_address_is_a_clear_usage_error() {
 async fn serves_with_a_secret_from_the_environment() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "a-secret-from-the-environment");
-    let (mut child, addr) = start(command);
+    let (mut child, addr) = common::start_server(command);
     let (status, body) = common::http_get(addr, "/health").await;
     assert_eq!(status, 200, "{body}");
     child.kill().unwrap();
@@ -89,7 +71,7 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 
-    let (child, addr) = start(serve(&["--listen", "127.0.0.1:0", "--test-mode"]));
+    let (child, addr) = common::start_server(serve(&["--listen", "127.0.0.1:0", "--test-mode"]));
     let token = JwtAuth::new(TEST_JWT_SECRET)
         .unwrap()
         .mint("alice", Duration::from_secs(60))
@@ -149,7 +131,7 @@ fn bad_limits_are_refused_with_the_limit_named() {
 #[tokio::test]
 async fn limit_flags_reach_the_server() {
     use tokio::io::AsyncReadExt;
-    let (mut child, addr) = start(serve(&[
+    let (mut child, addr) = common::start_server(serve(&[
         "--listen",
         "127.0.0.1:0",
         "--test-mode",
@@ -214,7 +196,7 @@ fn check_json_is_one_object_for_machines() {
 async fn check_against_a_url_fails_when_the_server_refuses() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "the-servers-own-secret");
-    let (mut child, addr) = start(command);
+    let (mut child, addr) = common::start_server(command);
     let url = format!("ws://{addr}/ws");
     let refused = check(&["--url", &url, "--users", "1"]);
     let stdout = String::from_utf8_lossy(&refused.stdout);
@@ -296,7 +278,7 @@ fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
 async fn load_counts_errors_by_kind_and_fails() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "not-the-test-secret");
-    let (mut child, addr) = start(command);
+    let (mut child, addr) = common::start_server(command);
     let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
         .args([
             "load",

@@ -4,6 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -293,4 +294,22 @@ pub async fn refused(request: Request<()>) -> (u16, Value) {
         Ok(_) => panic!("the handshake was accepted"),
         Err(other) => panic!("expected an HTTP refusal, got {other}"),
     }
+}
+
+/// Starts the server and reads its first line: the address it listens on.
+/// Spawns `command` (a `ws-harness serve` with its stdout piped) and reads
+/// its first line: the address it listens on.
+pub fn start_server(mut command: std::process::Command) -> (std::process::Child, SocketAddr) {
+    let mut child = command.spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    (child, addr)
 }
