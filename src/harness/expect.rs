@@ -15,11 +15,16 @@ impl TestClient {
         &mut self,
         expected: String,
         timeout: Duration,
-        mut check: impl FnMut(&mut Transcript, &str) -> Check<T>,
+        mut check: impl FnMut(&mut Transcript) -> Check<T>,
     ) -> Result<T, ExpectationFailed> {
         let deadline = Instant::now() + timeout;
         loop {
-            let problem = match check(&mut self.transcript, &self.user) {
+            // Whatever is expected, another user's event or a nested payload fails it.
+            let verdict = match violation(&self.transcript, &self.user) {
+                Some(problem) => Check::Fail(problem),
+                None => check(&mut self.transcript),
+            };
+            let problem = match verdict {
                 Check::Done(value) => return Ok(value),
                 Check::Fail(problem) => problem,
                 Check::Wait(missing) => {
@@ -81,21 +86,16 @@ impl TestClient {
         self.wait(
             format!("{matcher} within {timeout:?}"),
             timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
+            |t| match t
+                .frames_mut()
+                .iter_mut()
+                .find(|f| !f.matched && matcher.matches(&f.json))
+            {
+                Some(frame) => {
+                    frame.matched = true;
+                    Check::Done(frame.json.clone())
                 }
-                match t
-                    .frames_mut()
-                    .iter_mut()
-                    .find(|f| !f.matched && matcher.matches(&f.json))
-                {
-                    Some(frame) => {
-                        frame.matched = true;
-                        Check::Done(frame.json.clone())
-                    }
-                    None => Check::Wait(matcher.to_string()),
-                }
+                None => Check::Wait(matcher.to_string()),
             },
         )
         .await
@@ -111,31 +111,24 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
-        self.wait(
-            format!("in order: {}", list(matchers)),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
+        self.wait(format!("in order: {}", list(matchers)), timeout, |t| {
+            let pending: Vec<usize> = (0..t.frames().len())
+                .filter(|i| !t.frames()[*i].matched)
+                .collect();
+            for (k, matcher) in matchers.iter().enumerate() {
+                let Some(&i) = pending.get(k) else {
+                    return Check::Wait(list(&matchers[k..]));
+                };
+                if !matcher.matches(&t.frames()[i].json) {
+                    return Check::Fail(format!(
+                        "wrong order: expected {matcher} as frame {} of the sequence, got {}",
+                        k + 1,
+                        summary(&t.frames()[i].json, &t.frames()[i].text)
+                    ));
                 }
-                let pending: Vec<usize> = (0..t.frames().len())
-                    .filter(|i| !t.frames()[*i].matched)
-                    .collect();
-                for (k, matcher) in matchers.iter().enumerate() {
-                    let Some(&i) = pending.get(k) else {
-                        return Check::Wait(list(&matchers[k..]));
-                    };
-                    if !matcher.matches(&t.frames()[i].json) {
-                        return Check::Fail(format!(
-                            "wrong order: expected {matcher} as frame {} of the sequence, got {}",
-                            k + 1,
-                            summary(&t.frames()[i].json, &t.frames()[i].text)
-                        ));
-                    }
-                }
-                Check::Done(take(t, &pending[..matchers.len()]))
-            },
-        )
+            }
+            Check::Done(take(t, &pending[..matchers.len()]))
+        })
         .await
     }
 
@@ -149,33 +142,26 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
-        self.wait(
-            format!("in any order: {}", list(matchers)),
-            timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
+        self.wait(format!("in any order: {}", list(matchers)), timeout, |t| {
+            let mut used = Vec::new();
+            let mut missing = Vec::new();
+            for matcher in matchers {
+                let found = (0..t.frames().len()).find(|i| {
+                    !t.frames()[*i].matched
+                        && !used.contains(i)
+                        && matcher.matches(&t.frames()[*i].json)
+                });
+                match found {
+                    Some(i) => used.push(i),
+                    None => missing.push(matcher.clone()),
                 }
-                let mut used = Vec::new();
-                let mut missing = Vec::new();
-                for matcher in matchers {
-                    let found = (0..t.frames().len()).find(|i| {
-                        !t.frames()[*i].matched
-                            && !used.contains(i)
-                            && matcher.matches(&t.frames()[*i].json)
-                    });
-                    match found {
-                        Some(i) => used.push(i),
-                        None => missing.push(matcher.clone()),
-                    }
-                }
-                if missing.is_empty() {
-                    Check::Done(take(t, &used))
-                } else {
-                    Check::Wait(list(&missing))
-                }
-            },
-        )
+            }
+            if missing.is_empty() {
+                Check::Done(take(t, &used))
+            } else {
+                Check::Wait(list(&missing))
+            }
+        })
         .await
     }
 
@@ -192,14 +178,9 @@ impl TestClient {
         self.wait(
             format!("in order, others allowed between: {}", list(matchers)),
             timeout,
-            |t, user| {
-                if let Some(problem) = violation(t, user) {
-                    return Check::Fail(problem);
-                }
-                match subsequence(t, matchers) {
-                    Ok(found) => Check::Done(take(t, &found)),
-                    Err(k) => Check::Wait(list(&matchers[k..])),
-                }
+            |t| match subsequence(t, matchers) {
+                Ok(found) => Check::Done(take(t, &found)),
+                Err(k) => Check::Wait(list(&matchers[k..])),
             },
         )
         .await
@@ -227,10 +208,7 @@ impl TestClient {
             "the required events of run {message_id:?}: {}",
             names(&required)
         );
-        self.wait(expected, timeout, |t, user| {
-            if let Some(problem) = violation(t, user) {
-                return Check::Fail(problem);
-            }
+        self.wait(expected, timeout, |t| {
             let failed = t
                 .frames()
                 .iter()
