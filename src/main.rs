@@ -181,24 +181,10 @@ fn main() -> ExitCode {
             json,
         } => {
             let concurrency = concurrency.unwrap_or(users.min(256));
-            return match runtime.block_on(load(users, runs, concurrency, url, json)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::from(2)
-                }
-            };
+            return verdict(runtime.block_on(load(users, runs, concurrency, url, json)));
         }
         Command::Check { url, users, json } => {
-            return match runtime.block_on(check(url, users, json)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::from(2)
-                }
-            };
+            return verdict(runtime.block_on(check(url, users, json)));
         }
     };
     match result {
@@ -226,6 +212,18 @@ async fn serve(listen: SocketAddr, config: ServerConfig) -> Result<(), ServerErr
         })?;
     println!("listening on {local}");
     server.serve(listener, shutdown_signal()).await
+}
+
+/// Exit code 0 when the run passed, 1 when it did not, 2 when it could not run.
+fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Runs `load` (starting a server unless given a URL) and prints its report;

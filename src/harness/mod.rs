@@ -7,7 +7,7 @@ mod config;
 mod expect;
 pub mod fixtures;
 mod matcher;
-mod transcript;
+pub(crate) mod transcript;
 
 pub use backend::{
     BackendError, BackendInfo, BackendKind, CONTAINER_LABEL, ContainerRef, InProcessBackend,

@@ -137,16 +137,21 @@ impl Transcript {
 /// `CACHEDIR.TAG`), falling back to the system's temporary directory.
 #[must_use]
 pub fn transcript_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    target_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("ws-harness")
+        .join("transcripts")
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the nearest folder
+/// above the running executable that holds cargo's `CACHEDIR.TAG`.
+pub(crate) fn target_dir() -> Option<PathBuf> {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .or_else(|| {
             let exe = std::env::current_exe().ok()?;
             exe.ancestors()
                 .find(|dir| dir.join("CACHEDIR.TAG").is_file())
                 .map(Path::to_path_buf)
-        });
-    target
-        .unwrap_or_else(std::env::temp_dir)
-        .join("ws-harness")
-        .join("transcripts")
+        })
 }

@@ -70,6 +70,10 @@ pub struct ProtocolError {
     pub field: Option<String>,
     /// The `message_id` of the offending frame, when it had a usable one.
     pub message_id: Option<String>,
+    /// For `rate_limited`, when to retry.
+    pub retry_after_ms: Option<u64>,
+    /// For `replay_gap`, the oldest event id the buffer still holds.
+    pub oldest_event_id: Option<u64>,
 }
 
 impl ProtocolError {
@@ -81,6 +85,8 @@ impl ProtocolError {
             message: message.into(),
             field: None,
             message_id: None,
+            retry_after_ms: None,
+            oldest_event_id: None,
         }
     }
 

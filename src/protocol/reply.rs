@@ -54,8 +54,8 @@ impl From<ProtocolError> for Reply {
             message: err.message,
             field: err.field,
             message_id: err.message_id,
-            retry_after_ms: None,
-            oldest_event_id: None,
+            retry_after_ms: err.retry_after_ms,
+            oldest_event_id: err.oldest_event_id,
         }
     }
 }

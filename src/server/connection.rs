@@ -212,20 +212,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
         if let Some(oldest) = replay.gap {
-            self.count_error(ErrorCode::ReplayGap);
-            let gap = Reply::Error {
-                code: ErrorCode::ReplayGap,
-                message: format!(
-                    "events {}..{} are no longer buffered; replaying from {oldest}",
-                    last_event_id + 1,
-                    oldest
-                ),
-                field: None,
-                message_id: None,
-                retry_after_ms: None,
+            let message = format!(
+                "events {}..{oldest} are no longer buffered; replaying from {oldest}",
+                last_event_id + 1
+            );
+            self.reply_error(ProtocolError {
                 oldest_event_id: Some(oldest),
-            };
-            self.reply(&gap).await?;
+                ..ProtocolError::new(ErrorCode::ReplayGap, message)
+            })
+            .await?;
         }
         let replayed = replay.frames.len() as u64;
         for frame in replay.frames {
@@ -281,24 +276,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .rate_limit_rejections
             .get_or_create(&vec![("kind", over.kind.as_str())])
             .inc();
-        self.count_error(ErrorCode::RateLimited);
         let message_id = match parsed {
             Ok(ClientMessage::UserMessage(message)) => Some(message.message_id),
             Ok(_) => None,
             Err(error) => error.message_id,
         };
-        let reply = Reply::Error {
-            code: ErrorCode::RateLimited,
-            message: format!(
-                "over the per-user message rate; this frame was dropped, send it again in {} ms",
-                over.retry_after_ms()
-            ),
-            field: None,
-            message_id,
-            retry_after_ms: Some(over.retry_after_ms()),
-            oldest_event_id: None,
-        };
-        self.reply(&reply).await
+        let retry_after_ms = over.retry_after_ms();
+        let message = format!(
+            "over the per-user message rate; this frame was dropped, send it again in {retry_after_ms} ms"
+        );
+        self.reply_error(ProtocolError {
+            retry_after_ms: Some(retry_after_ms),
+            ..ProtocolError::new(ErrorCode::RateLimited, message).with_message_id(message_id)
+        })
+        .await
     }
 
     async fn reply_error(&mut self, error: ProtocolError) -> Result<(), WsError> {

@@ -103,6 +103,16 @@ impl Server {
         let auth = JwtAuth::new(secret).map_err(ServerError::Secret)?;
         config.limits.validate()?;
         let rate_limiter = RateLimiter::new(config.rate_limits)?;
+        if config
+            .idle_exit
+            .is_some_and(|d| d < std::time::Duration::from_millis(4))
+        {
+            return Err(ServerError::InvalidLimit {
+                name: "idle_exit",
+                value: format!("{:?}", config.idle_exit.unwrap_or_default()),
+                minimum: "4ms".into(),
+            });
+        }
         if config.tool_circuit.failure_threshold == 0 {
             return Err(ServerError::InvalidLimit {
                 name: "tool_circuit.failure_threshold",
@@ -180,10 +190,11 @@ impl Server {
         tokio::pin!(shutdown);
         let mut forget_idle_users = tokio::time::interval(FORGET_IDLE_USERS_EVERY);
         let idle_exit = shared.config.idle_exit;
+        // Look a few times per idle period, at most once a second (the branch
+        // is off without an idle exit).
+        let second = std::time::Duration::from_secs(1);
         let mut idle_check =
-            tokio::time::interval(idle_exit.map_or(FORGET_IDLE_USERS_EVERY, |d| {
-                (d / 4).min(std::time::Duration::from_secs(1))
-            }));
+            tokio::time::interval(idle_exit.map_or(second, |d| (d / 4).min(second)));
         loop {
             tokio::select! {
                 () = &mut shutdown => break,

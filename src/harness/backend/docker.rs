@@ -8,7 +8,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use once_cell::sync::Lazy;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use testcontainers::core::{IntoContainerPort, WaitFor};
@@ -207,11 +207,9 @@ async fn build_image(image: &str) -> Result<(), String> {
 
 /// `target/x86_64-unknown-linux-gnu/release/ws-harness`, as `docker/build.sh` leaves it.
 fn static_binary() -> Option<PathBuf> {
-    let target = crate::harness::transcript_dir()
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)?;
-    Some(target.join("x86_64-unknown-linux-gnu/release/ws-harness")).filter(|p| p.is_file())
+    let binary = crate::harness::transcript::target_dir()?
+        .join("x86_64-unknown-linux-gnu/release/ws-harness");
+    binary.is_file().then_some(binary)
 }
 
 /// Writes the logs of `container_id` next to the transcripts and returns the path.
