@@ -56,7 +56,10 @@ pub struct LoadReport {
     pub connect_us: Histogram<u64>,
     /// Run latency (send to `agent_completed`), microseconds.
     pub run_us: Histogram<u64>,
-    /// How long the runs took, from the first connect to the last event.
+    /// How long the connect phase took, from the first handshake to the last.
+    pub connect_elapsed: Duration,
+    /// How long the run phase took, from the first run sent to the last
+    /// `agent_completed`.
     pub elapsed: Duration,
     /// The server's resident memory before the users connected and at its
     /// peak, bytes (when it could be read).
@@ -71,14 +74,97 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
-type Socket =
+impl Tally {
+    fn error(&mut self, kind: &str) {
+        *self.errors.entry(kind.to_owned()).or_default() += 1;
+    }
+}
+
+/// A client connection as [`connect_user`] opens it.
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Runs the plan.
+/// Opens one user's connection with `Authorization: Bearer <token>`,
+/// within `timeout`.
+///
+/// # Errors
+/// What went wrong, in a few words (`connect: timeout`, `connect: HTTP error: 401 ...`).
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+/// use ws_harness::load::{connect_user, golden_path_run};
+///
+/// let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
+/// let url = "ws://127.0.0.1:8765/ws".parse().unwrap();
+/// let mut ws = connect_user(&url, &token, Duration::from_secs(5)).await.unwrap();
+/// let events = golden_path_run(&mut ws, "m-1", Duration::from_secs(5)).await.unwrap();
+/// assert_eq!(events, 5);
+/// # }
+/// ```
+pub async fn connect_user(url: &Url, token: &str, timeout: Duration) -> Result<Socket, String> {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("bad url: {}", short(&e.to_string())))?;
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| "token: not a header value".to_owned())?;
+    request.headers_mut().insert("authorization", bearer);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(format!("connect: {}", short(&e.to_string()))),
+        Err(_) => Err("connect: timeout".to_owned()),
+    }
+}
+
+/// One golden-path run on an open connection: sends a `user_message` with
+/// this id and reads until its `agent_completed`, waiting at most `timeout`
+/// for each frame. Returns the number of agent events received.
+///
+/// It checks only the `type` of each frame: it is the lean client that load
+/// and benchmarks measure, not the asserting [`TestClient`](crate::harness::TestClient).
+///
+/// # Errors
+/// `run: timeout`, `run: connection lost`, `run: not json`, `run: agent_error`
+/// or `run: error frame` (see [`connect_user`] for an example).
+pub async fn golden_path_run(
+    ws: &mut Socket,
+    message_id: &str,
+    timeout: Duration,
+) -> Result<u64, &'static str> {
+    let frame = json!({"type": "user_message", "message_id": message_id, "thread_id": "load", "content": "load"});
+    ws.send(Message::text(frame.to_string()))
+        .await
+        .map_err(|_| "send")?;
+    let mut events = 0;
+    loop {
+        let text = match tokio::time::timeout(timeout, ws.next()).await {
+            Err(_) => return Err("run: timeout"),
+            Ok(None | Some(Err(_))) => return Err("run: connection lost"),
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(_))) => continue,
+        };
+        let value = serde_json::from_str::<Value>(&text).map_err(|_| "run: not json")?;
+        match value["type"].as_str() {
+            Some("agent_completed") => return Ok(events + 1),
+            Some("agent_error") => return Err("run: agent_error"),
+            Some("error") => return Err("run: error frame"),
+            _ => events += 1,
+        }
+    }
+}
+
+/// Runs the plan: first every user connects (`concurrency` handshakes at a
+/// time), then all of them run their runs at once; each phase is timed on
+/// its own.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -122,82 +208,82 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
         ProgressBar::hidden()
     };
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let connect_us = Arc::new(Mutex::new(histogram()));
+    let mut connect_us = histogram();
     let run_us = Arc::new(Mutex::new(histogram()));
+
+    // Phase 1: every user connects.
     let gate = Arc::new(Semaphore::new(plan.concurrency.max(1)));
-    let started = Instant::now();
-    let mut users = Vec::with_capacity(plan.users);
+    let connecting_since = Instant::now();
+    let mut connecting = Vec::with_capacity(plan.users);
     for i in 0..plan.users {
-        let user = format!("load-{i}");
         let token = match (&config.token, &auth) {
             (Some(token), _) => Some(token.clone()),
-            (None, Some(auth)) => auth.mint(&user, Duration::from_secs(3600)).ok(),
+            (None, Some(auth)) => auth
+                .mint(&format!("load-{i}"), Duration::from_secs(3600))
+                .ok(),
             (None, None) => None,
         };
-        let (url, runs, event_timeout) = (plan.url.clone(), plan.runs, config.event_timeout);
-        let connect_timeout = config.connection_timeout;
-        let (tally, connect_us, run_us, gate, bar) = (
-            Arc::clone(&tally),
-            Arc::clone(&connect_us),
-            Arc::clone(&run_us),
+        let (url, timeout, gate) = (
+            plan.url.clone(),
+            config.connection_timeout,
             Arc::clone(&gate),
-            bar.clone(),
         );
-        users.push(tokio::spawn(async move {
-            let failed = |kind: &str| -> Option<Socket> {
-                let mut t = tally.lock().unwrap_or_else(PoisonError::into_inner);
-                *t.errors.entry(kind.to_owned()).or_default() += 1;
-                None
-            };
-            let Some(token) = token else { return failed("token") };
-            let permit = gate.acquire().await;
-            let connect_started = Instant::now();
-            let Ok(mut request) = url.as_str().into_client_request() else { return failed("bad url") };
-            if let Ok(value) = format!("Bearer {token}").parse() {
-                request.headers_mut().insert("authorization", value);
+        connecting.push(tokio::spawn(async move {
+            let token = token.ok_or_else(|| "token".to_owned())?;
+            let _permit = gate.acquire().await;
+            let started = Instant::now();
+            let ws = connect_user(&url, &token, timeout).await?;
+            Ok::<_, String>((ws, started.elapsed()))
+        }));
+    }
+    let mut sockets = Vec::with_capacity(plan.users);
+    for user in connecting {
+        match user.await {
+            Ok(Ok((ws, took))) => {
+                record(&mut connect_us, took);
+                sockets.push(ws);
             }
-            let mut ws = match tokio::time::timeout(connect_timeout, tokio_tungstenite::connect_async(request)).await {
-                Ok(Ok((ws, _))) => ws,
-                Ok(Err(e)) => return failed(&format!("connect: {}", short(&e.to_string()))),
-                Err(_) => return failed("connect: timeout"),
-            };
-            drop(permit);
-            record(&connect_us, connect_started.elapsed());
-            tally.lock().unwrap_or_else(PoisonError::into_inner).connected += 1;
+            Ok(Err(kind)) => tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .error(&kind),
+            Err(_) => tally
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .error("connect: panicked"),
+        }
+    }
+    let connect_elapsed = connecting_since.elapsed();
+    tally
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .connected = sockets.len() as u64;
+
+    // Phase 2: every connected user runs its runs, all at once.
+    let running_since = Instant::now();
+    let mut running = Vec::with_capacity(sockets.len());
+    for mut ws in sockets {
+        let (runs, timeout) = (plan.runs, config.event_timeout);
+        let (tally, run_us, bar) = (Arc::clone(&tally), Arc::clone(&run_us), bar.clone());
+        running.push(tokio::spawn(async move {
             for r in 0..runs {
-                let message_id = format!("m-{r}");
-                let frame = json!({"type": "user_message", "message_id": message_id, "thread_id": "load", "content": "load"});
                 let sent = Instant::now();
-                if ws.send(Message::text(frame.to_string())).await.is_err() {
-                    return failed("send");
-                }
-                let mut events = 0;
-                let outcome = loop {
-                    let next = match tokio::time::timeout(event_timeout, ws.next()).await {
-                        Err(_) => break Err("run: timeout"),
-                        Ok(None | Some(Err(_))) => break Err("run: connection lost"),
-                        Ok(Some(Ok(Message::Text(text)))) => text,
-                        Ok(Some(Ok(_))) => continue,
-                    };
-                    let Ok(value) = serde_json::from_str::<Value>(&next) else { break Err("run: not json") };
-                    match value["type"].as_str() {
-                        Some("agent_completed") => {
-                            events += 1;
-                            break Ok(());
-                        }
-                        Some("agent_error") => break Err("run: agent_error"),
-                        Some("error") => break Err("run: error frame"),
-                        _ => events += 1,
-                    }
-                };
-                tally.lock().unwrap_or_else(PoisonError::into_inner).events += events;
+                let outcome = golden_path_run(&mut ws, &format!("m-{r}"), timeout).await;
                 bar.inc(1);
+                let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
                 match outcome {
-                    Ok(()) => {
-                        record(&run_us, sent.elapsed());
-                        tally.lock().unwrap_or_else(PoisonError::into_inner).completed_runs += 1;
+                    Ok(events) => {
+                        record(
+                            &mut run_us.lock().unwrap_or_else(PoisonError::into_inner),
+                            sent.elapsed(),
+                        );
+                        tally.completed_runs += 1;
+                        tally.events += events;
                     }
-                    Err(kind) => return failed(kind),
+                    Err(kind) => {
+                        tally.error(kind);
+                        return None;
+                    }
                 }
             }
             // Hold the connection until every user is done, so the server's
@@ -205,13 +291,13 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
             Some(ws)
         }));
     }
-    let mut open = Vec::with_capacity(plan.users);
-    for user in users {
+    let mut open = Vec::with_capacity(running.len());
+    for user in running {
         if let Ok(Some(ws)) = user.await {
             open.push(ws);
         }
     }
-    let elapsed = started.elapsed();
+    let elapsed = running_since.elapsed();
     tokio::time::sleep(Duration::from_millis(50)).await;
     if let Some(sampler) = sampler {
         sampler.abort();
@@ -220,8 +306,10 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     bar.finish_and_clear();
     let peak = *peak.lock().unwrap_or_else(PoisonError::into_inner);
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(PoisonError::into_inner));
-    let take =
-        |h: &Arc<Mutex<Histogram<u64>>>| h.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let run_us = run_us
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     LoadReport {
         url: plan.url.clone(),
         users: plan.users,
@@ -230,25 +318,134 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
         completed_runs: tally.completed_runs,
         events: tally.events,
         errors: tally.errors,
-        connect_us: take(&connect_us),
-        run_us: take(&run_us),
+        connect_us,
+        run_us,
+        connect_elapsed,
         elapsed,
         server_rss: rss_before.map(|before| (before, peak)),
     }
 }
 
-fn record(histogram: &Mutex<Histogram<u64>>, elapsed: Duration) {
-    let micros = u64::try_from(elapsed.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    histogram
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .saturating_record(micros);
+fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    histogram.saturating_record(micros.max(1));
 }
 
 fn short(error: &str) -> String {
     error.chars().take(60).collect()
+}
+
+/// A server running as a child process that prints `listening on HOST:PORT`
+/// as the first line of its stdout, as `ws-harness serve` does. Killed when
+/// dropped.
+///
+/// ```no_run
+/// use ws_harness::load::ServerProcess;
+/// let server = ServerProcess::serve_for_load("target/release/ws-harness".as_ref()).unwrap();
+/// println!("{} (pid {})", server.url(), server.pid());
+/// ```
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    /// How long a server may take to print its address.
+    pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Starts `command` and waits for its `listening on` line.
+    ///
+    /// # Errors
+    /// When it cannot start, exits first, prints something else, or stays
+    /// silent for [`STARTUP_TIMEOUT`](Self::STARTUP_TIMEOUT).
+    pub fn spawn(mut command: std::process::Command) -> std::io::Result<Self> {
+        use std::io::{BufRead, BufReader, Error};
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::new(e.kind(), format!("cannot start {program}: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::other("no stdout"))?;
+        let (first_line, line) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = first_line.send(stdout.read_line(&mut first).map(|_| first));
+            // Keep draining, so a chatty server never blocks on a full pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        let first = match line.recv_timeout(Self::STARTUP_TIMEOUT) {
+            Ok(Ok(first)) => first,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => String::new(),
+        };
+        let Some(addr) = first.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(Error::other(format!(
+                "{program} did not print `listening on HOST:PORT` first (printed {:?}; {status})",
+                first.trim()
+            )));
+        };
+        let addr = addr.to_owned();
+        Ok(Self { child, addr })
+    }
+
+    /// `exe serve --test-mode` on a free loopback port with the rate limits
+    /// [lifted](crate::server::RateLimitConfig::LIFTED), as `ws-harness load`
+    /// starts it.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn serve_for_load(exe: &std::path::Path) -> std::io::Result<Self> {
+        let lifted = crate::server::RateLimitConfig::LIFTED;
+        let mut command = std::process::Command::new(exe);
+        command
+            .args(["serve", "--test-mode", "--listen", "127.0.0.1:0"])
+            .arg(format!("--message-rate={}", lifted.messages_per_second))
+            .arg(format!("--message-burst={}", lifted.message_burst))
+            .arg(format!(
+                "--connection-rate={}",
+                lifted.connections_per_second
+            ))
+            .arg(format!("--connection-burst={}", lifted.connection_burst))
+            .env("RUST_LOG", "warn");
+        Self::spawn(command)
+    }
+
+    /// `HOST:PORT` it listens on.
+    #[must_use]
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `ws://HOST:PORT/ws`.
+    ///
+    /// # Panics
+    /// Never for an address a server printed (`HOST:PORT`).
+    #[must_use]
+    pub fn url(&self) -> Url {
+        format!("ws://{}/ws", self.addr)
+            .parse()
+            .expect("HOST:PORT makes a URL")
+    }
+
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The resident memory of a process, bytes (Linux `/proc`; `None` elsewhere).
@@ -294,6 +491,12 @@ impl LoadReport {
         self.completed_runs as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// Connections opened per second in the connect phase.
+    #[must_use]
+    pub fn connects_per_second(&self) -> f64 {
+        self.connected as f64 / self.connect_elapsed.as_secs_f64().max(1e-9)
+    }
+
     /// Received events per second.
     #[must_use]
     pub fn events_per_second(&self) -> f64 {
@@ -331,7 +534,14 @@ impl LoadReport {
             self.events,
             self.elapsed.as_secs_f64()
         );
-        let _ = writeln!(out, "  connected    {} of {}", self.connected, self.users);
+        let _ = writeln!(
+            out,
+            "  connected    {} of {} in {:.2}s ({:.0} connections/s)",
+            self.connected,
+            self.users,
+            self.connect_elapsed.as_secs_f64(),
+            self.connects_per_second()
+        );
         if let Some((before, peak)) = self.server_rss {
             let per = peak.saturating_sub(before) / (self.connected.max(1));
             let _ = writeln!(
@@ -373,6 +583,8 @@ impl LoadReport {
             "connected": self.connected,
             "completed_runs": self.completed_runs,
             "events": self.events,
+            "connect_elapsed_s": self.connect_elapsed.as_secs_f64(),
+            "connects_per_second": self.connects_per_second(),
             "elapsed_s": self.elapsed.as_secs_f64(),
             "runs_per_second": self.runs_per_second(),
             "events_per_second": self.events_per_second(),

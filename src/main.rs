@@ -4,7 +4,6 @@ use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use ws_harness::harness::RealWebSocketTestConfig;
 use ws_harness::server::{Server, ServerConfig, ServerError};
@@ -198,12 +197,10 @@ fn main() -> ExitCode {
 
 async fn serve(listen: SocketAddr, config: ServerConfig) -> Result<(), ServerError> {
     let server = Server::new(config)?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: listen.to_string(),
-            source,
-        })?;
+    let listener = ws_harness::server::bind(listen).map_err(|source| ServerError::Listen {
+        addr: listen.to_string(),
+        source,
+    })?;
     let local = listener
         .local_addr()
         .map_err(|source| ServerError::Listen {
@@ -235,29 +232,15 @@ async fn load(
     url: Option<url::Url>,
     json: bool,
 ) -> Result<bool, Box<dyn std::error::Error>> {
-    use std::io::{BufRead, BufReader, IsTerminal};
+    use std::io::IsTerminal;
     let config = RealWebSocketTestConfig::builder().build()?;
-    let mut server = None;
-    let url = match url {
-        Some(url) => url,
+    let (server, url) = match url {
+        Some(url) => (None, url),
         None => {
-            let lifted = "1000000000";
-            let mut child = std::process::Command::new(std::env::current_exe()?)
-                .args(["serve", "--test-mode", "--listen", "127.0.0.1:0"])
-                .args(["--message-rate", lifted, "--message-burst", lifted])
-                .args(["--connection-rate", lifted, "--connection-burst", lifted])
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::piped())
-                .spawn()?;
-            let mut first = String::new();
-            BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut first)?;
-            let addr = first
-                .trim()
-                .strip_prefix("listening on ")
-                .ok_or("the server did not start")?
-                .to_owned();
-            server = Some(child);
-            format!("ws://{addr}/ws").parse()?
+            let server =
+                ws_harness::load::ServerProcess::serve_for_load(&std::env::current_exe()?)?;
+            let url = server.url();
+            (Some(server), url)
         }
     };
     let plan = ws_harness::load::LoadPlan {
@@ -266,13 +249,10 @@ async fn load(
         runs,
         concurrency,
         progress: std::io::stderr().is_terminal(),
-        server_pid: server.as_ref().map(std::process::Child::id),
+        server_pid: server.as_ref().map(ws_harness::load::ServerProcess::pid),
     };
     let report = ws_harness::load::run(&config, &plan).await;
-    if let Some(mut child) = server {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(server);
     if json {
         println!("{}", report.to_json());
     } else {

@@ -266,6 +266,7 @@ fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
         );
     }
     assert!(report["runs_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["connects_per_second"].as_f64().unwrap() > 0.0);
     if cfg!(target_os = "linux") {
         assert!(
             report["server_rss_peak_bytes"].as_u64().unwrap() > 0,
@@ -301,4 +302,43 @@ async fn load_counts_errors_by_kind_and_fails() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
+    let mut silent = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
+    silent.arg("--version");
+    let error = ws_harness::load::ServerProcess::spawn(silent).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("did not print `listening on HOST:PORT` first")
+            && message.contains("ws-harness 0.1.0"),
+        "{message}"
+    );
+
+    let missing = Command::new("/nonexistent/ws-harness-server");
+    let error = ws_harness::load::ServerProcess::spawn(missing).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("cannot start /nonexistent/ws-harness-server"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_server_process_serves_until_dropped() {
+    let server =
+        ws_harness::load::ServerProcess::serve_for_load(env!("CARGO_BIN_EXE_ws-harness").as_ref())
+            .unwrap();
+    let addr = server.addr().to_owned();
+    assert!(std::net::TcpStream::connect(&addr).is_ok());
+    assert_eq!(server.url().as_str(), format!("ws://{addr}/ws"));
+    let pid = server.pid();
+    drop(server);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+            || !cfg!(target_os = "linux"),
+        "the server process {pid} outlived its ServerProcess"
+    );
 }

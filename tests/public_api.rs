@@ -20,7 +20,9 @@ use ws_harness::harness::{
     TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, error_code, event, frame,
     transcript_dir,
 };
-use ws_harness::load::{LoadPlan, LoadReport, rss_bytes, run};
+use ws_harness::load::{
+    LoadPlan, LoadReport, ServerProcess, Socket, connect_user, golden_path_run, rss_bytes, run,
+};
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
     PROTOCOL_VERSION, ProtocolError, REQUIRED_EVENTS, Reply, Scenario, UnknownEventType,
@@ -28,10 +30,10 @@ use ws_harness::protocol::{
 };
 use ws_harness::server::{
     AgentHandler, AlertKind, ConnectionId, ConnectionManager, EventMetrics, EventMonitor,
-    EventTiming, EventTracker, LatencyMeasurement, Limits, MissingCriticalEvent, PerformanceAlert,
-    PerformanceMetrics, PerformanceMonitor, PerformanceThresholds, RateLimitConfig,
-    RateLimitExceeded, RateLimitKind, RateLimiter, ReconnectionSession, ReconnectionState, Server,
-    ServerConfig, ServerError, ThroughputMetrics,
+    EventTiming, EventTracker, LISTEN_BACKLOG, LatencyMeasurement, Limits, MissingCriticalEvent,
+    PerformanceAlert, PerformanceMetrics, PerformanceMonitor, PerformanceThresholds,
+    RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter, ReconnectionSession,
+    ReconnectionState, Server, ServerConfig, ServerError, ThroughputMetrics, bind,
 };
 
 #[test]
@@ -109,6 +111,7 @@ fn every_public_item_is_importable() {
         type_name::<ServerConfig>(),
         type_name::<ServerError>(),
         type_name::<ThroughputMetrics>(),
+        type_name::<ServerProcess>(),
     ];
     assert!(
         types
@@ -121,6 +124,14 @@ fn every_public_item_is_importable() {
     let _ = check;
     let _ = run;
     let _ = rss_bytes;
+    let _ = (
+        connect_user,
+        golden_path_run,
+        bind,
+        InProcessBackend::start_with,
+    );
+    assert_eq!(LISTEN_BACKLOG, 1024);
+    assert_eq!(RateLimitConfig::LIFTED.message_burst, 1_000_000_000);
     let _ = transcript_dir;
     let _ = event("agent_started");
     let _ = frame;

@@ -244,6 +244,7 @@ impl ClientOptions {
             transcript: Transcript::new(),
             event_timeout: self.factory.config.event_timeout,
             options: self,
+            violation: None,
             token,
         };
         client.open().await?;
@@ -266,6 +267,9 @@ pub struct TestClient {
     pub(super) transcript: Transcript,
     pub(super) event_timeout: Duration,
     pub(super) options: ClientOptions,
+    /// The first frame that breaks the protocol for every expectation
+    /// (another user's event, a nested payload), screened as it arrives.
+    pub(super) violation: Option<String>,
     token: String,
 }
 
@@ -588,6 +592,9 @@ impl TestClient {
                 ("<connection closed>".to_owned(), Value::Null)
             }
         };
+        if self.violation.is_none() {
+            self.violation = super::expect::violation(&json, &text, &self.user);
+        }
         self.transcript.push(text, json, self.connection);
         true
     }

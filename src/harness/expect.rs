@@ -5,6 +5,7 @@ use super::TestClient;
 use super::matcher::FrameMatcher;
 use super::transcript::{Transcript, transcript_dir};
 use crate::protocol::{AgentEvent, EventType};
+use serde::Deserialize as _;
 use serde_json::Value;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -20,8 +21,8 @@ impl TestClient {
         let deadline = Instant::now() + timeout;
         loop {
             // Whatever is expected, another user's event or a nested payload fails it.
-            let verdict = match violation(&self.transcript, &self.user) {
-                Some(problem) => Check::Fail(problem),
+            let verdict = match &self.violation {
+                Some(problem) => Check::Fail(problem.clone()),
                 None => check(&mut self.transcript),
             };
             let problem = match verdict {
@@ -83,21 +84,13 @@ impl TestClient {
         timeout: Duration,
     ) -> Result<Value, ExpectationFailed> {
         let matcher = matcher.into();
-        self.wait(
-            format!("{matcher} within {timeout:?}"),
-            timeout,
-            |t| match t
-                .frames_mut()
-                .iter_mut()
-                .find(|f| !f.matched && matcher.matches(&f.json))
-            {
-                Some(frame) => {
-                    frame.matched = true;
-                    Check::Done(frame.json.clone())
-                }
+        self.wait(format!("{matcher} within {timeout:?}"), timeout, |t| {
+            let found = t.pending().find(|(_, f)| matcher.matches(&f.json));
+            match found.map(|(i, _)| i) {
+                Some(i) => Check::Done(take(t, &[i]).remove(0)),
                 None => Check::Wait(matcher.to_string()),
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -112,9 +105,7 @@ impl TestClient {
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
         self.wait(format!("in order: {}", list(matchers)), timeout, |t| {
-            let pending: Vec<usize> = (0..t.frames().len())
-                .filter(|i| !t.frames()[*i].matched)
-                .collect();
+            let pending: Vec<usize> = t.pending().map(|(i, _)| i).take(matchers.len()).collect();
             for (k, matcher) in matchers.iter().enumerate() {
                 let Some(&i) = pending.get(k) else {
                     return Check::Wait(list(&matchers[k..]));
@@ -146,13 +137,11 @@ impl TestClient {
             let mut used = Vec::new();
             let mut missing = Vec::new();
             for matcher in matchers {
-                let found = (0..t.frames().len()).find(|i| {
-                    !t.frames()[*i].matched
-                        && !used.contains(i)
-                        && matcher.matches(&t.frames()[*i].json)
-                });
+                let found = t
+                    .pending()
+                    .find(|(i, f)| !used.contains(i) && matcher.matches(&f.json));
                 match found {
-                    Some(i) => used.push(i),
+                    Some((i, _)) => used.push(i),
                     None => missing.push(matcher.clone()),
                 }
             }
@@ -210,18 +199,20 @@ impl TestClient {
         );
         self.wait(expected, timeout, |t| {
             let failed = t
-                .frames()
-                .iter()
+                .pending()
+                .map(|(_, f)| f)
                 .find(|f| f.json["type"] == "agent_error" && f.json["message_id"] == message_id);
             match subsequence(t, &matchers) {
                 Ok(found) => {
                     let events = found
                         .iter()
-                        .map(|i| serde_json::from_value::<AgentEvent>(t.frames()[*i].json.clone()))
+                        .map(|i| AgentEvent::deserialize(&t.frames()[*i].json))
                         .collect::<Result<Vec<_>, _>>();
                     match events {
                         Ok(events) => {
-                            take(t, &found);
+                            for i in found {
+                                t.mark_matched(i);
+                            }
                             Check::Done(events)
                         }
                         Err(e) => {
@@ -316,38 +307,31 @@ enum Check<T> {
 
 /// A frame that must fail any expectation: an event of another user, or an
 /// event whose business fields sit in a nested `data` object.
-fn violation(t: &Transcript, user: &str) -> Option<String> {
-    t.frames().iter().find_map(|f| {
-        let event = f.json.get("event_id").is_some();
-        if event && f.json.get("user_id").and_then(Value::as_str) != Some(user) {
-            return Some(format!(
-                "wrong user: an event for user {} arrived on {user}'s connection: {}",
-                f.json["user_id"], f.text
-            ));
-        }
-        if event && f.json.get("data").is_some_and(Value::is_object) {
-            return Some(format!(
-                "not flat: the event nests its fields in `data`: {}",
-                f.text
-            ));
-        }
-        None
-    })
+pub(super) fn violation(json: &Value, text: &str, user: &str) -> Option<String> {
+    // Only agent events carry an event_id.
+    json.get("event_id")?;
+    if json.get("user_id").and_then(Value::as_str) != Some(user) {
+        return Some(format!(
+            "wrong user: an event for user {} arrived on {user}'s connection: {text}",
+            json["user_id"]
+        ));
+    }
+    if json.get("data").is_some_and(Value::is_object) {
+        return Some(format!(
+            "not flat: the event nests its fields in `data`: {text}"
+        ));
+    }
+    None
 }
 
 /// The positions of unmatched frames matching `matchers` in order, or the
 /// index of the first matcher not found.
 fn subsequence(t: &Transcript, matchers: &[FrameMatcher]) -> Result<Vec<usize>, usize> {
     let mut found = Vec::new();
-    let mut next = 0;
+    let mut pending = t.pending();
     for (k, matcher) in matchers.iter().enumerate() {
-        let at = (next..t.frames().len())
-            .find(|i| !t.frames()[*i].matched && matcher.matches(&t.frames()[*i].json));
-        match at {
-            Some(i) => {
-                found.push(i);
-                next = i + 1;
-            }
+        match pending.find(|(_, f)| matcher.matches(&f.json)) {
+            Some((i, _)) => found.push(i),
             None => return Err(k),
         }
     }
@@ -359,9 +343,8 @@ fn take(t: &mut Transcript, positions: &[usize]) -> Vec<Value> {
     positions
         .iter()
         .map(|i| {
-            let frame = &mut t.frames_mut()[*i];
-            frame.matched = true;
-            frame.json.clone()
+            t.mark_matched(*i);
+            t.frames()[*i].json.clone()
         })
         .collect()
 }

@@ -27,6 +27,9 @@ pub struct ReceivedFrame {
 pub struct Transcript {
     started: Instant,
     frames: Vec<ReceivedFrame>,
+    /// Every frame before this one is matched: expectations search from here,
+    /// so a long-lived client does not rescan its whole history.
+    first_unmatched: usize,
 }
 
 /// Longest frame text shown inline in a failure message.
@@ -37,6 +40,7 @@ impl Transcript {
         Self {
             started: Instant::now(),
             frames: Vec::new(),
+            first_unmatched: 0,
         }
     }
 
@@ -63,8 +67,26 @@ impl Transcript {
         &self.frames
     }
 
-    pub(crate) fn frames_mut(&mut self) -> &mut [ReceivedFrame] {
-        &mut self.frames
+    /// The frames from the first unmatched one on, with their positions.
+    pub(crate) fn pending(&self) -> impl Iterator<Item = (usize, &ReceivedFrame)> {
+        let start = self.first_unmatched;
+        self.frames[start..]
+            .iter()
+            .enumerate()
+            .map(move |(i, frame)| (start + i, frame))
+            .filter(|(_, frame)| !frame.matched)
+    }
+
+    /// Marks the frame at `position` matched.
+    pub(crate) fn mark_matched(&mut self, position: usize) {
+        self.frames[position].matched = true;
+        while self
+            .frames
+            .get(self.first_unmatched)
+            .is_some_and(|frame| frame.matched)
+        {
+            self.first_unmatched += 1;
+        }
     }
 
     /// The frames as a failure message shows them.

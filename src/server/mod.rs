@@ -57,6 +57,39 @@ use tokio_util::task::TaskTracker;
 /// How often the rate limiter forgets users that have been quiet.
 const FORGET_IDLE_USERS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The listen backlog [`bind`] asks for: room for a burst of handshakes.
+/// The usual default of 128 overflows when a few hundred clients connect at
+/// once, and each dropped handshake costs its client a 1 s SYN retransmit.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` for [`Server::serve`] with a [`LISTEN_BACKLOG`]-deep accept
+/// queue. Call it within a tokio runtime.
+///
+/// # Errors
+/// When the address cannot be bound (in use, not local, not permitted).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = ws_harness::server::bind("127.0.0.1:0".parse().unwrap())?;
+/// assert!(listener.local_addr()?.port() > 0);
+/// # Ok(())
+/// # }
+/// ```
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's bind does on Unix: a restarted server gets its port back at
+    // once, despite connections of the last one in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A reference server, ready to serve on a listener. Cheap to clone: clones
 /// share one state.
 #[derive(Debug, Clone)]

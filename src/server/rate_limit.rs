@@ -35,6 +35,23 @@ impl Default for RateLimitConfig {
     }
 }
 
+impl RateLimitConfig {
+    /// Limits no load test reaches (a billion per second, each): what
+    /// `ws-harness load` and the benchmarks run with, to measure the server
+    /// rather than its limiter.
+    ///
+    /// ```
+    /// use ws_harness::server::RateLimitConfig;
+    /// assert_eq!(RateLimitConfig::LIFTED.messages_per_second, 1_000_000_000);
+    /// ```
+    pub const LIFTED: Self = Self {
+        messages_per_second: 1_000_000_000,
+        message_burst: 1_000_000_000,
+        connections_per_second: 1_000_000_000,
+        connection_burst: 1_000_000_000,
+    };
+}
+
 /// What a user went over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitKind {

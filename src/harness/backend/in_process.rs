@@ -28,11 +28,13 @@ pub struct InProcessBackend {
     runtime: Option<tokio::runtime::Runtime>,
     addr: SocketAddr,
     started_in: Duration,
+    config: ServerConfig,
     running: Mutex<Running>,
 }
 
 struct Running {
     server: Server,
+    addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -61,6 +63,25 @@ impl InProcessBackend {
     /// # Errors
     /// [`BackendError::InProcess`] when it cannot start.
     pub fn start() -> Result<Self, BackendError> {
+        Self::start_with(ServerConfig::test_mode())
+    }
+
+    /// A new server of its own with this configuration (for example with
+    /// the rate limits lifted, for a benchmark).
+    ///
+    /// ```
+    /// use ws_harness::harness::InProcessBackend;
+    /// use ws_harness::server::{RateLimitConfig, ServerConfig};
+    ///
+    /// let config = ServerConfig { rate_limits: RateLimitConfig::LIFTED, ..ServerConfig::test_mode() };
+    /// let backend = InProcessBackend::start_with(config).unwrap();
+    /// assert!(backend.url().as_str().starts_with("ws://127.0.0.1:"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`BackendError::InProcess`] when it cannot start: no runtime, no
+    /// loopback port, or a configuration the server refuses.
+    pub fn start_with(config: ServerConfig) -> Result<Self, BackendError> {
         let started = Instant::now();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -68,39 +89,38 @@ impl InProcessBackend {
             .enable_all()
             .build()
             .map_err(|e| BackendError::InProcess(format!("no runtime: {e}")))?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| BackendError::InProcess(format!("cannot bind 127.0.0.1:0: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| BackendError::InProcess(e.to_string()))?;
-        let running = Self::serve(&runtime, listener)?;
+        let running = Self::serve(
+            &runtime,
+            config.clone(),
+            "127.0.0.1:0".parse().expect("an address"),
+        )?;
         Ok(Self {
             runtime: Some(runtime),
-            addr,
+            addr: running.addr,
             started_in: started.elapsed(),
+            config,
             running: Mutex::new(running),
         })
     }
 
     fn serve(
         runtime: &tokio::runtime::Runtime,
-        listener: std::net::TcpListener,
+        config: ServerConfig,
+        addr: SocketAddr,
     ) -> Result<Running, BackendError> {
-        listener
-            .set_nonblocking(true)
+        let listener = {
+            let _entered = runtime.enter();
+            crate::server::bind(addr)
+                .map_err(|e| BackendError::InProcess(format!("cannot bind {addr}: {e}")))?
+        };
+        let addr = listener
+            .local_addr()
             .map_err(|e| BackendError::InProcess(e.to_string()))?;
-        let server = Server::new(ServerConfig::test_mode())
-            .map_err(|e| BackendError::InProcess(e.to_string()))?;
+        let server = Server::new(config).map_err(|e| BackendError::InProcess(e.to_string()))?;
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = {
             let server = server.clone();
             runtime.spawn(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| {
-                    ServerError::Listen {
-                        addr: "127.0.0.1".into(),
-                        source,
-                    }
-                })?;
                 server
                     .serve(listener, async {
                         stopped.await.ok();
@@ -110,6 +130,7 @@ impl InProcessBackend {
         };
         Ok(Running {
             server,
+            addr,
             stop: Some(stop),
             serving: Some(serving),
         })
@@ -189,11 +210,8 @@ impl InProcessBackend {
         if let Some(serving) = serving {
             let _ = serving.await;
         }
-        let listener = std::net::TcpListener::bind(self.addr).map_err(|e| {
-            BackendError::InProcess(format!("cannot bind {} again: {e}", self.addr))
-        })?;
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
-        let running = Self::serve(runtime, listener)?;
+        let running = Self::serve(runtime, self.config.clone(), self.addr)?;
         *self.lock() = running;
         Ok(())
     }

@@ -1,0 +1,523 @@
+//! The five figures of the suite, each measured beside its baselines in the
+//! same run. Every function returns the figure as JSON; a row that could not
+//! be measured carries an `error` instead of numbers.
+
+use crate::floor::InProcessFloor;
+use crate::peers::Peer;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::harness::{
+    BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
+};
+use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
+use ws_harness::server::{RateLimitConfig, ServerConfig};
+
+/// How much of everything to run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sizes {
+    pub(crate) startup_repeats: usize,
+    pub(crate) fresh_container_repeats: usize,
+    pub(crate) latency_runs: usize,
+    pub(crate) throughput_runs: usize,
+    pub(crate) repeats: usize,
+    pub(crate) connections: usize,
+    pub(crate) overhead_runs: usize,
+}
+
+impl Sizes {
+    pub(crate) const FULL: Sizes = Sizes {
+        startup_repeats: 15,
+        fresh_container_repeats: 3,
+        latency_runs: 5_000,
+        throughput_runs: 6_000,
+        repeats: 3,
+        connections: 10_000,
+        overhead_runs: 3_000,
+    };
+    pub(crate) const QUICK: Sizes = Sizes {
+        startup_repeats: 3,
+        fresh_container_repeats: 1,
+        latency_runs: 300,
+        throughput_runs: 600,
+        repeats: 1,
+        connections: 1_000,
+        overhead_runs: 300,
+    };
+}
+
+/// What every figure needs.
+pub(crate) struct Bench {
+    pub(crate) sizes: Sizes,
+    pub(crate) python: String,
+    /// The load client's runtime (as `ws-harness load` runs).
+    pub(crate) runtime: tokio::runtime::Runtime,
+    /// One thread, as `#[tokio::test]` runs: for the one-user figures.
+    pub(crate) one_thread: tokio::runtime::Runtime,
+    pub(crate) config: RealWebSocketTestConfig,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const USER_COUNTS: [usize; 4] = [1, 10, 100, 1_000];
+
+fn token(user: &str) -> String {
+    JwtAuth::new(TEST_JWT_SECRET)
+        .and_then(|auth| auth.mint(user, Duration::from_secs(3600)))
+        .expect("the test secret mints tokens")
+}
+
+/// The in-process server in test mode with its rate limits lifted, as
+/// `ws-harness load` runs `serve`.
+fn lifted() -> ServerConfig {
+    ServerConfig {
+        rate_limits: RateLimitConfig::LIFTED,
+        ..ServerConfig::test_mode()
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The median of some samples (the mean of the middle two for an even count).
+pub(crate) fn median(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn row(name: &str, samples: Result<Vec<f64>, String>) -> Value {
+    match samples {
+        Ok(samples) => json!({"name": name, "median_ms": median(&samples), "samples_ms": samples}),
+        Err(error) => {
+            eprintln!("  {name}: NOT MEASURED: {error}");
+            json!({"name": name, "error": error})
+        }
+    }
+}
+
+fn repeat(times: usize, mut once: impl FnMut() -> Result<f64, String>) -> Result<Vec<f64>, String> {
+    (0..times).map(|_| once()).collect()
+}
+
+/// 1. Backend start until the first authenticated handshake succeeds, per tier.
+pub(crate) fn startup(bench: &Bench) -> Value {
+    let probe = |target: &str| -> Result<(f64, Option<String>), String> {
+        let output = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+            .args(["probe", target])
+            .output()
+            .map_err(|e| format!("cannot start the probe: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let answer: Value = serde_json::from_str(stdout.trim()).map_err(|_| {
+            format!(
+                "the probe failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })?;
+        match answer["ready_ms"].as_f64() {
+            Some(ready) => Ok((ready, answer["container_id"].as_str().map(str::to_owned))),
+            None => Err(answer["error"].as_str().unwrap_or("no answer").to_owned()),
+        }
+    };
+    let times = bench.sizes.startup_repeats;
+    eprintln!("[1/5] backend start until ready ({times} starts each)");
+    let in_process = repeat(times, || probe("in-process").map(|(ms, _)| ms));
+    let floor = repeat(times, || probe("floor").map(|(ms, _)| ms));
+    let python = repeat(times, || {
+        let started = Instant::now();
+        let server = Peer::Python
+            .start(&bench.python)
+            .map_err(|e| e.to_string())?;
+        bench
+            .runtime
+            .block_on(connect_user(&server.url(), &token("probe"), TIMEOUT))?;
+        Ok(ms(started.elapsed()))
+    });
+    let mut fresh_id = None;
+    let fresh = repeat(bench.sizes.fresh_container_repeats, || {
+        remove_containers()?;
+        let (ready, id) = probe("container")?;
+        fresh_id = id;
+        Ok(ready)
+    });
+    let reused = repeat(times, || {
+        let (ready, id) = probe("container")?;
+        if id != fresh_id {
+            return Err(format!(
+                "expected to attach to container {fresh_id:?}, got {id:?}"
+            ));
+        }
+        Ok(ready)
+    });
+    json!({
+        "figure": "startup",
+        "what": "time from starting a backend until one authenticated WebSocket handshake succeeded",
+        "rows": [
+            row("ws-harness in-process", in_process),
+            row("floor in-process", floor),
+            row("python peer process", python),
+            row("ws-harness container, image present", fresh),
+            row("ws-harness container, reused", reused),
+        ],
+    })
+}
+
+/// Removes the project's containers, so the next start is a fresh one.
+fn remove_containers() -> Result<(), String> {
+    let label = format!("label={}", ws_harness::harness::CONTAINER_LABEL);
+    let listed = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &label])
+        .output()
+        .map_err(|e| format!("docker: {e}"))?;
+    let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !ids.is_empty() {
+        Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&ids)
+            .output()
+            .map_err(|e| format!("docker rm: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The probe child: starts one backend and reports how long until ready, as
+/// one JSON line.
+pub(crate) fn probe(target: &str) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let token = token("probe");
+    let started = Instant::now();
+    let ready = |url: &url::Url| {
+        runtime
+            .block_on(connect_user(url, &token, TIMEOUT))
+            .map(|_| ms(started.elapsed()))
+    };
+    let answer = match target {
+        "in-process" => InProcessBackend::start_with(lifted())
+            .map_err(|e| e.to_string())
+            .and_then(|backend| ready(&backend.url()))
+            .map(|ms| json!({"ready_ms": ms})),
+        "floor" => InProcessFloor::start()
+            .map_err(|e| e.to_string())
+            .and_then(|floor| ready(&floor.url()))
+            .map(|ms| json!({"ready_ms": ms})),
+        "container" => RealWebSocketTestConfig::builder()
+            .require(BackendKind::Container)
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|config| {
+                ws_harness::harness::BackendInfo::resolve(&config).map_err(|e| e.to_string())
+            })
+            .and_then(|info| {
+                let ms = ready(&info.url)?;
+                Ok(json!({"ready_ms": ms, "container_id": info.container.map(|c| c.id)}))
+            }),
+        other => Err(format!(
+            "unknown probe {other:?}: in-process, floor or container"
+        )),
+    };
+    answer.unwrap_or_else(|error| json!({"error": error}))
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+fn percentiles_us(h: &Histogram<u64>) -> Value {
+    let us = |ns: u64| ns as f64 / 1e3;
+    json!({
+        "p50_us": us(h.value_at_quantile(0.5)),
+        "p90_us": us(h.value_at_quantile(0.9)),
+        "p99_us": us(h.value_at_quantile(0.99)),
+        "p99_9_us": us(h.value_at_quantile(0.999)),
+        "max_us": us(h.max()),
+        "mean_us": h.mean() / 1e3,
+        "runs": h.len(),
+    })
+}
+
+/// Sequential golden-path runs of one user on one connection, after a warm-up.
+async fn sequential(url: url::Url, runs: usize) -> Result<Histogram<u64>, String> {
+    let mut ws = connect_user(&url, &token("latency"), TIMEOUT).await?;
+    let mut histogram = latency_histogram();
+    for r in 0..runs / 10 + runs {
+        let started = Instant::now();
+        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT).await?;
+        if r >= runs / 10 {
+            histogram.saturating_record(started.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(histogram)
+}
+
+/// 2. Golden-path latency, one user, sequential runs on one connection.
+pub(crate) fn latency(bench: &Bench) -> Value {
+    let runs = bench.sizes.latency_runs;
+    eprintln!("[2/5] golden-path latency, one user, {runs} sequential runs");
+    let measure = |name: &str, url: Result<url::Url, String>| -> Value {
+        let result = url.and_then(|url| bench.one_thread.block_on(sequential(url, runs)));
+        match result {
+            Ok(h) => {
+                let mut row = percentiles_us(&h);
+                row["name"] = json!(name);
+                eprintln!(
+                    "  {name}: p50 {:.1} µs, p99 {:.1} µs",
+                    row["p50_us"], row["p99_us"]
+                );
+                row
+            }
+            Err(error) => {
+                eprintln!("  {name}: NOT MEASURED: {error}");
+                json!({"name": name, "error": error})
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    {
+        let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string());
+        rows.push(measure(
+            "ws-harness in-process",
+            backend
+                .as_ref()
+                .map(InProcessBackend::url)
+                .map_err(Clone::clone),
+        ));
+    }
+    {
+        let floor = InProcessFloor::start().map_err(|e| e.to_string());
+        rows.push(measure(
+            "floor in-process",
+            floor
+                .as_ref()
+                .map(InProcessFloor::url)
+                .map_err(Clone::clone),
+        ));
+    }
+    for peer in Peer::ALL {
+        let server = peer.start(&bench.python).map_err(|e| e.to_string());
+        let name = format!("{} process", peer.name());
+        rows.push(measure(
+            &name,
+            server.as_ref().map(|s| s.url()).map_err(Clone::clone),
+        ));
+    }
+    json!({
+        "figure": "latency",
+        "what": "one user, sequential golden-path runs on one connection: user_message sent until agent_completed received",
+        "rows": rows,
+    })
+}
+
+fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) -> LoadPlan {
+    LoadPlan {
+        url,
+        users,
+        runs,
+        concurrency: users.min(256),
+        progress: false,
+        server_pid,
+    }
+}
+
+/// 3. Runs per second at 1, 10, 100 and 1,000 concurrent users.
+pub(crate) fn throughput(bench: &Bench) -> Value {
+    let total = bench.sizes.throughput_runs;
+    eprintln!(
+        "[3/5] runs per second, {total} runs per measurement, median of {}",
+        bench.sizes.repeats
+    );
+    let mut rows = Vec::new();
+    for peer in Peer::ALL {
+        let server = match peer.start(&bench.python) {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("  {}: NOT MEASURED: {e}", peer.name());
+                rows.push(json!({"name": peer.name(), "error": e.to_string()}));
+                continue;
+            }
+        };
+        // Warm up: the first connections of a process pay for its allocations.
+        bench.runtime.block_on(load::run(
+            &bench.config,
+            &load_plan(server.url(), 100, 5, None),
+        ));
+        let mut points = Vec::new();
+        for users in USER_COUNTS {
+            let runs = (total / users).max(3);
+            let mut samples = Vec::new();
+            let mut errors = serde_json::Map::new();
+            let mut latency = Value::Null;
+            for _ in 0..bench.sizes.repeats {
+                let plan = load_plan(server.url(), users, runs, None);
+                let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+                for (kind, count) in &report.errors {
+                    errors.insert(kind.clone(), json!(count));
+                }
+                samples.push(report.runs_per_second());
+                latency = report.to_json()["run_latency"].clone();
+            }
+            let runs_per_second = median(&samples);
+            eprintln!(
+                "  {}, {users} users: {runs_per_second:.0} runs/s",
+                peer.name()
+            );
+            points.push(json!({
+                "users": users,
+                "runs_per_user": runs,
+                "runs_per_second": runs_per_second,
+                "samples": samples,
+                "last_run_latency": latency,
+                "errors": errors,
+            }));
+        }
+        rows.push(json!({"name": peer.name(), "points": points}));
+    }
+    json!({
+        "figure": "throughput",
+        "what": "golden-path runs completed per second with N users connected at once, each running its runs one after another; the client is a separate process from the server, on the same 2 cores",
+        "rows": rows,
+    })
+}
+
+/// 4. Many concurrent authenticated connections, each completing one run.
+pub(crate) fn connections(bench: &Bench) -> Value {
+    let n = bench.sizes.connections;
+    eprintln!(
+        "[4/5] {n} concurrent connections, one run each, median of {}",
+        bench.sizes.repeats
+    );
+    let mut rows = Vec::new();
+    for peer in Peer::ALL {
+        let mut reports = Vec::new();
+        let mut error = None;
+        for _ in 0..bench.sizes.repeats {
+            // A fresh process each time: its memory growth is what the connections cost.
+            match peer.start(&bench.python) {
+                Ok(server) => {
+                    let plan = load_plan(server.url(), n, 1, Some(server.pid()));
+                    reports.push(
+                        bench
+                            .runtime
+                            .block_on(load::run(&bench.config, &plan))
+                            .to_json(),
+                    );
+                }
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        if let Some(error) = error {
+            eprintln!("  {}: NOT MEASURED: {error}", peer.name());
+            rows.push(json!({"name": peer.name(), "error": error}));
+            continue;
+        }
+        let pick =
+            |key: &str| -> Vec<f64> { reports.iter().filter_map(|r| r[key].as_f64()).collect() };
+        let per_connection = median(&pick("server_rss_per_connection_bytes"));
+        let connects = median(&pick("connects_per_second"));
+        let all_completed = reports
+            .iter()
+            .all(|r| r["completed_runs"] == json!(n) && r["passed"] == json!(true));
+        eprintln!(
+            "  {}: {:.1} KiB per connection, {connects:.0} connections/s, all completed: {all_completed}",
+            peer.name(),
+            per_connection / 1024.0
+        );
+        rows.push(json!({
+            "name": peer.name(),
+            "connections": n,
+            "all_completed": all_completed,
+            "rss_per_connection_bytes": per_connection,
+            "connects_per_second": connects,
+            "runs": reports,
+        }));
+    }
+    json!({
+        "figure": "connections",
+        "what": "N users connect (256 handshakes in flight) and stay connected, each completes one run; server RSS growth per connection and connect rate",
+        "rows": rows,
+    })
+}
+
+/// 5. The harness's `TestClient` against the bare client, same server, runs interleaved.
+pub(crate) fn client_overhead(bench: &Bench) -> Value {
+    let runs = bench.sizes.overhead_runs;
+    eprintln!("[5/5] harness client against the bare client, {runs} runs each, interleaved");
+    let result = (|| -> Result<(Histogram<u64>, Histogram<u64>), String> {
+        let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
+        let config = RealWebSocketTestConfig::builder()
+            .without_environment()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let factory = TestClientFactory::new(config, backend.info()).map_err(|e| e.to_string())?;
+        bench.one_thread.block_on(async {
+            let mut harness = factory
+                .client("overhead-harness")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut bare = connect_user(&backend.url(), &token("overhead-bare"), TIMEOUT).await?;
+            let (mut harness_ns, mut bare_ns) = (latency_histogram(), latency_histogram());
+            for r in 0..runs / 10 + runs {
+                let id = format!("m-{r}");
+                let started = Instant::now();
+                harness
+                    .send_user_message(&id, "load")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                harness
+                    .expect_required_events(&id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let harness_took = started.elapsed();
+                let started = Instant::now();
+                golden_path_run(&mut bare, &id, TIMEOUT).await?;
+                let bare_took = started.elapsed();
+                if r >= runs / 10 {
+                    harness_ns.saturating_record(harness_took.as_nanos() as u64);
+                    bare_ns.saturating_record(bare_took.as_nanos() as u64);
+                }
+            }
+            Ok((harness_ns, bare_ns))
+        })
+    })();
+    match result {
+        Ok((harness, bare)) => {
+            let (mut harness, mut bare) = (
+                (percentiles_us(&harness), "harness TestClient"),
+                (percentiles_us(&bare), "bare tokio-tungstenite client"),
+            );
+            harness.0["name"] = json!(harness.1);
+            bare.0["name"] = json!(bare.1);
+            let overhead = harness.0["p50_us"].as_f64().unwrap_or(0.0)
+                / bare.0["p50_us"].as_f64().unwrap_or(1.0)
+                - 1.0;
+            eprintln!(
+                "  p50 {:.1} µs vs {:.1} µs: {:+.1}%",
+                harness.0["p50_us"],
+                bare.0["p50_us"],
+                overhead * 100.0
+            );
+            json!({
+                "figure": "client_overhead",
+                "what": "one golden-path run on the in-process server: the harness's TestClient (send_user_message + expect_required_events, transcript kept) against the bare client of `ws-harness load`, alternating run by run",
+                "rows": [harness.0, bare.0],
+                "overhead_p50": overhead,
+            })
+        }
+        Err(error) => {
+            eprintln!("  NOT MEASURED: {error}");
+            json!({"figure": "client_overhead", "rows": [], "error": error})
+        }
+    }
+}

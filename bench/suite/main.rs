@@ -1,0 +1,268 @@
+//! The benchmark suite: `bash bench/run` (or `cargo bench --bench suite`).
+//!
+//! Measures, in one run on one machine, the reference server and the harness
+//! beside two baselines, the floor and the Python peer, and writes
+//! `bench/results/*.json`, `bench/results/throughput.svg` and `BENCHMARKS.md`.
+//! See `bench/README.md`.
+
+mod figures;
+mod floor;
+mod peers;
+mod report;
+
+use clap::{Parser, Subcommand};
+use figures::{Bench, Sizes};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+#[derive(Parser)]
+#[command(about = "The ws-harness benchmark suite")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Step>,
+    /// Smaller counts, to check that the suite works; writes under
+    /// target/bench-quick unless told otherwise.
+    #[arg(long)]
+    quick: bool,
+    /// The Python interpreter that has the peer's packages
+    /// (bench/peers/requirements.txt); bench/run makes one.
+    #[arg(long, default_value = "target/bench-venv/bin/python")]
+    python: String,
+    /// Where the JSON results and the plot go [default: bench/results, or
+    /// target/bench-quick with --quick].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where the report goes [default: BENCHMARKS.md, or
+    /// target/bench-quick/BENCHMARKS.md with --quick].
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Subcommand)]
+enum Step {
+    /// Serve the floor (used by the suite itself).
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// Start one backend and print how long until ready, as JSON (used by the suite itself).
+    Probe {
+        /// in-process, floor or container
+        target: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.command {
+        Some(Step::Floor { listen }) => serve_floor(&listen),
+        Some(Step::Probe { target }) => {
+            println!("{}", figures::probe(&target));
+            ExitCode::SUCCESS
+        }
+        None => run_suite(&args),
+    }
+}
+
+fn serve_floor(listen: &str) -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let bound = listen
+            .parse()
+            .map_err(std::io::Error::other)
+            .and_then(ws_harness::server::bind);
+        let listener = match bound {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("floor: cannot listen on {listen}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match listener.local_addr() {
+            Ok(addr) => println!("listening on {addr}"),
+            Err(e) => {
+                eprintln!("floor: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        floor::serve(listener).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_suite(args: &Args) -> ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (out, markdown) = if args.quick {
+        let dir = root.join("target/bench-quick");
+        (
+            args.out.clone().unwrap_or_else(|| dir.clone()),
+            args.markdown
+                .clone()
+                .unwrap_or_else(|| dir.join("BENCHMARKS.md")),
+        )
+    } else {
+        (
+            args.out
+                .clone()
+                .unwrap_or_else(|| root.join("bench/results")),
+            args.markdown
+                .clone()
+                .unwrap_or_else(|| root.join("BENCHMARKS.md")),
+        )
+    };
+    if !Path::new(&args.python).exists() {
+        eprintln!(
+            "error: no Python interpreter at {}: run `bash bench/run`, which makes one with the peer's packages, or pass --python",
+            args.python
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("error: cannot create {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    let config = ws_harness::harness::RealWebSocketTestConfig::builder()
+        .without_environment()
+        .build()
+        .expect("the defaults are a valid config");
+    let bench = Bench {
+        sizes: if args.quick {
+            Sizes::QUICK
+        } else {
+            Sizes::FULL
+        },
+        python: args.python.clone(),
+        runtime: tokio::runtime::Runtime::new().expect("a runtime"),
+        one_thread: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime"),
+        config,
+    };
+    let run = machine(args.quick);
+    eprintln!("ws-harness benchmark suite: {run}");
+    let figures = report::Figures {
+        startup: figures::startup(&bench),
+        latency: figures::latency(&bench),
+        throughput: figures::throughput(&bench),
+        connections: figures::connections(&bench),
+        client_overhead: figures::client_overhead(&bench),
+        run,
+    };
+    let targets = report::targets(&figures);
+    let plot = out.join("throughput.svg");
+    let md_dir = markdown.parent().unwrap_or(root);
+    let plot_link = plot
+        .strip_prefix(md_dir)
+        .unwrap_or(&plot)
+        .display()
+        .to_string();
+    let written = [
+        ("startup", &figures.startup),
+        ("latency", &figures.latency),
+        ("throughput", &figures.throughput),
+        ("connections", &figures.connections),
+        ("client_overhead", &figures.client_overhead),
+    ]
+    .into_iter()
+    .map(|(name, figure)| {
+        let mut figure = figure.clone();
+        figure["run"] = figures.run.clone();
+        let path = out.join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&figure).expect("JSON");
+        std::fs::write(&path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })
+    .chain([
+        report::plot(&figures, &plot),
+        std::fs::write(&markdown, report::markdown(&figures, &targets, &plot_link))
+            .map_err(|e| format!("cannot write {}: {e}", markdown.display())),
+    ])
+    .collect::<Result<Vec<()>, String>>();
+    if let Err(e) = written {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!("\ntargets:");
+    for t in &targets {
+        let met = match t.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "NOT MEASURED",
+        };
+        eprintln!(
+            "  {:<55} {:<12} {:<20} {met}",
+            t.figure, t.target, t.measured
+        );
+    }
+    eprintln!(
+        "\nwrote {}, {} and {}",
+        out.join("*.json").display(),
+        plot.display(),
+        markdown.display()
+    );
+    if targets.iter().any(|t| t.met.is_none()) || !all_runs_completed(&figures) {
+        eprintln!("error: some figures were not measured or some runs failed (see above)");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Whether every load run of figures 3 and 4 completed all its runs.
+fn all_runs_completed(figures: &report::Figures) -> bool {
+    let throughput_clean = figures.throughput["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["points"].as_array().into_iter().flatten())
+        .all(|point| {
+            point["errors"]
+                .as_object()
+                .is_some_and(serde_json::Map::is_empty)
+        });
+    let connections_clean = figures.connections["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|row| row["all_completed"] == true);
+    throughput_clean && connections_clean
+}
+
+/// When, where and what: the date, the commit, the CPU, the cores, the kernel.
+fn machine(quick: bool) -> Value {
+    let command = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let dirty = !command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let commit = command("git", &["rev-parse", "--short", "HEAD"])
+        + if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    json!({
+        "date": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "commit": commit,
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map_or(0, usize::from),
+        "kernel": format!("{} {}", std::env::consts::OS, command("uname", &["-r"])),
+        "quick": quick,
+    })
+}

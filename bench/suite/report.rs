@@ -1,0 +1,429 @@
+//! The suite's outputs: the targets judged, `BENCHMARKS.md`, and the plot.
+
+use plotters::prelude::*;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Every figure, as the suite measured them.
+pub(crate) struct Figures {
+    pub(crate) run: Value,
+    pub(crate) startup: Value,
+    pub(crate) latency: Value,
+    pub(crate) throughput: Value,
+    pub(crate) connections: Value,
+    pub(crate) client_overhead: Value,
+}
+
+fn named<'a>(figure: &'a Value, name: &str) -> Option<&'a Value> {
+    figure["rows"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == name)
+}
+
+fn number(figure: &Value, name: &str, key: &str) -> Option<f64> {
+    named(figure, name)?[key].as_f64()
+}
+
+fn runs_per_second(figures: &Figures, peer: &str, users: u64) -> Option<f64> {
+    named(&figures.throughput, peer)?["points"]
+        .as_array()?
+        .iter()
+        .find(|p| p["users"] == users)?["runs_per_second"]
+        .as_f64()
+}
+
+/// One target: what was asked, what was measured, whether it was met
+/// (`None`: not measured).
+pub(crate) struct Target {
+    pub(crate) figure: &'static str,
+    pub(crate) target: &'static str,
+    pub(crate) measured: String,
+    pub(crate) met: Option<bool>,
+}
+
+fn target(
+    figure: &'static str,
+    target: &'static str,
+    value: Option<f64>,
+    show: impl Fn(f64) -> String,
+    met: impl Fn(f64) -> bool,
+) -> Target {
+    Target {
+        figure,
+        target,
+        measured: value.map_or_else(|| "not measured".to_owned(), &show),
+        met: value.map(met),
+    }
+}
+
+/// The targets of the benchmark issue, judged against these figures.
+pub(crate) fn targets(f: &Figures) -> Vec<Target> {
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b.filter(|b| *b > 0.0)?);
+    let p50 = number(&f.latency, "ws-harness in-process", "p50_us");
+    let python_p50 = number(&f.latency, "python process", "p50_us");
+    let at_100 = runs_per_second(f, "ws-harness", 100);
+    let ws_connections = named(&f.connections, "ws-harness");
+    let overhead = f.client_overhead["overhead_p50"].as_f64();
+    vec![
+        target(
+            "golden-path p50, one user, in-process",
+            "≤ 100 µs",
+            p50,
+            |v| format!("{v:.1} µs"),
+            |v| v <= 100.0,
+        ),
+        target(
+            "golden-path p99, one user, in-process",
+            "≤ 400 µs",
+            number(&f.latency, "ws-harness in-process", "p99_us"),
+            |v| format!("{v:.1} µs"),
+            |v| v <= 400.0,
+        ),
+        target(
+            "golden-path p50 against the Python peer",
+            "≥ 5× faster",
+            ratio(python_p50, p50),
+            |v| format!("{v:.2}× faster"),
+            |v| v >= 5.0,
+        ),
+        target(
+            "runs/s at 100 users against the Python peer",
+            "≥ 10×",
+            ratio(at_100, runs_per_second(f, "python", 100)),
+            |v| format!("{v:.2}×"),
+            |v| v >= 10.0,
+        ),
+        target(
+            "runs/s at 100 users against the floor",
+            "≥ 50%",
+            ratio(at_100, runs_per_second(f, "floor", 100)),
+            |v| format!("{:.0}%", v * 100.0),
+            |v| v >= 0.5,
+        ),
+        target(
+            "concurrent connections, one run each: all complete",
+            "all",
+            ws_connections.and_then(|r| {
+                Some(if r["all_completed"].as_bool()? {
+                    1.0
+                } else {
+                    0.0
+                })
+            }),
+            |v| {
+                if v > 0.0 {
+                    "all completed".into()
+                } else {
+                    "some failed".into()
+                }
+            },
+            |v| v > 0.0,
+        ),
+        target(
+            "server RSS per connection",
+            "≤ 20 KiB",
+            ws_connections.and_then(|r| r["rss_per_connection_bytes"].as_f64()),
+            |v| format!("{:.1} KiB", v / 1024.0),
+            |v| v <= 20.0 * 1024.0,
+        ),
+        target(
+            "new authenticated connections per second",
+            "≥ 5,000",
+            ws_connections.and_then(|r| r["connects_per_second"].as_f64()),
+            |v| format!("{v:.0}/s"),
+            |v| v >= 5000.0,
+        ),
+        target(
+            "in-process backend ready",
+            "≤ 10 ms",
+            number(&f.startup, "ws-harness in-process", "median_ms"),
+            |v| format!("{v:.2} ms"),
+            |v| v <= 10.0,
+        ),
+        target(
+            "reused container attach",
+            "≤ 100 ms",
+            number(&f.startup, "ws-harness container, reused", "median_ms"),
+            |v| format!("{v:.1} ms"),
+            |v| v <= 100.0,
+        ),
+        target(
+            "harness client overhead against the bare client (p50)",
+            "≤ 10%",
+            overhead,
+            |v| format!("{:+.1}%", v * 100.0),
+            |v| v <= 0.10,
+        ),
+    ]
+}
+
+fn cell(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+fn times(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn errors(figure: &Value) -> String {
+    let mut out = String::new();
+    for row in figure["rows"].as_array().into_iter().flatten() {
+        if let Some(error) = row["error"].as_str() {
+            let _ = writeln!(
+                out,
+                "\n**{} was not measured:** {error}",
+                row["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    out
+}
+
+/// `BENCHMARKS.md`.
+pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
+    let run = &f.run;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Made by `bash bench/run` on {} at commit `{}`, on {} ({} cores, {}). \
+         Every figure below was measured in that one run, beside its baselines: \
+         the **floor** (a bare tokio-tungstenite server that answers the same five \
+         events with no auth, no JSON validation, no monitors: `bench/suite/floor.rs`) \
+         and the **Python peer** (the same PROTOCOL.md golden path on the `websockets` \
+         library, HS256 via PyJWT: `bench/peers/python_peer.py`). Medians of several \
+         repeats where it says so; the machine is shared and noisy, so read ratios, \
+         not absolute figures. The raw numbers are in `bench/results/*.json`.\n",
+        run["date"].as_str().unwrap_or("?"),
+        run["commit"].as_str().unwrap_or("?"),
+        run["cpu"].as_str().unwrap_or("?"),
+        run["cores"],
+        run["kernel"].as_str().unwrap_or("?"),
+    );
+    if run["quick"] == true {
+        let _ = writeln!(
+            md,
+            "**Quick mode** (`--quick`): smaller counts, for checking the suite works; not figures to quote.\n"
+        );
+    }
+
+    let _ = writeln!(
+        md,
+        "## Targets\n\n| figure | target | measured | met |\n|---|---|---|---|"
+    );
+    for t in targets {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {met} |",
+            t.figure, t.target, t.measured
+        );
+    }
+
+    let _ = writeln!(
+        md,
+        "\n## 1. Backend start until ready\n\n{}.\n",
+        f.startup["what"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        md,
+        "| backend | median | starts | against the Python peer |\n|---|---|---|---|"
+    );
+    let python = number(&f.startup, "python peer process", "median_ms");
+    for row in f.startup["rows"].as_array().into_iter().flatten() {
+        let median = row["median_ms"].as_f64();
+        let _ = writeln!(
+            md,
+            "| {} | {} ms | {} | {} faster |",
+            row["name"].as_str().unwrap_or("?"),
+            cell(median, 2),
+            row["samples_ms"].as_array().map_or(0, Vec::len),
+            times(python, median),
+        );
+    }
+    md += &errors(&f.startup);
+
+    let _ = writeln!(
+        md,
+        "\n## 2. Golden-path latency, one user\n\n{}.\n",
+        f.latency["what"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        md,
+        "| server | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | p50 against the floor (same setup) | Python p50 over this p50 |\n|---|---|---|---|---|---|---|---|"
+    );
+    let python = number(&f.latency, "python process", "p50_us");
+    for row in f.latency["rows"].as_array().into_iter().flatten() {
+        let name = row["name"].as_str().unwrap_or("?");
+        let floor = if name.ends_with("in-process") {
+            "floor in-process"
+        } else {
+            "floor process"
+        };
+        let p50 = row["p50_us"].as_f64();
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(p50, 1),
+            cell(row["p90_us"].as_f64(), 1),
+            cell(row["p99_us"].as_f64(), 1),
+            cell(row["p99_9_us"].as_f64(), 1),
+            cell(row["mean_us"].as_f64(), 1),
+            times(p50, number(&f.latency, floor, "p50_us")),
+            times(python, p50),
+        );
+    }
+    md += &errors(&f.latency);
+
+    let _ = writeln!(
+        md,
+        "\n## 3. Runs per second\n\n{}.\n\n![runs per second]({plot})\n",
+        f.throughput["what"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        md,
+        "| users | ws-harness | floor | python | ws-harness / floor | ws-harness / python |\n|---|---|---|---|---|---|"
+    );
+    for users in [1, 10, 100, 1000] {
+        let get = |peer| runs_per_second(f, peer, users);
+        let _ = writeln!(
+            md,
+            "| {users} | {} | {} | {} | {} | {} |",
+            cell(get("ws-harness"), 0),
+            cell(get("floor"), 0),
+            cell(get("python"), 0),
+            times(get("ws-harness"), get("floor")),
+            times(get("ws-harness"), get("python")),
+        );
+    }
+    md += &errors(&f.throughput);
+
+    let _ = writeln!(
+        md,
+        "\n## 4. Concurrent connections\n\n{}.\n",
+        f.connections["what"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        md,
+        "| server | connections | all completed | RSS per connection | connections/s |\n|---|---|---|---|---|"
+    );
+    for row in f.connections["rows"].as_array().into_iter().flatten() {
+        if row.get("error").is_some() {
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} KiB | {} |",
+            row["name"].as_str().unwrap_or("?"),
+            row["connections"],
+            row["all_completed"],
+            cell(
+                row["rss_per_connection_bytes"].as_f64().map(|b| b / 1024.0),
+                1
+            ),
+            cell(row["connects_per_second"].as_f64(), 0),
+        );
+    }
+    md += &errors(&f.connections);
+
+    let _ = writeln!(
+        md,
+        "\n## 5. Harness client overhead\n\n{}.\n",
+        f.client_overhead["what"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        md,
+        "| client | p50 µs | p90 µs | p99 µs | mean µs |\n|---|---|---|---|---|"
+    );
+    for row in f.client_overhead["rows"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            row["name"].as_str().unwrap_or("?"),
+            cell(row["p50_us"].as_f64(), 1),
+            cell(row["p90_us"].as_f64(), 1),
+            cell(row["p99_us"].as_f64(), 1),
+            cell(row["mean_us"].as_f64(), 1),
+        );
+    }
+    if let Some(error) = f.client_overhead["error"].as_str() {
+        let _ = writeln!(md, "\n**Not measured:** {error}");
+    }
+    let _ = writeln!(
+        md,
+        "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 5 minutes\nbash bench/run --quick    # smaller counts, to check the suite works\n```"
+    );
+    md
+}
+
+/// Draws runs per second against users, one line per server, as SVG.
+pub(crate) fn plot(figures: &Figures, path: &Path) -> Result<(), String> {
+    let series: Vec<(&str, Vec<(f64, f64)>)> = ["ws-harness", "floor", "python"]
+        .into_iter()
+        .map(|peer| {
+            let points = [1u64, 10, 100, 1000]
+                .into_iter()
+                .filter_map(|users| Some((users as f64, runs_per_second(figures, peer, users)?)))
+                .collect();
+            (peer, points)
+        })
+        .collect();
+    let top = series
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    let root = SVGBackend::new(path, (720, 440)).into_drawing_area();
+    let fail = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "golden-path runs per second (2 cores, client and server on one machine)",
+            ("sans-serif", 18),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0.8f64..1300.0).log_scale(), 0.0..top * 1.1)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent users")
+        .y_desc("runs per second")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for ((name, points), color) in series.into_iter().zip([RED, BLUE, GREEN]) {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| fail(&e))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, color.filled())),
+            )
+            .map_err(|e| fail(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))
+}
