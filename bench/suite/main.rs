@@ -242,7 +242,17 @@ fn machine(quick: bool) -> Value {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default()
     };
-    let dirty = !command("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    // The suite's own outputs do not make a checkout dirty.
+    let status = [
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!bench/results",
+        ":!BENCHMARKS.md",
+    ];
+    let dirty = !command("git", &status).is_empty();
     let commit = command("git", &["rev-parse", "--short", "HEAD"])
         + if dirty {
             " (with uncommitted changes)"

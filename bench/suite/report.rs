@@ -236,14 +236,14 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     );
     let _ = writeln!(
         md,
-        "| backend | median | starts | against the Python peer |\n|---|---|---|---|"
+        "| backend | median | starts | Python peer's start over this |\n|---|---|---|---|"
     );
     let python = number(&f.startup, "python peer process", "median_ms");
     for row in f.startup["rows"].as_array().into_iter().flatten() {
         let median = row["median_ms"].as_f64();
         let _ = writeln!(
             md,
-            "| {} | {} ms | {} | {} faster |",
+            "| {} | {} ms | {} | {} |",
             row["name"].as_str().unwrap_or("?"),
             cell(median, 2),
             row["samples_ms"].as_array().map_or(0, Vec::len),
