@@ -130,6 +130,7 @@ fn every_public_item_is_importable() {
         bind,
         InProcessBackend::start_with,
     );
+    let _: Option<Socket> = None;
     assert_eq!(LISTEN_BACKLOG, 1024);
     assert_eq!(RateLimitConfig::LIFTED.message_burst, 1_000_000_000);
     let _ = transcript_dir;
