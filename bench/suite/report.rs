@@ -184,6 +184,12 @@ fn errors(figure: &Value) -> String {
     out
 }
 
+/// A figure's heading and the sentence that says how it was taken.
+fn section(md: &mut String, title: &str, figure: &Value) {
+    let what = figure["what"].as_str().unwrap_or("");
+    let _ = writeln!(md, "\n## {title}\n\n{what}.\n");
+}
+
 /// `BENCHMARKS.md`.
 pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     let run = &f.run;
@@ -229,11 +235,7 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
         );
     }
 
-    let _ = writeln!(
-        md,
-        "\n## 1. Backend start until ready\n\n{}.\n",
-        f.startup["what"].as_str().unwrap_or("")
-    );
+    section(&mut md, "1. Backend start until ready", &f.startup);
     let _ = writeln!(
         md,
         "| backend | median | starts | Python peer's start over this |\n|---|---|---|---|"
@@ -252,11 +254,7 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     }
     md += &errors(&f.startup);
 
-    let _ = writeln!(
-        md,
-        "\n## 2. Golden-path latency, one user\n\n{}.\n",
-        f.latency["what"].as_str().unwrap_or("")
-    );
+    section(&mut md, "2. Golden-path latency, one user", &f.latency);
     let _ = writeln!(
         md,
         "| server | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | p50 against the floor (same setup) | Python p50 over this p50 |\n|---|---|---|---|---|---|---|---|"
@@ -284,11 +282,9 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     }
     md += &errors(&f.latency);
 
-    let _ = writeln!(
-        md,
-        "\n## 3. Runs per second\n\n{}.\n\n![runs per second]({plot})\n",
-        f.throughput["what"].as_str().unwrap_or("")
-    );
+    section(&mut md, "3. Runs per second", &f.throughput);
+
+    let _ = writeln!(md, "![runs per second]({plot})\n");
     let _ = writeln!(
         md,
         "| users | ws-harness | floor | python | ws-harness / floor | ws-harness / python |\n|---|---|---|---|---|---|"
@@ -307,11 +303,7 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     }
     md += &errors(&f.throughput);
 
-    let _ = writeln!(
-        md,
-        "\n## 4. Concurrent connections\n\n{}.\n",
-        f.connections["what"].as_str().unwrap_or("")
-    );
+    section(&mut md, "4. Concurrent connections", &f.connections);
     let _ = writeln!(
         md,
         "| server | connections | all completed | RSS per connection | connections/s |\n|---|---|---|---|---|"
@@ -335,11 +327,7 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     }
     md += &errors(&f.connections);
 
-    let _ = writeln!(
-        md,
-        "\n## 5. Harness client overhead\n\n{}.\n",
-        f.client_overhead["what"].as_str().unwrap_or("")
-    );
+    section(&mut md, "5. Harness client overhead", &f.client_overhead);
     let _ = writeln!(
         md,
         "| client | p50 µs | p90 µs | p99 µs | mean µs |\n|---|---|---|---|---|"
