@@ -9,7 +9,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 image="ws-harness:${version}"
 
 # --target keeps build scripts and proc-macros dynamic; only the server is static.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" --bin ws-harness
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" -p ws-harness-cli --bin ws-harness
 
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT

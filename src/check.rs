@@ -1,6 +1,7 @@
 //! `ws-harness check`: the golden path for `concurrent_connections` users at
 //! once, with a report a person reads at a glance (or JSON for machines).
 
+use crate::harness::with_sources;
 use crate::harness::{
     BackendInfo, ClientError, RealWebSocketTestConfig, TestClientFactory, TierAttempt, TierOutcome,
 };
@@ -116,7 +117,7 @@ impl CheckReport {
 fn tier_json(attempt: &TierAttempt) -> Value {
     let (outcome, reason) = match &attempt.outcome {
         TierOutcome::Chosen => ("chosen", None),
-        TierOutcome::Skipped(why) => ("skipped", Some(why.clone())),
+        TierOutcome::Skipped(why) => ("skipped", Some(with_sources(why.as_ref()))),
         TierOutcome::NotTried => ("not tried", None),
     };
     json!({
@@ -134,7 +135,7 @@ fn tier_json(attempt: &TierAttempt) -> Value {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use ws_harness::check::check;
-/// use ws_harness::harness::RealWebSocketTestConfig;
+/// use ws_harness::RealWebSocketTestConfig;
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().concurrent_connections(3).build().unwrap();
 /// let report = check(config).await.unwrap();
@@ -154,7 +155,7 @@ pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, Clien
         .map(|e| e.as_str().to_owned())
         .collect();
     let users = config.concurrent_connections;
-    let factory = TestClientFactory::from_config(config)?;
+    let factory = TestClientFactory::from_config(config).await?;
     let runs = (1..=users).map(|i| {
         let factory = factory.clone();
         tokio::spawn(async move { run_user(&factory, format!("check-{i}")).await })
@@ -208,7 +209,7 @@ async fn run_user(factory: &TestClientFactory, user: String) -> UserReport {
     let failure = result.err().map(|e| {
         let file = match &e.transcript_file {
             Ok(path) => path.display().to_string(),
-            Err(why) => format!("not written: {why}"),
+            Err(why) => format!("not written: {}", with_sources(why)),
         };
         format!("{}\ntranscript: {file}", e.problem)
     });

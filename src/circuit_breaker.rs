@@ -68,7 +68,7 @@ pub enum CircuitBreakerState {
     },
 }
 
-/// A call refused because the circuit is open (the seeds' `CircuitOpenException`).
+/// A call refused because the circuit is open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("circuit {name} is open after {failures} failures; {}", retry_text(*.retry_in))]
 pub struct CircuitOpen {
@@ -99,7 +99,7 @@ pub enum CallError<E> {
     Failed(E),
 }
 
-/// A circuit breaker (the seeds' `CircuitBreaker`); safe to share between tasks.
+/// A circuit breaker; safe to share between tasks.
 pub struct CircuitBreaker {
     name: String,
     config: CircuitBreakerConfig,

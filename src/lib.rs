@@ -4,14 +4,15 @@
 //! server they talk to.
 //!
 //! ```
-//! use ws_harness::harness::{RealWebSocketTestConfig, TestClientFactory, event};
+//! use ws_harness::{RealWebSocketTestConfig, TestClientFactory, event};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Defaults, ws-harness.toml and WS_HARNESS_* (here: defaults only).
 //! let config = RealWebSocketTestConfig::builder().without_environment().build()?;
-//! // No url configured: the built-in reference server, in this process.
-//! let factory = TestClientFactory::from_config(config)?;
+//! // The fallback chain picks the backend; without Docker or staging, the
+//! // built-in reference server in this process.
+//! let factory = TestClientFactory::from_config(config).await?;
 //! let mut alice = factory.client("alice").await?;
 //! alice.send_user_message("m-1", "hello").await?;
 //! alice.expect_required_events("m-1").await?;
@@ -21,11 +22,11 @@
 //! # }
 //! ```
 //!
-//! In tests, the [`harness::fixtures`] give the same through rstest.
+//! In tests, the [`fixtures`] give the same through rstest.
 //!
 //! # The backend fallback chain
 //! Tests run against the most real backend available, and always say which
-//! ([`harness::BackendInfo::resolve`], [`harness::Resolution`]):
+//! ([`BackendInfo::resolve`], [`Resolution`]):
 //! 1. **container**: Docker probed with a 2 s timeout, once per endpoint and
 //!    run; the `ws-harness` image (`FROM scratch`, see `docker/`) built if
 //!    missing, started or reused with testcontainers, used once `/health`
@@ -34,7 +35,7 @@
 //! 3. **in-process**: the built-in reference server, always available.
 //!
 //! `backend` forces one tier, `require` fails unless that tier is chosen, and
-//! `url` skips the chain.
+//! `url` skips the chain. Why a tier was passed over is a [`SkipReason`].
 //!
 //! The reference server speaks `PROTOCOL.md` (kept in the repository as
 //! `docs/PROTOCOL.md`): JWT authentication at the handshake, the one
@@ -42,31 +43,57 @@
 //! replay on `resume`, per-user rate limits, circuit breakers, the event and
 //! performance monitors, and every error and close code of the protocol.
 //!
+//! # Cargo features
+//! - `server` (default): the reference server ([`server`]) and the chain's
+//!   in-process tier ([`InProcessBackend`]).
+//! - `container` (default): the chain's container tier (testcontainers,
+//!   bollard).
+//! - `load`: the load engine behind `ws-harness load` ([`load`]).
+//!
+//! Without `server` or `container` the tier is still reported, skipped with
+//! [`SkipReason::NotBuilt`].
+//!
 //! # Layout
-//! - [`harness`]: what tests use: [`harness::RealWebSocketTestConfig`],
-//!   [`harness::TestClientFactory`] and [`harness::TestClient`] with its
-//!   expectations, the frame matchers, the in-process backend with fault
-//!   injection, and the rstest [`harness::fixtures`].
-//! - [`check`]: `ws-harness check`, the golden path for many users at once.
-//! - [`load`]: `ws-harness load`, many users and runs, percentiles and memory.
-//! - [`protocol`]: the wire contract as types: client frames, flat agent
-//!   events, replies, error and close codes.
+//! - At the root, what tests use: [`RealWebSocketTestConfig`],
+//!   [`TestClientFactory`] and [`TestClient`] with its expectations, the
+//!   frame matchers ([`event`], [`frame`], [`error_code`]), the backend chain
+//!   ([`BackendInfo`]) and the in-process backend with fault injection.
+//! - [`fixtures`]: the rstest fixtures `config`, `backend`, `client_factory`.
+//! - [`check`]: the golden path for many users at once (`ws-harness check`).
+//! - [`load`]: many users and runs, percentiles and memory (`ws-harness load`).
+//! - [`process`]: a server as a child process ([`process::ServerProcess`]).
+//! - [`protocol`]: the reference wire contract as types: client frames, flat
+//!   agent events, replies, error and close codes.
 //! - [`auth`]: HS256 tokens: verify at the handshake, mint for tests.
 //! - [`circuit_breaker`]: closed, open, half-open; reusable.
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
 //!   shutdown future), its configuration, the one
 //!   [`server::ConnectionManager`], the [`server::AgentHandler`], the
 //!   [`server::RateLimiter`], the [`server::EventMonitor`] and the
-//!   [`server::PerformanceMonitor`]; inside, one module per concept (`http`,
-//!   `connection`, `echo`, `agent`, `manager`, `rate_limit`,
-//!   `event_monitor`, `performance`, `metrics`).
-//! - The `ws-harness` binary (`src/main.rs`): `ws-harness serve`,
-//!   `ws-harness check` and `ws-harness load`.
+//!   [`server::PerformanceMonitor`]; inside, one module per concept.
+//! - The `ws-harness` command line is the package `ws-harness-cli` (`cli/`).
 
 pub mod auth;
 pub mod check;
 pub mod circuit_breaker;
-pub mod harness;
+mod harness;
+#[cfg(feature = "load")]
 pub mod load;
+pub mod process;
 pub mod protocol;
+#[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "container")]
+pub use harness::CONTAINER_LABEL;
+pub use harness::fixtures;
+pub use harness::{
+    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError,
+    ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError, ContainerRef,
+    Environment, ExpectationFailed, FrameMatcher, HealthError, MaxRetriesExceeded,
+    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
+    SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
+    UnknownTier, error_code, event, frame, transcript_dir,
+};
+#[cfg(feature = "server")]
+pub use harness::{InProcessBackend, InProcessError};

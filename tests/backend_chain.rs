@@ -2,15 +2,15 @@
 //! required tiers, a hung Docker endpoint, and the staging tier against a
 //! real server and against wiremock's failure modes.
 
-mod common;
-
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use ws_harness::harness::{
-    BackendError, BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory, TierOutcome,
+use ws_harness::server::ServerConfig;
+use ws_harness::{
+    BackendError, BackendInfo, BackendKind, HealthError, InProcessBackend, RealWebSocketTestConfig,
+    SkipReason, TestClientFactory, TierOutcome,
 };
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
@@ -33,28 +33,36 @@ fn no_docker(name: &str) -> String {
     )
 }
 
-fn skipped(info: &BackendInfo, tier: usize) -> String {
+fn skipped(info: &BackendInfo, tier: usize) -> Arc<SkipReason> {
     match &info.resolution.attempts[tier].outcome {
-        TierOutcome::Skipped(why) => why.clone(),
+        TierOutcome::Skipped(why) => Arc::clone(why),
         other => panic!("tier {tier} was {other:?}:\n{}", info.resolution),
     }
 }
 
-#[test]
-fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_why() {
+#[tokio::test]
+async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_why() {
     let endpoint = no_docker("fallback");
-    let info = BackendInfo::resolve(&config(&endpoint, &[])).unwrap();
+    let info = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
     assert_eq!(info.kind, BackendKind::InProcess);
     assert!(
-        skipped(&info, 0).starts_with(&format!("docker: cannot use {endpoint}")),
+        matches!(&*skipped(&info, 0), SkipReason::DockerUnusable { endpoint: e, .. } if *e == endpoint),
         "{}",
         info.resolution
     );
-    assert_eq!(skipped(&info, 1), "WS_HARNESS_STAGING_URL is not set");
-    assert_eq!(info.resolution.attempts[2].outcome, TierOutcome::Chosen);
+    assert!(matches!(
+        &*skipped(&info, 1),
+        SkipReason::StagingNotConfigured
+    ));
+    assert!(matches!(
+        info.resolution.attempts[2].outcome,
+        TierOutcome::Chosen
+    ));
     let report = info.resolution.to_string();
     assert!(
-        report.starts_with("1. container: skipped: docker: cannot use"),
+        report.starts_with(&format!(
+            "1. container: skipped: docker: cannot use {endpoint}: Socket not found: "
+        )),
         "{report}"
     );
     assert!(
@@ -69,16 +77,20 @@ fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_why() {
     );
 
     // Docker is not asked again in this run.
-    let again = BackendInfo::resolve(&config(&endpoint, &[])).unwrap();
-    assert_eq!(
-        skipped(&again, 0),
-        format!("docker: not asked again in this run: {endpoint} failed earlier")
+    let again = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
+    assert!(
+        matches!(&*skipped(&again, 0), SkipReason::DockerNotAskedAgain { endpoint: e } if *e == endpoint),
+        "{}",
+        again.resolution
     );
+    assert!(again.resolution.to_string().starts_with(&format!(
+        "1. container: skipped: docker: not asked again in this run: {endpoint} failed earlier ("
+    )));
 }
 
 #[cfg(unix)]
-#[test]
-fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the_probe_timeout() {
+#[tokio::test]
+async fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the_probe_timeout() {
     let socket = std::env::temp_dir().join(format!(
         "ws-harness-hung-docker-{}.sock",
         std::process::id()
@@ -92,46 +104,57 @@ fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the_probe
         }
     });
     let started = Instant::now();
-    let info = BackendInfo::resolve(&config(&format!("unix://{}", socket.display()), &[])).unwrap();
+    let info = BackendInfo::resolve(&config(&format!("unix://{}", socket.display()), &[]))
+        .await
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
         started.elapsed()
     );
     assert!(
-        skipped(&info, 0).contains("within 2s"),
+        matches!(&*skipped(&info, 0), SkipReason::DockerTimedOut { after, .. } if *after == Duration::from_secs(2)),
         "{}",
         info.resolution
     );
+    assert!(info.resolution.to_string().contains("within 2s ("));
     assert_eq!(info.kind, BackendKind::InProcess);
 }
 
-#[test]
-fn a_forced_tier_is_the_only_one_tried() {
+#[tokio::test]
+async fn a_forced_tier_is_the_only_one_tried() {
     let info = BackendInfo::resolve(&config(
         &no_docker("forced"),
         &[("WS_HARNESS_BACKEND", "in-process")],
     ))
+    .await
     .unwrap();
     assert_eq!(info.kind, BackendKind::InProcess);
-    assert_eq!(info.resolution.attempts[0].outcome, TierOutcome::NotTried);
-    assert_eq!(info.resolution.attempts[1].outcome, TierOutcome::NotTried);
+    assert!(matches!(
+        info.resolution.attempts[0].outcome,
+        TierOutcome::NotTried
+    ));
+    assert!(matches!(
+        info.resolution.attempts[1].outcome,
+        TierOutcome::NotTried
+    ));
     assert_eq!(
         info.reason,
         "forced by backend, set by environment variable WS_HARNESS_BACKEND"
     );
 }
 
-#[test]
-fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
+#[tokio::test]
+async fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
     let endpoint = no_docker("required");
     let err = BackendInfo::resolve(&config(&endpoint, &[("WS_HARNESS_REQUIRE", "container")]))
+        .await
         .unwrap_err();
-    let BackendError::Required { tier, .. } = &err else {
+    let text = err.to_string();
+    let BackendError::Required { tier, .. } = err else {
         panic!("{err}")
     };
-    assert_eq!(*tier, BackendKind::Container);
-    let text = err.to_string();
+    assert_eq!(tier, BackendKind::Container);
     assert!(
         text.starts_with(
             "the container backend is required (require = container, set by environment variable WS_HARNESS_REQUIRE) but could not be had:\n1. container: skipped: docker:"
@@ -143,8 +166,9 @@ fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
         "the fallback existed but was refused: {text}"
     );
 
-    let forced =
-        BackendInfo::resolve(&config(&endpoint, &[("WS_HARNESS_BACKEND", "staging")])).unwrap_err();
+    let forced = BackendInfo::resolve(&config(&endpoint, &[("WS_HARNESS_BACKEND", "staging")]))
+        .await
+        .unwrap_err();
     assert!(
         forced
             .to_string()
@@ -153,13 +177,15 @@ fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
     );
 }
 
-#[test]
-fn forcing_one_tier_and_requiring_another_fails_naming_the_requirement() {
+#[tokio::test]
+async fn forcing_one_tier_and_requiring_another_fails_naming_the_requirement() {
     let vars = [
         ("WS_HARNESS_BACKEND", "in-process"),
         ("WS_HARNESS_REQUIRE", "container"),
     ];
-    let err = BackendInfo::resolve(&config(&no_docker("contradiction"), &vars)).unwrap_err();
+    let err = BackendInfo::resolve(&config(&no_docker("contradiction"), &vars))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with("the container backend is required (require = container"),
@@ -168,8 +194,8 @@ fn forcing_one_tier_and_requiring_another_fails_naming_the_requirement() {
     assert!(text.contains("1. container: not tried"), "{text}");
 }
 
-#[test]
-fn bad_tier_names_are_config_errors() {
+#[tokio::test]
+async fn bad_tier_names_are_config_errors() {
     let mut env = HashMap::new();
     env.insert("WS_HARNESS_BACKEND".to_owned(), "docker".to_owned());
     let err = RealWebSocketTestConfig::builder()
@@ -185,20 +211,14 @@ fn bad_tier_names_are_config_errors() {
 
 #[tokio::test]
 async fn staging_is_used_once_its_health_answers_with_protocol_1() {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--jwt-secret",
-            "staging-secret",
-        ])
-        .env_remove("WS_JWT_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let (mut child, addr) = common::start_server(command);
-    let url = format!("ws://{addr}/ws");
+    // A production-like reference server: a secret of its own, no test mode.
+    let server = InProcessBackend::start_with(ServerConfig {
+        jwt_secret: Some("staging-secret".to_owned()),
+        test_mode: false,
+        ..ServerConfig::test_mode()
+    })
+    .unwrap();
+    let url = server.url().to_string();
     let config = config(
         &no_docker("staging"),
         &[
@@ -206,15 +226,13 @@ async fn staging_is_used_once_its_health_answers_with_protocol_1() {
             ("WS_HARNESS_JWT_SECRET", "staging-secret"),
         ],
     );
-    let info = BackendInfo::resolve(&config).unwrap();
+    let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
     assert_eq!(info.url.as_str(), url);
     let factory = TestClientFactory::new(config, info).unwrap();
     let mut alice = factory.client("staging-alice").await.unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
     alice.expect_required_events("m-1").await.unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[tokio::test]
@@ -223,15 +241,21 @@ async fn staging_needs_credentials_of_its_own() {
         &no_docker("credentials"),
         &[("WS_HARNESS_STAGING_URL", "ws://127.0.0.1:9/ws")],
     ))
+    .await
     .unwrap();
+    assert!(matches!(
+        &*skipped(&info, 1),
+        SkipReason::StagingCredentials { .. }
+    ));
     assert!(
         skipped(&info, 1)
+            .to_string()
             .contains("needs its own credentials: set WS_HARNESS_JWT_SECRET or WS_HARNESS_TOKEN")
     );
 }
 
 /// The staging tier's verdict on a `/health` answered by `response`.
-async fn staging_verdict(name: &str, response: ResponseTemplate) -> String {
+async fn staging_verdict(name: &str, response: ResponseTemplate) -> (Arc<SkipReason>, String) {
     let mock = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/health"))
@@ -246,53 +270,82 @@ async fn staging_verdict(name: &str, response: ResponseTemplate) -> String {
             ("WS_HARNESS_JWT_SECRET", "s"),
         ],
     );
-    let info = tokio::task::spawn_blocking(move || BackendInfo::resolve(&config).unwrap())
-        .await
-        .unwrap();
+    let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(
         info.kind,
         BackendKind::InProcess,
         "fell back: {}",
         info.resolution
     );
-    skipped(&info, 1)
+    let report = info.resolution.to_string();
+    let line = report.lines().nth(1).unwrap().to_owned();
+    (skipped(&info, 1), line)
 }
 
 #[tokio::test]
 async fn staging_health_failures_are_skipped_with_the_reason() {
+    use SkipReason::StagingUnhealthy;
     let health = |protocol: u64| serde_json::json!({"status": "ok", "version": "x", "protocol": protocol, "connections": 0, "uptime_ms": 1});
-    let unavailable = staging_verdict("503", ResponseTemplate::new(503)).await;
+    let (why, line) = staging_verdict("503", ResponseTemplate::new(503)).await;
     assert!(
-        unavailable.ends_with("/health answered HTTP 503"),
-        "{unavailable}"
+        matches!(
+            &*why,
+            StagingUnhealthy(HealthError::Status { status: 503, .. })
+        ),
+        "{line}"
     );
-    let wrong = staging_verdict(
+    assert!(line.contains("/health answered HTTP 503 ("), "{line}");
+    let (why, line) = staging_verdict(
         "protocol",
         ResponseTemplate::new(200).set_body_json(health(2)),
     )
     .await;
     assert!(
-        wrong.ends_with("/health speaks protocol 2; this harness speaks protocol 1"),
-        "{wrong}"
+        matches!(
+            &*why,
+            StagingUnhealthy(HealthError::WrongProtocol { found: 2, .. })
+        ),
+        "{line}"
     );
-    let not_json = staging_verdict(
+    assert!(
+        line.contains("/health speaks protocol 2; this harness speaks protocol 1 ("),
+        "{line}"
+    );
+    let (why, line) = staging_verdict(
         "html",
         ResponseTemplate::new(200).set_body_string("<html>hi</html>"),
     )
     .await;
     assert!(
-        not_json.contains("/health did not answer JSON"),
-        "{not_json}"
+        matches!(&*why, StagingUnhealthy(HealthError::NotJson { body, .. }) if body == "<html>hi</html>"),
+        "{line}"
+    );
+    assert!(
+        line.contains("/health did not answer JSON: \"<html>hi</html>\": "),
+        "{line}"
+    );
+    let (why, line) = staging_verdict(
+        "no-protocol",
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "ok"})),
+    )
+    .await;
+    assert!(
+        matches!(&*why, StagingUnhealthy(HealthError::NoProtocol { .. })),
+        "{line}"
     );
     let started = Instant::now();
-    let slow = staging_verdict(
+    let (why, line) = staging_verdict(
         "slow",
         ResponseTemplate::new(200)
             .set_body_json(health(1))
             .set_delay(Duration::from_secs(10)),
     )
     .await;
-    assert!(slow.ends_with("/health: no answer within 3s"), "{slow}");
+    assert!(
+        matches!(&*why, StagingUnhealthy(HealthError::TimedOut { after, .. }) if *after == Duration::from_secs(3)),
+        "{line}"
+    );
+    assert!(line.contains("/health: no answer within 3s ("), "{line}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "the probe timed out instead of waiting"

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use ws_harness::harness::{ConfigError, ConfigSource, RealWebSocketTestConfig};
 use ws_harness::protocol::EventType;
+use ws_harness::{ConfigError, ConfigSource, RealWebSocketTestConfig};
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()

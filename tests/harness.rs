@@ -3,11 +3,11 @@
 
 use serde_json::json;
 use std::time::Duration;
-use ws_harness::harness::{
+use ws_harness::protocol::Scenario;
+use ws_harness::{
     ExpectationFailed, InProcessBackend, RealWebSocketTestConfig, TestClient, TestClientFactory,
     error_code, event,
 };
-use ws_harness::protocol::Scenario;
 
 fn factory() -> TestClientFactory {
     let config = RealWebSocketTestConfig::builder()
@@ -82,7 +82,7 @@ async fn the_golden_path_passes_every_assertion() {
         .unwrap();
     c.expect(event("tool_executing")).await.unwrap();
     c.expect_nothing(Duration::from_millis(100)).await.unwrap();
-    c.expect_no_lost_or_duplicate_events().unwrap();
+    c.expect_no_lost_or_duplicate_events().await.unwrap();
 }
 
 #[tokio::test]
@@ -105,8 +105,8 @@ async fn a_missing_event_fails_with_the_transcript_and_the_backend() {
         )
     );
     // The transcript file holds the frame as JSONL.
-    let path = err.transcript_file.clone().unwrap();
-    assert!(path.starts_with(ws_harness::harness::transcript_dir()));
+    let path = err.transcript_file.as_ref().unwrap().clone();
+    assert!(path.starts_with(ws_harness::transcript_dir()));
     let written = std::fs::read_to_string(path).unwrap();
     let line: serde_json::Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
     assert_eq!(line["frame"], json!({"type": "pong", "nonce": "p"}));
@@ -231,9 +231,7 @@ async fn errors_and_bad_input_can_be_expected_too() {
     c.send_json(&json!({"type": "dance"})).await.unwrap();
     c.expect(error_code("unknown_type")).await.unwrap();
     c.send_invalid_utf8().await.unwrap();
-    let close = c
-        .expect(ws_harness::harness::frame(serde_json::Value::Null))
-        .await;
+    let close = c.expect(ws_harness::frame(serde_json::Value::Null)).await;
     // The close is recorded in the transcript as text.
     assert!(close.is_ok());
     assert!(

@@ -5,11 +5,11 @@ use rstest::rstest;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing_test::traced_test;
-use ws_harness::harness::fixtures::*;
-use ws_harness::harness::{
+use ws_harness::fixtures::*;
+use ws_harness::protocol::Scenario;
+use ws_harness::{
     ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory, event, frame,
 };
-use ws_harness::protocol::Scenario;
 
 fn quick_config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::builder()
@@ -27,8 +27,9 @@ async fn the_fixtures_give_a_factory_for_the_backend_the_chain_chose(
 ) {
     // Resolved once per test binary: asking again gives the same backend.
     let config = RealWebSocketTestConfig::from_env().unwrap();
-    let again = ws_harness::harness::BackendInfo::shared(&config).unwrap();
-    assert_eq!(client_factory.backend(), &again);
+    let again = ws_harness::BackendInfo::shared(&config).unwrap();
+    assert_eq!(client_factory.backend().url, again.url);
+    assert_eq!(client_factory.backend().kind, again.kind);
     assert_eq!(
         again.resolution.attempts.len(),
         3,
@@ -61,7 +62,7 @@ async fn a_dropped_connection_is_resumed_without_loss_or_duplicates() {
     assert_eq!(c.connection(), 2);
     assert!(report.resumed_from >= 2, "{report:?}");
     c.expect(event("agent_completed")).await.unwrap();
-    c.expect_no_lost_or_duplicate_events().unwrap();
+    c.expect_no_lost_or_duplicate_events().await.unwrap();
     assert_eq!(
         c.last_event_id(),
         8,
@@ -134,7 +135,7 @@ async fn connecting_retries_with_backoff_then_names_the_attempts() {
         .max_retries(2)
         .build()
         .unwrap();
-    let factory = TestClientFactory::from_config(config).unwrap();
+    let factory = TestClientFactory::from_config(config).await.unwrap();
     let err = factory
         .options("nobody-home")
         .backoff(Duration::from_millis(1), Duration::from_millis(5))
@@ -161,7 +162,7 @@ async fn a_refused_handshake_is_not_retried() {
         .max_retries(5)
         .build()
         .unwrap();
-    let factory = TestClientFactory::from_config(config).unwrap();
+    let factory = TestClientFactory::from_config(config).await.unwrap();
     let started = Instant::now();
     let err = factory
         .options("stranger")
@@ -182,7 +183,9 @@ async fn a_refused_handshake_is_not_retried() {
 
 #[tokio::test]
 async fn subprotocol_auth_and_a_supplied_token_work() {
-    let factory = TestClientFactory::from_config(quick_config()).unwrap();
+    let factory = TestClientFactory::from_config(quick_config())
+        .await
+        .unwrap();
     let mut browser = factory
         .options("browser")
         .subprotocol_auth()
@@ -205,7 +208,9 @@ async fn subprotocol_auth_and_a_supplied_token_work() {
 
 #[tokio::test]
 async fn many_users_and_many_connections_per_user() {
-    let factory = TestClientFactory::from_config(quick_config()).unwrap();
+    let factory = TestClientFactory::from_config(quick_config())
+        .await
+        .unwrap();
     let mut clients = Vec::new();
     for i in 0..5 {
         clients.push(factory.client(&format!("many-{i}")).await.unwrap());

@@ -1,4 +1,4 @@
-//! Import validation (the seeds' lesson): every public item is named here,
+//! Import validation: every public item is named here,
 //! so a renamed or removed item fails this build instead of a user's.
 
 use std::any::type_name;
@@ -11,18 +11,11 @@ use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
-use ws_harness::harness::fixtures::{backend, client_factory, config};
-use ws_harness::harness::{
-    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
-    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ContainerRef,
-    Environment, ExpectationFailed, FrameMatcher, InProcessBackend, MaxRetriesExceeded,
-    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
-    TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, error_code, event, frame,
-    transcript_dir,
-};
+use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
-    LoadPlan, LoadReport, ServerProcess, Socket, connect_user, golden_path_run, rss_bytes, run,
+    LoadPlan, LoadReport, Socket, connect_user, golden_path_run, rss_bytes, run,
 };
+use ws_harness::process::{LISTENING_ON, ServerProcess};
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
     PROTOCOL_VERSION, ProtocolError, REQUIRED_EVENTS, Reply, Scenario, UnknownEventType,
@@ -34,6 +27,14 @@ use ws_harness::server::{
     PerformanceAlert, PerformanceMetrics, PerformanceMonitor, PerformanceThresholds,
     RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter, ReconnectionSession,
     ReconnectionState, Server, ServerConfig, ServerError, ThroughputMetrics, bind,
+};
+use ws_harness::{
+    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
+    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
+    ContainerRef, Environment, ExpectationFailed, FrameMatcher, HealthError, InProcessBackend,
+    InProcessError, MaxRetriesExceeded, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame,
+    Resolution, ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt,
+    TierOutcome, Transcript, UnknownTier, error_code, event, frame, transcript_dir,
 };
 
 #[test]
@@ -112,6 +113,12 @@ fn every_public_item_is_importable() {
         type_name::<ServerError>(),
         type_name::<ThroughputMetrics>(),
         type_name::<ServerProcess>(),
+        type_name::<ConnectError>(),
+        type_name::<HealthError>(),
+        type_name::<InProcessError>(),
+        type_name::<SaveError>(),
+        type_name::<SkipReason>(),
+        type_name::<UnknownTier>(),
     ];
     assert!(
         types
@@ -153,6 +160,7 @@ fn every_public_item_is_importable() {
     );
     assert_eq!(REQUIRED_EVENTS.len(), 5);
     assert_eq!(CONTAINER_LABEL, "dev.ws-harness.backend");
+    assert_eq!(LISTENING_ON, "listening on ");
     assert_eq!(
         [
             close_code::GOING_AWAY,

@@ -6,14 +6,13 @@ use crate::floor::InProcessFloor;
 use crate::peers::Peer;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
-use ws_harness::harness::{
-    BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
-};
 use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
 use ws_harness::server::{RateLimitConfig, ServerConfig};
+use ws_harness::{BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory};
 
 /// How much of everything to run.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +50,7 @@ impl Sizes {
 /// What every figure needs.
 pub(crate) struct Bench {
     pub(crate) sizes: Sizes,
-    pub(crate) python: String,
+    pub(crate) python: PathBuf,
     /// The load client's runtime (as `ws-harness load` runs).
     pub(crate) runtime: tokio::runtime::Runtime,
     /// One thread, as `#[tokio::test]` runs: for the one-user figures.
@@ -171,7 +170,7 @@ pub(crate) fn startup(bench: &Bench) -> Value {
 
 /// Removes the project's containers, so the next start is a fresh one.
 fn remove_containers() -> Result<(), String> {
-    let label = format!("label={}", ws_harness::harness::CONTAINER_LABEL);
+    let label = format!("label={}", ws_harness::CONTAINER_LABEL);
     let listed = Command::new("docker")
         .args(["ps", "-aq", "--filter", &label])
         .output()
@@ -218,7 +217,7 @@ pub(crate) fn probe(target: &str) -> Value {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|config| {
-                ws_harness::harness::BackendInfo::resolve(&config).map_err(|e| e.to_string())
+                ws_harness::BackendInfo::resolve_blocking(&config).map_err(|e| e.to_string())
             })
             .and_then(|info| {
                 let ms = ready(&info.url)?;

@@ -26,9 +26,10 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// The Python interpreter that has the peer's packages
-    /// (bench/peers/requirements.txt); bench/run makes one.
-    #[arg(long, default_value = "target/bench-venv/bin/python")]
-    python: String,
+    /// (bench/peers/requirements.txt); bench/run makes one [default:
+    /// target/bench-venv/bin/python in the repository].
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// Where the JSON results and the plot go [default: bench/results, or
     /// target/bench-quick with --quick].
     #[arg(long)]
@@ -95,7 +96,8 @@ fn serve_floor(listen: &str) -> ExitCode {
 }
 
 fn run_suite(args: &Args) -> ExitCode {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The suite belongs to the cli package; its outputs go to the repository root.
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let (out, markdown) = if args.quick {
         let dir = root.join("target/bench-quick");
         (
@@ -114,10 +116,14 @@ fn run_suite(args: &Args) -> ExitCode {
                 .unwrap_or_else(|| root.join("BENCHMARKS.md")),
         )
     };
-    if !Path::new(&args.python).exists() {
+    let python = args
+        .python
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench-venv/bin/python"));
+    if !python.exists() {
         eprintln!(
             "error: no Python interpreter at {}: run `bash bench/run`, which makes one with the peer's packages, or pass --python",
-            args.python
+            python.display()
         );
         return ExitCode::from(2);
     }
@@ -125,7 +131,7 @@ fn run_suite(args: &Args) -> ExitCode {
         eprintln!("error: cannot create {}: {e}", out.display());
         return ExitCode::from(2);
     }
-    let config = ws_harness::harness::RealWebSocketTestConfig::builder()
+    let config = ws_harness::RealWebSocketTestConfig::builder()
         .without_environment()
         .build()
         .expect("the defaults are a valid config");
@@ -135,7 +141,7 @@ fn run_suite(args: &Args) -> ExitCode {
         } else {
             Sizes::FULL
         },
-        python: args.python.clone(),
+        python,
         runtime: tokio::runtime::Runtime::new().expect("a runtime"),
         one_thread: tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -161,6 +167,11 @@ fn run_suite(args: &Args) -> ExitCode {
         .unwrap_or(&plot)
         .display()
         .to_string();
+    // Measured apart (`bash bench/dependent-build`): a clean build takes minutes.
+    let dependent_build: Option<Value> =
+        std::fs::read_to_string(root.join("bench/results/dependent_build.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
     let written = [
         ("startup", &figures.startup),
         ("latency", &figures.latency),
@@ -179,8 +190,11 @@ fn run_suite(args: &Args) -> ExitCode {
     })
     .chain([
         report::plot(&figures, &plot),
-        std::fs::write(&markdown, report::markdown(&figures, &targets, &plot_link))
-            .map_err(|e| format!("cannot write {}: {e}", markdown.display())),
+        std::fs::write(
+            &markdown,
+            report::markdown(&figures, &targets, &plot_link, dependent_build.as_ref()),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", markdown.display())),
     ])
     .collect::<Result<Vec<()>, String>>();
     if let Err(e) = written {

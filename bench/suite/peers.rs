@@ -1,10 +1,10 @@
 //! The servers the suite measures side by side, each started as a process
 //! of its own: the reference server, the floor and the Python peer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use ws_harness::auth::TEST_JWT_SECRET;
-use ws_harness::load::ServerProcess;
+use ws_harness::process::ServerProcess;
 
 /// One of the servers under measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Peer {
 
     /// Starts it on a free loopback port; `python` is the interpreter with
     /// the peer's packages (`bench/peers/requirements.txt`).
-    pub(crate) fn start(self, python: &str) -> std::io::Result<ServerProcess> {
+    pub(crate) fn start(self, python: &Path) -> std::io::Result<ServerProcess> {
         match self {
             Peer::WsHarness => {
                 ServerProcess::serve_for_load(env!("CARGO_BIN_EXE_ws-harness").as_ref())
@@ -41,8 +41,9 @@ impl Peer {
                 ServerProcess::spawn(command)
             }
             Peer::Python => {
-                let script =
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/peers/python_peer.py");
+                // The suite belongs to the cli package; the peer lives at the repository root.
+                let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../bench/peers/python_peer.py");
                 let mut command = Command::new(python);
                 command.arg(script).args([
                     "--listen",

@@ -191,7 +191,12 @@ fn section(md: &mut String, title: &str, figure: &Value) {
 }
 
 /// `BENCHMARKS.md`.
-pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
+pub(crate) fn markdown(
+    f: &Figures,
+    targets: &[Target],
+    plot: &str,
+    dependent_build: Option<&Value>,
+) -> String {
     let run = &f.run;
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
@@ -346,6 +351,9 @@ pub(crate) fn markdown(f: &Figures, targets: &[Target], plot: &str) -> String {
     if let Some(error) = f.client_overhead["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
     }
+    if let Some(build) = dependent_build {
+        md += &dependent_build_section(build);
+    }
     let _ = writeln!(
         md,
         "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 5 minutes\nbash bench/run --quick    # smaller counts, to check the suite works\n```"
@@ -414,4 +422,37 @@ pub(crate) fn plot(figures: &Figures, path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
+}
+
+/// The clean build of crates that depend on ws-harness, from
+/// `bench/results/dependent_build.json` (written by `bash bench/dependent-build`).
+fn dependent_build_section(build: &Value) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n## 6. Building a crate that depends on ws-harness\n\n{}\n\n| crate | features | commit | clean `cargo test --no-run` | crates compiled | against the first row |\n|---|---|---|---|---|---|",
+        build["method"].as_str().unwrap_or("")
+    );
+    let rows = build["rows"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let first = rows.first().and_then(|r| r["seconds"].as_f64());
+    for row in rows {
+        let seconds = row["seconds"].as_f64();
+        let ratio = match (seconds, first) {
+            (Some(s), Some(f)) if f > 0.0 => format!("{:.0}%", s / f * 100.0),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | `{}` | {} s | {} | {ratio} |",
+            row["crate"].as_str().unwrap_or("?"),
+            row["features"].as_str().unwrap_or("?"),
+            row["commit"].as_str().unwrap_or("?"),
+            cell(seconds, 1),
+            row["crates"],
+        );
+    }
+    md
 }

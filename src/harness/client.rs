@@ -26,16 +26,15 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long minted tokens live.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
 
-/// Makes authenticated [`TestClient`]s for any number of users (the seeds'
-/// `TestClientFactory`).
+/// Makes authenticated [`TestClient`]s for any number of users .
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use ws_harness::harness::{RealWebSocketTestConfig, TestClientFactory};
+/// use ws_harness::{RealWebSocketTestConfig, TestClientFactory};
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().build()?;
-/// let factory = TestClientFactory::from_config(config)?; // the in-process server
+/// let factory = TestClientFactory::from_config(config).await?; // the chain picks the backend
 /// let mut alice = factory.client("alice").await?;
 /// alice.send_user_message("m-1", "hello").await?;
 /// let events = alice.expect_required_events("m-1").await?;
@@ -80,23 +79,58 @@ pub enum ClientError {
     /// Every connection attempt failed.
     #[error(transparent)]
     MaxRetriesExceeded(#[from] MaxRetriesExceeded),
-    /// Sending on an open connection failed.
-    #[error("user `{user}`, connection #{connection}: cannot send: {reason}")]
+    /// Sending failed: the connection is broken.
+    #[error("user `{user}`, connection #{connection}: cannot send")]
     Send {
         /// The user.
         user: String,
         /// Which connection of the client.
         connection: u64,
         /// Why.
-        reason: String,
+        #[source]
+        source: WsError,
+    },
+    /// Sending on a connection that is closed.
+    #[error("user `{user}`, connection #{connection}: cannot send: the connection is closed")]
+    Closed {
+        /// The user.
+        user: String,
+        /// Which connection of the client.
+        connection: u64,
     },
     /// An expectation failed while reconnecting.
     #[error(transparent)]
     Expectation(#[from] Box<ExpectationFailed>),
 }
 
-/// Connecting failed on every attempt (the seeds' `MaxRetriesExceededException`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why one connection attempt failed (a failure worth retrying).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// No handshake in `connection_timeout`.
+    #[error("no handshake within {after:?}")]
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+    },
+    /// The server answered `429` or a `5xx`.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The response body.
+        body: String,
+    },
+    /// The token cannot be sent in a header.
+    #[error("the token cannot be sent in a header")]
+    Token(#[source] tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue),
+    /// The WebSocket handshake or the connection failed.
+    #[error(transparent)]
+    WebSocket(WsError),
+}
+
+/// Connecting failed on every attempt.
+#[derive(Debug, thiserror::Error)]
 #[error(
     "gave up connecting user `{user}` to {url} after {attempts} attempts (max_retries = {max_retries}); last error: {last_error}"
 )]
@@ -110,11 +144,11 @@ pub struct MaxRetriesExceeded {
     /// The retries allowed.
     pub max_retries: u32,
     /// What the last attempt got.
-    pub last_error: String,
+    pub last_error: ConnectError,
 }
 
-/// How a client connects: the seeds' `ReconnectionConfig` on the client
-/// side. Made by [`TestClientFactory::options`].
+/// How a client connects: its user, token, authentication and backoff.
+/// Made by [`TestClientFactory::options`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ClientOptions {
@@ -149,8 +183,8 @@ impl TestClientFactory {
     ///
     /// # Errors
     /// [`ClientError::Backend`] when that backend cannot be had.
-    pub fn from_config(config: RealWebSocketTestConfig) -> Result<Self, ClientError> {
-        let backend = BackendInfo::resolve(&config)?;
+    pub async fn from_config(config: RealWebSocketTestConfig) -> Result<Self, ClientError> {
+        let backend = BackendInfo::resolve(&config).await?;
         Self::new(config, backend)
     }
 
@@ -387,7 +421,7 @@ impl TestClient {
     async fn attempt(&self, url: &str) -> Result<Socket, Attempt> {
         let mut request = url
             .into_client_request()
-            .map_err(|e| Attempt::Failed(e.to_string()))?;
+            .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
         let headers = request.headers_mut();
         let value = if self.options.subprotocol_auth {
             (
@@ -400,24 +434,24 @@ impl TestClient {
         } else {
             ("authorization", format!("Bearer {}", self.token))
         };
-        let header = HeaderValue::from_str(&value.1)
-            .map_err(|e| Attempt::Failed(format!("the token cannot be sent: {e}")))?;
+        let header =
+            HeaderValue::from_str(&value.1).map_err(|e| Attempt::Failed(ConnectError::Token(e)))?;
         headers.insert(value.0, header);
         let timeout = self.options.factory.config.connection_timeout;
         match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
-            Err(_) => Err(Attempt::Failed(format!("no handshake within {timeout:?}"))),
+            Err(_) => Err(Attempt::Failed(ConnectError::TimedOut { after: timeout })),
             Ok(Ok((ws, _))) => Ok(ws),
             Ok(Err(WsError::Http(response))) => {
                 let status = response.status().as_u16();
                 let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
                     .into_owned();
                 if status == 429 || status >= 500 {
-                    Err(Attempt::Failed(format!("HTTP {status}: {body}")))
+                    Err(Attempt::Failed(ConnectError::Status { status, body }))
                 } else {
                     Err(Attempt::Refused { status, body })
                 }
             }
-            Ok(Err(error)) => Err(Attempt::Failed(error.to_string())),
+            Ok(Err(error)) => Err(Attempt::Failed(ConnectError::WebSocket(error))),
         }
     }
 
@@ -514,15 +548,17 @@ impl TestClient {
     }
 
     async fn send_frame(&mut self, message: Message) -> Result<(), ClientError> {
-        let error = |reason: String| ClientError::Send {
+        let Some(ws) = self.ws.as_mut() else {
+            return Err(ClientError::Closed {
+                user: self.user.clone(),
+                connection: self.connection,
+            });
+        };
+        ws.send(message).await.map_err(|source| ClientError::Send {
             user: self.user.clone(),
             connection: self.connection,
-            reason,
-        };
-        let Some(ws) = self.ws.as_mut() else {
-            return Err(error("the connection is closed".into()));
-        };
-        ws.send(message).await.map_err(|e| error(e.to_string()))
+            source,
+        })
     }
 
     /// Closes the connection with a normal close.
@@ -602,5 +638,5 @@ impl TestClient {
 
 enum Attempt {
     Refused { status: u16, body: String },
-    Failed(String),
+    Failed(ConnectError),
 }

@@ -1,7 +1,7 @@
 //! [`RealWebSocketTestConfig`]: typed settings from defaults, an optional
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
 
-use super::BackendKind;
+use super::{BackendKind, UnknownTier};
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
 use std::collections::{BTreeMap, HashMap};
@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
-/// The settings of a test run against a WebSocket service (the seeds'
-/// `RealWebSocketTestConfig`), typed and checked when built.
+/// The settings of a test run against a WebSocket service, typed and checked when built.
 ///
 /// Sources, lowest to highest precedence:
 /// 1. the defaults below;
@@ -38,7 +37,7 @@ use url::Url;
 ///
 /// ```
 /// use std::time::Duration;
-/// use ws_harness::harness::RealWebSocketTestConfig;
+/// use ws_harness::RealWebSocketTestConfig;
 ///
 /// let config = RealWebSocketTestConfig::builder()
 ///     .without_environment()
@@ -345,7 +344,7 @@ impl RealWebSocketTestConfig {
     /// nothing set it).
     ///
     /// ```
-    /// use ws_harness::harness::{ConfigSource, RealWebSocketTestConfig};
+    /// use ws_harness::{ConfigSource, RealWebSocketTestConfig};
     /// let config = RealWebSocketTestConfig::builder().without_environment().max_retries(2).build().unwrap();
     /// assert_eq!(config.source_of("max_retries"), ConfigSource::Code);
     /// assert_eq!(config.source_of("event_timeout"), ConfigSource::Default);
@@ -460,19 +459,19 @@ impl RealWebSocketTestConfig {
             "docker_startup_timeout" => self.docker_startup_timeout = duration(&raw)?,
             "staging_url" => self.staging_url = Some(ws_url(&raw)?),
             "backend" => {
-                self.backend = match text(&raw)?.as_str() {
-                    "auto" => None,
-                    tier => Some(
-                        tier.parse()
-                            .map_err(|e: String| bad(&format!("{e}, or auto"), &source, &raw))?,
-                    ),
-                };
+                self.backend =
+                    match text(&raw)?.as_str() {
+                        "auto" => None,
+                        tier => Some(tier.parse().map_err(|e: UnknownTier| {
+                            bad(&format!("{e}, or auto"), &source, &raw)
+                        })?),
+                    };
             }
             "require" => {
                 self.require = Some(
                     text(&raw)?
                         .parse()
-                        .map_err(|e: String| bad(&e, &source, &raw))?,
+                        .map_err(|e: UnknownTier| bad(&e.to_string(), &source, &raw))?,
                 );
             }
             "container_idle_exit" => self.container_idle_exit = duration(&raw)?,

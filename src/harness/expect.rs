@@ -3,7 +3,8 @@
 
 use super::TestClient;
 use super::matcher::FrameMatcher;
-use super::transcript::{Transcript, transcript_dir};
+use super::transcript::{SaveError, Transcript, transcript_dir};
+use super::with_sources;
 use crate::protocol::{AgentEvent, EventType};
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -40,15 +41,21 @@ impl TestClient {
                     format!("{why} after {timeout:?}; missing: {missing}")
                 }
             };
-            return Err(self.failure(expected, problem));
+            return Err(self.failure(expected, problem).await);
         }
     }
 
-    fn failure(&self, expected: String, problem: String) -> ExpectationFailed {
+    /// The failure report; writes the transcript (and saves a container's
+    /// logs) without blocking the runtime.
+    async fn failure(&self, expected: String, problem: String) -> ExpectationFailed {
         let transcript_file = self
             .transcript
             .write_jsonl(&transcript_dir(), &self.user)
-            .map_err(|e| e.to_string());
+            .await;
+        let backend_logs = match &self.backend().container {
+            Some(container) => Some(container.save_logs().await),
+            None => None,
+        };
         ExpectationFailed {
             expected,
             problem,
@@ -57,7 +64,7 @@ impl TestClient {
             backend: self.backend().to_string(),
             transcript: self.transcript.render(),
             transcript_file,
-            backend_logs: self.backend().container.as_ref().map(|c| c.save_logs()),
+            backend_logs,
         }
     }
 
@@ -254,14 +261,16 @@ impl TestClient {
         if extra.is_empty() {
             return Ok(());
         }
-        Err(self.failure(
-            format!("nothing more for {quiet:?}"),
-            format!(
-                "extra: {} unmatched frame(s): {}",
-                extra.len(),
-                extra.join(", ")
-            ),
-        ))
+        Err(self
+            .failure(
+                format!("nothing more for {quiet:?}"),
+                format!(
+                    "extra: {} unmatched frame(s): {}",
+                    extra.len(),
+                    extra.join(", ")
+                ),
+            )
+            .await)
     }
 
     /// Checks that the events received, across reconnects, have no gap and
@@ -273,7 +282,7 @@ impl TestClient {
         clippy::result_large_err,
         reason = "a failure carries its whole report; it is returned once, at the end of a test"
     )]
-    pub fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
+    pub async fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
         let mut ids: Vec<u64> = self
             .transcript
             .frames()
@@ -291,10 +300,12 @@ impl TestClient {
         if duplicates.is_empty() && lost.is_empty() {
             return Ok(());
         }
-        Err(self.failure(
-            "every event exactly once".to_owned(),
-            format!("lost event ids {lost:?}; duplicated event ids {duplicates:?}"),
-        ))
+        Err(self
+            .failure(
+                "every event exactly once".to_owned(),
+                format!("lost event ids {lost:?}; duplicated event ids {duplicates:?}"),
+            )
+            .await)
     }
 }
 
@@ -391,13 +402,13 @@ fn names(events: &[EventType]) -> String {
 /// alike, so `unwrap` shows it whole) says what was expected, what went
 /// wrong, the user, connection and backend, and the transcript with timings;
 /// the transcript is also written as JSONL and its path printed.
-#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error(
     "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}{}",
-    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {e}") },
+    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {}", with_sources(e)) },
     match backend_logs {
         Some(Ok(path)) => format!("\n  backend logs: {}", path.display()),
-        Some(Err(e)) => format!("\n  backend logs: not saved: {e}"),
+        Some(Err(e)) => format!("\n  backend logs: not saved: {}", with_sources(e)),
         None => String::new(),
     }
 )]
@@ -415,9 +426,9 @@ pub struct ExpectationFailed {
     /// The frames received, with timings.
     pub transcript: String,
     /// Where the JSONL transcript was written.
-    pub transcript_file: Result<std::path::PathBuf, String>,
+    pub transcript_file: Result<std::path::PathBuf, SaveError>,
     /// Where the container backend's logs were saved (container tier only).
-    pub backend_logs: Option<Result<std::path::PathBuf, String>>,
+    pub backend_logs: Option<Result<std::path::PathBuf, SaveError>>,
 }
 
 impl fmt::Debug for ExpectationFailed {

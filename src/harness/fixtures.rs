@@ -4,8 +4,8 @@
 //!
 //! ```
 //! use rstest::rstest;
-//! use ws_harness::harness::TestClientFactory;
-//! use ws_harness::harness::fixtures::*;
+//! use ws_harness::TestClientFactory;
+//! use ws_harness::fixtures::*;
 //!
 //! #[rstest]
 //! #[tokio::test]

@@ -10,7 +10,7 @@ use std::fmt;
 ///
 /// ```
 /// use serde_json::json;
-/// use ws_harness::harness::{event, frame};
+/// use ws_harness::{event, frame};
 ///
 /// let started = json!({"type": "agent_started", "event_id": 1, "message_id": "m-1"});
 /// assert!(event("agent_started").matches(&started));

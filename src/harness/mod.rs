@@ -1,5 +1,6 @@
 //! The test harness: typed configuration, authenticated test clients, event
-//! assertions, the in-process backend and rstest fixtures.
+//! assertions, the backend chain and rstest fixtures. Its items are
+//! re-exported at the crate root.
 
 mod backend;
 mod client;
@@ -9,12 +10,18 @@ pub mod fixtures;
 mod matcher;
 pub(crate) mod transcript;
 
+#[cfg(feature = "container")]
+pub use backend::CONTAINER_LABEL;
+pub(crate) use backend::with_sources;
 pub use backend::{
-    BackendError, BackendInfo, BackendKind, CONTAINER_LABEL, ContainerRef, InProcessBackend,
-    Resolution, TierAttempt, TierOutcome,
+    BackendError, BackendInfo, BackendKind, ContainerRef, HealthError, Resolution, SkipReason,
+    TierAttempt, TierOutcome, UnknownTier,
 };
+#[cfg(feature = "server")]
+pub use backend::{InProcessBackend, InProcessError};
 pub use client::{
-    ClientError, ClientOptions, MaxRetriesExceeded, ResumeReport, TestClient, TestClientFactory,
+    ClientError, ClientOptions, ConnectError, MaxRetriesExceeded, ResumeReport, TestClient,
+    TestClientFactory,
 };
 pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
@@ -22,4 +29,4 @@ pub use config::{
 };
 pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
-pub use transcript::{ReceivedFrame, Transcript, transcript_dir};
+pub use transcript::{ReceivedFrame, SaveError, Transcript, transcript_dir};

@@ -119,9 +119,8 @@ impl Transcript {
     /// after the user and the time, and returns the path.
     ///
     /// # Errors
-    /// The I/O error when the file cannot be written.
-    pub fn write_jsonl(&self, dir: &Path, user: &str) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(dir)?;
+    /// [`SaveError::Write`] when the file cannot be written.
+    pub async fn write_jsonl(&self, dir: &Path, user: &str) -> Result<PathBuf, SaveError> {
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -148,9 +147,63 @@ impl Transcript {
             out.push_str(&line.to_string());
             out.push('\n');
         }
-        std::fs::write(&path, out)?;
-        Ok(path)
+        write_file(path, out.into_bytes()).await
     }
+}
+
+/// Why a failure's artifact (a transcript, a container's logs) was not saved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaveError {
+    /// The file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Docker did not give the container's logs.
+    #[cfg(feature = "container")]
+    #[error("cannot read the logs of container {container}")]
+    ContainerLogs {
+        /// The container's id.
+        container: String,
+        /// Why.
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Docker took too long to give the container's logs.
+    #[cfg(feature = "container")]
+    #[error("the logs of container {container} took more than {after:?}")]
+    ContainerLogsTimedOut {
+        /// The container's id.
+        container: String,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The task saving it stopped before it finished.
+    #[error("the task saving it did not finish")]
+    Interrupted(#[source] tokio::task::JoinError),
+}
+
+/// Writes `bytes` to `path` (making its folder) off the async runtime's
+/// workers, and returns the path.
+pub(crate) async fn write_file(path: PathBuf, bytes: Vec<u8>) -> Result<PathBuf, SaveError> {
+    tokio::task::spawn_blocking(move || {
+        let written = match path.parent() {
+            Some(dir) => std::fs::create_dir_all(dir),
+            None => Ok(()),
+        }
+        .and_then(|()| std::fs::write(&path, bytes));
+        match written {
+            Ok(()) => Ok(path),
+            Err(source) => Err(SaveError::Write { path, source }),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(SaveError::Interrupted(e)))
 }
 
 /// Where failing transcripts go: `<cargo target dir>/ws-harness/transcripts`

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-/// The reference agent (the seeds' `WebSocketAgentHandler`): turns one
+/// The reference agent: turns one
 /// `user_message` into a run of flat agent events.
 ///
 /// A run goes `agent_started`, the thinking steps, a `tool_executing` /

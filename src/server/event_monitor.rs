@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 /// How many finished runs (and flagged runs) the monitor keeps for inspection.
 const KEEP_RUNS: usize = 256;
 
-/// When one event of a run went out (the seeds' `EventTiming`).
+/// When one event of a run went out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventTiming {
     /// The event's type.
@@ -17,7 +17,7 @@ pub struct EventTiming {
     pub offset: Duration,
 }
 
-/// The events of one run as they are emitted (the seeds' `EventTracker`).
+/// The events of one run as they are emitted.
 ///
 /// ```
 /// use ws_harness::protocol::{EventType, REQUIRED_EVENTS};
@@ -90,8 +90,7 @@ impl EventTracker {
     }
 }
 
-/// A run that ended without all of its required events (the seeds'
-/// `MissingCriticalEventError`).
+/// A run that ended without all of its required events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "run {run_id} of user {user_id} (message {message_id}) ended without {}; it sent {}",
@@ -122,7 +121,7 @@ fn names(events: &[EventType]) -> String {
         .join(", ")
 }
 
-/// Counts of what the monitor has seen (the seeds' `EventMetrics`).
+/// Counts of what the monitor has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventMetrics {
     /// Runs that ended.
@@ -137,7 +136,7 @@ pub struct EventMetrics {
     pub missing: BTreeMap<EventType, u64>,
 }
 
-/// Watches every run's events (the seeds' `WebSocketEventMonitor`): flags a
+/// Watches every run's events: flags a
 /// run that ends without all required events and keeps recent runs' timings.
 ///
 /// ```

@@ -22,7 +22,7 @@ pub(crate) enum Outbound {
     Drop,
 }
 
-/// The one connection manager (the seeds' `UnifiedWebSocketManager`, one, not ten).
+/// The one connection manager.
 ///
 /// It keeps, per user: the open connections, the `event_id` sequence (1, 2,
 /// 3, ... with no gaps across all runs and connections of that user) and the
@@ -56,7 +56,7 @@ struct UserState {
     disconnected_at: Option<Instant>,
 }
 
-/// Whether a user is connected (the seeds' `ReconnectionState`, server side).
+/// Whether a user is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReconnectionState {
     /// At least one connection is open.
@@ -71,9 +71,8 @@ pub enum ReconnectionState {
     },
 }
 
-/// One user's session as the server tracks it across reconnections (the
-/// seeds' `ReconnectionSession`, server side): what a client resuming now
-/// would get.
+/// One user's session as the server tracks it across reconnections: what
+/// a client resuming now would get.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconnectionSession {
     /// The user.

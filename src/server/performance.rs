@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 /// The throughput window: this many one-second buckets.
 const WINDOW_SECONDS: usize = 10;
 
-/// One run's latency, from its `user_message` to its last event (the seeds'
-/// `LatencyMeasurement`).
+/// One run's latency, from its `user_message` to its last event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LatencyMeasurement {
     /// How long the run took.
@@ -19,7 +18,7 @@ pub struct LatencyMeasurement {
     pub events: u64,
 }
 
-/// Runs and events per second over the recent window (the seeds' `ThroughputMetrics`).
+/// Runs and events per second over the recent window.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ThroughputMetrics {
     /// The span the rates are measured over (up to 10 s).
@@ -30,7 +29,7 @@ pub struct ThroughputMetrics {
     pub events_per_second: f64,
 }
 
-/// The bar the server is held to (the seeds' `PerformanceThresholds`); `None`
+/// The bar the server is held to; `None`
 /// turns a check off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PerformanceThresholds {
@@ -82,7 +81,7 @@ impl AlertKind {
     }
 }
 
-/// A threshold crossed (the seeds' `PerformanceAlert`).
+/// A threshold crossed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerformanceAlert {
     /// Which threshold.
@@ -111,7 +110,7 @@ impl fmt::Display for PerformanceAlert {
     }
 }
 
-/// A snapshot of the server's performance (the seeds' `PerformanceMetrics`).
+/// A snapshot of the server's performance.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PerformanceMetrics {
     /// Runs measured.
@@ -135,8 +134,7 @@ pub struct PerformanceMetrics {
 }
 
 /// Measures run latency (an HDR histogram, microsecond resolution) and
-/// throughput, and checks them against thresholds (the seeds'
-/// `WebSocketPerformanceMonitor`).
+/// throughput, and checks them against thresholds.
 ///
 /// ```
 /// use std::time::Duration;

@@ -4,7 +4,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-/// Per-user rates (the seeds' `RateLimitConfig`): a sustained rate per second
+/// Per-user rates: a sustained rate per second
 /// plus a burst, for client messages and for connection attempts.
 ///
 /// ```
@@ -72,7 +72,7 @@ impl RateLimitKind {
     }
 }
 
-/// A user went over a rate (the seeds' `RateLimitExceededException`);
+/// A user went over a rate;
 /// `retry_after` is when the next attempt will be let through.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} rate limit exceeded; retry after {} ms", kind.as_str(), retry_after.as_millis())]
@@ -98,9 +98,8 @@ impl RateLimitExceeded {
     }
 }
 
-/// The per-user limiter (the seeds' `WebSocketRateLimiter`): GCRA from the
-/// `governor` crate, one cell per user and kind (the seeds'
-/// `UserRateLimitState`).
+/// The per-user limiter: GCRA from the
+/// `governor` crate, one cell per user and kind.
 ///
 /// ```
 /// use ws_harness::server::{RateLimitConfig, RateLimiter};

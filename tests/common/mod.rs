@@ -307,7 +307,7 @@ pub fn start_server(mut command: std::process::Command) -> (std::process::Child,
         .unwrap();
     let addr = first
         .trim()
-        .strip_prefix("listening on ")
+        .strip_prefix(ws_harness::process::LISTENING_ON)
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .parse()
         .unwrap();

@@ -1,9 +1,11 @@
 //! The container tier: the reference server image, started (or reused) with
 //! testcontainers, after a short Docker probe guarded by a circuit breaker.
 
-use super::{ContainerRef, Found, health};
+use super::{ContainerRef, Found, SkipReason, health};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::harness::RealWebSocketTestConfig;
+use crate::harness::SaveError;
+use crate::process::LISTENING_ON;
 use bollard::Docker;
 use futures_util::StreamExt;
 use once_cell::sync::Lazy;
@@ -26,6 +28,8 @@ pub(crate) const IMAGE_TAG: &str = env!("CARGO_PKG_VERSION");
 pub const CONTAINER_LABEL: &str = "dev.ws-harness.backend";
 /// The server's port inside the container.
 const PORT: u16 = 8765;
+/// How long reading a container's logs may take.
+const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the Docker probe may take: an engine that accepts and never
 /// answers would otherwise hold each API call for 120 s.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,22 +42,8 @@ const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 /// The image's Dockerfile, the same one `docker/build.sh` uses.
 const DOCKERFILE: &str = include_str!("../../../docker/Dockerfile");
 
-/// The runtime the chain and the container's client live on; it lives as
-/// long as the process, so the container handle is never dropped outside it.
-pub(super) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: Lazy<tokio::runtime::Runtime> = Lazy::new(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ws-harness-chain")
-            .enable_all()
-            .build()
-            .expect("a runtime for the backend chain")
-    });
-    &RUNTIME
-}
-
 /// Each Docker endpoint is asked once: after a failure its circuit stays
-/// open for the rest of the run (the seeds' `docker_circuit_breaker`).
+/// open for the rest of the run.
 fn docker_circuit(endpoint: &str) -> Arc<CircuitBreaker> {
     static CIRCUITS: Lazy<Mutex<HashMap<String, Arc<CircuitBreaker>>>> = Lazy::new(Mutex::default);
     let mut circuits = CIRCUITS.lock().unwrap_or_else(PoisonError::into_inner);
@@ -74,16 +64,34 @@ static CONTAINER: tokio::sync::OnceCell<ContainerAsync<GenericImage>> =
 
 /// Why the container tier was passed over, and whether Docker itself failed.
 struct Skip {
-    reason: String,
+    reason: SkipReason,
     docker_failed: bool,
 }
 
-pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, String> {
+impl Skip {
+    fn docker_down(reason: SkipReason) -> Self {
+        Self {
+            reason,
+            docker_failed: true,
+        }
+    }
+}
+
+impl From<SkipReason> for Skip {
+    fn from(reason: SkipReason) -> Self {
+        Self {
+            reason,
+            docker_failed: false,
+        }
+    }
+}
+
+pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
     let endpoint = endpoint(config);
     let circuit = docker_circuit(&endpoint);
-    circuit
-        .try_acquire()
-        .map_err(|_| format!("docker: not asked again in this run: {endpoint} failed earlier"))?;
+    if circuit.try_acquire().is_err() {
+        return Err(SkipReason::DockerNotAskedAgain { endpoint });
+    }
     match start(config, endpoint).await {
         Ok(found) => {
             circuit.record_success();
@@ -107,55 +115,42 @@ pub(crate) fn endpoint(config: &RealWebSocketTestConfig) -> String {
 }
 
 async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Found, Skip> {
-    let docker_down = |reason: String| Skip {
-        reason,
-        docker_failed: true,
-    };
-    let docker = Docker::connect_with_host(&endpoint)
-        .map_err(|e| docker_down(format!("docker: cannot use {endpoint}: {e}")))?;
+    let docker = Docker::connect_with_host(&endpoint).map_err(|source| {
+        Skip::docker_down(SkipReason::DockerUnusable {
+            endpoint: endpoint.clone(),
+            source,
+        })
+    })?;
     match tokio::time::timeout(PROBE_TIMEOUT, docker.ping()).await {
         Err(_) => {
-            return Err(docker_down(format!(
-                "docker: no answer from {endpoint} within {PROBE_TIMEOUT:?}"
-            )));
+            return Err(Skip::docker_down(SkipReason::DockerTimedOut {
+                endpoint,
+                after: PROBE_TIMEOUT,
+            }));
         }
-        Ok(Err(e)) => {
-            return Err(docker_down(format!(
-                "docker: no daemon at {endpoint} ({e})"
-            )));
+        Ok(Err(source)) => {
+            return Err(Skip::docker_down(SkipReason::DockerUnreachable {
+                endpoint,
+                source,
+            }));
         }
         Ok(Ok(_)) => {}
     }
     let image = format!("{IMAGE_NAME}:{IMAGE_TAG}");
     if docker.inspect_image(&image).await.is_err() {
-        build_image(&image).await.map_err(|reason| Skip {
-            reason,
-            docker_failed: false,
-        })?;
+        build_image(image).await?;
     }
-    let container = CONTAINER
-        .get_or_try_init(|| run(config))
+    let container = CONTAINER.get_or_try_init(|| run(config)).await?;
+    let unreadable = |source| SkipReason::ContainerPort { source };
+    let host = container.get_host().await.map_err(unreadable)?;
+    let port = container
+        .get_host_port_ipv4(PORT)
         .await
-        .map_err(|reason| Skip {
-            reason,
-            docker_failed: false,
-        })?;
-    let failed = |e: testcontainers::TestcontainersError| Skip {
-        reason: format!("docker: the container started but its port cannot be read: {e}"),
-        docker_failed: false,
-    };
-    let host = container.get_host().await.map_err(failed)?;
-    let port = container.get_host_port_ipv4(PORT).await.map_err(failed)?;
-    let url = Url::parse(&format!("ws://{host}:{port}/ws")).map_err(|e| Skip {
-        reason: e.to_string(),
-        docker_failed: false,
-    })?;
+        .map_err(unreadable)?;
+    let url = Url::parse(&format!("ws://{host}:{port}/ws")).expect("host and port make a URL");
     health::check(&url, config.docker_startup_timeout)
         .await
-        .map_err(|e| Skip {
-            reason: format!("docker: the container is not healthy: {e}"),
-            docker_failed: false,
-        })?;
+        .map_err(|source| SkipReason::ContainerUnhealthy { source })?;
     let container = ContainerRef {
         id: container.id().to_owned(),
         docker_endpoint: endpoint,
@@ -166,13 +161,13 @@ async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Fou
     })
 }
 
-async fn run(config: &RealWebSocketTestConfig) -> Result<ContainerAsync<GenericImage>, String> {
+async fn run(config: &RealWebSocketTestConfig) -> Result<ContainerAsync<GenericImage>, SkipReason> {
     let idle = humantime::format_duration(config.container_idle_exit)
         .to_string()
         .replace(' ', "");
     GenericImage::new(IMAGE_NAME, IMAGE_TAG)
         .with_exposed_port(PORT.tcp())
-        .with_wait_for(WaitFor::message_on_stdout("listening on"))
+        .with_wait_for(WaitFor::message_on_stdout(LISTENING_ON))
         .with_cmd(["--test-mode", "--idle-exit", idle.as_str()])
         .with_label(CONTAINER_LABEL, "reference-server")
         // Reuse matches on labels only: the settings that shape the container go in them.
@@ -183,69 +178,81 @@ async fn run(config: &RealWebSocketTestConfig) -> Result<ContainerAsync<GenericI
         .with_startup_timeout(config.docker_startup_timeout)
         .start()
         .await
-        .map_err(|e| format!("docker: the {IMAGE_NAME}:{IMAGE_TAG} container did not start: {e}"))
+        .map_err(|source| SkipReason::ContainerStart {
+            image: format!("{IMAGE_NAME}:{IMAGE_TAG}"),
+            source,
+        })
 }
 
 /// Builds the image from the statically linked server, when it was built.
-async fn build_image(image: &str) -> Result<(), String> {
-    let binary = static_binary().ok_or_else(|| {
-        format!("docker: the image {image} is missing and there is no static server binary to build it from; run docker/build.sh")
-    })?;
+async fn build_image(image: String) -> Result<(), SkipReason> {
+    let Some(binary) = static_binary().await else {
+        return Err(SkipReason::ImageMissing { image });
+    };
     GenericBuildableImage::new(IMAGE_NAME, IMAGE_TAG)
         .with_dockerfile_string(DOCKERFILE)
         .with_file(binary.clone(), "ws-harness")
         .build_image()
         .await
         .map(|_| ())
-        .map_err(|e| {
-            format!(
-                "docker: cannot build {image} from {}: {e}; run docker/build.sh",
-                binary.display()
-            )
+        .map_err(|source| SkipReason::ImageBuild {
+            image,
+            binary,
+            source,
         })
 }
 
 /// `target/x86_64-unknown-linux-gnu/release/ws-harness`, as `docker/build.sh` leaves it.
-fn static_binary() -> Option<PathBuf> {
+async fn static_binary() -> Option<PathBuf> {
     let binary = crate::harness::transcript::target_dir()?
         .join("x86_64-unknown-linux-gnu/release/ws-harness");
-    binary.is_file().then_some(binary)
+    tokio::fs::metadata(&binary)
+        .await
+        .is_ok_and(|m| m.is_file())
+        .then_some(binary)
 }
 
-/// Writes the logs of `container_id` next to the transcripts and returns the path.
-pub(crate) fn save_logs(config_endpoint: &str, container_id: &str) -> Result<PathBuf, String> {
-    let endpoint = config_endpoint.to_owned();
+/// Writes the logs of `container_id` next to the transcripts and returns the
+/// path. Runs on the chain's runtime, where the Docker client lives.
+pub(super) async fn save_logs(endpoint: &str, container_id: &str) -> Result<PathBuf, SaveError> {
+    let endpoint = endpoint.to_owned();
     let id = container_id.to_owned();
-    std::thread::spawn(move || {
-        runtime().block_on(async move {
-            let docker = Docker::connect_with_host(&endpoint).map_err(|e| e.to_string())?;
-            let options = bollard::query_parameters::LogsOptionsBuilder::default()
-                .stdout(true)
-                .stderr(true)
-                .build();
-            let mut logs = docker.logs(&id, Some(options));
-            let mut text = String::new();
-            let read = async {
-                while let Some(chunk) = logs.next().await {
-                    text.push_str(&chunk.map_err(|e| e.to_string())?.to_string());
-                }
-                Ok::<_, String>(())
-            };
-            tokio::time::timeout(Duration::from_secs(5), read)
-                .await
-                .map_err(|_| "docker logs timed out".to_owned())??;
-            let dir = crate::harness::transcript_dir();
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let short: String = id.chars().take(12).collect();
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_micros();
-            let path = dir.join(format!("container-{short}-{stamp}.log"));
-            std::fs::write(&path, text).map_err(|e| e.to_string())?;
-            Ok(path)
-        })
-    })
-    .join()
-    .unwrap_or_else(|_| Err("reading the container logs panicked".to_owned()))
+    let logs = super::runtime().spawn(async move {
+        let docker =
+            Docker::connect_with_host(&endpoint).map_err(|source| SaveError::ContainerLogs {
+                container: id.clone(),
+                source,
+            })?;
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = docker.logs(&id, Some(options));
+        let mut text = String::new();
+        let read = async {
+            while let Some(chunk) = logs.next().await {
+                let chunk = chunk.map_err(|source| SaveError::ContainerLogs {
+                    container: id.clone(),
+                    source,
+                })?;
+                text.push_str(&chunk.to_string());
+            }
+            Ok::<_, SaveError>(())
+        };
+        tokio::time::timeout(LOGS_TIMEOUT, read)
+            .await
+            .map_err(|_| SaveError::ContainerLogsTimedOut {
+                container: id.clone(),
+                after: LOGS_TIMEOUT,
+            })??;
+        let short: String = id.chars().take(12).collect();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        let path = crate::harness::transcript_dir().join(format!("container-{short}-{stamp}.log"));
+        crate::harness::transcript::write_file(path, text.into_bytes()).await
+    });
+    logs.await
+        .unwrap_or_else(|e| Err(SaveError::Interrupted(e)))
 }

@@ -1,90 +1,152 @@
 //! `GET /health` of a server speaking `PROTOCOL.md`, checked for protocol 1.
 
 use crate::protocol::PROTOCOL_VERSION;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use url::Url;
 
 /// Largest `/health` answer read.
-const MAX_RESPONSE: u64 = 64 * 1024;
+const MAX_RESPONSE: usize = 64 * 1024;
+
+/// Why a `/health` probe failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HealthError {
+    /// The server's URL is not `ws://` (this build has no TLS).
+    #[error("{url}: only ws:// servers can be probed by this build (no TLS)")]
+    Scheme {
+        /// The WebSocket URL.
+        url: Url,
+    },
+    /// No TCP connection.
+    #[error("{health}: cannot connect")]
+    Connect {
+        /// The `/health` URL.
+        health: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP exchange failed.
+    #[error("{health}: the HTTP exchange failed")]
+    Http {
+        /// The `/health` URL.
+        health: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No answer in time.
+    #[error("{health}: no answer within {after:?}")]
+    TimedOut {
+        /// The `/health` URL.
+        health: String,
+        /// The probe's timeout.
+        after: Duration,
+    },
+    /// A status other than 200.
+    #[error("{health} answered HTTP {status}")]
+    Status {
+        /// The `/health` URL.
+        health: String,
+        /// The status.
+        status: u16,
+    },
+    /// The body is not JSON.
+    #[error("{health} did not answer JSON: {body:?}")]
+    NotJson {
+        /// The `/health` URL.
+        health: String,
+        /// The start of the body.
+        body: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another protocol version.
+    #[error("{health} speaks protocol {found}; this harness speaks protocol {PROTOCOL_VERSION}")]
+    WrongProtocol {
+        /// The `/health` URL.
+        health: String,
+        /// The version it speaks.
+        found: u64,
+    },
+    /// No protocol version at all.
+    #[error("{health} does not say its protocol version: {body}")]
+    NoProtocol {
+        /// The `/health` URL.
+        health: String,
+        /// The JSON it answered.
+        body: Value,
+    },
+}
 
 /// Probes the `/health` of the server whose WebSocket URL is `ws_url`,
-/// within `timeout`. `Err` says what was wrong, for the resolution report.
-pub(super) async fn check(ws_url: &Url, timeout: Duration) -> Result<(), String> {
+/// within `timeout`.
+pub(super) async fn check(ws_url: &Url, timeout: Duration) -> Result<(), HealthError> {
     if ws_url.scheme() != "ws" {
-        return Err(format!(
-            "{ws_url}: only ws:// servers can be probed by this build (no TLS)"
-        ));
+        return Err(HealthError::Scheme {
+            url: ws_url.clone(),
+        });
     }
     let host = ws_url.host_str().unwrap_or("localhost").to_owned();
     let port = ws_url.port_or_known_default().unwrap_or(80);
     let health = format!("http://{host}:{port}/health");
-    let get = async {
-        let mut stream = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("{health}: cannot connect: {e}"))?;
-        let request =
-            format!("GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| format!("{health}: {e}"))?;
-        let mut raw = Vec::new();
-        stream
-            .take(MAX_RESPONSE)
-            .read_to_end(&mut raw)
-            .await
-            .map_err(|e| format!("{health}: {e}"))?;
-        Ok::<_, String>(String::from_utf8_lossy(&raw).into_owned())
-    };
-    let raw = tokio::time::timeout(timeout, get)
+    let body = tokio::time::timeout(timeout, get(&host, port, &health))
         .await
-        .map_err(|_| format!("{health}: no answer within {timeout:?}"))??;
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
-    let status = head.split_whitespace().nth(1).unwrap_or("?");
-    if status != "200" {
-        return Err(format!("{health} answered HTTP {status}"));
-    }
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    let health_json: Value = serde_json::from_str(body.trim()).map_err(|e| {
-        format!(
-            "{health} did not answer JSON ({e}): {:?}",
-            body.chars().take(80).collect::<String>()
-        )
+        .map_err(|_| HealthError::TimedOut {
+            health: health.clone(),
+            after: timeout,
+        })??;
+    let json: Value = serde_json::from_slice(&body).map_err(|source| HealthError::NotJson {
+        body: String::from_utf8_lossy(&body).chars().take(80).collect(),
+        health: health.clone(),
+        source,
     })?;
-    match health_json.get("protocol").and_then(Value::as_u64) {
+    match json.get("protocol").and_then(Value::as_u64) {
         Some(p) if p == u64::from(PROTOCOL_VERSION) => Ok(()),
-        Some(p) => Err(format!(
-            "{health} speaks protocol {p}; this harness speaks protocol {PROTOCOL_VERSION}"
-        )),
-        None => Err(format!(
-            "{health} does not say its protocol version: {health_json}"
-        )),
+        Some(found) => Err(HealthError::WrongProtocol { health, found }),
+        None => Err(HealthError::NoProtocol { health, body: json }),
     }
 }
 
-/// The body of a chunked response.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
+/// `GET /health` over HTTP/1.1; the body of a 200 answer.
+async fn get(host: &str, port: u16, health: &str) -> Result<Bytes, HealthError> {
+    let http = |source: Box<dyn std::error::Error + Send + Sync>| HealthError::Http {
+        health: health.to_owned(),
+        source,
+    };
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|source| HealthError::Connect {
+            health: health.to_owned(),
+            source,
+        })?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| http(e.into()))?;
+    tokio::spawn(connection);
+    let request = http::Request::get("/health")
+        .header(http::header::HOST, format!("{host}:{port}"))
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| http(e.into()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| http(e.into()))?;
+    if response.status() != http::StatusCode::OK {
+        return Err(HealthError::Status {
+            health: health.to_owned(),
+            status: response.status().as_u16(),
+        });
     }
-    out
+    Limited::new(response.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map(|body| body.to_bytes())
+        .map_err(http)
 }

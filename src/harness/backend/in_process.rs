@@ -1,6 +1,6 @@
 //! The in-process tier: the reference server on a runtime of its own.
 
-use super::{BackendError, BackendInfo, BackendKind};
+use super::{BackendInfo, BackendKind};
 use crate::server::{Server, ServerConfig, ServerError};
 use once_cell::sync::OnceCell;
 use std::fmt;
@@ -11,6 +11,27 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
 
+/// Why the in-process server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InProcessError {
+    /// No runtime could be made for it.
+    #[error("no runtime for the in-process server")]
+    Runtime(#[source] std::io::Error),
+    /// It cannot listen on its address.
+    #[error("the in-process server cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server refused its configuration.
+    #[error("the in-process server refused its configuration")]
+    Server(#[source] ServerError),
+}
+
 /// The reference server in this process, in test mode on `127.0.0.1`, on a
 /// runtime of its own: it outlives each `#[tokio::test]` runtime, so one
 /// server serves every test of a test binary.
@@ -19,7 +40,7 @@ use url::Url;
 /// events, malformed frames, a restart.
 ///
 /// ```
-/// use ws_harness::harness::InProcessBackend;
+/// use ws_harness::InProcessBackend;
 /// let backend = InProcessBackend::shared().unwrap();
 /// assert!(backend.url().as_str().starts_with("ws://127.0.0.1:"));
 /// ```
@@ -53,16 +74,16 @@ impl InProcessBackend {
     /// The server shared by every test of this process, started on first use.
     ///
     /// # Errors
-    /// [`BackendError::InProcess`] when it cannot start.
-    pub fn shared() -> Result<&'static Self, BackendError> {
+    /// [`InProcessError`] when it cannot start.
+    pub fn shared() -> Result<&'static Self, InProcessError> {
         SHARED.get_or_try_init(Self::start)
     }
 
     /// A new server of its own (most tests share [`shared`](Self::shared)).
     ///
     /// # Errors
-    /// [`BackendError::InProcess`] when it cannot start.
-    pub fn start() -> Result<Self, BackendError> {
+    /// [`InProcessError`] when it cannot start.
+    pub fn start() -> Result<Self, InProcessError> {
         Self::start_with(ServerConfig::test_mode())
     }
 
@@ -70,7 +91,7 @@ impl InProcessBackend {
     /// the rate limits lifted, for a benchmark).
     ///
     /// ```
-    /// use ws_harness::harness::InProcessBackend;
+    /// use ws_harness::InProcessBackend;
     /// use ws_harness::server::{RateLimitConfig, ServerConfig};
     ///
     /// let config = ServerConfig { rate_limits: RateLimitConfig::LIFTED, ..ServerConfig::test_mode() };
@@ -79,16 +100,16 @@ impl InProcessBackend {
     /// ```
     ///
     /// # Errors
-    /// [`BackendError::InProcess`] when it cannot start: no runtime, no
+    /// [`InProcessError`] when it cannot start: no runtime, no
     /// loopback port, or a configuration the server refuses.
-    pub fn start_with(config: ServerConfig) -> Result<Self, BackendError> {
+    pub fn start_with(config: ServerConfig) -> Result<Self, InProcessError> {
         let started = Instant::now();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ws-harness-server")
             .enable_all()
             .build()
-            .map_err(|e| BackendError::InProcess(format!("no runtime: {e}")))?;
+            .map_err(InProcessError::Runtime)?;
         let running = Self::serve(
             &runtime,
             config.clone(),
@@ -107,16 +128,15 @@ impl InProcessBackend {
         runtime: &tokio::runtime::Runtime,
         config: ServerConfig,
         addr: SocketAddr,
-    ) -> Result<Running, BackendError> {
+    ) -> Result<Running, InProcessError> {
         let listener = {
             let _entered = runtime.enter();
-            crate::server::bind(addr)
-                .map_err(|e| BackendError::InProcess(format!("cannot bind {addr}: {e}")))?
+            crate::server::bind(addr).map_err(|source| InProcessError::Bind { addr, source })?
         };
         let addr = listener
             .local_addr()
-            .map_err(|e| BackendError::InProcess(e.to_string()))?;
-        let server = Server::new(config).map_err(|e| BackendError::InProcess(e.to_string()))?;
+            .map_err(|source| InProcessError::Bind { addr, source })?;
+        let server = Server::new(config).map_err(InProcessError::Server)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = {
             let server = server.clone();
@@ -198,8 +218,8 @@ impl InProcessBackend {
     /// as after a real restart.
     ///
     /// # Errors
-    /// [`BackendError::InProcess`] when the new server cannot bind the port.
-    pub async fn restart(&self) -> Result<(), BackendError> {
+    /// [`InProcessError`] when the new server cannot bind the port.
+    pub async fn restart(&self) -> Result<(), InProcessError> {
         let (stop, serving) = {
             let mut running = self.lock();
             (running.stop.take(), running.serving.take())

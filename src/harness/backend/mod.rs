@@ -9,23 +9,32 @@
 //!    wait for `/health` within `docker_startup_timeout`;
 //! 2. **staging**: the server at `staging_url`, once its `/health` answers
 //!    with protocol 1;
-//! 3. **in-process**: the built-in reference server, always available.
+//! 3. **in-process**: the built-in reference server.
 //!
 //! A `url` setting skips the chain. `require` makes resolution fail, with
 //! every tier's reason, unless that tier was chosen.
 
+#[cfg(feature = "container")]
 mod docker;
+#[cfg(feature = "container")]
 pub use docker::CONTAINER_LABEL;
 mod health;
+#[cfg(feature = "server")]
 mod in_process;
+mod reason;
 mod staging;
 
-pub use in_process::InProcessBackend;
+pub use health::HealthError;
+#[cfg(feature = "server")]
+pub use in_process::{InProcessBackend, InProcessError};
+pub(crate) use reason::with_sources;
+pub use reason::{SkipReason, UnknownTier};
 
-use super::RealWebSocketTestConfig;
-use once_cell::sync::OnceCell;
+use super::{RealWebSocketTestConfig, SaveError};
+use once_cell::sync::{Lazy, OnceCell};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
 
@@ -65,32 +74,32 @@ impl fmt::Display for BackendKind {
 }
 
 impl FromStr for BackendKind {
-    type Err = String;
+    type Err = UnknownTier;
 
     /// A tier of the chain: `container`, `staging` or `in-process`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::CHAIN
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!("`{s}` is not a tier; expected container, staging or in-process")
+            .ok_or_else(|| UnknownTier {
+                given: s.to_owned(),
             })
     }
 }
 
 /// What became of one tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum TierOutcome {
     /// This tier is the backend.
     Chosen,
     /// Tried and passed over, for this reason.
-    Skipped(String),
+    Skipped(Arc<SkipReason>),
     /// Not tried (an earlier tier was chosen, or another was forced).
     NotTried,
 }
 
 /// One tier's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TierAttempt {
     /// The tier.
     pub tier: BackendKind,
@@ -101,10 +110,21 @@ pub struct TierAttempt {
 }
 
 /// How the backend was chosen: every tier, its outcome and its time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Resolution {
     /// One line per tier, in chain order.
     pub attempts: Vec<TierAttempt>,
+}
+
+impl Resolution {
+    /// Why `tier` was skipped, if it was.
+    #[must_use]
+    pub fn skipped(&self, tier: BackendKind) -> Option<&SkipReason> {
+        self.attempts.iter().find_map(|a| match &a.outcome {
+            TierOutcome::Skipped(why) if a.tier == tier => Some(why.as_ref()),
+            _ => None,
+        })
+    }
 }
 
 impl fmt::Display for Resolution {
@@ -114,18 +134,13 @@ impl fmt::Display for Resolution {
             if i > 0 {
                 writeln!(f)?;
             }
-            let outcome = match &attempt.outcome {
-                TierOutcome::Chosen => "chosen".to_owned(),
-                TierOutcome::Skipped(why) => format!("skipped: {why}"),
-                TierOutcome::NotTried => "not tried".to_owned(),
-            };
-            write!(
-                f,
-                "{}. {}: {outcome} ({} ms)",
-                i + 1,
-                attempt.tier,
-                attempt.took.as_millis()
-            )?;
+            write!(f, "{}. {}: ", i + 1, attempt.tier)?;
+            match &attempt.outcome {
+                TierOutcome::Chosen => f.write_str("chosen")?,
+                TierOutcome::Skipped(why) => write!(f, "skipped: {}", reason::with_sources(why))?,
+                TierOutcome::NotTried => f.write_str("not tried")?,
+            }
+            write!(f, " ({} ms)", attempt.took.as_millis())?;
         }
         Ok(())
     }
@@ -133,7 +148,7 @@ impl fmt::Display for Resolution {
 
 /// The backend a test runs against, and why this one: shown in every
 /// assertion failure and by `ws-harness check`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BackendInfo {
     /// Its kind.
     pub kind: BackendKind,
@@ -160,9 +175,12 @@ impl ContainerRef {
     /// Saves the container's logs next to the transcripts and returns the path.
     ///
     /// # Errors
-    /// Why the logs could not be read or written.
-    pub fn save_logs(&self) -> Result<std::path::PathBuf, String> {
-        docker::save_logs(&self.docker_endpoint, &self.id)
+    /// [`SaveError`] when the logs cannot be read or written.
+    pub async fn save_logs(&self) -> Result<std::path::PathBuf, SaveError> {
+        #[cfg(feature = "container")]
+        return docker::save_logs(&self.docker_endpoint, &self.id).await;
+        #[cfg(not(feature = "container"))]
+        unreachable!("only the container tier, which this build lacks, makes a ContainerRef")
     }
 }
 
@@ -174,13 +192,18 @@ impl fmt::Display for BackendInfo {
 
 /// Why no backend could be had.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     /// The in-process server could not start.
-    #[error("the in-process server could not start: {0}")]
-    InProcess(String),
-    /// No tier could be had, or resolving failed.
-    #[error("no backend: {0}")]
-    Unavailable(String),
+    #[cfg(feature = "server")]
+    #[error("the in-process server could not start")]
+    InProcess(#[from] InProcessError),
+    /// No tier could be had.
+    #[error("no backend: no tier could be had:\n{resolution}")]
+    Unavailable {
+        /// Every tier's outcome.
+        resolution: Resolution,
+    },
     /// The forced or required tier could not be had.
     #[error("the {tier} backend is required ({by}) but could not be had:\n{resolution}")]
     Required {
@@ -191,6 +214,9 @@ pub enum BackendError {
         /// Every tier's outcome.
         resolution: Resolution,
     },
+    /// The chain's task stopped before it finished (it panicked).
+    #[error("backend resolution did not finish")]
+    Interrupted(#[source] tokio::task::JoinError),
 }
 
 /// A tier that could be had.
@@ -199,7 +225,23 @@ struct Found {
     container: Option<ContainerRef>,
 }
 
+/// The runtime the chain and the container's client live on: it lives as
+/// long as the process, so a container handle is never dropped outside it,
+/// and resolving never ties up a worker of the caller's runtime.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: Lazy<tokio::runtime::Runtime> = Lazy::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ws-harness-chain")
+            .enable_all()
+            .build()
+            .expect("a runtime for the backend chain")
+    });
+    &RUNTIME
+}
+
 impl BackendInfo {
+    #[cfg(feature = "server")]
     pub(crate) fn single(kind: BackendKind, url: Url, reason: &str) -> Self {
         Self {
             kind,
@@ -211,40 +253,86 @@ impl BackendInfo {
     }
 
     /// The backend `config` asks for, resolved once per process and shared
-    /// (later calls return the first answer, whatever their config).
+    /// (later calls return the first answer, whatever their config). For
+    /// synchronous callers such as rstest fixtures: it blocks the calling
+    /// thread until the chain is done.
     ///
     /// # Errors
     /// [`BackendError`] when the forced or required tier cannot be had.
     pub fn shared(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
         static SHARED: OnceCell<BackendInfo> = OnceCell::new();
-        SHARED.get_or_try_init(|| Self::resolve(config)).cloned()
+        SHARED
+            .get_or_try_init(|| Self::resolve_blocking(config))
+            .cloned()
     }
 
-    /// Runs the chain for `config` (see the crate docs), logging
-    /// the report.
+    /// Runs the chain for `config` (see the crate docs) and logs the report.
+    /// The chain runs on the harness's own runtime; awaiting it never blocks
+    /// a worker of the caller's.
+    ///
+    /// ```
+    /// use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = RealWebSocketTestConfig::builder()
+    ///     .without_environment()
+    ///     .backend(Some(BackendKind::InProcess))
+    ///     .build()?;
+    /// let backend = BackendInfo::resolve(&config).await?;
+    /// assert_eq!(backend.kind, BackendKind::InProcess);
+    /// println!("{}", backend.resolution);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`BackendError`] when the forced or required tier cannot be had.
-    pub fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        if let Some(url) = &config.url {
-            let reason = format!(
-                "url set by {}; the chain was not consulted",
-                config.source_of("url")
-            );
-            return Ok(Self::single(BackendKind::Url, url.clone(), &reason));
+    pub async fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
+        if let Some(info) = Self::configured_url(config) {
+            return Ok(info);
         }
         let config = config.clone();
-        // The container tier talks to Docker with async calls; resolution may
-        // be asked for inside a test's runtime, so it runs on a thread of its own.
-        let info = std::thread::spawn(move || docker::runtime().block_on(chain(&config)))
-            .join()
-            .unwrap_or_else(|_| {
-                Err(BackendError::Unavailable(
-                    "backend resolution panicked".into(),
-                ))
-            })?;
-        tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
-        Ok(info)
+        runtime()
+            .spawn(async move { chain(&config).await })
+            .await
+            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+    }
+
+    /// [`resolve`](Self::resolve) for synchronous code: blocks the calling
+    /// thread (never a runtime of the harness) until the chain is done.
+    /// Works inside and outside an async runtime.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_blocking(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
+        if let Some(info) = Self::configured_url(config) {
+            return Ok(info);
+        }
+        let config = config.clone();
+        let resolving = runtime().spawn(async move { chain(&config).await });
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        runtime().spawn(async move { done.send(resolving.await).ok() });
+        result
+            .recv()
+            .expect("the chain's runtime lives as long as the process")
+            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+    }
+
+    /// The server named by `url`: no chain.
+    fn configured_url(config: &RealWebSocketTestConfig) -> Option<Self> {
+        let url = config.url.as_ref()?;
+        let reason = format!(
+            "url set by {}; the chain was not consulted",
+            config.source_of("url")
+        );
+        Some(Self {
+            kind: BackendKind::Url,
+            url: url.clone(),
+            reason,
+            resolution: Resolution::default(),
+            container: None,
+        })
     }
 }
 
@@ -262,23 +350,12 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
             continue;
         }
         let started = Instant::now();
-        let result = match tier {
-            BackendKind::Container => docker::container(config).await,
-            BackendKind::Staging => staging::staging(config).await,
-            BackendKind::InProcess => InProcessBackend::shared()
-                .map(|b| Found {
-                    url: b.url(),
-                    container: None,
-                })
-                .map_err(|e| e.to_string()),
-            BackendKind::Url => unreachable!("not a tier of the chain"),
-        };
-        let outcome = match result {
+        let outcome = match try_tier(tier, config).await {
             Ok(found) => {
                 chosen = Some((tier, found));
                 TierOutcome::Chosen
             }
-            Err(why) => TierOutcome::Skipped(why),
+            Err(why) => TierOutcome::Skipped(Arc::new(why)),
         };
         resolution.attempts.push(TierAttempt {
             tier,
@@ -298,19 +375,47 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
         .require
         .map(|t| setting("require", t))
         .or_else(|| config.backend.map(|t| setting("backend", t)));
-    match (chosen, required) {
+    let info = match (chosen, required) {
         (Some((kind, found)), Some((tier, _))) if kind == tier => {
-            Ok(info(kind, found, resolution, config))
+            info(kind, found, resolution, config)
         }
-        (Some((kind, found)), None) => Ok(info(kind, found, resolution, config)),
-        (_, Some((tier, by))) => Err(BackendError::Required {
-            tier,
-            by,
-            resolution,
+        (Some((kind, found)), None) => info(kind, found, resolution, config),
+        (_, Some((tier, by))) => {
+            return Err(BackendError::Required {
+                tier,
+                by,
+                resolution,
+            });
+        }
+        (None, None) => return Err(BackendError::Unavailable { resolution }),
+    };
+    tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
+    Ok(info)
+}
+
+/// One tier: what it found, or why it was passed over.
+async fn try_tier(
+    tier: BackendKind,
+    config: &RealWebSocketTestConfig,
+) -> Result<Found, SkipReason> {
+    match tier {
+        #[cfg(feature = "container")]
+        BackendKind::Container => docker::container(config).await,
+        #[cfg(not(feature = "container"))]
+        BackendKind::Container => Err(SkipReason::NotBuilt {
+            feature: "container",
         }),
-        (None, None) => Err(BackendError::Unavailable(format!(
-            "no tier could be had:\n{resolution}"
-        ))),
+        BackendKind::Staging => staging::staging(config).await,
+        #[cfg(feature = "server")]
+        BackendKind::InProcess => InProcessBackend::shared()
+            .map(|b| Found {
+                url: b.url(),
+                container: None,
+            })
+            .map_err(SkipReason::InProcess),
+        #[cfg(not(feature = "server"))]
+        BackendKind::InProcess => Err(SkipReason::NotBuilt { feature: "server" }),
+        BackendKind::Url => unreachable!("not a tier of the chain"),
     }
 }
 
@@ -324,7 +429,7 @@ fn info(
         .attempts
         .iter()
         .filter_map(|a| match &a.outcome {
-            TierOutcome::Skipped(why) => Some(format!("{}: {why}", a.tier)),
+            TierOutcome::Skipped(why) => Some(format!("{}: {}", a.tier, reason::with_sources(why))),
             _ => None,
         })
         .collect();

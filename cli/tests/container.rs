@@ -1,15 +1,15 @@
 //! The container tier against the real Docker engine. These need Docker and
 //! the `ws-harness` image (`bash docker/build.sh`); `.ci/run` runs them with
-//! `cargo test --test container -- --ignored` and `WS_HARNESS_REQUIRE=container`,
+//! `cargo test -p ws-harness-cli --test container -- --ignored` and `WS_HARNESS_REQUIRE=container`,
 //! so a broken Docker path fails CI instead of falling back.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use ws_harness::harness::{
+use ws_harness::{
     BackendInfo, BackendKind, CONTAINER_LABEL, RealWebSocketTestConfig, TestClientFactory, event,
 };
 
-const NEEDS: &str = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored";
+const NEEDS: &str = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored";
 
 fn container_config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::builder()
@@ -42,16 +42,11 @@ async fn container_exists(id: &str) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
 async fn the_container_tier_serves_the_golden_path() {
     let _ = NEEDS;
     let config = container_config();
-    let info = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || BackendInfo::resolve(&config).unwrap()
-    })
-    .await
-    .unwrap();
+    let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(info.kind, BackendKind::Container, "{}", info.resolution);
     assert!(info.container.is_some());
     let factory = TestClientFactory::new(config, info).unwrap();
@@ -64,9 +59,11 @@ async fn the_container_tier_serves_the_golden_path() {
     let err = alice.expect(event("never_sent")).await.unwrap_err();
     let logs = err
         .backend_logs
-        .clone()
+        .as_ref()
         .expect("a container backend")
-        .unwrap();
+        .as_ref()
+        .unwrap()
+        .clone();
     assert!(
         std::fs::read_to_string(&logs)
             .unwrap()
@@ -80,7 +77,7 @@ async fn the_container_tier_serves_the_golden_path() {
 }
 
 #[test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
 fn a_running_container_is_reused_by_the_next_process() {
     let (first, first_took) = check_json(&[]);
     let (second, second_took) = check_json(&[]);
@@ -97,7 +94,7 @@ fn a_running_container_is_reused_by_the_next_process() {
 }
 
 #[tokio::test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test --test container -- --ignored"]
+#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
 async fn no_container_outlives_the_run() {
     let (report, _) = check_json(&[("WS_HARNESS_CONTAINER_IDLE_EXIT", "2s")]);
     let id = report["backend"]["container_id"]

@@ -1,6 +1,7 @@
 //! `ws-harness serve` as a user runs it: the first line, the secret rules,
 //! and a clean exit on Ctrl-C.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Output, Stdio};
@@ -308,7 +309,7 @@ async fn load_counts_errors_by_kind_and_fails() {
 fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
     let mut silent = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
     silent.arg("--version");
-    let error = ws_harness::load::ServerProcess::spawn(silent).unwrap_err();
+    let error = ws_harness::process::ServerProcess::spawn(silent).unwrap_err();
     let message = error.to_string();
     assert!(
         message.contains("did not print `listening on HOST:PORT` first")
@@ -317,7 +318,7 @@ fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
     );
 
     let missing = Command::new("/nonexistent/ws-harness-server");
-    let error = ws_harness::load::ServerProcess::spawn(missing).unwrap_err();
+    let error = ws_harness::process::ServerProcess::spawn(missing).unwrap_err();
     assert!(
         error
             .to_string()
@@ -328,9 +329,10 @@ fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
 
 #[test]
 fn a_server_process_serves_until_dropped() {
-    let server =
-        ws_harness::load::ServerProcess::serve_for_load(env!("CARGO_BIN_EXE_ws-harness").as_ref())
-            .unwrap();
+    let server = ws_harness::process::ServerProcess::serve_for_load(
+        env!("CARGO_BIN_EXE_ws-harness").as_ref(),
+    )
+    .unwrap();
     let addr = server.addr().to_owned();
     assert!(std::net::TcpStream::connect(&addr).is_ok());
     assert_eq!(server.url().as_str(), format!("ws://{addr}/ws"));

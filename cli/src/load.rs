@@ -1,0 +1,56 @@
+//! `ws-harness load`: many users and runs against a started or given server.
+
+use std::io::IsTerminal;
+use ws_harness::RealWebSocketTestConfig;
+use ws_harness::load::LoadPlan;
+use ws_harness::process::ServerProcess;
+
+/// The flags of `ws-harness load`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// Users, each with its own connection.
+    #[arg(long, default_value_t = 10)]
+    users: usize,
+    /// Golden-path runs per user.
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Connections opened at once [default: users, at most 256].
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Load the server at this ws:// URL instead of starting one.
+    #[arg(long)]
+    url: Option<url::Url>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the load (starting a server unless given a URL) and prints its
+/// report; `Ok(passed)`.
+pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Error>> {
+    let config = RealWebSocketTestConfig::builder().build()?;
+    let (server, url) = match args.url {
+        Some(url) => (None, url),
+        None => {
+            let server = ServerProcess::serve_for_load(&std::env::current_exe()?)?;
+            let url = server.url();
+            (Some(server), url)
+        }
+    };
+    let plan = LoadPlan {
+        url,
+        users: args.users,
+        runs: args.runs,
+        concurrency: args.concurrency.unwrap_or(args.users.min(256)),
+        progress: std::io::stderr().is_terminal(),
+        server_pid: server.as_ref().map(ServerProcess::pid),
+    };
+    let report = ws_harness::load::run(&config, &plan).await;
+    drop(server);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.render());
+    }
+    Ok(report.passed())
+}

@@ -1,0 +1,82 @@
+//! The `ws-harness` command line: `serve` the reference server, `check` a
+//! service's golden path for many users, `load` it with many users and runs.
+
+mod check;
+mod load;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// Tests that talk to a real WebSocket service, and the reference server they talk to.
+#[derive(Debug, Parser)]
+#[command(name = "ws-harness", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the reference WebSocket server of PROTOCOL.md.
+    Serve(serve::ServeArgs),
+    /// Many users at once, each on its own connection running golden-path
+    /// runs one after another: latency percentiles, throughput, errors, and
+    /// the memory of a server it started.
+    ///
+    /// Without --url it starts `ws-harness serve --test-mode` as a separate
+    /// process (rate limits lifted) and measures that process.
+    Load(load::LoadArgs),
+    /// Run the golden path for many users at once against a server, and
+    /// report: exit 0 only when every user got every required event in order.
+    ///
+    /// Settings come from ws-harness.toml and WS_HARNESS_* (see the README);
+    /// the flags here win over both.
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `check` and `load` print their report on stdout; their logs stay quiet unless asked for.
+    let default_level = match cli.command {
+        Command::Check(_) | Command::Load(_) => "warn",
+        Command::Serve(_) => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => match runtime.block_on(serve::run(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Load(args) => verdict(runtime.block_on(load::run(args))),
+        Command::Check(args) => verdict(runtime.block_on(check::run(args))),
+    }
+}
+
+/// Exit code 0 when the run passed, 1 when it did not, 2 when it could not run.
+fn verdict(result: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
