@@ -84,16 +84,17 @@ pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
 
-#[cfg(feature = "container")]
-pub use harness::CONTAINER_LABEL;
 pub use harness::fixtures;
 pub use harness::{
-    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError,
-    ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError, ContainerRef,
-    Environment, ExpectationFailed, FrameMatcher, HealthError, MaxRetriesExceeded,
-    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
-    SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
-    UnknownTier, error_code, event, frame, transcript_dir,
+    BackendError, BackendInfo, BackendKind, BadReadiness, CONFIG_FILE_NAME, CONFIG_FILE_VAR,
+    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
+    ContainerRef, Environment, ExpectationFailed, FrameMatcher, HealthError, MaxRetriesExceeded,
+    ProcessEnvironment, Readiness, RealWebSocketTestConfig, ReceivedFrame, Resolution,
+    ResumeReport, SaveError, ServiceDefinition, ServiceSource, SkipReason, TestClient,
+    TestClientFactory, TierAttempt, TierOutcome, Transcript, UnknownTier, error_code, event, frame,
+    transcript_dir,
 };
+#[cfg(feature = "container")]
+pub use harness::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError, reference_image};
 #[cfg(feature = "server")]
 pub use harness::{InProcessBackend, InProcessError};

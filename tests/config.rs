@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use ws_harness::protocol::EventType;
-use ws_harness::{ConfigError, ConfigSource, RealWebSocketTestConfig};
+use ws_harness::{ConfigError, ConfigSource, Readiness, RealWebSocketTestConfig, ServiceSource};
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()
@@ -41,7 +41,7 @@ fn defaults_match_the_documented_values() {
     assert_eq!(config.connection_timeout, Duration::from_secs(15));
     assert_eq!(config.event_timeout, Duration::from_secs(10));
     assert_eq!(config.max_retries, 5);
-    assert_eq!(config.docker_startup_timeout, Duration::from_secs(30));
+    assert_eq!(config.service.startup_timeout, Duration::from_secs(30));
     assert!(
         !format!("{config:?}").contains(ws_harness::auth::TEST_JWT_SECRET),
         "the secret is redacted"
@@ -177,4 +177,150 @@ fn code_values_are_checked_too() {
             .starts_with("bad value for `event_timeout` in code: \"0s\" (must be more than zero)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_service_table_in_the_file_is_read_with_paths_relative_to_the_file() {
+    let path = file(
+        "service.toml",
+        "event_timeout = \"2s\"\n\n[service]\ndockerfile = \"svc/Dockerfile\"\nport = 8080\nenv = { JWT_SECRET = \"${jwt_secret}\" }\ncmd = [\"--listen\", \"0.0.0.0:8080\"]\nready = \"http:/healthz=204\"\n",
+    );
+    let config = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    let dir = path.parent().unwrap();
+    assert_eq!(
+        config.service.source,
+        ServiceSource::Dockerfile {
+            dockerfile: dir.join("svc/Dockerfile"),
+            context: dir.join("svc"),
+        }
+    );
+    assert_eq!(config.service.port, 8080);
+    assert_eq!(config.service.env["JWT_SECRET"], "${jwt_secret}");
+    assert_eq!(config.service.cmd, ["--listen", "0.0.0.0:8080"]);
+    assert_eq!(
+        config.service.ready,
+        Readiness::Http {
+            path: "/healthz".into(),
+            status: Some(204)
+        }
+    );
+    assert_eq!(
+        config.source_of("service.port"),
+        ConfigSource::File {
+            path: path.clone(),
+            line: 5
+        }
+    );
+}
+
+#[test]
+fn service_variables_take_lists_and_pairs_in_one_line() {
+    let config = build(&[
+        ("WS_HARNESS_SERVICE_IMAGE", "my-service:dev"),
+        ("WS_HARNESS_SERVICE_PORT", "9000"),
+        ("WS_HARNESS_SERVICE_ENV", "A=1,B=two=2"),
+        ("WS_HARNESS_SERVICE_CMD", "--a 1  --b"),
+        ("WS_HARNESS_SERVICE_READY", "log:ready to serve"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.service.source,
+        ServiceSource::Image("my-service:dev".into())
+    );
+    assert_eq!(config.service.env["B"], "two=2");
+    assert_eq!(config.service.cmd, ["--a", "1", "--b"]);
+    assert_eq!(
+        config.service.ready,
+        Readiness::Log("ready to serve".into())
+    );
+}
+
+#[test]
+fn bad_service_settings_name_the_keys_where_they_were_set_and_an_example() {
+    let e = build(&[
+        ("WS_HARNESS_SERVICE_IMAGE", "my-service:dev"),
+        ("WS_HARNESS_SERVICE_DOCKERFILE", "Dockerfile"),
+        ("WS_HARNESS_SERVICE_PORT", "80"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`service.image` (environment variable WS_HARNESS_SERVICE_IMAGE) and `service.dockerfile` (environment variable WS_HARNESS_SERVICE_DOCKERFILE) both say where the service comes from; set exactly one of service.image, service.dockerfile or service.compose_file"
+    );
+    let e = build(&[("WS_HARNESS_SERVICE_IMAGE", "my-service:dev")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`service.image` (environment variable WS_HARNESS_SERVICE_IMAGE) needs `service.port` as well; for example service.port = 8080 (the port the service listens on inside the container)"
+    );
+    let e = build(&[("WS_HARNESS_SERVICE_CONTEXT", ".")]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::ServiceIncomplete {
+                key: "service.context",
+                missing: "service.dockerfile",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = build(&[("WS_HARNESS_SERVICE_COMPOSE_FILE", "compose.yaml")]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ConfigError::ServiceIncomplete {
+                missing: "service.compose_service",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let bad = [
+        (
+            "WS_HARNESS_SERVICE_IMAGE",
+            "no-tag",
+            "expected name:tag (the image is used as present, never pulled); for example WS_HARNESS_SERVICE_IMAGE=my-service:dev",
+        ),
+        (
+            "WS_HARNESS_SERVICE_PORT",
+            "70000",
+            "expected a port, 1 to 65535; for example WS_HARNESS_SERVICE_PORT=8080",
+        ),
+        (
+            "WS_HARNESS_SERVICE_WS_PATH",
+            "ws",
+            "must start with /; for example WS_HARNESS_SERVICE_WS_PATH=/ws",
+        ),
+        (
+            "WS_HARNESS_SERVICE_ENV",
+            "NOVALUE",
+            "expected NAME=value pairs, comma-separated; for example WS_HARNESS_SERVICE_ENV=JWT_SECRET=${jwt_secret},LOG=debug",
+        ),
+        (
+            "WS_HARNESS_SERVICE_READY",
+            "http:healthz",
+            "expected websocket, http:<path> (e.g. http:/healthz or http:/healthz=204), log:<text> or reference; for example WS_HARNESS_SERVICE_READY=http:/healthz",
+        ),
+        (
+            "WS_HARNESS_SERVICE_STARTUP_TIMEOUT",
+            "0s",
+            "must be more than zero; for example WS_HARNESS_SERVICE_STARTUP_TIMEOUT=30s",
+        ),
+    ];
+    for (var, value, tail) in bad {
+        let e = build(&[(var, value)]).unwrap_err().to_string();
+        assert!(e.contains(&format!("{var}: \"{value}\"")), "{e}");
+        let (problem, example) = tail.split_once("; for example ").unwrap();
+        assert!(e.contains(&format!("({problem})")), "{e}");
+        assert!(e.ends_with(&format!("for example {example}")), "{e}");
+    }
+    let path = file(
+        "bad-service.toml",
+        "[service]\nimage = \"x:1\"\nport = \"eighty\"\n",
+    );
+    let e = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("{}:3", path.display())), "{e}");
+    assert!(e.ends_with("for example service.port = 8080"), "{e}");
 }

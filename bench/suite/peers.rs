@@ -42,8 +42,8 @@ impl Peer {
             }
             Peer::Python => {
                 // The suite belongs to the cli package; the peer lives at the repository root.
-                let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../bench/peers/python_peer.py");
+                let script =
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench/peers/python_peer.py");
                 let mut command = Command::new(python);
                 command.arg(script).args([
                     "--listen",

@@ -1,5 +1,6 @@
 //! The `ws-harness` command line: `serve` the reference server, `check` a
-//! service's golden path for many users, `load` it with many users and runs.
+//! service's golden path for many users, `load` it with many users and runs,
+//! build the reference `image`.
 
 mod check;
 mod load;
@@ -34,6 +35,10 @@ enum Command {
     /// Settings come from ws-harness.toml and WS_HARNESS_* (see the README);
     /// the flags here win over both.
     Check(check::CheckArgs),
+    /// Build the reference server's container image unless the Docker
+    /// engine has it, and print its name (the container tier does this
+    /// itself on first use).
+    Image,
 }
 
 fn main() -> ExitCode {
@@ -41,7 +46,7 @@ fn main() -> ExitCode {
     // `check` and `load` print their report on stdout; their logs stay quiet unless asked for.
     let default_level = match cli.command {
         Command::Check(_) | Command::Load(_) => "warn",
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Image => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -66,6 +71,31 @@ fn main() -> ExitCode {
         },
         Command::Load(args) => verdict(runtime.block_on(load::run(args))),
         Command::Check(args) => verdict(runtime.block_on(check::run(args))),
+        Command::Image => {
+            let image = ws_harness::RealWebSocketTestConfig::from_env()
+                .map_err(Box::<dyn std::error::Error>::from)
+                .and_then(|config| {
+                    runtime
+                        .block_on(ws_harness::reference_image(&config))
+                        .map_err(Into::into)
+                });
+            match image {
+                Ok(image) => {
+                    println!("{image}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    let mut text = error.to_string();
+                    let mut source = error.source();
+                    while let Some(cause) = source {
+                        text = format!("{text}: {cause}");
+                        source = cause.source();
+                    }
+                    eprintln!("error: {text}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

@@ -48,7 +48,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServerError> {
     let listener = ws_harness::server::bind(listen).map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
     println!("{}{local}", ws_harness::process::LISTENING_ON);
-    server.serve(listener, shutdown_signal()).await
+    server
+        .serve(listener, ws_harness::server::shutdown_signal())
+        .await
 }
 
 /// Limits a deployment may want to change; the rest keep `Limits::default()`.
@@ -99,33 +101,5 @@ impl LimitArgs {
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *field = value;
-    }
-}
-
-/// Completes on Ctrl-C, or on SIGTERM where there is one (`docker stop`).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }

@@ -1,5 +1,5 @@
-//! The container tier against the real Docker engine. These need Docker and
-//! the `ws-harness` image (`bash docker/build.sh`); `.ci/run` runs them with
+//! The container tier against the real Docker engine. These need Docker (the
+//! reference image is built on first use); `.ci/run` runs them with
 //! `cargo test -p ws-harness-cli --test container -- --ignored` and `WS_HARNESS_REQUIRE=container`,
 //! so a broken Docker path fails CI instead of falling back.
 
@@ -9,7 +9,7 @@ use ws_harness::{
     BackendInfo, BackendKind, CONTAINER_LABEL, RealWebSocketTestConfig, TestClientFactory, event,
 };
 
-const NEEDS: &str = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored";
+const NEEDS: &str = "needs Docker: cargo test -p ws-harness-cli --test container -- --ignored";
 
 fn container_config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::builder()
@@ -42,7 +42,7 @@ async fn container_exists(id: &str) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
+#[ignore = "needs Docker: cargo test -p ws-harness-cli --test container -- --ignored"]
 async fn the_container_tier_serves_the_golden_path() {
     let _ = NEEDS;
     let config = container_config();
@@ -77,7 +77,7 @@ async fn the_container_tier_serves_the_golden_path() {
 }
 
 #[test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
+#[ignore = "needs Docker: cargo test -p ws-harness-cli --test container -- --ignored"]
 fn a_running_container_is_reused_by_the_next_process() {
     let (first, first_took) = check_json(&[]);
     let (second, second_took) = check_json(&[]);
@@ -94,7 +94,7 @@ fn a_running_container_is_reused_by_the_next_process() {
 }
 
 #[tokio::test]
-#[ignore = "needs Docker and the image: bash docker/build.sh, then cargo test -p ws-harness-cli --test container -- --ignored"]
+#[ignore = "needs Docker: cargo test -p ws-harness-cli --test container -- --ignored"]
 async fn no_container_outlives_the_run() {
     let (report, _) = check_json(&[("WS_HARNESS_CONTAINER_IDLE_EXIT", "2s")]);
     let id = report["backend"]["container_id"]

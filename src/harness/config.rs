@@ -1,6 +1,7 @@
 //! [`RealWebSocketTestConfig`]: typed settings from defaults, an optional
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
 
+use super::service::{Readiness, ServiceDefinition, ServiceSource};
 use super::{BackendKind, UnknownTier};
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
@@ -29,11 +30,11 @@ use url::Url;
 /// | `connection_timeout` | one connection attempt | 15 s |
 /// | `event_timeout` | the default wait of every expectation | 10 s |
 /// | `max_retries` | connection retries after the first attempt | 5 |
-/// | `docker_startup_timeout` | wait for a container backend to be ready | 30 s |
 /// | `backend` | `auto`, or one tier: `container`, `staging`, `in-process` | auto |
 /// | `require` | fail unless this tier is chosen | none |
 /// | `staging_url` | the staging server of the chain | none |
-/// | `container_idle_exit` | the container stops after this long unused | 60 s |
+/// | `container_idle_exit` | the reference container stops after this long unused | 60 s |
+/// | `service.*` | the container tier's service: see [`ServiceDefinition`] | the reference image |
 ///
 /// ```
 /// use std::time::Duration;
@@ -67,8 +68,6 @@ pub struct RealWebSocketTestConfig {
     pub event_timeout: Duration,
     /// Connection retries after the first attempt.
     pub max_retries: u32,
-    /// How long a container backend may take to be ready.
-    pub docker_startup_timeout: Duration,
     /// Forces one tier of the backend chain (`None`: auto, try them in order).
     pub backend: Option<BackendKind>,
     /// Fails resolution unless this tier is chosen (so CI cannot fall back).
@@ -78,10 +77,27 @@ pub struct RealWebSocketTestConfig {
     /// How long the container backend lives without a connection before it
     /// stops and removes itself.
     pub container_idle_exit: Duration,
+    /// The service the container tier runs (`service.*` keys).
+    pub service: ServiceDefinition,
     /// The Docker endpoint (`DOCKER_HOST`), read from the environment.
     pub docker_host: Option<String>,
     /// Where each value came from, by key.
     sources: BTreeMap<&'static str, ConfigSource>,
+    /// The `service.*` keys that only make sense together, until `build`
+    /// checks them.
+    service_keys: ServiceKeys,
+}
+
+/// The `service.*` settings that are checked together.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ServiceKeys {
+    image: Option<String>,
+    dockerfile: Option<PathBuf>,
+    context: Option<PathBuf>,
+    compose_file: Option<PathBuf>,
+    compose_service: Option<String>,
+    port: Option<u16>,
+    ready: Option<Readiness>,
 }
 
 impl fmt::Debug for RealWebSocketTestConfig {
@@ -95,11 +111,11 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("connection_timeout", &self.connection_timeout)
             .field("event_timeout", &self.event_timeout)
             .field("max_retries", &self.max_retries)
-            .field("docker_startup_timeout", &self.docker_startup_timeout)
             .field("backend", &self.backend)
             .field("require", &self.require)
             .field("staging_url", &self.staging_url.as_ref().map(Url::as_str))
             .field("container_idle_exit", &self.container_idle_exit)
+            .field("service", &self.service)
             .field("docker_host", &self.docker_host)
             .finish()
     }
@@ -173,6 +189,32 @@ pub enum ConfigError {
         /// The system's reason.
         reason: String,
     },
+    /// Two settings say where the service comes from.
+    #[error(
+        "`{first}` ({first_origin}) and `{second}` ({second_origin}) both say where the service comes from; set exactly one of service.image, service.dockerfile or service.compose_file"
+    )]
+    ServiceSources {
+        /// One key.
+        first: &'static str,
+        /// Where it was set.
+        first_origin: ConfigSource,
+        /// The other key.
+        second: &'static str,
+        /// Where it was set.
+        second_origin: ConfigSource,
+    },
+    /// A service setting that needs another one.
+    #[error("`{key}` ({origin}) needs `{missing}` as well; for example {example}")]
+    ServiceIncomplete {
+        /// The key that was set.
+        key: &'static str,
+        /// Where it was set.
+        origin: ConfigSource,
+        /// The key it needs.
+        missing: &'static str,
+        /// A good setting of the missing key.
+        example: &'static str,
+    },
     /// The config file is not TOML.
     #[error("the config file {path} is not valid TOML: {reason}")]
     NotToml {
@@ -217,7 +259,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 13] = [
+const KEYS: [Key; 23] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -259,11 +301,6 @@ const KEYS: [Key; 13] = [
         env_example: "5",
     },
     Key {
-        name: "docker_startup_timeout",
-        toml_example: "\"30s\"",
-        env_example: "30s",
-    },
-    Key {
         name: "backend",
         toml_example: "\"in-process\"",
         env_example: "in-process",
@@ -283,6 +320,61 @@ const KEYS: [Key; 13] = [
         toml_example: "\"60s\"",
         env_example: "60s",
     },
+    Key {
+        name: "service.image",
+        toml_example: "\"my-service:dev\"",
+        env_example: "my-service:dev",
+    },
+    Key {
+        name: "service.dockerfile",
+        toml_example: "\"Dockerfile\"",
+        env_example: "Dockerfile",
+    },
+    Key {
+        name: "service.context",
+        toml_example: "\".\"",
+        env_example: ".",
+    },
+    Key {
+        name: "service.compose_file",
+        toml_example: "\"compose.yaml\"",
+        env_example: "compose.yaml",
+    },
+    Key {
+        name: "service.compose_service",
+        toml_example: "\"api\"",
+        env_example: "api",
+    },
+    Key {
+        name: "service.port",
+        toml_example: "8080",
+        env_example: "8080",
+    },
+    Key {
+        name: "service.ws_path",
+        toml_example: "\"/ws\"",
+        env_example: "/ws",
+    },
+    Key {
+        name: "service.env",
+        toml_example: "{ JWT_SECRET = \"${jwt_secret}\" }",
+        env_example: "JWT_SECRET=${jwt_secret},LOG=debug",
+    },
+    Key {
+        name: "service.cmd",
+        toml_example: "[\"--port\", \"8080\"]",
+        env_example: "--port 8080",
+    },
+    Key {
+        name: "service.startup_timeout",
+        toml_example: "\"30s\"",
+        env_example: "30s",
+    },
+    Key {
+        name: "service.ready",
+        toml_example: "\"http:/healthz\"",
+        env_example: "http:/healthz",
+    },
 ];
 
 /// A value as one source wrote it.
@@ -290,6 +382,7 @@ enum Raw {
     Text(String),
     Integer(i64),
     List(Vec<String>),
+    Map(Vec<(String, String)>),
     Other(String),
 }
 
@@ -299,6 +392,11 @@ impl fmt::Display for Raw {
             Raw::Text(s) => write!(f, "{s:?}"),
             Raw::Integer(n) => write!(f, "{n}"),
             Raw::List(items) => write!(f, "{items:?}"),
+            Raw::Map(entries) => {
+                let pairs: Vec<String> =
+                    entries.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                write!(f, "{{{}}}", pairs.join(", "))
+            }
             Raw::Other(s) => f.write_str(s),
         }
     }
@@ -315,13 +413,14 @@ impl Default for RealWebSocketTestConfig {
             connection_timeout: Duration::from_secs(15),
             event_timeout: Duration::from_secs(10),
             max_retries: 5,
-            docker_startup_timeout: Duration::from_secs(30),
             backend: None,
             require: None,
             staging_url: None,
             container_idle_exit: Duration::from_secs(60),
+            service: ServiceDefinition::default(),
             docker_host: None,
             sources: BTreeMap::new(),
+            service_keys: ServiceKeys::default(),
         }
     }
 }
@@ -419,6 +518,19 @@ impl RealWebSocketTestConfig {
                 Err(bad("the scheme must be ws or wss", &source, raw))
             }
         };
+        // A relative path in a file is relative to the file's directory.
+        let path = |raw: &Raw| -> Result<PathBuf, ConfigError> {
+            let s = text(raw)?;
+            if s.is_empty() {
+                return Err(bad("must not be empty", &source, raw));
+            }
+            Ok(match &source {
+                ConfigSource::File { path, .. } => path
+                    .parent()
+                    .map_or_else(|| PathBuf::from(&s), |dir| dir.join(&s)),
+                _ => PathBuf::from(&s),
+            })
+        };
         match key.name {
             "url" => self.url = Some(ws_url(&raw)?),
             "jwt_secret" => {
@@ -456,7 +568,6 @@ impl RealWebSocketTestConfig {
             "connection_timeout" => self.connection_timeout = duration(&raw)?,
             "event_timeout" => self.event_timeout = duration(&raw)?,
             "max_retries" => self.max_retries = u32::try_from(count(&raw, 0)?).unwrap_or(u32::MAX),
-            "docker_startup_timeout" => self.docker_startup_timeout = duration(&raw)?,
             "staging_url" => self.staging_url = Some(ws_url(&raw)?),
             "backend" => {
                 self.backend =
@@ -475,6 +586,79 @@ impl RealWebSocketTestConfig {
                 );
             }
             "container_idle_exit" => self.container_idle_exit = duration(&raw)?,
+            "service.image" => {
+                let image = text(&raw)?;
+                match image.rsplit_once(':') {
+                    Some((name, tag))
+                        if !name.is_empty() && !tag.is_empty() && !tag.contains('/') => {}
+                    _ => {
+                        return Err(bad(
+                            "expected name:tag (the image is used as present, never pulled)",
+                            &source,
+                            &raw,
+                        ));
+                    }
+                }
+                self.service_keys.image = Some(image);
+            }
+            "service.dockerfile" => self.service_keys.dockerfile = Some(path(&raw)?),
+            "service.context" => self.service_keys.context = Some(path(&raw)?),
+            "service.compose_file" => self.service_keys.compose_file = Some(path(&raw)?),
+            "service.compose_service" => {
+                let name = text(&raw)?;
+                if name.is_empty() {
+                    return Err(bad("must not be empty", &source, &raw));
+                }
+                self.service_keys.compose_service = Some(name);
+            }
+            "service.port" => {
+                let port = count(&raw, 1)?;
+                self.service_keys.port = Some(
+                    u16::try_from(port)
+                        .map_err(|_| bad("expected a port, 1 to 65535", &source, &raw))?,
+                );
+            }
+            "service.ws_path" => {
+                let ws_path = text(&raw)?;
+                if !ws_path.starts_with('/') {
+                    return Err(bad("must start with /", &source, &raw));
+                }
+                self.service.ws_path = ws_path;
+            }
+            "service.env" => {
+                let entries = match &raw {
+                    Raw::Map(entries) => entries.clone(),
+                    Raw::Text(s) => s
+                        .split(',')
+                        .filter(|p| !p.trim().is_empty())
+                        .map(|p| {
+                            p.split_once('=')
+                                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                                .ok_or_else(|| {
+                                    bad("expected NAME=value pairs, comma-separated", &source, &raw)
+                                })
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(bad("expected a table of strings", &source, &raw)),
+                };
+                if entries.iter().any(|(k, _)| k.is_empty() || k.contains('=')) {
+                    return Err(bad("a variable name is empty or has a =", &source, &raw));
+                }
+                self.service.env = entries.into_iter().collect();
+            }
+            "service.cmd" => {
+                self.service.cmd = match &raw {
+                    Raw::List(items) => items.clone(),
+                    Raw::Text(s) => s.split_whitespace().map(str::to_owned).collect(),
+                    _ => return Err(bad("expected a list of strings", &source, &raw)),
+                };
+            }
+            "service.startup_timeout" => self.service.startup_timeout = duration(&raw)?,
+            "service.ready" => {
+                self.service_keys.ready = Some(text(&raw)?.parse().map_err(
+                    |e: super::service::BadReadiness| bad(&e.to_string(), &source, &raw),
+                )?);
+            }
             _ => unreachable!("every key of KEYS is handled"),
         }
         self.sources.insert(key.name, source);
@@ -482,12 +666,31 @@ impl RealWebSocketTestConfig {
     }
 
     fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let not_toml = |e: toml::de::Error| ConfigError::NotToml {
+            path: path.to_owned(),
+            reason: e.to_string().trim().to_owned(),
+        };
         let table: BTreeMap<String, toml::Spanned<toml::Value>> =
-            toml::from_str(text).map_err(|e| ConfigError::NotToml {
-                path: path.to_owned(),
-                reason: e.to_string().trim().to_owned(),
-            })?;
-        let mut entries: Vec<_> = table.into_iter().collect();
+            toml::from_str(text).map_err(not_toml)?;
+        let mut entries: Vec<(String, toml::Spanned<toml::Value>)> = Vec::new();
+        for (name, value) in table {
+            if name == "service" && value.get_ref().is_table() {
+                // Read again for the spans of the table's own keys.
+                #[derive(serde::Deserialize)]
+                struct ServiceTable {
+                    service: BTreeMap<String, toml::Spanned<toml::Value>>,
+                }
+                let nested: ServiceTable = toml::from_str(text).map_err(not_toml)?;
+                entries.extend(
+                    nested
+                        .service
+                        .into_iter()
+                        .map(|(key, value)| (format!("service.{key}"), value)),
+                );
+            } else {
+                entries.push((name, value));
+            }
+        }
         entries.sort_by_key(|(_, v)| v.span().start);
         for (name, value) in entries {
             let line = text[..value.span().start].matches('\n').count() + 1;
@@ -495,24 +698,130 @@ impl RealWebSocketTestConfig {
                 path: path.to_owned(),
                 line,
             };
-            let raw = match value.into_inner() {
-                toml::Value::String(s) => Raw::Text(s),
-                toml::Value::Integer(n) => Raw::Integer(n),
-                toml::Value::Array(items) => {
-                    let strings: Option<Vec<String>> = items
-                        .iter()
-                        .map(|i| i.as_str().map(str::to_owned))
-                        .collect();
-                    match strings {
-                        Some(strings) => Raw::List(strings),
-                        None => Raw::Other(toml::Value::Array(items).to_string()),
-                    }
-                }
-                other => Raw::Other(other.to_string()),
-            };
-            self.apply(&name, raw, source)?;
+            self.apply(&name, raw_value(value.into_inner()), source)?;
         }
         Ok(())
+    }
+
+    /// Checks the `service.*` keys together and settles the service.
+    fn settle_service(&mut self) -> Result<(), ConfigError> {
+        let keys = &self.service_keys;
+        let set: Vec<&'static str> = [
+            ("service.image", keys.image.is_some()),
+            ("service.dockerfile", keys.dockerfile.is_some()),
+            ("service.compose_file", keys.compose_file.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, is_set)| is_set.then_some(key))
+        .collect();
+        if let [first, second, ..] = set[..] {
+            return Err(ConfigError::ServiceSources {
+                first,
+                first_origin: self.source_of(first),
+                second,
+                second_origin: self.source_of(second),
+            });
+        }
+        let incomplete = |key: &'static str, missing: &'static str, example: &'static str| {
+            ConfigError::ServiceIncomplete {
+                key,
+                origin: self.source_of(key),
+                missing,
+                example,
+            }
+        };
+        let source = match (
+            keys.image.clone(),
+            keys.dockerfile.clone(),
+            keys.compose_file.clone(),
+        ) {
+            (Some(image), _, _) => ServiceSource::Image(image),
+            (_, Some(dockerfile), _) => {
+                let context = keys.context.clone().unwrap_or_else(|| {
+                    dockerfile
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+                });
+                ServiceSource::Dockerfile {
+                    dockerfile,
+                    context,
+                }
+            }
+            (_, _, Some(file)) => {
+                let Some(service) = keys.compose_service.clone() else {
+                    return Err(incomplete(
+                        "service.compose_file",
+                        "service.compose_service",
+                        "service.compose_service = \"api\"",
+                    ));
+                };
+                ServiceSource::Compose { file, service }
+            }
+            (None, None, None) => ServiceSource::Reference,
+        };
+        if keys.context.is_some() && !matches!(source, ServiceSource::Dockerfile { .. }) {
+            return Err(incomplete(
+                "service.context",
+                "service.dockerfile",
+                "service.dockerfile = \"Dockerfile\"",
+            ));
+        }
+        if keys.compose_service.is_some() && !matches!(source, ServiceSource::Compose { .. }) {
+            return Err(incomplete(
+                "service.compose_service",
+                "service.compose_file",
+                "service.compose_file = \"compose.yaml\"",
+            ));
+        }
+        let port = match (&source, keys.port) {
+            (_, Some(port)) => port,
+            (ServiceSource::Reference, None) => super::service::REFERENCE_PORT,
+            (_, None) => {
+                return Err(incomplete(
+                    set[0],
+                    "service.port",
+                    "service.port = 8080 (the port the service listens on inside the container)",
+                ));
+            }
+        };
+        let ready = keys.ready.clone().unwrap_or(match source {
+            ServiceSource::Reference => Readiness::Reference,
+            _ => Readiness::WebSocket,
+        });
+        self.service.source = source;
+        self.service.port = port;
+        self.service.ready = ready;
+        Ok(())
+    }
+}
+
+/// A TOML value as the keys take it.
+fn raw_value(value: toml::Value) -> Raw {
+    match value {
+        toml::Value::String(s) => Raw::Text(s),
+        toml::Value::Integer(n) => Raw::Integer(n),
+        toml::Value::Array(items) => {
+            let strings: Option<Vec<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            match strings {
+                Some(strings) => Raw::List(strings),
+                None => Raw::Other(toml::Value::Array(items).to_string()),
+            }
+        }
+        toml::Value::Table(table) => {
+            let entries: Option<Vec<(String, String)>> = table
+                .iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect();
+            match entries {
+                Some(entries) => Raw::Map(entries),
+                None => Raw::Other(toml::Value::Table(table).to_string()),
+            }
+        }
+        other => Raw::Other(other.to_string()),
     }
 }
 
@@ -596,11 +905,6 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets [`RealWebSocketTestConfig::docker_startup_timeout`].
-    pub fn docker_startup_timeout(self, timeout: Duration) -> Self {
-        self.duration("docker_startup_timeout", timeout)
-    }
-
     /// Sets [`RealWebSocketTestConfig::backend`] (`None`: auto).
     pub fn backend(mut self, tier: Option<BackendKind>) -> Self {
         let text = tier.map_or("auto", BackendKind::as_str);
@@ -624,6 +928,80 @@ impl ConfigBuilder {
     /// Sets [`RealWebSocketTestConfig::container_idle_exit`].
     pub fn container_idle_exit(self, idle: Duration) -> Self {
         self.duration("container_idle_exit", idle)
+    }
+
+    /// The container tier runs this image (`name:tag`, present in the engine).
+    pub fn service_image(self, image: impl Into<String>) -> Self {
+        self.text("service.image", image.into())
+    }
+
+    /// The container tier runs an image built from this Dockerfile and
+    /// context directory.
+    pub fn service_dockerfile(
+        self,
+        dockerfile: impl AsRef<Path>,
+        context: impl AsRef<Path>,
+    ) -> Self {
+        let context = context.as_ref().to_string_lossy().into_owned();
+        self.text(
+            "service.dockerfile",
+            dockerfile.as_ref().to_string_lossy().into_owned(),
+        )
+        .text("service.context", context)
+    }
+
+    /// The container tier runs `service` of this compose file (and the
+    /// file's other services).
+    pub fn service_compose(self, file: impl AsRef<Path>, service: impl Into<String>) -> Self {
+        self.text(
+            "service.compose_file",
+            file.as_ref().to_string_lossy().into_owned(),
+        )
+        .text("service.compose_service", service.into())
+    }
+
+    /// Sets [`ServiceDefinition::port`].
+    pub fn service_port(mut self, port: u16) -> Self {
+        self.code
+            .push(("service.port", Raw::Integer(i64::from(port))));
+        self
+    }
+
+    /// Sets [`ServiceDefinition::ws_path`].
+    pub fn service_ws_path(self, path: impl Into<String>) -> Self {
+        self.text("service.ws_path", path.into())
+    }
+
+    /// Sets [`ServiceDefinition::env`].
+    pub fn service_env<K: Into<String>, V: Into<String>>(
+        mut self,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let entries = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self.code.push(("service.env", Raw::Map(entries)));
+        self
+    }
+
+    /// Sets [`ServiceDefinition::cmd`].
+    pub fn service_cmd<S: Into<String>>(mut self, cmd: impl IntoIterator<Item = S>) -> Self {
+        let args = cmd.into_iter().map(Into::into).collect();
+        self.code.push(("service.cmd", Raw::List(args)));
+        self
+    }
+
+    /// Sets [`ServiceDefinition::startup_timeout`].
+    pub fn service_startup_timeout(self, timeout: Duration) -> Self {
+        self.duration("service.startup_timeout", timeout)
+    }
+
+    /// Sets [`ServiceDefinition::ready`].
+    pub fn service_ready(self, ready: &Readiness) -> Self {
+        self.text("service.ready", ready.to_string())
+    }
+
+    fn text(mut self, key: &'static str, value: String) -> Self {
+        self.code.push((key, Raw::Text(value)));
+        self
     }
 
     fn duration(mut self, key: &'static str, value: Duration) -> Self {
@@ -668,7 +1046,7 @@ impl ConfigBuilder {
             }
             config.docker_host = env.var("DOCKER_HOST").filter(|h| !h.is_empty());
             for key in &KEYS {
-                let var = format!("WS_HARNESS_{}", key.name.to_uppercase());
+                let var = format!("WS_HARNESS_{}", key.name.replace('.', "_").to_uppercase());
                 if let Some(value) = env.var(&var) {
                     config.apply(key.name, Raw::Text(value), ConfigSource::Env { var })?;
                 }
@@ -677,6 +1055,7 @@ impl ConfigBuilder {
         for (key, raw) in self.code {
             config.apply(key, raw, ConfigSource::Code)?;
         }
+        config.settle_service()?;
         Ok(config)
     }
 }

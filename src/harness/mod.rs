@@ -8,15 +8,16 @@ mod config;
 mod expect;
 pub mod fixtures;
 mod matcher;
+mod service;
 pub(crate) mod transcript;
 
-#[cfg(feature = "container")]
-pub use backend::CONTAINER_LABEL;
 pub(crate) use backend::with_sources;
 pub use backend::{
     BackendError, BackendInfo, BackendKind, ContainerRef, HealthError, Resolution, SkipReason,
     TierAttempt, TierOutcome, UnknownTier,
 };
+#[cfg(feature = "container")]
+pub use backend::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError, reference_image};
 #[cfg(feature = "server")]
 pub use backend::{InProcessBackend, InProcessError};
 pub use client::{
@@ -29,4 +30,5 @@ pub use config::{
 };
 pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
+pub use service::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
 pub use transcript::{ReceivedFrame, SaveError, Transcript, transcript_dir};

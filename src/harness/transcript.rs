@@ -221,12 +221,15 @@ pub fn transcript_dir() -> PathBuf {
 /// Cargo's target directory: `CARGO_TARGET_DIR`, else the nearest folder
 /// above the running executable that holds cargo's `CACHEDIR.TAG`.
 pub(crate) fn target_dir() -> Option<PathBuf> {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
+    // The executable's own target directory first: a relative
+    // CARGO_TARGET_DIR names another place once cargo runs a test from its
+    // package's directory.
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
             exe.ancestors()
                 .find(|dir| dir.join("CACHEDIR.TAG").is_file())
                 .map(Path::to_path_buf)
         })
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
 }

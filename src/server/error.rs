@@ -29,6 +29,16 @@ pub enum ServerError {
     /// `serve` was called again on a server that already shut down.
     #[error("this server already served and shut down; build a new one with Server::new")]
     AlreadyServed,
+    /// An environment variable of [`run_from_env`](super::run_from_env) has a bad value.
+    #[error("{var} is {value:?}; expected {expected}")]
+    Setting {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should look like.
+        expected: &'static str,
+    },
     /// Binding or reading the listening socket failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

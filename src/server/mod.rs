@@ -23,6 +23,7 @@ mod agent;
 mod config;
 mod connection;
 mod echo;
+mod entrypoint;
 mod error;
 mod event_monitor;
 mod http;
@@ -33,6 +34,10 @@ mod rate_limit;
 
 pub use agent::AgentHandler;
 pub use config::{Limits, ServerConfig};
+pub use entrypoint::{
+    IDLE_EXIT_VAR, IMAGE_LISTEN, LISTEN_VAR, SECRET_VAR, TEST_MODE_VAR, run_from_env,
+    shutdown_signal,
+};
 pub use error::ServerError;
 pub use event_monitor::{
     EventMetrics, EventMonitor, EventTiming, EventTracker, MissingCriticalEvent,

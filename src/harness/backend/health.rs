@@ -48,7 +48,7 @@ pub enum HealthError {
         /// The probe's timeout.
         after: Duration,
     },
-    /// A status other than 200.
+    /// A status other than the one waited for (200 for `/health`).
     #[error("{health} answered HTTP {status}")]
     Status {
         /// The `/health` URL.
@@ -96,12 +96,18 @@ pub(super) async fn check(ws_url: &Url, timeout: Duration) -> Result<(), HealthE
     let host = ws_url.host_str().unwrap_or("localhost").to_owned();
     let port = ws_url.port_or_known_default().unwrap_or(80);
     let health = format!("http://{host}:{port}/health");
-    let body = tokio::time::timeout(timeout, get(&host, port, &health))
+    let (status, body) = tokio::time::timeout(timeout, get(&host, port, "/health", &health))
         .await
         .map_err(|_| HealthError::TimedOut {
             health: health.clone(),
             after: timeout,
         })??;
+    if status != http::StatusCode::OK {
+        return Err(HealthError::Status {
+            health,
+            status: status.as_u16(),
+        });
+    }
     let json: Value = serde_json::from_slice(&body).map_err(|source| HealthError::NotJson {
         body: String::from_utf8_lossy(&body).chars().take(80).collect(),
         health: health.clone(),
@@ -114,8 +120,14 @@ pub(super) async fn check(ws_url: &Url, timeout: Duration) -> Result<(), HealthE
     }
 }
 
-/// `GET /health` over HTTP/1.1; the body of a 200 answer.
-async fn get(host: &str, port: u16, health: &str) -> Result<Bytes, HealthError> {
+/// `GET path` over HTTP/1.1 (`health` names the URL in errors): the
+/// status and the body.
+pub(super) async fn get(
+    host: &str,
+    port: u16,
+    path: &str,
+    health: &str,
+) -> Result<(http::StatusCode, Bytes), HealthError> {
     let http = |source: Box<dyn std::error::Error + Send + Sync>| HealthError::Http {
         health: health.to_owned(),
         source,
@@ -130,7 +142,7 @@ async fn get(host: &str, port: u16, health: &str) -> Result<Bytes, HealthError> 
         .await
         .map_err(|e| http(e.into()))?;
     tokio::spawn(connection);
-    let request = http::Request::get("/health")
+    let request = http::Request::get(path)
         .header(http::header::HOST, format!("{host}:{port}"))
         .body(Empty::<Bytes>::new())
         .map_err(|e| http(e.into()))?;
@@ -138,15 +150,10 @@ async fn get(host: &str, port: u16, health: &str) -> Result<Bytes, HealthError> 
         .send_request(request)
         .await
         .map_err(|e| http(e.into()))?;
-    if response.status() != http::StatusCode::OK {
-        return Err(HealthError::Status {
-            health: health.to_owned(),
-            status: response.status().as_u16(),
-        });
-    }
+    let status = response.status();
     Limited::new(response.into_body(), MAX_RESPONSE)
         .collect()
         .await
-        .map(|body| body.to_bytes())
+        .map(|body| (status, body.to_bytes()))
         .map_err(http)
 }

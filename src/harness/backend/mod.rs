@@ -3,10 +3,11 @@
 //!
 //! The chain, tried in this order unless `backend` forces one tier:
 //! 1. **container**: probe Docker (2 s at most; after a failure the rest of
-//!    the process does not ask again), build the `ws-harness` image from the
-//!    static binary if it is missing, start it with testcontainers (or
-//!    reuse the one already running, e.g. from another nextest process),
-//!    wait for `/health` within `docker_startup_timeout`;
+//!    the process does not ask again), get the service's image (the
+//!    reference image, built on first use; the team's image; or one built
+//!    from its Dockerfile), start it with testcontainers (or reuse the one
+//!    already running, e.g. from another nextest process), wait for its
+//!    readiness kind within `service.startup_timeout`;
 //! 2. **staging**: the server at `staging_url`, once its `/health` answers
 //!    with protocol 1;
 //! 3. **in-process**: the built-in reference server.
@@ -15,9 +16,10 @@
 //! every tier's reason, unless that tier was chosen.
 
 #[cfg(feature = "container")]
-mod docker;
+mod container;
 #[cfg(feature = "container")]
-pub use docker::CONTAINER_LABEL;
+pub use container::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError};
+
 mod health;
 #[cfg(feature = "server")]
 mod in_process;
@@ -162,13 +164,41 @@ pub struct BackendInfo {
     pub container: Option<ContainerRef>,
 }
 
-/// A container backend: enough to find it again, e.g. to save its logs.
+/// A container backend: what ran, how long it took, and enough to find it
+/// again, e.g. to save its logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerRef {
     /// The container's id.
     pub id: String,
     /// The Docker endpoint it runs on.
     pub docker_endpoint: String,
+    /// What ran: the image, or the Dockerfile and the image built from it.
+    pub service: String,
+    /// The readiness kind that was waited for.
+    pub ready: super::Readiness,
+    /// Whether the container was already running (started by another
+    /// process of this run, or an earlier run of the reference server).
+    pub reused: bool,
+    /// How long getting the image and starting (or finding) the container took.
+    pub start: Duration,
+    /// How long the readiness wait took.
+    pub readiness: Duration,
+}
+
+impl fmt::Display for ContainerRef {
+    /// `reference image ws-harness:0.1.0-…, container 1a2b3c4d5e6f (started), ready (reference) after 310 ms + 12 ms`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id: String = self.id.chars().take(12).collect();
+        let how = if self.reused { "reused" } else { "started" };
+        write!(
+            f,
+            "{}, container {id} ({how}), ready ({}) after {} ms + {} ms",
+            self.service,
+            self.ready,
+            self.start.as_millis(),
+            self.readiness.as_millis()
+        )
+    }
 }
 
 impl ContainerRef {
@@ -178,7 +208,7 @@ impl ContainerRef {
     /// [`SaveError`] when the logs cannot be read or written.
     pub async fn save_logs(&self) -> Result<std::path::PathBuf, SaveError> {
         #[cfg(feature = "container")]
-        return docker::save_logs(&self.docker_endpoint, &self.id).await;
+        return container::save_logs(&self.docker_endpoint, &self.id).await;
         #[cfg(not(feature = "container"))]
         unreachable!("only the container tier, which this build lacks, makes a ContainerRef")
     }
@@ -186,7 +216,11 @@ impl ContainerRef {
 
 impl fmt::Display for BackendInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {} ({})", self.kind, self.url, self.reason)
+        write!(f, "{} at {} ({})", self.kind, self.url, self.reason)?;
+        if let Some(container) = &self.container {
+            write!(f, "; {container}")?;
+        }
+        Ok(())
     }
 }
 
@@ -393,6 +427,33 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
     Ok(info)
 }
 
+/// The reference server's image (`ws-harness:<version>-<hash of its
+/// sources>`), built now if the engine lacks it: a release build of the
+/// server, statically linked, into a `FROM scratch` image. The container
+/// tier does the same on first use; `ws-harness image` calls this.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ws_harness::RealWebSocketTestConfig::from_env()?;
+/// let image = ws_harness::reference_image(&config).await?;
+/// assert!(image.starts_with("ws-harness:"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// [`ImageError`] when there is no engine, the host cannot build a static
+/// Linux binary for it, or cargo or Docker fail (with their words).
+#[cfg(feature = "container")]
+pub async fn reference_image(config: &RealWebSocketTestConfig) -> Result<String, ImageError> {
+    let config = config.clone();
+    runtime()
+        .spawn(async move { container::reference_image(&config).await })
+        .await
+        .expect("building the reference image does not panic")
+}
+
 /// One tier: what it found, or why it was passed over.
 async fn try_tier(
     tier: BackendKind,
@@ -400,7 +461,7 @@ async fn try_tier(
 ) -> Result<Found, SkipReason> {
     match tier {
         #[cfg(feature = "container")]
-        BackendKind::Container => docker::container(config).await,
+        BackendKind::Container => container::container(config).await,
         #[cfg(not(feature = "container"))]
         BackendKind::Container => Err(SkipReason::NotBuilt {
             feature: "container",

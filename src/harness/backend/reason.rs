@@ -53,26 +53,15 @@ pub enum SkipReason {
         /// The probe's timeout.
         after: std::time::Duration,
     },
-    /// The image is missing and nothing here can build it.
-    #[error(
-        "docker: the image {image} is missing and there is no static server binary to build it from; run docker/build.sh"
-    )]
-    ImageMissing {
-        /// The image, `name:tag`.
-        image: String,
-    },
-    /// Building the image failed.
+    /// The service's image could not be had (built, found).
     #[cfg(feature = "container")]
-    #[error("docker: cannot build {image} from {} (run docker/build.sh)", binary.display())]
-    ImageBuild {
-        /// The image, `name:tag`.
-        image: String,
-        /// The server binary it was built from.
-        binary: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: testcontainers::TestcontainersError,
-    },
+    #[error("docker: no image for the service")]
+    ServiceImage(#[source] super::ServiceImageError),
+    /// Compose services are not supported by this version.
+    #[error(
+        "docker: service.compose_file is not supported yet by this version of ws-harness; name the service's image (service.image) or Dockerfile (service.dockerfile)"
+    )]
+    ComposeNotBuilt,
     /// The container did not start.
     #[cfg(feature = "container")]
     #[error("docker: the {image} container did not start")]
@@ -91,12 +80,23 @@ pub enum SkipReason {
         #[source]
         source: testcontainers::TestcontainersError,
     },
-    /// The container runs but its `/health` does not answer as it should.
-    #[error("docker: the container is not healthy")]
-    ContainerUnhealthy {
-        /// What the probe got.
+    /// The container's mapped port does not make a URL.
+    #[error("docker: the container's address {url} is not a URL")]
+    ContainerUrl {
+        /// What it made.
+        url: String,
+    },
+    /// The container started and did not become ready in time.
+    #[cfg(feature = "container")]
+    #[error("docker: {service} did not become ready ({ready}) within service.startup_timeout")]
+    ContainerNotReady {
+        /// What ran.
+        service: String,
+        /// The readiness kind waited for.
+        ready: crate::harness::Readiness,
+        /// The last try's answer.
         #[source]
-        source: HealthError,
+        source: super::NotReady,
     },
     /// No `staging_url` is configured.
     #[error("WS_HARNESS_STAGING_URL is not set")]

@@ -1,0 +1,134 @@
+//! Cleanup of user services, which (unlike the reference server) have no
+//! idle exit.
+//!
+//! Each container of a user's service carries an owner label: the process
+//! that ran the tests (the parent of the test process: `cargo test` or the
+//! nextest runner) as `<boot id>/<pid>/<start time>`. Every start of the
+//! container tier first sweeps the engine: a container whose owner ran on
+//! this machine and is gone (ended, or killed with SIGKILL) is removed.
+//! Test processes of one run share a container; the next run removes it.
+//!
+//! Where an owner's liveness cannot be read (outside Linux) nothing is swept.
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use std::collections::HashMap;
+
+/// The label naming a container's owner.
+pub(super) const OWNER_LABEL: &str = "dev.ws-harness.owner";
+
+/// This run's owner: the parent of this process, on this boot.
+pub(super) fn owner() -> String {
+    let parent = parent_pid();
+    format!(
+        "{}/{parent}/{}",
+        boot_id().unwrap_or_default(),
+        start_time(parent).unwrap_or_default()
+    )
+}
+
+/// Removes the containers whose owner ran on this machine and is gone;
+/// returns their ids. Failures are logged, not fatal: a sweep never stops a
+/// test from getting its backend.
+pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
+    let Some(boot) = boot_id() else {
+        return Vec::new();
+    };
+    let filters = HashMap::from([("label", vec![OWNER_LABEL])]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = match docker.list_containers(Some(options)).await {
+        Ok(containers) => containers,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list containers to sweep");
+            return Vec::new();
+        }
+    };
+    let mut removed = Vec::new();
+    for container in containers {
+        let (Some(id), Some(labels)) = (container.id, container.labels) else {
+            continue;
+        };
+        let Some(owner) = labels.get(OWNER_LABEL) else {
+            continue;
+        };
+        if !is_gone(owner, &boot) {
+            continue;
+        }
+        let force = RemoveContainerOptionsBuilder::default().force(true).build();
+        match docker.remove_container(&id, Some(force)).await {
+            Ok(()) => {
+                tracing::info!(container = %id, %owner, "removed a container whose test run is gone");
+                removed.push(id);
+            }
+            Err(error) => {
+                tracing::warn!(container = %id, %error, "cannot remove a container whose test run is gone")
+            }
+        }
+    }
+    removed
+}
+
+/// Whether `owner` ran on this boot and is no longer running.
+fn is_gone(owner: &str, boot: &str) -> bool {
+    let mut parts = owner.split('/');
+    let (Some(owner_boot), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    if owner_boot != boot {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    start_time(pid).is_none_or(|now| now != started)
+}
+
+#[cfg(unix)]
+fn parent_pid() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+#[cfg(not(unix))]
+fn parent_pid() -> u32 {
+    std::process::id()
+}
+
+/// This boot's id (Linux); `None` elsewhere.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|id| id.trim().to_owned())
+}
+
+/// When process `pid` started, in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`): with the pid, it names one process even after its
+/// pid is reused. `None` when there is no such process (or no `/proc`).
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces; fields follow the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn this_process_is_alive_and_a_made_up_one_is_gone() {
+        let boot = boot_id().unwrap();
+        let me = std::process::id();
+        let alive = format!("{boot}/{me}/{}", start_time(me).unwrap());
+        assert!(!is_gone(&alive, &boot));
+        // The same pid with another start time is another process.
+        assert!(is_gone(&format!("{boot}/{me}/1"), &boot));
+        // Another boot's owners are not this machine's to judge.
+        assert!(!is_gone(&format!("other-boot/{me}/1"), &boot));
+        assert!(!is_gone("garbage", &boot));
+    }
+}
