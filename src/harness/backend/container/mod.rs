@@ -244,13 +244,11 @@ impl Definition {
             let idle = humantime::format_duration(config.container_idle_exit)
                 .to_string()
                 .replace(' ', "");
+            // Test mode: the published test secret, as in-process, unless
+            // the service's env names another (WS_JWT_SECRET).
             env.extend([
                 (crate::server::TEST_MODE_VAR.to_owned(), "true".to_owned()),
                 (crate::server::IDLE_EXIT_VAR.to_owned(), idle),
-                (
-                    crate::server::SECRET_VAR.to_owned(),
-                    config.jwt_secret.clone(),
-                ),
             ]);
         }
         let whole = format!("{service:?}\n{} {}\n{env:?}", image.name, image.id);
