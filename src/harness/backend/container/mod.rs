@@ -160,6 +160,7 @@ async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Fou
     let image = image::resolve(&docker, &service.source)
         .await
         .map_err(SkipReason::ServiceImage)?;
+    let image_ready = Instant::now();
     let definition = Definition::new(config, image);
     let cell = {
         let mut containers = CONTAINERS.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,6 +170,9 @@ async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Fou
         .get_or_try_init(|| run(&docker, service, &definition))
         .await?;
     let took = begun.elapsed();
+    // startup_timeout is for the container: a first image build (minutes)
+    // does not count against it.
+    let starting = image_ready.elapsed();
     let unreadable = |source| SkipReason::ContainerPort { source };
     let host = started.container.get_host().await.map_err(unreadable)?;
     let port = started
@@ -186,7 +190,7 @@ async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Fou
         &service.ready,
         &url,
         config,
-        readiness_started + service.startup_timeout.saturating_sub(took),
+        readiness_started + service.startup_timeout.saturating_sub(starting),
     )
     .await
     .map_err(|source| SkipReason::ContainerNotReady {

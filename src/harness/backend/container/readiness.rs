@@ -51,8 +51,12 @@ pub(super) async fn wait(
     config: &RealWebSocketTestConfig,
     deadline: Instant,
 ) -> Result<(), NotReady> {
+    let mut first = true;
     loop {
-        let limit = ONE_TRY.min(deadline.saturating_duration_since(Instant::now()));
+        // The first try gets its full time, however little is left.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
+        first = false;
         let result = tokio::time::timeout(limit, once(ready, url, config))
             .await
             .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));

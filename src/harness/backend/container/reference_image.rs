@@ -111,7 +111,12 @@ pub(crate) async fn ensure(docker: &Docker) -> Result<String, ImageError> {
     if docker.inspect_image(&image).await.is_ok() {
         return Ok(image);
     }
-    build(docker, &image).await?;
+    // One build at a time, across the processes and tasks of this machine;
+    // whoever waited finds the image built.
+    let _lock = super::lock(&image.replace(':', "-")).await;
+    if docker.inspect_image(&image).await.is_err() {
+        build(docker, &image).await?;
+    }
     Ok(image)
 }
 
