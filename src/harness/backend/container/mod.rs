@@ -320,18 +320,27 @@ async fn run(
 
 /// The ids of the running containers of `definition`.
 async fn existing(docker: &Docker, definition: &str) -> Vec<String> {
-    let label = format!("{DEFINITION_LABEL}={definition}");
-    let filters = HashMap::from([("label", vec![label.as_str()])]);
-    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    docker
-        .list_containers(Some(options))
+    labelled(docker, &format!("{DEFINITION_LABEL}={definition}"), false)
         .await
         .unwrap_or_default()
         .into_iter()
         .filter_map(|c| c.id)
         .collect()
+}
+
+/// The containers with `label` (`key` or `key=value`); stopped ones too
+/// when `all`.
+async fn labelled(
+    docker: &Docker,
+    label: &str,
+    all: bool,
+) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
+    let filters = HashMap::from([("label", vec![label])]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(all)
+        .filters(&filters)
+        .build();
+    docker.list_containers(Some(options)).await
 }
 
 /// `${jwt_secret}` and `${token}` in an `env` value, replaced by the config's.

@@ -11,8 +11,7 @@
 //! Where an owner's liveness cannot be read (outside Linux) nothing is swept.
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
-use std::collections::HashMap;
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 
 /// The label naming a container's owner.
 pub(super) const OWNER_LABEL: &str = "dev.ws-harness.owner";
@@ -34,12 +33,7 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
     let Some(boot) = boot_id() else {
         return Vec::new();
     };
-    let filters = HashMap::from([("label", vec![OWNER_LABEL])]);
-    let options = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let containers = match docker.list_containers(Some(options)).await {
+    let containers = match super::labelled(docker, OWNER_LABEL, true).await {
         Ok(containers) => containers,
         Err(error) => {
             tracing::warn!(%error, "cannot list containers to sweep");

@@ -97,12 +97,19 @@ pub enum ImageError {
     },
 }
 
-/// `ws-harness:<version>-<hash of the sources>`, the image these sources make.
-pub(crate) async fn image_name() -> Result<String, ImageError> {
-    let hash = tokio::task::spawn_blocking(|| hash_sources(Path::new(SOURCES)))
+/// `ws-harness:<version>-<hash of the sources>`, the image these sources
+/// make; hashed once per process (the sources do not change under it).
+async fn image_name() -> Result<String, ImageError> {
+    static NAME_OF_SOURCES: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    NAME_OF_SOURCES
+        .get_or_try_init(|| async {
+            let hash = tokio::task::spawn_blocking(|| hash_sources(Path::new(SOURCES)))
+                .await
+                .expect("hashing does not panic")?;
+            Ok(format!("{NAME}:{}-{hash}", env!("CARGO_PKG_VERSION")))
+        })
         .await
-        .expect("hashing does not panic")?;
-    Ok(format!("{NAME}:{}-{hash}", env!("CARGO_PKG_VERSION")))
+        .cloned()
 }
 
 /// The reference image: present, or built now (minutes, the first time).
@@ -169,23 +176,39 @@ fn cargo() -> PathBuf {
 
 /// The host's target triple, from `cargo -vV`.
 async fn host_triple() -> Result<String, ImageError> {
-    let command = format!("{} -vV", cargo().display());
-    let output = tokio::process::Command::new(cargo())
-        .arg("-vV")
+    let mut command = tokio::process::Command::new(cargo());
+    command.arg("-vV");
+    let stdout = run_cargo(command, format!("{} -vV", cargo().display())).await?;
+    let text = String::from_utf8_lossy(&stdout);
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap_or("an unknown host")
+        .trim()
+        .to_owned())
+}
+
+/// Runs a cargo command (`shown` names it in errors); its stdout.
+async fn run_cargo(
+    mut command: tokio::process::Command,
+    shown: String,
+) -> Result<Vec<u8>, ImageError> {
+    let output = command
+        .stdin(Stdio::null())
         .output()
         .await
         .map_err(|source| ImageError::CargoUnavailable {
-            command: command.clone(),
+            command: shown.clone(),
             source,
         })?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    match text.lines().find_map(|l| l.strip_prefix("host: ")) {
-        Some(host) if output.status.success() => Ok(host.trim().to_owned()),
-        _ => Err(ImageError::CargoFailed {
-            command,
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(ImageError::CargoFailed {
+            command: shown,
             status: output.status,
             output: last_lines(&output.stderr),
-        }),
+        })
     }
 }
 
@@ -229,26 +252,12 @@ async fn compile(host: &str) -> Result<PathBuf, ImageError> {
         // proc-macros stay dynamic.
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null());
-    let text = format!(
+        .env_remove("CARGO_BUILD_TARGET");
+    let shown = format!(
         "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target {host} --manifest-path {}",
         dir.join("Cargo.toml").display()
     );
-    let output = command
-        .output()
-        .await
-        .map_err(|source| ImageError::CargoUnavailable {
-            command: text.clone(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(ImageError::CargoFailed {
-            command: text,
-            status: output.status,
-            output: last_lines(&output.stderr),
-        });
-    }
+    run_cargo(command, shown).await?;
     Ok(target_dir.join(host).join("release").join(BINARY))
 }
 
