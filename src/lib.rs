@@ -84,17 +84,20 @@ pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use harness::fixtures;
 pub use harness::{
     BackendError, BackendInfo, BackendKind, BadReadiness, CONFIG_FILE_NAME, CONFIG_FILE_VAR,
     ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
-    ContainerRef, Environment, ExpectationFailed, FrameMatcher, HealthError, MaxRetriesExceeded,
-    ProcessEnvironment, Readiness, RealWebSocketTestConfig, ReceivedFrame, Resolution,
-    ResumeReport, SaveError, ServiceDefinition, ServiceSource, SkipReason, TestClient,
+    ContainerRef, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HealthError,
+    MaxRetriesExceeded, ProcessEnvironment, Readiness, RealWebSocketTestConfig, ReceivedFrame,
+    Resolution, ResumeReport, SaveError, ServiceDefinition, ServiceSource, SkipReason, TestClient,
     TestClientFactory, TierAttempt, TierOutcome, Transcript, UnknownTier, error_code, event, frame,
     transcript_dir,
 };
 #[cfg(feature = "container")]
-pub use harness::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError, reference_image};
+pub use harness::{
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
+    Tried, reference_image,
+};
 #[cfg(feature = "server")]
 pub use harness::{InProcessBackend, InProcessError};
+pub use harness::{engine, fixtures};

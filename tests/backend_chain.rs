@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+use ws_harness::engine::FoundBy;
 use ws_harness::server::ServerConfig;
 use ws_harness::{
-    BackendError, BackendInfo, BackendKind, HealthError, InProcessBackend, RealWebSocketTestConfig,
-    SkipReason, TestClientFactory, TierOutcome,
+    BackendError, BackendInfo, BackendKind, HealthError, InProcessBackend, NoEngine, ProbeOutcome,
+    RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, Tried,
 };
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
@@ -33,6 +34,14 @@ fn no_docker(name: &str) -> String {
     )
 }
 
+/// The one place the container tier tried, from its skip reason.
+fn only_place_tried(reason: &SkipReason) -> &Tried {
+    match reason {
+        SkipReason::NoEngine(NoEngine::NotFound { tried }) if tried.len() == 1 => &tried[0],
+        other => panic!("not one place tried: {other:?}"),
+    }
+}
+
 fn skipped(info: &BackendInfo, tier: usize) -> Arc<SkipReason> {
     match &info.resolution.attempts[tier].outcome {
         TierOutcome::Skipped(why) => Arc::clone(why),
@@ -45,10 +54,13 @@ async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_w
     let endpoint = no_docker("fallback");
     let info = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
     assert_eq!(info.kind, BackendKind::InProcess);
+    let reason = skipped(&info, 0);
+    let tried = only_place_tried(&reason);
+    assert_eq!(tried.place.endpoint, endpoint);
+    assert_eq!(tried.place.found_by, FoundBy::DockerHost);
     assert!(
-        matches!(&*skipped(&info, 0), SkipReason::DockerUnusable { endpoint: e, .. } if *e == endpoint),
-        "{}",
-        info.resolution
+        matches!(tried.outcome, ProbeOutcome::Unusable(_)),
+        "{tried:?}"
     );
     assert!(matches!(
         &*skipped(&info, 1),
@@ -61,7 +73,7 @@ async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_w
     let report = info.resolution.to_string();
     assert!(
         report.starts_with(&format!(
-            "1. container: skipped: docker: cannot use {endpoint}: Socket not found: "
+            "1. container: skipped: docker: no engine answers; tried {endpoint} (DOCKER_HOST): cannot use it: Socket not found: "
         )),
         "{report}"
     );
@@ -79,13 +91,13 @@ async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_w
     // Docker is not asked again in this run.
     let again = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
     assert!(
-        matches!(&*skipped(&again, 0), SkipReason::DockerNotAskedAgain { endpoint: e } if *e == endpoint),
+        matches!(&*skipped(&again, 0), SkipReason::DockerNotAskedAgain),
         "{}",
         again.resolution
     );
-    assert!(again.resolution.to_string().starts_with(&format!(
-        "1. container: skipped: docker: not asked again in this run: {endpoint} failed earlier ("
-    )));
+    assert!(again.resolution.to_string().starts_with(
+        "1. container: skipped: docker: not asked again in this run: no engine answered earlier ("
+    ));
 }
 
 #[cfg(unix)]
@@ -112,12 +124,13 @@ async fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the
         "took {:?}",
         started.elapsed()
     );
+    let reason = skipped(&info, 0);
     assert!(
-        matches!(&*skipped(&info, 0), SkipReason::DockerTimedOut { after, .. } if *after == Duration::from_secs(2)),
+        matches!(only_place_tried(&reason).outcome, ProbeOutcome::TimedOut(after) if after == Duration::from_secs(2)),
         "{}",
         info.resolution
     );
-    assert!(info.resolution.to_string().contains("within 2s ("));
+    assert!(info.resolution.to_string().contains("(DOCKER_HOST): no answer within 2s;"));
     assert_eq!(info.kind, BackendKind::InProcess);
 }
 

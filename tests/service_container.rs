@@ -8,8 +8,6 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use testcontainers::GenericBuildableImage;
-use testcontainers::runners::AsyncBuilder;
 use ws_harness::{
     BackendInfo, BackendKind, ConfigBuilder, Readiness, RealWebSocketTestConfig, TestClientFactory,
     frame,
@@ -24,6 +22,10 @@ const ECHO: [&str; 3] = ["-t", "ws-l:0.0.0.0:8080", "mirror:"];
 const NEEDS: &str = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it";
 /// Set in the helper process: the label of the run, printed back.
 const HELPER_VAR: &str = "WS_HARNESS_TEST_HELPER_ENV";
+/// Set in the helper process: a compose file to run instead of the image.
+const HELPER_COMPOSE_VAR: &str = "WS_HARNESS_TEST_HELPER_COMPOSE";
+/// The compose label naming a container's or network's project.
+const PROJECT_LABEL: &str = "com.docker.compose.project";
 
 fn websocat() -> PathBuf {
     let path = std::env::var_os("WEBSOCAT").unwrap_or_else(|| {
@@ -36,16 +38,38 @@ fn dockerfile() -> String {
     "FROM scratch\nCOPY websocat /websocat\nEXPOSE 8080\nENTRYPOINT [\"/websocat\"]\n".to_owned()
 }
 
-/// `ws-harness-test-websocat:1.14.1`, built here from the binary (the way a
-/// team's CI would leave its image in the engine).
+/// `ws-harness-test-websocat:1.14.1`, built here from the binary with
+/// `docker build` (the way a team's CI would leave its image in the engine).
 async fn build_named_image() {
-    let (name, tag) = IMAGE.split_once(':').unwrap();
-    let _image = GenericBuildableImage::new(name, tag)
-        .with_dockerfile_string(dockerfile())
-        .with_file(websocat(), "websocat")
-        .build_image()
+    let context = tempdir("named-image");
+    std::fs::write(context.join("Dockerfile"), dockerfile()).unwrap();
+    std::fs::copy(websocat(), context.join("websocat")).unwrap();
+    let built = tokio::process::Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE])
+        .arg(&context)
+        .output()
         .await
         .unwrap();
+    assert!(
+        built.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// A compose file of two websocat services: `gateway`, the service under
+/// test, forwards each WebSocket connection to `echo` over the project's
+/// network, so a round trip proves both run and reach each other.
+fn compose_file(dir: &std::path::Path) -> PathBuf {
+    let file = dir.join("compose.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  gateway:\n    image: {IMAGE}\n    command: [\"-t\", \"ws-l:0.0.0.0:8080\", \"ws://echo:9000/\"]\n    depends_on: [echo]\n  echo:\n    image: {IMAGE}\n    command: [\"-t\", \"ws-l:0.0.0.0:9000\", \"mirror:\"]\n"
+        ),
+    )
+    .unwrap();
+    file
 }
 
 fn service(builder: ConfigBuilder) -> RealWebSocketTestConfig {
@@ -53,7 +77,6 @@ fn service(builder: ConfigBuilder) -> RealWebSocketTestConfig {
         .without_environment()
         .require(BackendKind::Container)
         .service_port(PORT)
-        .service_cmd(ECHO)
         .event_timeout(Duration::from_secs(2))
         .build()
         .unwrap()
@@ -100,7 +123,11 @@ async fn echo_round_trip(config: RealWebSocketTestConfig) -> BackendInfo {
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn a_third_party_server_runs_from_its_image_name() {
     build_named_image().await;
-    let config = service(RealWebSocketTestConfig::builder().service_image(IMAGE));
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_image(IMAGE)
+            .service_cmd(ECHO),
+    );
     assert_eq!(config.service.ready, Readiness::WebSocket);
     let backend = echo_round_trip(config).await;
     let container = backend.container.unwrap();
@@ -117,7 +144,8 @@ async fn a_third_party_server_runs_from_a_dockerfile_and_an_edit_rebuilds_it() {
     let config = |context: &PathBuf| {
         service(
             RealWebSocketTestConfig::builder()
-                .service_dockerfile(context.join("Dockerfile"), context),
+                .service_dockerfile(context.join("Dockerfile"), context)
+                .service_cmd(ECHO),
         )
     };
     let first = echo_round_trip(config(&context)).await.container.unwrap();
@@ -146,11 +174,15 @@ async fn a_third_party_server_runs_from_a_dockerfile_and_an_edit_rebuilds_it() {
 async fn helper_resolves_the_websocat_service_and_prints_its_container() {
     build_named_image().await;
     let label = std::env::var(HELPER_VAR).unwrap_or_default();
-    let config = service(
-        RealWebSocketTestConfig::builder()
+    let builder = match std::env::var_os(HELPER_COMPOSE_VAR) {
+        Some(file) => {
+            RealWebSocketTestConfig::builder().service_compose(PathBuf::from(file), "gateway")
+        }
+        None => RealWebSocketTestConfig::builder()
             .service_image(IMAGE)
-            .service_env([("RUN", label)]),
-    );
+            .service_cmd(ECHO),
+    };
+    let config = service(builder.service_env([("RUN", label)]));
     let backend = BackendInfo::resolve(&config).await.unwrap();
     let container = backend.container.expect("the container tier");
     println!("container-id={}", container.id);
@@ -159,6 +191,14 @@ async fn helper_resolves_the_websocat_service_and_prints_its_container() {
 /// Starts the helper test in another process, under `sh` (its owner, as
 /// `cargo test` or nextest would be), and returns the owner and the id.
 fn spawn_helper(run: &str) -> (std::process::Child, String) {
+    spawn_helper_with(run, &[])
+}
+
+/// [`spawn_helper`] with more variables for the helper.
+fn spawn_helper_with(
+    run: &str,
+    vars: &[(&str, &std::ffi::OsStr)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let exe = std::env::current_exe().unwrap();
     let mut owner = Command::new("sh")
@@ -167,6 +207,7 @@ fn spawn_helper(run: &str) -> (std::process::Child, String) {
         .arg("\"$0\" --exact helper_resolves_the_websocat_service_and_prints_its_container --ignored --nocapture; sleep 600")
         .arg(exe)
         .env(HELPER_VAR, run)
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -183,6 +224,96 @@ fn spawn_helper(run: &str) -> (std::process::Child, String) {
 async fn exists(id: &str) -> bool {
     let docker = Docker::connect_with_defaults().unwrap();
     docker.inspect_container(id, None).await.is_ok()
+}
+
+/// The containers and networks of compose project `project`.
+async fn project_parts(project: &str) -> (usize, usize) {
+    let docker = Docker::connect_with_defaults().unwrap();
+    let label = format!("{PROJECT_LABEL}={project}");
+    let filters = std::collections::HashMap::from([("label", vec![label.as_str()])]);
+    let containers = docker
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    let networks = docker
+        .list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap();
+    (containers.len(), networks.len())
+}
+
+/// The compose project of container `id`.
+async fn project_of(id: &str) -> String {
+    let docker = Docker::connect_with_defaults().unwrap();
+    let inspected = docker.inspect_container(id, None).await.unwrap();
+    inspected.config.unwrap().labels.unwrap()[PROJECT_LABEL].clone()
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn a_third_party_server_runs_from_a_compose_file_beside_a_second_service() {
+    build_named_image().await;
+    let dir = tempdir("compose");
+    let file = compose_file(&dir);
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_compose(&file, "gateway")
+            .service_env([("RUN", "compose-in-process")]),
+    );
+    let backend = echo_round_trip(config).await;
+    let container = backend.container.unwrap();
+    assert!(
+        container.service.starts_with("compose service gateway of "),
+        "{container}"
+    );
+    let project = project_of(&container.id).await;
+    let (containers, networks) = project_parts(&project).await;
+    assert_eq!(
+        (containers, networks),
+        (2, 1),
+        "gateway and echo on the project's network"
+    );
+    println!("{container}");
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn a_compose_project_of_a_run_killed_with_sigkill_goes_down_whole_at_the_next_start() {
+    build_named_image().await;
+    let dir = tempdir("compose-killed");
+    let file = compose_file(&dir);
+    let (mut owner, id) =
+        spawn_helper_with("compose-killed", &[(HELPER_COMPOSE_VAR, file.as_os_str())]);
+    let project = project_of(&id).await;
+    assert_eq!(project_parts(&project).await, (2, 1));
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    assert_eq!(
+        project_parts(&project).await,
+        (2, 1),
+        "nothing removed it yet"
+    );
+    // The next run's start sweeps the whole project.
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_image(IMAGE)
+            .service_cmd(ECHO),
+    );
+    BackendInfo::resolve(&config).await.unwrap();
+    assert_eq!(
+        project_parts(&project).await,
+        (0, 0),
+        "project {project} is gone"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +361,11 @@ async fn a_run_killed_with_sigkill_leaves_nothing_once_the_next_run_starts() {
     owner.wait().unwrap();
     assert!(exists(&id).await, "nothing removed it yet");
     // The next run's start sweeps it.
-    let config = service(RealWebSocketTestConfig::builder().service_image(IMAGE));
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_image(IMAGE)
+            .service_cmd(ECHO),
+    );
     BackendInfo::resolve(&config).await.unwrap();
     for _ in 0..40 {
         if !exists(&id).await {
@@ -246,4 +381,54 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn the_engine_of_the_current_docker_context_is_found_and_named_in_the_report() {
+    build_named_image().await;
+    // A home whose docker CLI's current context points at this machine's
+    // engine through a socket of its own, as Colima's or rootless Docker's do.
+    let home = tempdir("context-home");
+    let socket = home.join("engine.sock");
+    std::os::unix::fs::symlink("/var/run/docker.sock", &socket).unwrap();
+    let docker = home.join(".docker");
+    let digest = {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(b"ws-harness-test");
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let meta = docker.join("contexts/meta").join(digest);
+    std::fs::create_dir_all(&meta).unwrap();
+    let endpoint = format!("unix://{}", socket.display());
+    std::fs::write(
+        meta.join("meta.json"),
+        json!({"Name": "ws-harness-test", "Endpoints": {"docker": {"Host": endpoint}}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        r#"{"currentContext":"ws-harness-test"}"#,
+    )
+    .unwrap();
+    let env =
+        std::collections::HashMap::from([("HOME".to_owned(), home.to_string_lossy().into_owned())]);
+    let config = RealWebSocketTestConfig::builder()
+        .environment(env)
+        .require(BackendKind::Container)
+        .service_image(IMAGE)
+        .service_cmd(ECHO)
+        .service_port(PORT)
+        .build()
+        .unwrap();
+    let backend = BackendInfo::resolve(&config).await.unwrap();
+    let container = backend.container.as_ref().unwrap();
+    assert_eq!(container.docker_endpoint, endpoint);
+    assert_eq!(container.engine_found_by, "docker context ws-harness-test");
+    assert!(
+        backend
+            .to_string()
+            .contains("docker context ws-harness-test"),
+        "{backend}"
+    );
 }

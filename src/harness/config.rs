@@ -2,7 +2,7 @@
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
 
 use super::service::{Readiness, ServiceDefinition, ServiceSource};
-use super::{BackendKind, UnknownTier};
+use super::{BackendKind, DockerEnvironment, UnknownTier};
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
 use std::collections::{BTreeMap, HashMap};
@@ -79,8 +79,9 @@ pub struct RealWebSocketTestConfig {
     pub container_idle_exit: Duration,
     /// The service the container tier runs (`service.*` keys).
     pub service: ServiceDefinition,
-    /// The Docker endpoint (`DOCKER_HOST`), read from the environment.
-    pub docker_host: Option<String>,
+    /// Where the container tier looks for the Docker engine, read from the
+    /// environment (see [`engine`](crate::engine) for the order).
+    pub docker: DockerEnvironment,
     /// Where each value came from, by key.
     sources: BTreeMap<&'static str, ConfigSource>,
     /// The `service.*` keys that only make sense together, until `build`
@@ -116,7 +117,7 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("staging_url", &self.staging_url.as_ref().map(Url::as_str))
             .field("container_idle_exit", &self.container_idle_exit)
             .field("service", &self.service)
-            .field("docker_host", &self.docker_host)
+            .field("docker", &self.docker)
             .finish()
     }
 }
@@ -418,7 +419,7 @@ impl Default for RealWebSocketTestConfig {
             staging_url: None,
             container_idle_exit: Duration::from_secs(60),
             service: ServiceDefinition::default(),
-            docker_host: None,
+            docker: DockerEnvironment::default(),
             sources: BTreeMap::new(),
             service_keys: ServiceKeys::default(),
         }
@@ -1044,7 +1045,7 @@ impl ConfigBuilder {
                     });
                 }
             }
-            config.docker_host = env.var("DOCKER_HOST").filter(|h| !h.is_empty());
+            config.docker = DockerEnvironment::from_env(&*env);
             for key in &KEYS {
                 let var = format!("WS_HARNESS_{}", key.name.replace('.', "_").to_uppercase());
                 if let Some(value) = env.var(&var) {

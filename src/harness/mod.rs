@@ -5,6 +5,7 @@
 mod backend;
 mod client;
 mod config;
+pub mod engine;
 mod expect;
 pub mod fixtures;
 mod matcher;
@@ -17,7 +18,10 @@ pub use backend::{
     TierAttempt, TierOutcome, UnknownTier,
 };
 #[cfg(feature = "container")]
-pub use backend::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError, reference_image};
+pub use backend::{
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
+    Tried, reference_image,
+};
 #[cfg(feature = "server")]
 pub use backend::{InProcessBackend, InProcessError};
 pub use client::{
@@ -28,6 +32,7 @@ pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
 };
+pub use engine::DockerEnvironment;
 pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
 pub use service::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};

@@ -18,7 +18,10 @@
 #[cfg(feature = "container")]
 mod container;
 #[cfg(feature = "container")]
-pub use container::{CONTAINER_LABEL, ImageError, NotReady, ServiceImageError};
+pub use container::{
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
+    Tried,
+};
 
 mod health;
 #[cfg(feature = "server")]
@@ -172,6 +175,8 @@ pub struct ContainerRef {
     pub id: String,
     /// The Docker endpoint it runs on.
     pub docker_endpoint: String,
+    /// How that endpoint was found, e.g. `DOCKER_HOST` or `docker context colima`.
+    pub engine_found_by: String,
     /// What ran: the image, or the Dockerfile and the image built from it.
     pub service: String,
     /// The readiness kind that was waited for.
@@ -186,14 +191,16 @@ pub struct ContainerRef {
 }
 
 impl fmt::Display for ContainerRef {
-    /// `reference image ws-harness:0.1.0-…, container 1a2b3c4d5e6f (started), ready (reference) after 310 ms + 12 ms`
+    /// `reference image ws-harness:0.1.0-…, container 1a2b3c4d5e6f (started) on unix:///var/run/docker.sock (the default socket), ready (reference) after 310 ms + 12 ms`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let id: String = self.id.chars().take(12).collect();
         let how = if self.reused { "reused" } else { "started" };
         write!(
             f,
-            "{}, container {id} ({how}), ready ({}) after {} ms + {} ms",
+            "{}, container {id} ({how}) on {} ({}), ready ({}) after {} ms + {} ms",
             self.service,
+            self.docker_endpoint,
+            self.engine_found_by,
             self.ready,
             self.start.as_millis(),
             self.readiness.as_millis()

@@ -18,50 +18,21 @@ pub enum SkipReason {
         /// The Cargo feature that brings it.
         feature: &'static str,
     },
-    /// Docker failed earlier in this run and is not asked again.
-    #[error("docker: not asked again in this run: {endpoint} failed earlier")]
-    DockerNotAskedAgain {
-        /// The Docker endpoint.
-        endpoint: String,
-    },
-    /// The Docker endpoint cannot be used (a malformed `DOCKER_HOST`, a
-    /// missing socket).
+    /// No engine answered earlier in this run; it is not asked again.
+    #[error("docker: not asked again in this run: no engine answered earlier")]
+    DockerNotAskedAgain,
+    /// No Docker engine answers at any place of the search order.
     #[cfg(feature = "container")]
-    #[error("docker: cannot use {endpoint}")]
-    DockerUnusable {
-        /// The Docker endpoint.
-        endpoint: String,
-        /// Why.
-        #[source]
-        source: bollard::errors::Error,
-    },
-    /// No Docker engine answers there.
-    #[cfg(feature = "container")]
-    #[error("docker: no daemon at {endpoint}")]
-    DockerUnreachable {
-        /// The Docker endpoint.
-        endpoint: String,
-        /// Why.
-        #[source]
-        source: bollard::errors::Error,
-    },
-    /// The engine accepted the connection and did not answer in time.
-    #[error("docker: no answer from {endpoint} within {after:?}")]
-    DockerTimedOut {
-        /// The Docker endpoint.
-        endpoint: String,
-        /// The probe's timeout.
-        after: std::time::Duration,
-    },
+    #[error(transparent)]
+    NoEngine(super::NoEngine),
     /// The service's image could not be had (built, found).
     #[cfg(feature = "container")]
     #[error("docker: no image for the service")]
     ServiceImage(#[source] super::ServiceImageError),
-    /// Compose services are not supported by this version.
-    #[error(
-        "docker: service.compose_file is not supported yet by this version of ws-harness; name the service's image (service.image) or Dockerfile (service.dockerfile)"
-    )]
-    ComposeNotBuilt,
+    /// The compose service could not be had.
+    #[cfg(feature = "container")]
+    #[error("docker: compose")]
+    Compose(#[source] super::ComposeError),
     /// The container did not start.
     #[cfg(feature = "container")]
     #[error("docker: the {image} container did not start")]
@@ -70,15 +41,15 @@ pub enum SkipReason {
         image: String,
         /// Why.
         #[source]
-        source: testcontainers::TestcontainersError,
+        source: bollard::errors::Error,
     },
-    /// The container started but its mapped port cannot be read.
-    #[cfg(feature = "container")]
-    #[error("docker: the container started but its port cannot be read")]
+    /// The container started without publishing its port.
+    #[error("docker: container {container} publishes no host port for {port}")]
     ContainerPort {
-        /// Why.
-        #[source]
-        source: testcontainers::TestcontainersError,
+        /// The container's id.
+        container: String,
+        /// The container port, e.g. `8765/tcp`.
+        port: String,
     },
     /// The container's mapped port does not make a URL.
     #[error("docker: the container's address {url} is not a URL")]

@@ -3,10 +3,9 @@
 use super::reference_image::{self, collect_files, hex};
 use crate::harness::ServiceSource;
 use bollard::Docker;
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use testcontainers::GenericBuildableImage;
-use testcontainers::runners::AsyncBuilder;
 
 /// The repository of images built from a user's Dockerfile; the tag is the
 /// hash of the Dockerfile and its context.
@@ -55,8 +54,11 @@ pub enum ServiceImageError {
         context: PathBuf,
         /// Why.
         #[source]
-        source: Box<testcontainers::TestcontainersError>,
+        source: bollard::errors::Error,
     },
+    /// The compose file cannot be read.
+    #[error(transparent)]
+    Compose(super::ComposeError),
     /// The engine could not say what the image is.
     #[error("cannot inspect the image {image}")]
     Inspect {
@@ -89,7 +91,11 @@ pub(super) async fn resolve(
             let shown = format!("{} built as {name}", dockerfile.display());
             (name, shown)
         }
-        ServiceSource::Compose { .. } => unreachable!("compose services name their own images"),
+        ServiceSource::Compose { file, service } => {
+            return super::compose::describe(file, service)
+                .await
+                .map_err(ServiceImageError::Compose);
+        }
     };
     match docker.inspect_image(&name).await {
         Ok(inspected) => Ok(Image {
@@ -125,18 +131,19 @@ async fn build(
     if docker.inspect_image(&name).await.is_ok() {
         return Ok(name);
     }
-    let mut image = GenericBuildableImage::new(BUILT_NAME, hash).with_dockerfile(&dockerfile);
-    for (path, relative) in files {
-        image = image.with_file(path, relative);
-    }
-    image
-        .build_image()
+    let recipe = std::fs::read(&dockerfile).map_err(|source| ServiceImageError::Unreadable {
+        path: dockerfile.clone(),
+        source,
+    })?;
+    build_image(docker, &name, recipe, files)
         .await
-        .map(drop)
-        .map_err(|source| ServiceImageError::Build {
-            dockerfile,
-            context,
-            source: Box::new(source),
+        .map_err(|failure| match failure {
+            BuildFailure::Read { path, source } => ServiceImageError::Unreadable { path, source },
+            BuildFailure::Docker(source) => ServiceImageError::Build {
+                dockerfile,
+                context,
+                source,
+            },
         })?;
     Ok(name)
 }
@@ -196,4 +203,61 @@ fn hash_build_inputs(
         hasher.update(&contents);
     }
     Ok((hex(&hasher.finalize()[..6]), files))
+}
+
+/// Why an image build failed.
+pub(super) enum BuildFailure {
+    /// A file of the context cannot be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The engine's build failed.
+    Docker(bollard::errors::Error),
+}
+
+/// The context's Dockerfile, under a name no context file has.
+const CONTEXT_DOCKERFILE: &str = ".ws-harness.Dockerfile";
+
+/// Builds image `name` from `dockerfile` and `files` (each a file and its
+/// path in the context) with the engine's builder.
+pub(super) async fn build_image(
+    docker: &Docker,
+    name: &str,
+    dockerfile: Vec<u8>,
+    files: Vec<(PathBuf, String)>,
+) -> Result<(), BuildFailure> {
+    let context = tokio::task::spawn_blocking(move || {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let read = |path: &Path| {
+            let path = path.to_owned();
+            move |source| BuildFailure::Read { path, source }
+        };
+        tar.append_data(&mut header, CONTEXT_DOCKERFILE, dockerfile.as_slice())
+            .map_err(read(Path::new(CONTEXT_DOCKERFILE)))?;
+        for (path, relative) in &files {
+            tar.append_path_with_name(path, relative)
+                .map_err(read(path))?;
+        }
+        tar.into_inner().map_err(|source| BuildFailure::Read {
+            path: PathBuf::from(CONTEXT_DOCKERFILE),
+            source,
+        })
+    })
+    .await
+    .expect("packing the context does not panic")?;
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
+        .t(name)
+        .dockerfile(CONTEXT_DOCKERFILE)
+        .rm(true)
+        .build();
+    let mut progress = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(step) = progress.next().await {
+        step.map_err(BuildFailure::Docker)?;
+    }
+    Ok(())
 }

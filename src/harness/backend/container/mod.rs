@@ -1,24 +1,28 @@
 //! The container tier: the service of the config's [`ServiceDefinition`]
 //! (the reference image unless the team's own is named), started or reused
-//! with testcontainers after a short Docker probe guarded by a circuit
-//! breaker, then waited for by its readiness kind.
+//! on the Docker engine found by [`crate::engine`]'s search order (probed
+//! once per run, behind a circuit breaker), then waited for by its
+//! readiness kind. The engine is driven through bollard, so the endpoint
+//! found is the one every call uses.
 
+mod compose;
+mod connect;
 mod image;
 mod readiness;
 mod reaper;
 mod reference_image;
 
+pub use compose::ComposeError;
+pub use connect::{NoEngine, ProbeOutcome, Tried};
 pub use image::ServiceImageError;
 pub use readiness::NotReady;
 pub use reference_image::ImageError;
 
 use super::{ContainerRef, Found, SkipReason};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
-use crate::harness::{
-    Readiness, RealWebSocketTestConfig, SaveError, ServiceDefinition, ServiceSource,
-};
-use crate::process::LISTENING_ON;
+use crate::harness::{RealWebSocketTestConfig, SaveError, ServiceDefinition, ServiceSource};
 use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use futures_util::StreamExt;
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
@@ -26,9 +30,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use testcontainers::core::{IntoContainerPort, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt, ReuseDirective};
 use tokio::time::Instant;
 use url::Url;
 
@@ -40,167 +41,104 @@ pub const CONTAINER_LABEL: &str = "dev.ws-harness.backend";
 const DEFINITION_LABEL: &str = "dev.ws-harness.definition";
 /// How long reading a container's logs may take.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the Docker probe may take: an engine that accepts and never
-/// answers would otherwise hold each API call for 120 s.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Where Docker listens when `DOCKER_HOST` is not set.
-#[cfg(windows)]
-const DEFAULT_DOCKER_HOST: &str = "npipe:////./pipe/docker_engine";
-/// Where Docker listens when `DOCKER_HOST` is not set.
-#[cfg(not(windows))]
-const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
-/// Each Docker endpoint is asked once: after a failure its circuit stays
-/// open for the rest of the run.
-fn docker_circuit(endpoint: &str) -> Arc<CircuitBreaker> {
+/// Once no engine answered for an environment, it is not asked again in
+/// this run: its circuit stays open.
+fn docker_circuit(places: &str) -> Arc<CircuitBreaker> {
     static CIRCUITS: Lazy<Mutex<HashMap<String, Arc<CircuitBreaker>>>> = Lazy::new(Mutex::default);
     let mut circuits = CIRCUITS.lock().unwrap_or_else(PoisonError::into_inner);
-    let circuit = circuits.entry(endpoint.to_owned()).or_insert_with(|| {
+    let circuit = circuits.entry(places.to_owned()).or_insert_with(|| {
         let config = CircuitBreakerConfig {
             failure_threshold: 1,
             reset_timeout: Duration::from_secs(24 * 3600),
         };
-        Arc::new(CircuitBreaker::new(format!("docker at {endpoint}"), config))
+        Arc::new(CircuitBreaker::new(format!("docker at {places}"), config))
     });
     Arc::clone(circuit)
 }
 
-/// A started container, kept for the life of the process (testcontainers'
-/// reuse shares it with other processes; the reference server's idle exit
-/// or the reaper removes it).
+/// A container of this process's run: started here, or found running.
 struct Started {
-    container: ContainerAsync<GenericImage>,
+    id: String,
     reused: bool,
+    /// The host and port its service is published on.
+    host: String,
+    port: u16,
+    /// When its start began (after any image build): readiness counts
+    /// service.startup_timeout from here.
+    since: Instant,
 }
 
 /// The containers of this process, one per service definition.
 type Containers = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Started>>>>;
 static CONTAINERS: Lazy<Containers> = Lazy::new(Mutex::default);
 
-/// Why the container tier was passed over, and whether Docker itself failed.
-struct Skip {
-    reason: SkipReason,
-    docker_failed: bool,
-}
-
-impl Skip {
-    fn docker_down(reason: SkipReason) -> Self {
-        Self {
-            reason,
-            docker_failed: true,
-        }
-    }
-}
-
-impl From<SkipReason> for Skip {
-    fn from(reason: SkipReason) -> Self {
-        Self {
-            reason,
-            docker_failed: false,
-        }
-    }
-}
-
 pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
-    let endpoint = endpoint(config);
-    let circuit = docker_circuit(&endpoint);
+    let places = format!("{:?}", config.docker);
+    let circuit = docker_circuit(&places);
     if circuit.try_acquire().is_err() {
-        return Err(SkipReason::DockerNotAskedAgain { endpoint });
+        return Err(SkipReason::DockerNotAskedAgain);
     }
-    match start(config, endpoint).await {
-        Ok(found) => {
+    let engine = match connect::connect(&config.docker).await {
+        Ok(engine) => {
             circuit.record_success();
-            Ok(found)
+            engine
         }
-        Err(skip) => {
-            if skip.docker_failed {
-                circuit.record_failure();
-            }
-            Err(skip.reason)
+        Err(reason) => {
+            circuit.record_failure();
+            return Err(SkipReason::NoEngine(reason));
         }
-    }
+    };
+    start(config, engine).await
 }
 
-/// The Docker endpoint: `DOCKER_HOST`, else the platform's default socket or pipe.
-pub(crate) fn endpoint(config: &RealWebSocketTestConfig) -> String {
-    config
-        .docker_host
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned())
-}
-
-async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Found, Skip> {
-    let docker = Docker::connect_with_host(&endpoint).map_err(|source| {
-        Skip::docker_down(SkipReason::DockerUnusable {
-            endpoint: endpoint.clone(),
-            source,
-        })
-    })?;
-    match tokio::time::timeout(PROBE_TIMEOUT, docker.ping()).await {
-        Err(_) => {
-            return Err(Skip::docker_down(SkipReason::DockerTimedOut {
-                endpoint,
-                after: PROBE_TIMEOUT,
-            }));
-        }
-        Ok(Err(source)) => {
-            return Err(Skip::docker_down(SkipReason::DockerUnreachable {
-                endpoint,
-                source,
-            }));
-        }
-        Ok(Ok(_)) => {}
-    }
+async fn start(
+    config: &RealWebSocketTestConfig,
+    engine: connect::Engine,
+) -> Result<Found, SkipReason> {
+    let docker = &engine.docker;
     let service = &config.service;
-    if matches!(service.source, ServiceSource::Compose { .. }) {
-        return Err(SkipReason::ComposeNotBuilt.into());
-    }
-    reaper::sweep(&docker).await;
+    reaper::sweep(docker).await;
     let begun = Instant::now();
-    let image = image::resolve(&docker, &service.source)
+    let image = image::resolve(docker, &service.source)
         .await
         .map_err(SkipReason::ServiceImage)?;
-    let image_ready = Instant::now();
     let definition = Definition::new(config, image);
     let cell = {
         let mut containers = CONTAINERS.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(containers.entry(definition.hash.clone()).or_default())
     };
     let started = cell
-        .get_or_try_init(|| run(&docker, service, &definition))
+        .get_or_try_init(|| async {
+            match &service.source {
+                ServiceSource::Compose {
+                    file,
+                    service: name,
+                } => compose::up(&engine, file, name, service, &definition)
+                    .await
+                    .map_err(SkipReason::Compose),
+                _ => run(&engine, service, &definition).await,
+            }
+        })
         .await?;
     let took = begun.elapsed();
+    let url = format!("ws://{}:{}{}", started.host, started.port, service.ws_path);
+    let url = Url::parse(&url).map_err(|_| SkipReason::ContainerUrl { url })?;
+    let readiness_started = Instant::now();
     // startup_timeout is for the container: a first image build (minutes)
     // does not count against it.
-    let starting = image_ready.elapsed();
-    let unreadable = |source| SkipReason::ContainerPort { source };
-    let host = started.container.get_host().await.map_err(unreadable)?;
-    let port = started
-        .container
-        .get_host_port_ipv4(service.port)
+    let deadline = started.since + service.startup_timeout;
+    readiness::wait(&service.ready, &url, config, docker, &started.id, deadline)
         .await
-        .map_err(unreadable)?;
-    let url = Url::parse(&format!("ws://{host}:{port}{}", service.ws_path)).map_err(|_| {
-        SkipReason::ContainerUrl {
-            url: format!("ws://{host}:{port}{}", service.ws_path),
-        }
-    })?;
-    let readiness_started = Instant::now();
-    readiness::wait(
-        &service.ready,
-        &url,
-        config,
-        readiness_started + service.startup_timeout.saturating_sub(starting),
-    )
-    .await
-    .map_err(|source| SkipReason::ContainerNotReady {
-        service: definition.image.shown.clone(),
-        ready: service.ready.clone(),
-        source,
-    })?;
+        .map_err(|source| SkipReason::ContainerNotReady {
+            service: definition.image.shown.clone(),
+            ready: service.ready.clone(),
+            source,
+        })?;
     let container = ContainerRef {
-        id: started.container.id().to_owned(),
-        docker_endpoint: endpoint,
+        id: started.id.clone(),
+        docker_endpoint: engine.place.endpoint.clone(),
+        engine_found_by: engine.place.found_by.to_string(),
         service: definition.image.shown.clone(),
         ready: service.ready.clone(),
         reused: started.reused,
@@ -217,18 +155,15 @@ async fn start(config: &RealWebSocketTestConfig, endpoint: String) -> Result<Fou
 pub(super) async fn reference_image(
     config: &RealWebSocketTestConfig,
 ) -> Result<String, ImageError> {
-    let endpoint = endpoint(config);
-    let engine = |source| ImageError::Engine {
-        endpoint: endpoint.clone(),
-        source,
-    };
-    let docker = Docker::connect_with_host(&endpoint).map_err(engine)?;
-    docker.ping().await.map_err(engine)?;
-    reference_image::ensure(&docker).await
+    let engine = connect::connect(&config.docker)
+        .await
+        .map_err(ImageError::NoEngine)?;
+    reference_image::ensure(&engine.docker).await
 }
 
 /// Everything that shapes a container: the service definition, its image
-/// (by id, so a rebuilt tag is a new definition) and its environment.
+/// (by id, so a rebuilt tag is a new definition), its environment and,
+/// for a user's service, the run that owns it.
 struct Definition {
     image: image::Image,
     env: Vec<(String, String)>,
@@ -244,7 +179,7 @@ impl Definition {
             .iter()
             .map(|(name, value)| (name.clone(), substitute(value, config)))
             .collect();
-        if service.source == ServiceSource::Reference {
+        let owner = if service.source == ServiceSource::Reference {
             let idle = humantime::format_duration(config.container_idle_exit)
                 .to_string()
                 .replace(' ', "");
@@ -254,68 +189,124 @@ impl Definition {
                 (crate::server::TEST_MODE_VAR.to_owned(), "true".to_owned()),
                 (crate::server::IDLE_EXIT_VAR.to_owned(), idle),
             ]);
-        }
-        let whole = format!("{service:?}\n{} {}\n{env:?}", image.name, image.id);
+            // The reference server exits when idle: any run may reuse it.
+            String::new()
+        } else {
+            // A user's service is swept once its owner is gone: each run
+            // gets its own.
+            reaper::owner()
+        };
+        let whole = format!("{service:?}\n{} {}\n{env:?}\n{owner}", image.name, image.id);
         let hash = reference_image::hex(&Sha256::digest(whole)[..8]);
         Self { image, env, hash }
     }
+
+    /// The labels its containers carry.
+    fn labels(&self, reference: bool) -> HashMap<String, String> {
+        let kind = if reference {
+            "reference-server"
+        } else {
+            "service"
+        };
+        let mut labels = HashMap::from([
+            (CONTAINER_LABEL.to_owned(), kind.to_owned()),
+            (DEFINITION_LABEL.to_owned(), self.hash.clone()),
+        ]);
+        if !reference {
+            labels.insert(reaper::OWNER_LABEL.to_owned(), reaper::owner());
+        }
+        labels
+    }
 }
 
-/// Starts the definition's container, or attaches to the one another
-/// process of this run started (the same definition, and for a user's
-/// service the same owner).
+/// Starts the definition's container, or attaches to the one already
+/// running (another process of this run, or for the reference server an
+/// earlier run).
 async fn run(
-    docker: &Docker,
+    engine: &connect::Engine,
     service: &ServiceDefinition,
     definition: &Definition,
 ) -> Result<Started, SkipReason> {
-    // One process at a time finds-or-creates a definition's container:
-    // testcontainers' reuse lookup and create are not atomic.
+    let docker = &engine.docker;
+    // One process at a time finds-or-creates a definition's container.
     let _lock = lock(&definition.hash).await;
-    let reference = service.source == ServiceSource::Reference;
     let image = &definition.image.name;
-    let (name, tag) = image.rsplit_once(':').expect("images are name:tag");
-    let wait = match &service.ready {
-        Readiness::Log(text) => WaitFor::message_on_either_std(text.as_str()),
-        Readiness::Reference => WaitFor::message_on_stdout(LISTENING_ON),
-        _ => WaitFor::Nothing,
+    let failed = |source| SkipReason::ContainerStart {
+        image: image.clone(),
+        source,
     };
-    let mut request = GenericImage::new(name, tag)
-        .with_exposed_port(service.port.tcp())
-        .with_wait_for(wait)
-        .with_label(
-            CONTAINER_LABEL,
-            if reference {
-                "reference-server"
-            } else {
-                "service"
-            },
-        )
-        .with_label(DEFINITION_LABEL, definition.hash.as_str())
-        .with_reuse(ReuseDirective::Always)
-        .with_host_config_modifier(|host| host.auto_remove = Some(true))
-        .with_startup_timeout(service.startup_timeout);
-    if !reference {
-        // The reference server exits when idle; a user's service is swept
-        // once its owner is gone.
-        request = request.with_label(reaper::OWNER_LABEL, reaper::owner());
-    }
-    for (name, value) in &definition.env {
-        request = request.with_env_var(name, value);
-    }
-    if !service.cmd.is_empty() {
-        request = request.with_cmd(service.cmd.clone());
-    }
-    let existing = existing(docker, &definition.hash).await;
-    let container = request
-        .start()
-        .await
-        .map_err(|source| SkipReason::ContainerStart {
-            image: image.clone(),
-            source,
-        })?;
-    let reused = existing.iter().any(|id| id == container.id());
-    Ok(Started { container, reused })
+    let port = format!("{}/tcp", service.port);
+    let since = Instant::now();
+    let (id, reused) = match existing(docker, &definition.hash).await.into_iter().next() {
+        Some(id) => (id, true),
+        None => {
+            let body = ContainerCreateBody {
+                image: Some(image.clone()),
+                env: Some(
+                    definition
+                        .env
+                        .iter()
+                        .map(|(name, value)| format!("{name}={value}"))
+                        .collect(),
+                ),
+                cmd: (!service.cmd.is_empty()).then(|| service.cmd.clone()),
+                labels: Some(definition.labels(service.source == ServiceSource::Reference)),
+                exposed_ports: Some(vec![port.clone()]),
+                host_config: Some(HostConfig {
+                    // An ephemeral host port, chosen by the engine.
+                    port_bindings: Some(HashMap::from([(
+                        port.clone(),
+                        Some(vec![PortBinding {
+                            host_ip: None,
+                            host_port: Some(String::new()),
+                        }]),
+                    )])),
+                    auto_remove: Some(true),
+                    ..HostConfig::default()
+                }),
+                ..ContainerCreateBody::default()
+            };
+            let created = docker.create_container(None, body).await.map_err(failed)?;
+            docker
+                .start_container(&created.id, None)
+                .await
+                .map_err(failed)?;
+            (created.id, false)
+        }
+    };
+    let port = match published_port(docker, &id, &port).await.map_err(failed)? {
+        Some(published) => published,
+        None => {
+            return Err(SkipReason::ContainerPort {
+                container: id,
+                port,
+            });
+        }
+    };
+    Ok(Started {
+        id,
+        reused,
+        host: connect::published_host(&engine.place.endpoint),
+        port,
+        since,
+    })
+}
+
+/// The host port the engine published `port` (`8765/tcp`) of container
+/// `id` on, if any.
+async fn published_port(
+    docker: &Docker,
+    id: &str,
+    port: &str,
+) -> Result<Option<u16>, bollard::errors::Error> {
+    let inspected = docker.inspect_container(id, None).await?;
+    Ok(inspected
+        .network_settings
+        .and_then(|settings| settings.ports)
+        .and_then(|mut ports| ports.remove(port).flatten())
+        .into_iter()
+        .flatten()
+        .find_map(|binding| binding.host_port?.parse().ok()))
 }
 
 /// The ids of the running containers of `definition`.

@@ -4,6 +4,8 @@
 use super::super::{HealthError, health};
 use crate::auth::JwtAuth;
 use crate::harness::{Readiness, RealWebSocketTestConfig};
+use bollard::Docker;
+use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -35,6 +37,15 @@ pub enum NotReady {
     /// The HTTP check got an answer that does not count.
     #[error(transparent)]
     Http(HealthError),
+    /// The container's output does not hold the line waited for.
+    #[error("the container's output has no line containing {text:?} yet")]
+    NoLogLine {
+        /// The text waited for.
+        text: String,
+    },
+    /// The container's output cannot be read.
+    #[error("cannot read the container's output")]
+    Logs(#[source] bollard::errors::Error),
     /// A try did not finish in time.
     #[error("one try took longer than {after:?}")]
     TryTimedOut {
@@ -49,6 +60,8 @@ pub(super) async fn wait(
     ready: &Readiness,
     url: &Url,
     config: &RealWebSocketTestConfig,
+    docker: &Docker,
+    container: &str,
     deadline: Instant,
 ) -> Result<(), NotReady> {
     let mut first = true;
@@ -57,7 +70,7 @@ pub(super) async fn wait(
         let left = deadline.saturating_duration_since(Instant::now());
         let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
         first = false;
-        let result = tokio::time::timeout(limit, once(ready, url, config))
+        let result = tokio::time::timeout(limit, once(ready, url, config, docker, container))
             .await
             .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));
         match result {
@@ -73,12 +86,28 @@ async fn once(
     ready: &Readiness,
     url: &Url,
     config: &RealWebSocketTestConfig,
+    docker: &Docker,
+    container: &str,
 ) -> Result<(), NotReady> {
     let host = url.host_str().unwrap_or("localhost");
     let port = url.port_or_known_default().unwrap_or(80);
     match ready {
-        // The log line was waited for when the container started.
-        Readiness::Log(_) => Ok(()),
+        Readiness::Log(text) => {
+            let options = bollard::query_parameters::LogsOptionsBuilder::default()
+                .stdout(true)
+                .stderr(true)
+                .build();
+            let mut logs = docker.logs(container, Some(options));
+            let mut output = Vec::new();
+            while let Some(chunk) = logs.next().await {
+                output.extend_from_slice(&chunk.map_err(NotReady::Logs)?.into_bytes());
+            }
+            if String::from_utf8_lossy(&output).contains(text.as_str()) {
+                Ok(())
+            } else {
+                Err(NotReady::NoLogLine { text: text.clone() })
+            }
+        }
         Readiness::Reference => health::check(url, ONE_TRY).await.map_err(NotReady::Http),
         Readiness::Http { path, status } => {
             let shown = format!("http://{host}:{port}{path}");

@@ -8,6 +8,10 @@
 //! this machine and is gone (ended, or killed with SIGKILL) is removed.
 //! Test processes of one run share a container; the next run removes it.
 //!
+//! A compose service's container carries the label too; when it is swept,
+//! the rest of its project goes with it: every container and network
+//! compose made for it.
+//!
 //! Where an owner's liveness cannot be read (outside Linux) nothing is swept.
 
 use bollard::Docker;
@@ -51,15 +55,60 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
         if !is_gone(owner, &boot) {
             continue;
         }
-        let force = RemoveContainerOptionsBuilder::default().force(true).build();
-        match docker.remove_container(&id, Some(force)).await {
-            Ok(()) => {
-                tracing::info!(container = %id, %owner, "removed a container whose test run is gone");
-                removed.push(id);
-            }
-            Err(error) => {
-                tracing::warn!(container = %id, %error, "cannot remove a container whose test run is gone")
-            }
+        if let Some(project) = labels.get(super::compose::PROJECT_LABEL) {
+            removed.extend(remove_project(docker, project).await);
+        } else if remove(docker, &id).await {
+            removed.push(id);
+        }
+    }
+    removed
+}
+
+/// Removes container `id` with its anonymous volumes; whether it is gone.
+async fn remove(docker: &Docker, id: &str) -> bool {
+    let force = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(force)).await {
+        Ok(()) => {
+            tracing::info!(container = %id, "removed a container whose test run is gone");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(container = %id, %error, "cannot remove a container whose test run is gone");
+            false
+        }
+    }
+}
+
+/// Removes every container and network of compose project `project`;
+/// returns the containers removed.
+async fn remove_project(docker: &Docker, project: &str) -> Vec<String> {
+    let label = format!("{}={project}", super::compose::PROJECT_LABEL);
+    let mut removed = Vec::new();
+    for container in super::labelled(docker, &label, true)
+        .await
+        .unwrap_or_default()
+    {
+        if let Some(id) = container.id
+            && remove(docker, &id).await
+        {
+            removed.push(id);
+        }
+    }
+    let filters = std::collections::HashMap::from([("label", vec![label.as_str()])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for network in docker
+        .list_networks(Some(options))
+        .await
+        .unwrap_or_default()
+    {
+        let Some(id) = network.id else { continue };
+        if let Err(error) = docker.remove_network(&id).await {
+            tracing::warn!(network = %id, %error, "cannot remove a network whose test run is gone");
         }
     }
     removed

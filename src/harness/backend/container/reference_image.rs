@@ -5,12 +5,11 @@
 //! The tag is the crate version and a hash of those sources, so an edit to
 //! the server gets a new image and nothing else does.
 
+use super::image::BuildFailure;
 use bollard::Docker;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use testcontainers::GenericBuildableImage;
-use testcontainers::runners::AsyncBuilder;
 
 /// The reference image's repository name.
 pub(crate) const NAME: &str = "ws-harness";
@@ -56,8 +55,8 @@ pub enum ImageError {
         /// The last lines it printed.
         output: String,
     },
-    /// Writing the build's files failed.
-    #[error("cannot write {}", path.display())]
+    /// Writing the build's files, or reading them into the image, failed.
+    #[error("cannot write or read {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
@@ -74,15 +73,9 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
-    /// No Docker engine answers at the endpoint.
-    #[error("cannot reach the Docker engine at {endpoint}")]
-    Engine {
-        /// The endpoint.
-        endpoint: String,
-        /// Why.
-        #[source]
-        source: bollard::errors::Error,
-    },
+    /// No Docker engine answers.
+    #[error(transparent)]
+    NoEngine(super::NoEngine),
     /// The engine's version (its architecture) could not be read.
     #[error("cannot ask the engine for its architecture")]
     EngineVersion(#[source] bollard::errors::Error),
@@ -93,7 +86,7 @@ pub enum ImageError {
         image: String,
         /// Why.
         #[source]
-        source: testcontainers::TestcontainersError,
+        source: bollard::errors::Error,
     },
 }
 
@@ -148,16 +141,15 @@ async fn build(docker: &Docker, image: &str) -> Result<(), ImageError> {
         "building the reference image {image}, first use only (a release build of the server; minutes)"
     ));
     let binary = compile(&host).await?;
-    let (name, tag) = image.split_once(':').expect("the name has a tag");
-    GenericBuildableImage::new(name, tag)
-        .with_dockerfile_string(DOCKERFILE)
-        .with_file(binary, BINARY)
-        .build_image()
+    let files = vec![(binary, BINARY.to_owned())];
+    super::image::build_image(docker, image, DOCKERFILE.into(), files)
         .await
-        .map(drop)
-        .map_err(|source| ImageError::Docker {
-            image: image.to_owned(),
-            source,
+        .map_err(|failure| match failure {
+            BuildFailure::Read { path, source } => ImageError::Write { path, source },
+            BuildFailure::Docker(source) => ImageError::Docker {
+                image: image.to_owned(),
+                source,
+            },
         })?;
     announce(&format!("built {image}"));
     Ok(())
@@ -284,7 +276,7 @@ ws-harness = {{ path = {SOURCES:?}, default-features = false, features = ["serve
     )
 }
 
-fn last_lines(bytes: &[u8]) -> String {
+pub(super) fn last_lines(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(QUOTED_LINES)..].join("\n")
