@@ -27,10 +27,12 @@
 //! # The backend fallback chain
 //! Tests run against the most real backend available, and always say which
 //! ([`BackendInfo::resolve`], [`Resolution`]):
-//! 1. **container**: Docker probed with a 2 s timeout, once per endpoint and
-//!    run; the `ws-harness` image (`FROM scratch`, see `docker/`) built if
-//!    missing, started or reused with testcontainers, used once `/health`
-//!    answers within `docker_startup_timeout`;
+//! 1. **container**: the Docker engine found in a documented order
+//!    ([`engine`]), each place probed with a 2 s timeout; the service of the
+//!    config's [`ServiceDefinition`] (an image, a Dockerfile, a compose
+//!    file, or the reference image, built on first use) started or reused,
+//!    used once its [`Readiness`] check passes within
+//!    `service.startup_timeout`;
 //! 2. **staging**: `staging_url`, once its `/health` answers with protocol 1;
 //! 3. **in-process**: the built-in reference server, always available.
 //!
@@ -46,8 +48,7 @@
 //! # Cargo features
 //! - `server` (default): the reference server ([`server`]) and the chain's
 //!   in-process tier ([`InProcessBackend`]).
-//! - `container` (default): the chain's container tier (testcontainers,
-//!   bollard).
+//! - `container` (default): the chain's container tier (bollard, tar).
 //! - `load`: the load engine behind `ws-harness load` ([`load`]).
 //!
 //! Without `server` or `container` the tier is still reported, skipped with

@@ -130,7 +130,11 @@ async fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the
         "{}",
         info.resolution
     );
-    assert!(info.resolution.to_string().contains("(DOCKER_HOST): no answer within 2s;"));
+    assert!(
+        info.resolution
+            .to_string()
+            .contains("(DOCKER_HOST): no answer within 2s;")
+    );
     assert_eq!(info.kind, BackendKind::InProcess);
 }
 

@@ -2,12 +2,13 @@
 //! report of how it was chosen.
 //!
 //! The chain, tried in this order unless `backend` forces one tier:
-//! 1. **container**: probe Docker (2 s at most; after a failure the rest of
-//!    the process does not ask again), get the service's image (the
-//!    reference image, built on first use; the team's image; or one built
-//!    from its Dockerfile), start it with testcontainers (or reuse the one
-//!    already running, e.g. from another nextest process), wait for its
-//!    readiness kind within `service.startup_timeout`;
+//! 1. **container**: find the Docker engine ([`crate::engine`]; 2 s per
+//!    place at most; when none answers the rest of the process does not ask
+//!    again), get the service's image (the reference image, built on first
+//!    use; the team's image; one built from its Dockerfile) or bring its
+//!    compose file up, start it (or reuse the one already running, e.g.
+//!    from another nextest process), wait for its readiness kind within
+//!    `service.startup_timeout`;
 //! 2. **staging**: the server at `staging_url`, once its `/health` answers
 //!    with protocol 1;
 //! 3. **in-process**: the built-in reference server.

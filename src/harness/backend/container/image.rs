@@ -229,6 +229,9 @@ pub(super) async fn build_image(
 ) -> Result<(), BuildFailure> {
     let context = tokio::task::spawn_blocking(move || {
         let mut tar = tar::Builder::new(Vec::new());
+        // The classic builder rejects GNU sparse entries (a fresh release
+        // binary can be sparse on disk).
+        tar.sparse(false);
         let mut header = tar::Header::new_gnu();
         header.set_size(dockerfile.len() as u64);
         header.set_mode(0o644);

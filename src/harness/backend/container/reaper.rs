@@ -37,6 +37,9 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
     let Some(boot) = boot_id() else {
         return Vec::new();
     };
+    // One sweep at a time on this machine: two at once would race to
+    // remove the same containers and networks.
+    let _lock = super::lock("sweep").await;
     let containers = match super::labelled(docker, OWNER_LABEL, true).await {
         Ok(containers) => containers,
         Err(error) => {
@@ -75,6 +78,11 @@ async fn remove(docker: &Docker, id: &str) -> bool {
             tracing::info!(container = %id, "removed a container whose test run is gone");
             true
         }
+        // Gone already, or going: its own auto-remove, or another engine client.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => false,
         Err(error) => {
             tracing::warn!(container = %id, %error, "cannot remove a container whose test run is gone");
             false
