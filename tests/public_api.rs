@@ -11,6 +11,7 @@ use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
+use ws_harness::engine::{Candidate, EngineSettingError, FoundBy, search_order};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
     LoadPlan, LoadReport, Socket, connect_user, golden_path_run, rss_bytes, run,
@@ -30,11 +31,12 @@ use ws_harness::server::{
 };
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
-    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
-    ContainerRef, Environment, ExpectationFailed, FrameMatcher, HealthError, InProcessBackend,
-    InProcessError, MaxRetriesExceeded, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame,
-    Resolution, ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt,
-    TierOutcome, Transcript, UnknownTier, error_code, event, frame, transcript_dir,
+    ClientError, ClientOptions, ComposeError, ConfigBuilder, ConfigError, ConfigSource,
+    ConnectError, ContainerRef, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher,
+    HealthError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine, ProbeOutcome,
+    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
+    SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
+    Tried, UnknownTier, error_code, event, frame, transcript_dir,
 };
 
 #[test]
@@ -57,6 +59,14 @@ fn every_public_item_is_importable() {
         type_name::<BackendInfo>(),
         type_name::<BackendKind>(),
         type_name::<ContainerRef>(),
+        type_name::<DockerEnvironment>(),
+        type_name::<Candidate>(),
+        type_name::<EngineSettingError>(),
+        type_name::<FoundBy>(),
+        type_name::<ComposeError>(),
+        type_name::<NoEngine>(),
+        type_name::<ProbeOutcome>(),
+        type_name::<Tried>(),
         type_name::<Resolution>(),
         type_name::<TierAttempt>(),
         type_name::<TierOutcome>(),
@@ -141,6 +151,7 @@ fn every_public_item_is_importable() {
     assert_eq!(LISTEN_BACKLOG, 1024);
     assert_eq!(RateLimitConfig::LIFTED.message_burst, 1_000_000_000);
     let _ = transcript_dir;
+    let _ = search_order;
     let _ = event("agent_started");
     let _ = frame;
     let _ = error_code;

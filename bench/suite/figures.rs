@@ -107,28 +107,10 @@ fn repeat(times: usize, mut once: impl FnMut() -> Result<f64, String>) -> Result
 
 /// 1. Backend start until the first authenticated handshake succeeds, per tier.
 pub(crate) fn startup(bench: &Bench) -> Value {
-    let probe = |target: &str| -> Result<(f64, Option<String>), String> {
-        let output = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-            .args(["probe", target])
-            .output()
-            .map_err(|e| format!("cannot start the probe: {e}"))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let answer: Value = serde_json::from_str(stdout.trim()).map_err(|_| {
-            format!(
-                "the probe failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )
-        })?;
-        match answer["ready_ms"].as_f64() {
-            Some(ready) => Ok((ready, answer["container_id"].as_str().map(str::to_owned))),
-            None => Err(answer["error"].as_str().unwrap_or("no answer").to_owned()),
-        }
-    };
     let times = bench.sizes.startup_repeats;
     eprintln!("[1/5] backend start until ready ({times} starts each)");
-    let in_process = repeat(times, || probe("in-process").map(|(ms, _)| ms));
-    let floor = repeat(times, || probe("floor").map(|(ms, _)| ms));
+    let in_process = repeat(times, || run_probe("in-process").map(|(ms, _)| ms));
+    let floor = repeat(times, || run_probe("floor").map(|(ms, _)| ms));
     let python = repeat(times, || {
         let started = Instant::now();
         let server = Peer::Python
@@ -139,15 +121,28 @@ pub(crate) fn startup(bench: &Bench) -> Value {
             .block_on(connect_user(&server.url(), &token("probe"), TIMEOUT))?;
         Ok(ms(started.elapsed()))
     });
+    // The first build of the reference image, from a cold build directory:
+    // minutes, so in full runs only.
+    let self_build = if bench.sizes.fresh_container_repeats > 1 {
+        Some(repeat(1, || {
+            remove_containers()?;
+            remove_reference_images()?;
+            let build_dir = target_dir()?.join("ws-harness/reference-server/target");
+            let _ = std::fs::remove_dir_all(&build_dir);
+            run_probe("container").map(|(ms, _)| ms)
+        }))
+    } else {
+        None
+    };
     let mut fresh_id = None;
     let fresh = repeat(bench.sizes.fresh_container_repeats, || {
         remove_containers()?;
-        let (ready, id) = probe("container")?;
+        let (ready, id) = run_probe("container")?;
         fresh_id = id;
         Ok(ready)
     });
     let reused = repeat(times, || {
-        let (ready, id) = probe("container")?;
+        let (ready, id) = run_probe("container")?;
         if id != fresh_id {
             return Err(format!(
                 "expected to attach to container {fresh_id:?}, got {id:?}"
@@ -155,38 +150,176 @@ pub(crate) fn startup(bench: &Bench) -> Value {
         }
         Ok(ready)
     });
+    let [dockerfile, dockerfile_reused, compose, compose_reused] = user_services(bench);
+    let mut rows = vec![
+        row("ws-harness in-process", in_process),
+        row("floor in-process", floor),
+        row("python peer process", python),
+    ];
+    if let Some(self_build) = self_build {
+        rows.push(row(
+            "ws-harness container, reference image built first (cold build directory)",
+            self_build,
+        ));
+    }
+    rows.extend([
+        row("ws-harness container, image present", fresh),
+        row("ws-harness container, reused", reused),
+        row("your service from a Dockerfile, built first", dockerfile),
+        row("your service from a Dockerfile, reused", dockerfile_reused),
+        row("your compose file (2 services), up first", compose),
+        row("your compose file (2 services), reused", compose_reused),
+    ]);
+    if let Err(error) = remove_containers() {
+        eprintln!("  cannot remove the containers of the figure: {error}");
+    }
     json!({
         "figure": "startup",
-        "what": "time from starting a backend until one authenticated WebSocket handshake succeeded",
-        "rows": [
-            row("ws-harness in-process", in_process),
-            row("floor in-process", floor),
-            row("python peer process", python),
-            row("ws-harness container, image present", fresh),
-            row("ws-harness container, reused", reused),
-        ],
+        "what": "time from starting a backend until one authenticated WebSocket handshake succeeded; a first use includes building what the definition builds",
+        "rows": rows,
     })
 }
 
-/// Removes the project's containers, so the next start is a fresh one.
-fn remove_containers() -> Result<(), String> {
-    let label = format!("label={}", ws_harness::CONTAINER_LABEL);
-    let listed = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &label])
+/// Runs `probe <target>` in a child process: how long until ready, and the
+/// container.
+fn run_probe(target: &str) -> Result<(f64, Option<String>), String> {
+    let output = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+        .args(["probe", target])
         .output()
-        .map_err(|e| format!("docker: {e}"))?;
-    let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !ids.is_empty() {
-        Command::new("docker")
-            .args(["rm", "-f"])
-            .args(&ids)
-            .output()
-            .map_err(|e| format!("docker rm: {e}"))?;
+        .map_err(|e| format!("cannot start the probe: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = serde_json::from_str(stdout.trim()).map_err(|_| {
+        format!(
+            "the probe failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })?;
+    match answer["ready_ms"].as_f64() {
+        Some(ready) => Ok((ready, answer["container_id"].as_str().map(str::to_owned))),
+        None => Err(answer["error"].as_str().unwrap_or("no answer").to_owned()),
     }
-    Ok(())
+}
+
+/// A user's service, as a team would define it, with the reference
+/// server's binary as the service: from a Dockerfile, and from a compose
+/// file with a second service. Each first use has a definition of its own
+/// (a new file), so it builds and starts; each reuse attaches.
+fn user_services(bench: &Bench) -> [Result<Vec<f64>, String>; 4] {
+    let prepared = (|| {
+        let image = bench
+            .runtime
+            .block_on(ws_harness::reference_image(&bench.config))
+            .map_err(|e| e.to_string())?;
+        let dir = target_dir()?.join("bench-services");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        // The binary out of the reference image: a static server to COPY.
+        let copied = Command::new("sh")
+            .arg("-c")
+            .arg("id=$(docker create \"$0\") && docker cp \"$id:/reference-server\" \"$1\" && docker rm \"$id\" >/dev/null")
+            .arg(&image)
+            .arg(dir.join("reference-server"))
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !copied.status.success() {
+            return Err(String::from_utf8_lossy(&copied.stderr).trim().to_owned());
+        }
+        Ok((image, dir))
+    })();
+    let (image, dir) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => return std::array::from_fn(|_| Err(error.clone())),
+    };
+    let unique = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    };
+    let first_and_reuse = |make: &dyn Fn(u128) -> Result<String, String>| {
+        let mut targets = Vec::new();
+        let first = repeat(bench.sizes.fresh_container_repeats, || {
+            let target = make(unique())?;
+            let (ms, _) = run_probe(&target)?;
+            targets.push(target);
+            Ok(ms)
+        });
+        let reused = repeat(bench.sizes.startup_repeats, || {
+            let target = targets.last().ok_or("no first use")?;
+            run_probe(target).map(|(ms, _)| ms)
+        });
+        (first, reused)
+    };
+    let dockerfile = |run: u128| -> Result<String, String> {
+        let context = dir.join(format!("dockerfile-{run}"));
+        std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+        std::fs::copy(
+            dir.join("reference-server"),
+            context.join("reference-server"),
+        )
+        .map_err(|e| e.to_string())?;
+        let recipe = format!(
+            "FROM scratch\nCOPY reference-server /reference-server\nLABEL run=\"{run}\"\nENV WS_HARNESS_SERVER_LISTEN=0.0.0.0:8765\nENTRYPOINT [\"/reference-server\"]\n"
+        );
+        std::fs::write(context.join("Dockerfile"), recipe).map_err(|e| e.to_string())?;
+        Ok(format!("dockerfile:{}", context.display()))
+    };
+    let compose = |run: u128| -> Result<String, String> {
+        let file = dir.join(format!("compose-{run}.yaml"));
+        let test_mode = ws_harness::server::TEST_MODE_VAR;
+        let text = format!(
+            "# run {run}\nservices:\n  server:\n    image: {image}\n    depends_on: [sidecar]\n  sidecar:\n    image: {image}\n    environment:\n      {test_mode}: \"true\"\n"
+        );
+        std::fs::write(&file, text).map_err(|e| e.to_string())?;
+        Ok(format!("compose:{}", file.display()))
+    };
+    let (dockerfile, dockerfile_reused) = first_and_reuse(&dockerfile);
+    let (compose, compose_reused) = first_and_reuse(&compose);
+    [dockerfile, dockerfile_reused, compose, compose_reused]
+}
+
+/// The target directory the suite runs from.
+fn target_dir() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/deps/suite-<hash>
+    exe.ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("no target directory above {}", exe.display()))
+}
+
+/// Runs `sh -c script`; its stderr is the error.
+fn shell(script: &str) -> Result<(), String> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .map_err(|e| format!("sh: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+    }
+}
+
+/// Removes the project's containers, so the next start is a fresh one, and
+/// the compose projects of the figure whole (their second services and
+/// networks).
+fn remove_containers() -> Result<(), String> {
+    let label = ws_harness::CONTAINER_LABEL;
+    shell(&format!(
+        "for p in $(docker ps -a --filter label={label} --format '{{{{.Label \"com.docker.compose.project\"}}}}' | sort -u); do \
+           docker ps -aq --filter label=com.docker.compose.project=$p | xargs -r docker rm -f >/dev/null; \
+           docker network ls -q --filter label=com.docker.compose.project=$p | xargs -r docker network rm >/dev/null; \
+         done; \
+         docker ps -aq --filter label={label} | xargs -r docker rm -f >/dev/null"
+    ))
+}
+
+/// Removes every reference image, so the next container start builds one.
+fn remove_reference_images() -> Result<(), String> {
+    shell("docker images -q ws-harness | sort -u | xargs -r docker rmi -f >/dev/null")
 }
 
 /// The probe child: starts one backend and reports how long until ready, as
@@ -212,20 +345,38 @@ pub(crate) fn probe(target: &str) -> Value {
             .map_err(|e| e.to_string())
             .and_then(|floor| ready(&floor.url()))
             .map(|ms| json!({"ready_ms": ms})),
-        "container" => RealWebSocketTestConfig::builder()
-            .require(BackendKind::Container)
-            .build()
-            .map_err(|e| e.to_string())
-            .and_then(|config| {
-                ws_harness::BackendInfo::resolve_blocking(&config).map_err(|e| e.to_string())
-            })
-            .and_then(|info| {
-                let ms = ready(&info.url)?;
-                Ok(json!({"ready_ms": ms, "container_id": info.container.map(|c| c.id)}))
-            }),
-        other => Err(format!(
-            "unknown probe {other:?}: in-process, floor or container"
-        )),
+        container => {
+            let builder = RealWebSocketTestConfig::builder().require(BackendKind::Container);
+            let your_service = |builder: ws_harness::ConfigBuilder| {
+                builder
+                    .service_port(8765)
+                    .service_env([(ws_harness::server::TEST_MODE_VAR, "true")])
+            };
+            let builder = match container.split_once(':') {
+                None if container == "container" => Ok(builder),
+                Some(("dockerfile", dir)) => {
+                    let dir = PathBuf::from(dir);
+                    Ok(your_service(
+                        builder.service_dockerfile(dir.join("Dockerfile"), &dir),
+                    ))
+                }
+                Some(("compose", file)) => {
+                    Ok(your_service(builder.service_compose(file, "server")))
+                }
+                _ => Err(format!(
+                    "unknown probe {container:?}: in-process, floor, container, dockerfile:<dir> or compose:<file>"
+                )),
+            };
+            builder
+                .and_then(|builder| builder.build().map_err(|e| e.to_string()))
+                .and_then(|config| {
+                    ws_harness::BackendInfo::resolve_blocking(&config).map_err(|e| e.to_string())
+                })
+                .and_then(|info| {
+                    let ms = ready(&info.url)?;
+                    Ok(json!({"ready_ms": ms, "container_id": info.container.map(|c| c.id)}))
+                })
+        }
     };
     answer.unwrap_or_else(|error| json!({"error": error}))
 }

@@ -52,7 +52,7 @@ enum Step {
     },
     /// Start one backend and print how long until ready, as JSON (used by the suite itself).
     Probe {
-        /// in-process, floor or container
+        /// in-process, floor, container, dockerfile:<dir> or compose:<file>
         target: String,
     },
 }
