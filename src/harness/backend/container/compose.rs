@@ -295,7 +295,7 @@ async fn write_override(
 ) -> Result<PathBuf, ComposeError> {
     let mut overrides = serde_json::json!({
         "ports": [service.port.to_string()],
-        "labels": definition.labels(false),
+        "labels": definition.labels(),
     });
     if !definition.env.is_empty() {
         overrides["environment"] = definition

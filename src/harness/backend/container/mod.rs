@@ -42,17 +42,17 @@ const DEFINITION_LABEL: &str = "dev.ws-harness.definition";
 /// How long reading a container's logs may take.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Once no engine answered for an environment, it is not asked again in
-/// this run: its circuit stays open.
-fn docker_circuit(places: &str) -> Arc<CircuitBreaker> {
+/// Once no engine answered for a Docker environment (its `Debug` text is
+/// the key), it is not asked again in this run: its circuit stays open.
+fn docker_circuit(environment: &str) -> Arc<CircuitBreaker> {
     static CIRCUITS: Lazy<Mutex<HashMap<String, Arc<CircuitBreaker>>>> = Lazy::new(Mutex::default);
     let mut circuits = CIRCUITS.lock().unwrap_or_else(PoisonError::into_inner);
-    let circuit = circuits.entry(places.to_owned()).or_insert_with(|| {
+    let circuit = circuits.entry(environment.to_owned()).or_insert_with(|| {
         let config = CircuitBreakerConfig {
             failure_threshold: 1,
             reset_timeout: Duration::from_secs(24 * 3600),
         };
-        Arc::new(CircuitBreaker::new(format!("docker at {places}"), config))
+        Arc::new(CircuitBreaker::new("the Docker engine search", config))
     });
     Arc::clone(circuit)
 }
@@ -74,8 +74,7 @@ type Containers = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Started>>>>;
 static CONTAINERS: Lazy<Containers> = Lazy::new(Mutex::default);
 
 pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
-    let places = format!("{:?}", config.docker);
-    let circuit = docker_circuit(&places);
+    let circuit = docker_circuit(&format!("{:?}", config.docker));
     if circuit.try_acquire().is_err() {
         return Err(SkipReason::DockerNotAskedAgain);
     }
@@ -167,6 +166,9 @@ pub(super) async fn reference_image(
 struct Definition {
     image: image::Image,
     env: Vec<(String, String)>,
+    /// The run that owns its containers; `None` for the reference server,
+    /// which exits when idle and any run may reuse.
+    owner: Option<String>,
     /// Hash of the whole: reuse matches it.
     hash: String,
 }
@@ -189,31 +191,34 @@ impl Definition {
                 (crate::server::TEST_MODE_VAR.to_owned(), "true".to_owned()),
                 (crate::server::IDLE_EXIT_VAR.to_owned(), idle),
             ]);
-            // The reference server exits when idle: any run may reuse it.
-            String::new()
+            None
         } else {
             // A user's service is swept once its owner is gone: each run
             // gets its own.
-            reaper::owner()
+            Some(reaper::owner())
         };
-        let whole = format!("{service:?}\n{} {}\n{env:?}\n{owner}", image.name, image.id);
+        let whole = format!("{service:?}\n{} {}\n{env:?}\n{owner:?}", image.name, image.id);
         let hash = reference_image::hex(&Sha256::digest(whole)[..8]);
-        Self { image, env, hash }
+        Self {
+            image,
+            env,
+            owner,
+            hash,
+        }
     }
 
     /// The labels its containers carry.
-    fn labels(&self, reference: bool) -> HashMap<String, String> {
-        let kind = if reference {
-            "reference-server"
-        } else {
-            "service"
+    fn labels(&self) -> HashMap<String, String> {
+        let kind = match self.owner {
+            None => "reference-server",
+            Some(_) => "service",
         };
         let mut labels = HashMap::from([
             (CONTAINER_LABEL.to_owned(), kind.to_owned()),
             (DEFINITION_LABEL.to_owned(), self.hash.clone()),
         ]);
-        if !reference {
-            labels.insert(reaper::OWNER_LABEL.to_owned(), reaper::owner());
+        if let Some(owner) = &self.owner {
+            labels.insert(reaper::OWNER_LABEL.to_owned(), owner.clone());
         }
         labels
     }
@@ -250,7 +255,7 @@ async fn run(
                         .collect(),
                 ),
                 cmd: (!service.cmd.is_empty()).then(|| service.cmd.clone()),
-                labels: Some(definition.labels(service.source == ServiceSource::Reference)),
+                labels: Some(definition.labels()),
                 exposed_ports: Some(vec![port.clone()]),
                 host_config: Some(HostConfig {
                     // An ephemeral host port, chosen by the engine.
