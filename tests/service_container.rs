@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use ws_harness::{
-    BackendInfo, BackendKind, ConfigBuilder, Readiness, RealWebSocketTestConfig, TestClientFactory,
-    frame,
+    BackendError, BackendInfo, BackendKind, ConfigBuilder, Readiness, RealWebSocketTestConfig,
+    SkipReason, TestClientFactory, frame,
 };
 
 /// The image the tests build from the websocat binary, by name.
@@ -283,6 +283,58 @@ async fn a_third_party_server_runs_from_a_compose_file_beside_a_second_service()
         "gateway and echo on the project's network"
     );
     println!("{container}");
+}
+
+/// The compose error of a resolution that required the container tier.
+async fn compose_error(config: RealWebSocketTestConfig) -> String {
+    let err = BackendInfo::resolve(&config).await.unwrap_err();
+    let BackendError::Required { resolution, .. } = &err else {
+        panic!("{err}");
+    };
+    match resolution.skipped(BackendKind::Container) {
+        Some(SkipReason::Compose(compose)) => compose.to_string(),
+        other => panic!("not a compose error: {other:?}\n{resolution}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn a_compose_service_the_file_does_not_have_is_named_with_the_ones_it_has() {
+    let file = compose_file(&tempdir("compose-unknown"));
+    let config = service(RealWebSocketTestConfig::builder().service_compose(&file, "gatewy"));
+    let error = compose_error(config).await;
+    assert_eq!(
+        error,
+        format!(
+            "{} has no service gatewy; its services are: echo, gateway; set service.compose_service to one of them",
+            file.display()
+        )
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn a_compose_project_whose_service_exits_at_once_is_taken_down_whole() {
+    build_named_image().await;
+    let dir = tempdir("compose-exits");
+    let file = compose_file(&dir);
+    // websocat refuses an address it cannot parse and exits; echo stays up.
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_compose(&file, "gateway")
+            .service_cmd(["-t", "ws-l:not-an-address", "mirror:"]),
+    );
+    let error = compose_error(config).await;
+    assert!(
+        error
+            .contains("but no container of service gateway is running (it exited?); running: echo"),
+        "{error}"
+    );
+    let project = error
+        .split_whitespace()
+        .find(|word| word.starts_with("wsh_"))
+        .unwrap();
+    assert_eq!(project_parts(project).await, (0, 0), "{error}");
 }
 
 #[tokio::test]

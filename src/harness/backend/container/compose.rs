@@ -23,8 +23,10 @@ use tokio::time::Instant;
 pub(super) const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label compose puts on a service's containers.
 const SERVICE_LABEL: &str = "com.docker.compose.service";
-/// How long `compose version` may take.
+/// How long `compose version` or `compose config` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long taking a failed project down may take.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a compose service could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -76,16 +78,26 @@ pub enum ComposeError {
         /// The time it had.
         after: Duration,
     },
-    /// The project came up without a running container for the service.
+    /// The file has no service of that name.
     #[error(
-        "compose started project {project} but no container of service {service} is running; the services of {} are: {running}",
+        "{} has no service {service}; its services are: {services}; set service.compose_service to one of them",
         file.display()
     )]
-    ServiceMissing {
+    UnknownService {
         /// The service named by service.compose_service.
         service: String,
         /// The compose file.
         file: PathBuf,
+        /// The file's services, comma-separated.
+        services: String,
+    },
+    /// The project came up without a running container for the service.
+    #[error(
+        "compose started project {project} but no container of service {service} is running (it exited?); running: {running}"
+    )]
+    ServiceNotRunning {
+        /// The service named by service.compose_service.
+        service: String,
         /// The project.
         project: String,
         /// The services whose containers run, comma-separated.
@@ -155,13 +167,13 @@ impl ComposeCommand {
     }
 
     /// Runs the command with `args` against the engine at `endpoint`,
-    /// until `deadline`.
+    /// until `deadline`; returns what it printed on stdout.
     async fn run(
         &self,
         endpoint: &str,
         args: &[&str],
         deadline: Instant,
-    ) -> Result<(), ComposeError> {
+    ) -> Result<String, ComposeError> {
         let shown = std::iter::once(self.program)
             .chain(self.prefix.iter().copied())
             .chain(args.iter().copied())
@@ -187,7 +199,9 @@ impl ComposeCommand {
             output,
         };
         match output {
-            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) if output.status.success() => {
+                Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            }
             Ok(output) => {
                 let mut all = output.stdout;
                 all.extend_from_slice(&output.stderr);
@@ -203,7 +217,7 @@ impl ComposeCommand {
 
 /// Brings the compose file up (or finds it up) and returns the service's
 /// container; the project's images are built first, outside
-/// `startup_timeout`.
+/// `startup_timeout`. A project that fails to come up is taken down again.
 pub(super) async fn up(
     engine: &Engine,
     file: &Path,
@@ -216,83 +230,147 @@ pub(super) async fn up(
     let project = format!("wsh_{}", definition.hash);
     let port = format!("{}/tcp", service.port);
     let _lock = super::lock(&project).await;
-    let mut since = Instant::now();
-    let running = |project: String| async move {
-        super::labelled(docker, &format!("{PROJECT_LABEL}={project}"), false)
-            .await
-            .map_err(ComposeError::Engine)
-    };
-    let mut containers = running(project.clone()).await?;
-    let of_service = |containers: &[bollard::models::ContainerSummary]| {
-        containers.iter().find_map(|c| {
-            let labels = c.labels.as_ref()?;
-            (labels.get(SERVICE_LABEL)? == service_name)
-                .then(|| c.id.clone())
-                .flatten()
-        })
-    };
-    let reused = of_service(&containers).is_some();
-    if !reused {
-        let compose = ComposeCommand::find(endpoint).await?;
-        let overrides = write_override(&project, service_name, service, definition).await?;
-        let (file, overrides) = (file.to_string_lossy(), overrides.to_string_lossy());
-        let files = ["-p", &project, "-f", &file, "-f", &overrides];
-        // Building is not starting: no deadline but the build's own.
-        let build: Vec<&str> = files.iter().copied().chain(["build"]).collect();
-        let unbounded = Instant::now() + Duration::from_secs(24 * 3600);
-        compose.run(endpoint, &build, unbounded).await?;
-        since = Instant::now();
-        let up: Vec<&str> = files
-            .iter()
-            .copied()
-            .chain(["up", "-d", "--no-build"])
-            .collect();
-        compose
-            .run(endpoint, &up, since + service.startup_timeout)
-            .await?;
-        containers = running(project.clone()).await?;
-    }
-    let Some(id) = of_service(&containers) else {
-        let mut services: Vec<String> = containers
-            .iter()
-            .filter_map(|c| c.labels.as_ref()?.get(SERVICE_LABEL).cloned())
-            .collect();
-        services.sort();
-        return Err(ComposeError::ServiceMissing {
-            service: service_name.to_owned(),
-            file: file.to_owned(),
-            project,
-            running: if services.is_empty() {
-                "none".to_owned()
-            } else {
-                services.join(", ")
-            },
-        });
-    };
-    let published = super::published_port(docker, &id, &port)
-        .await
-        .map_err(ComposeError::Engine)?
-        .ok_or_else(|| ComposeError::NoPort {
-            service: service_name.to_owned(),
-            port,
-        })?;
-    Ok(Started {
+    let started = |(id, published), reused, since| Started {
         id,
         reused,
         host: super::connect::published_host(endpoint),
         port: published,
         since,
-    })
+    };
+    if let Ok(found) = locate(docker, &project, service_name, &port).await {
+        return Ok(started(found, true, Instant::now()));
+    }
+    let compose = ComposeCommand::find(endpoint).await?;
+    let file_shown = file.to_string_lossy();
+    let listed = compose
+        .run(
+            endpoint,
+            &["-p", &project, "-f", &file_shown, "config", "--services"],
+            Instant::now() + VERSION_TIMEOUT,
+        )
+        .await?;
+    let mut services: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    services.sort_unstable();
+    if !services.contains(&service_name) {
+        return Err(ComposeError::UnknownService {
+            service: service_name.to_owned(),
+            file: file.to_owned(),
+            services: services.join(", "),
+        });
+    }
+    let overrides = write_override(&project, &services, service_name, service, definition).await?;
+    let overrides = overrides.to_string_lossy();
+    let files = ["-p", &project, "-f", &file_shown, "-f", &overrides];
+    let with = |more: &[&'static str]| -> Vec<&str> {
+        files.iter().copied().chain(more.iter().copied()).collect()
+    };
+    // Building is not starting: no deadline but the build's own.
+    let unbounded = Instant::now() + Duration::from_secs(24 * 3600);
+    let mut since = Instant::now();
+    let brought_up = async {
+        compose.run(endpoint, &with(&["build"]), unbounded).await?;
+        since = Instant::now();
+        let up = with(&["up", "-d", "--no-build"]);
+        compose
+            .run(endpoint, &up, since + service.startup_timeout)
+            .await?;
+        locate(docker, &project, service_name, &port).await
+    };
+    match brought_up.await {
+        Ok(found) => Ok(started(found, false, since)),
+        Err(error) => {
+            // Nothing of a failed start is left behind.
+            let down = with(&["down", "--volumes", "--remove-orphans"]);
+            let _ = compose
+                .run(endpoint, &down, Instant::now() + DOWN_TIMEOUT)
+                .await;
+            Err(error)
+        }
+    }
+}
+
+/// The running container of `service` in `project` and the host port it
+/// publishes `port` (`8080/tcp`) on.
+async fn locate(
+    docker: &bollard::Docker,
+    project: &str,
+    service: &str,
+    port: &str,
+) -> Result<(String, u16), ComposeError> {
+    let containers = super::labelled(docker, &format!("{PROJECT_LABEL}={project}"), false)
+        .await
+        .map_err(ComposeError::Engine)?;
+    let service_of =
+        |c: &bollard::models::ContainerSummary| c.labels.as_ref()?.get(SERVICE_LABEL).cloned();
+    let not_running = |containers: &[bollard::models::ContainerSummary]| {
+        let mut running: Vec<String> = containers
+            .iter()
+            .filter_map(service_of)
+            .filter(|name| name != service)
+            .collect();
+        running.sort();
+        ComposeError::ServiceNotRunning {
+            service: service.to_owned(),
+            project: project.to_owned(),
+            running: if running.is_empty() {
+                "none".to_owned()
+            } else {
+                running.join(", ")
+            },
+        }
+    };
+    let Some(id) = containers
+        .iter()
+        .find(|c| service_of(c).as_deref() == Some(service))
+        .and_then(|c| c.id.clone())
+    else {
+        return Err(not_running(&containers));
+    };
+    if let Some(published) = super::published_port(docker, &id, port)
+        .await
+        .map_err(ComposeError::Engine)?
+    {
+        return Ok((id, published));
+    }
+    // No port: it exited since it was listed, or service.port is wrong.
+    let inspected = docker
+        .inspect_container(&id, None)
+        .await
+        .map_err(ComposeError::Engine)?;
+    if inspected.state.and_then(|s| s.running) == Some(true) {
+        Err(ComposeError::NoPort {
+            service: service.to_owned(),
+            port: port.to_owned(),
+        })
+    } else {
+        Err(not_running(&containers))
+    }
 }
 
 /// Writes the override file of `project` (JSON, which compose reads as
 /// YAML) and returns its path.
 async fn write_override(
     project: &str,
+    services: &[&str],
     service_name: &str,
     service: &ServiceDefinition,
     definition: &Definition,
 ) -> Result<PathBuf, ComposeError> {
+    // Every service carries the labels: the reaper finds the project by
+    // any of its containers, even when the tested one never started.
+    let mut all: serde_json::Map<String, serde_json::Value> = services
+        .iter()
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                serde_json::json!({ "labels": definition.labels() }),
+            )
+        })
+        .collect();
     let mut overrides = serde_json::json!({
         "ports": [service.port.to_string()],
         "labels": definition.labels(),
@@ -308,7 +386,8 @@ async fn write_override(
     if !service.cmd.is_empty() {
         overrides["command"] = service.cmd.clone().into();
     }
-    let text = serde_json::json!({ "services": { service_name: overrides } }).to_string();
+    all.insert(service_name.to_owned(), overrides);
+    let text = serde_json::json!({ "services": all }).to_string();
     let dir = crate::harness::transcript::target_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("ws-harness")

@@ -197,7 +197,10 @@ impl Definition {
             // gets its own.
             Some(reaper::owner())
         };
-        let whole = format!("{service:?}\n{} {}\n{env:?}\n{owner:?}", image.name, image.id);
+        let whole = format!(
+            "{service:?}\n{} {}\n{env:?}\n{owner:?}",
+            image.name, image.id
+        );
         let hash = reference_image::hex(&Sha256::digest(whole)[..8]);
         Self {
             image,

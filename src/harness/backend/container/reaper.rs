@@ -48,6 +48,7 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
         }
     };
     let mut removed = Vec::new();
+    let mut projects_swept = std::collections::HashSet::new();
     for container in containers {
         let (Some(id), Some(labels)) = (container.id, container.labels) else {
             continue;
@@ -59,7 +60,9 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
             continue;
         }
         if let Some(project) = labels.get(super::compose::PROJECT_LABEL) {
-            removed.extend(remove_project(docker, project).await);
+            if projects_swept.insert(project.clone()) {
+                removed.extend(remove_project(docker, project).await);
+            }
         } else if remove(docker, &id).await {
             removed.push(id);
         }
