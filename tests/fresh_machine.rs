@@ -9,8 +9,8 @@
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,8 +34,8 @@ async fn reference_images(docker: &Docker) -> Vec<String> {
         .collect()
 }
 
-/// Removes the project's containers and reference images: the engine of a
-/// machine that never ran ws-harness.
+/// Removes the project's containers, compose networks and reference
+/// images: the engine of a machine that never ran ws-harness.
 async fn forget_everything(docker: &Docker) {
     let filters = HashMap::from([("label", vec![CONTAINER_LABEL])]);
     let options = ListContainersOptionsBuilder::default()
@@ -47,6 +47,20 @@ async fn forget_everything(docker: &Docker) {
         let _ = docker
             .remove_container(&container.id.unwrap(), Some(force))
             .await;
+    }
+    // The networks of compose projects the container tier started.
+    let filters = HashMap::from([("label", vec!["com.docker.compose.project"])]);
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for network in docker.list_networks(Some(options)).await.unwrap() {
+        if network
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("wsh_"))
+        {
+            let _ = docker.remove_network(&network.id.unwrap()).await;
+        }
     }
     for image in reference_images(docker).await {
         let force = RemoveImageOptionsBuilder::default().force(true).build();
