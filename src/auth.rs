@@ -178,6 +178,36 @@ pub enum TokenSource {
     },
 }
 
+/// A WebSocket handshake request for `url` that carries
+/// `Authorization: Bearer <token>`: how every client of the harness (and
+/// its tests) authenticates.
+///
+/// ```
+/// use ws_harness::auth::bearer_request;
+///
+/// let request = bearer_request("ws://127.0.0.1:8765/ws", "abc").unwrap();
+/// assert_eq!(request.headers()["authorization"], "Bearer abc");
+/// ```
+///
+/// # Errors
+/// The tungstenite error when `url` is not a WebSocket URL, or
+/// `Error::HttpFormat` when the token cannot be a header value.
+pub fn bearer_request(
+    url: &str,
+    token: &str,
+) -> Result<http::Request<()>, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.into_client_request()?;
+    let value =
+        format!("Bearer {token}")
+            .parse()
+            .map_err(|e: http::header::InvalidHeaderValue| {
+                tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())
+            })?;
+    request.headers_mut().insert(AUTHORIZATION, value);
+    Ok(request)
+}
+
 /// Finds the token in a handshake's headers: the `Authorization` header
 /// first, then the `jwt.<token>` subprotocol entry.
 ///

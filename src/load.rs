@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use url::Url;
 
 /// What to run.
@@ -75,9 +74,46 @@ struct Tally {
 }
 
 impl Tally {
-    fn error(&mut self, kind: &str) {
-        *self.errors.entry(kind.to_owned()).or_default() += 1;
+    fn error(&mut self, kind: String) {
+        *self.errors.entry(kind).or_default() += 1;
     }
+}
+
+/// Why one user's connection or run failed; its `Display` is the kind the
+/// report counts (`connect: timeout`, `run: agent_error`, ...).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// No token could be had for the user.
+    #[error("token: cannot mint one with the configured secret")]
+    NoToken,
+    /// The URL and token do not make a handshake request.
+    #[error("connect: bad url or token")]
+    BadRequest(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+    /// The handshake did not finish in time.
+    #[error("connect: timeout")]
+    ConnectTimeout,
+    /// The handshake failed (refused, reset, an HTTP error).
+    #[error("connect: {}", short(&.0.to_string()))]
+    Handshake(Box<tokio_tungstenite::tungstenite::Error>),
+    /// The run's `user_message` could not be sent.
+    #[error("send")]
+    Send,
+    /// A frame of the run did not come in time.
+    #[error("run: timeout")]
+    RunTimeout,
+    /// The connection closed or failed during the run.
+    #[error("run: connection lost")]
+    ConnectionLost,
+    /// A frame was not JSON.
+    #[error("run: not json")]
+    NotJson,
+    /// The run ended with `agent_error`.
+    #[error("run: agent_error")]
+    AgentError,
+    /// The server answered with an `error` frame.
+    #[error("run: error frame")]
+    ErrorFrame,
 }
 
 /// A client connection as [`connect_user`] opens it.
@@ -92,7 +128,8 @@ fn histogram() -> Histogram<u64> {
 /// within `timeout`.
 ///
 /// # Errors
-/// What went wrong, in a few words (`connect: timeout`, `connect: HTTP error: 401 ...`).
+/// [`LoadError`]: `BadRequest`, `ConnectTimeout` or `Handshake`
+/// (`connect: HTTP error: 401 ...`).
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -108,20 +145,14 @@ fn histogram() -> Histogram<u64> {
 /// assert_eq!(events, 5);
 /// # }
 /// ```
-pub async fn connect_user(url: &Url, token: &str, timeout: Duration) -> Result<Socket, String> {
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| format!("bad url: {}", short(&e.to_string())))?;
-    let bearer = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| "token: not a header value".to_owned())?;
-    request.headers_mut().insert("authorization", bearer);
+pub async fn connect_user(url: &Url, token: &str, timeout: Duration) -> Result<Socket, LoadError> {
+    let request = crate::auth::bearer_request(url.as_str(), token)
+        .map_err(|e| LoadError::BadRequest(Box::new(e)))?;
     let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
     match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(format!("connect: {}", short(&e.to_string()))),
-        Err(_) => Err("connect: timeout".to_owned()),
+        Ok(Err(e)) => Err(LoadError::Handshake(Box::new(e))),
+        Err(_) => Err(LoadError::ConnectTimeout),
     }
 }
 
@@ -133,30 +164,30 @@ pub async fn connect_user(url: &Url, token: &str, timeout: Duration) -> Result<S
 /// and benchmarks measure, not the asserting [`TestClient`](crate::harness::TestClient).
 ///
 /// # Errors
-/// `run: timeout`, `run: connection lost`, `run: not json`, `run: agent_error`
-/// or `run: error frame` (see [`connect_user`] for an example).
+/// [`LoadError`]: `Send`, `RunTimeout`, `ConnectionLost`, `NotJson`,
+/// `AgentError` or `ErrorFrame` (see [`connect_user`] for an example).
 pub async fn golden_path_run(
     ws: &mut Socket,
     message_id: &str,
     timeout: Duration,
-) -> Result<u64, &'static str> {
+) -> Result<u64, LoadError> {
     let frame = json!({"type": "user_message", "message_id": message_id, "thread_id": "load", "content": "load"});
     ws.send(Message::text(frame.to_string()))
         .await
-        .map_err(|_| "send")?;
+        .map_err(|_| LoadError::Send)?;
     let mut events = 0;
     loop {
         let text = match tokio::time::timeout(timeout, ws.next()).await {
-            Err(_) => return Err("run: timeout"),
-            Ok(None | Some(Err(_))) => return Err("run: connection lost"),
+            Err(_) => return Err(LoadError::RunTimeout),
+            Ok(None | Some(Err(_))) => return Err(LoadError::ConnectionLost),
             Ok(Some(Ok(Message::Text(text)))) => text,
             Ok(Some(Ok(_))) => continue,
         };
-        let value = serde_json::from_str::<Value>(&text).map_err(|_| "run: not json")?;
+        let value = serde_json::from_str::<Value>(&text).map_err(|_| LoadError::NotJson)?;
         match value["type"].as_str() {
             Some("agent_completed") => return Ok(events + 1),
-            Some("agent_error") => return Err("run: agent_error"),
-            Some("error") => return Err("run: error frame"),
+            Some("agent_error") => return Err(LoadError::AgentError),
+            Some("error") => return Err(LoadError::ErrorFrame),
             _ => events += 1,
         }
     }
@@ -229,11 +260,11 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
             Arc::clone(&gate),
         );
         connecting.push(tokio::spawn(async move {
-            let token = token.ok_or_else(|| "token".to_owned())?;
+            let token = token.ok_or(LoadError::NoToken)?;
             let _permit = gate.acquire().await;
             let started = Instant::now();
             let ws = connect_user(&url, &token, timeout).await?;
-            Ok::<_, String>((ws, started.elapsed()))
+            Ok::<_, LoadError>((ws, started.elapsed()))
         }));
     }
     let mut sockets = Vec::with_capacity(plan.users);
@@ -246,11 +277,11 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
             Ok(Err(kind)) => tally
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .error(&kind),
+                .error(kind.to_string()),
             Err(_) => tally
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .error("connect: panicked"),
+                .error("connect: panicked".to_owned()),
         }
     }
     let connect_elapsed = connecting_since.elapsed();
@@ -281,7 +312,7 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
                         tally.events += events;
                     }
                     Err(kind) => {
-                        tally.error(kind);
+                        tally.error(kind.to_string());
                         return None;
                     }
                 }

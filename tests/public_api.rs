@@ -5,7 +5,7 @@ use std::any::type_name;
 
 use ws_harness::auth::{
     AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
-    TokenSource, token_from_headers,
+    TokenSource, bearer_request, token_from_headers,
 };
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
@@ -14,7 +14,7 @@ use ws_harness::circuit_breaker::{
 use ws_harness::engine::{Candidate, EngineSettingError, FoundBy, search_order};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
-    LoadPlan, LoadReport, Socket, connect_user, golden_path_run, rss_bytes, run,
+    LoadError, LoadPlan, LoadReport, Socket, connect_user, golden_path_run, rss_bytes, run,
 };
 use ws_harness::process::{LISTENING_ON, ServerProcess};
 use ws_harness::protocol::{
@@ -50,6 +50,7 @@ fn every_public_item_is_importable() {
         type_name::<UserReport>(),
         type_name::<LoadPlan>(),
         type_name::<LoadReport>(),
+        type_name::<LoadError>(),
         type_name::<CallError<()>>(),
         type_name::<CircuitBreaker>(),
         type_name::<CircuitBreakerConfig>(),
@@ -152,6 +153,7 @@ fn every_public_item_is_importable() {
     assert_eq!(RateLimitConfig::LIFTED.message_burst, 1_000_000_000);
     let _ = transcript_dir;
     let _ = search_order;
+    let _ = bearer_request;
     let _ = event("agent_started");
     let _ = frame;
     let _ = error_code;

@@ -118,7 +118,8 @@ pub(crate) fn startup(bench: &Bench) -> Value {
             .map_err(|e| e.to_string())?;
         bench
             .runtime
-            .block_on(connect_user(&server.url(), &token("probe"), TIMEOUT))?;
+            .block_on(connect_user(&server.url(), &token("probe"), TIMEOUT))
+            .map_err(|e| e.to_string())?;
         Ok(ms(started.elapsed()))
     });
     // The first build of the reference image, from a cold build directory:
@@ -335,6 +336,7 @@ pub(crate) fn probe(target: &str) -> Value {
         runtime
             .block_on(connect_user(url, &token, TIMEOUT))
             .map(|_| ms(started.elapsed()))
+            .map_err(|e| e.to_string())
     };
     let answer = match target {
         "in-process" => InProcessBackend::start_with(lifted())
@@ -400,11 +402,15 @@ fn percentiles_us(h: &Histogram<u64>) -> Value {
 
 /// Sequential golden-path runs of one user on one connection, after a warm-up.
 async fn sequential(url: url::Url, runs: usize) -> Result<Histogram<u64>, String> {
-    let mut ws = connect_user(&url, &token("latency"), TIMEOUT).await?;
+    let mut ws = connect_user(&url, &token("latency"), TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut histogram = latency_histogram();
     for r in 0..runs / 10 + runs {
         let started = Instant::now();
-        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT).await?;
+        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
         if r >= runs / 10 {
             histogram.saturating_record(started.elapsed().as_nanos() as u64);
         }
@@ -616,7 +622,9 @@ pub(crate) fn client_overhead(bench: &Bench) -> Value {
                 .client("overhead-harness")
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut bare = connect_user(&backend.url(), &token("overhead-bare"), TIMEOUT).await?;
+            let mut bare = connect_user(&backend.url(), &token("overhead-bare"), TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
             let (mut harness_ns, mut bare_ns) = (latency_histogram(), latency_histogram());
             for r in 0..runs / 10 + runs {
                 let id = format!("m-{r}");
@@ -631,7 +639,9 @@ pub(crate) fn client_overhead(bench: &Bench) -> Value {
                     .map_err(|e| e.to_string())?;
                 let harness_took = started.elapsed();
                 let started = Instant::now();
-                golden_path_run(&mut bare, &id, TIMEOUT).await?;
+                golden_path_run(&mut bare, &id, TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let bare_took = started.elapsed();
                 if r >= runs / 10 {
                     harness_ns.saturating_record(harness_took.as_nanos() as u64);

@@ -419,24 +419,24 @@ impl TestClient {
     }
 
     async fn attempt(&self, url: &str) -> Result<Socket, Attempt> {
-        let mut request = url
-            .into_client_request()
-            .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
-        let headers = request.headers_mut();
-        let value = if self.options.subprotocol_auth {
-            (
-                "sec-websocket-protocol",
-                format!(
-                    "{AUTH_SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{}",
-                    self.token
-                ),
-            )
+        let request = if self.options.subprotocol_auth {
+            let mut request = url
+                .into_client_request()
+                .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
+            let offer = format!(
+                "{AUTH_SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{}",
+                self.token
+            );
+            let header = HeaderValue::from_str(&offer)
+                .map_err(|e| Attempt::Failed(ConnectError::Token(e)))?;
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", header);
+            request
         } else {
-            ("authorization", format!("Bearer {}", self.token))
+            crate::auth::bearer_request(url, &self.token)
+                .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?
         };
-        let header =
-            HeaderValue::from_str(&value.1).map_err(|e| Attempt::Failed(ConnectError::Token(e)))?;
-        headers.insert(value.0, header);
         let timeout = self.options.factory.config.connection_timeout;
         match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
             Err(_) => Err(Attempt::Failed(ConnectError::TimedOut { after: timeout })),

@@ -8,27 +8,25 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, Request};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::http::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use ws_harness::InProcessBackend;
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
-use ws_harness::server::{Server, ServerConfig, ServerError};
+use ws_harness::server::{Server, ServerConfig};
 
 /// How long a test waits for any one frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// A reference server serving on `127.0.0.1:0` inside the test's runtime.
+/// A reference server of the test's own on `127.0.0.1`: the library's
+/// [`InProcessBackend`] with a given configuration.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub server: Server,
     pub auth: JwtAuth,
-    stop: Option<oneshot::Sender<()>>,
-    serving: JoinHandle<Result<(), ServerError>>,
+    backend: InProcessBackend,
 }
 
 impl TestServer {
@@ -42,26 +40,12 @@ impl TestServer {
             .jwt_secret
             .clone()
             .unwrap_or_else(|| TEST_JWT_SECRET.to_owned());
-        let server = Server::new(config).expect("valid server config");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let serving = {
-            let server = server.clone();
-            tokio::spawn(async move {
-                server
-                    .serve(listener, async {
-                        stopped.await.ok();
-                    })
-                    .await
-            })
-        };
+        let backend = InProcessBackend::start_with(config).expect("the server starts");
         Self {
-            addr,
-            server,
+            addr: backend.addr(),
+            server: backend.server(),
             auth: JwtAuth::new(&secret).unwrap(),
-            stop: Some(stop),
-            serving,
+            backend,
         }
     }
 
@@ -75,12 +59,7 @@ impl TestServer {
 
     /// A request to `/ws` with `Authorization: Bearer <token>`.
     pub fn request(&self, token: &str) -> Request<()> {
-        let mut request = self.url().into_client_request().unwrap();
-        request.headers_mut().insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-        );
-        request
+        ws_harness::auth::bearer_request(&self.url(), token).unwrap()
     }
 
     /// An authenticated client for `user`.
@@ -92,12 +71,10 @@ impl TestServer {
     }
 
     /// Stops the server and waits for `serve` to return.
-    pub async fn shutdown(mut self) {
-        self.stop.take().unwrap().send(()).ok();
-        tokio::time::timeout(Duration::from_secs(10), &mut self.serving)
+    pub async fn shutdown(self) {
+        tokio::time::timeout(Duration::from_secs(10), self.backend.shutdown())
             .await
             .expect("serve returns after shutdown")
-            .unwrap()
             .unwrap();
     }
 

@@ -236,6 +236,36 @@ impl InProcessBackend {
         Ok(())
     }
 
+    /// Stops the server (its connections close with `1001`) and waits until
+    /// it has stopped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let backend = ws_harness::InProcessBackend::start().unwrap();
+    /// backend.shutdown().await.unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// The [`ServerError`] its serving ended with.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let (stop, serving) = {
+            let mut running = self.lock();
+            (running.stop.take(), running.serving.take())
+        };
+        if let Some(stop) = stop {
+            stop.send(()).ok();
+        }
+        match serving {
+            Some(serving) => match serving.await {
+                Ok(served) => served,
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            },
+            None => Ok(()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -8,7 +8,6 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use url::Url;
 
 /// How long between two tries.
@@ -135,11 +134,7 @@ async fn once(
                 url: url.clone(),
                 source: Box::new(source),
             };
-            let mut request = url.as_str().into_client_request().map_err(handshake)?;
-            let bearer = format!("Bearer {token}")
-                .parse()
-                .map_err(|e: http::header::InvalidHeaderValue| handshake(e.into()))?;
-            request.headers_mut().insert("authorization", bearer);
+            let request = crate::auth::bearer_request(url.as_str(), &token).map_err(handshake)?;
             let (mut socket, _) = tokio_tungstenite::connect_async(request)
                 .await
                 .map_err(handshake)?;
