@@ -88,11 +88,11 @@ pub mod server;
 pub use harness::{
     BackendError, BackendInfo, BackendKind, BadReadiness, CONFIG_FILE_NAME, CONFIG_FILE_VAR,
     ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
-    ContainerRef, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HealthError,
-    MaxRetriesExceeded, ProcessEnvironment, Readiness, RealWebSocketTestConfig, ReceivedFrame,
-    Resolution, ResumeReport, SaveError, ServiceDefinition, ServiceSource, SkipReason, TestClient,
-    TestClientFactory, TierAttempt, TierOutcome, Transcript, UnknownTier, error_code, event, frame,
-    transcript_dir,
+    ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher,
+    HealthError, MaxRetriesExceeded, ProcessEnvironment, Readiness, RealWebSocketTestConfig,
+    ReceivedFrame, Resolution, ResumeReport, SaveError, ServiceDefinition, ServiceSource,
+    SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, UnknownTier,
+    error_code, event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{

@@ -2,8 +2,7 @@
 //! golden-path runs one after another; connect-time and run-latency
 //! percentiles, throughput, errors by kind, and the server's memory.
 
-use crate::auth::JwtAuth;
-use crate::harness::RealWebSocketTestConfig;
+use crate::harness::{Credentials, RealWebSocketTestConfig};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,6 +31,8 @@ pub struct LoadPlan {
     /// The process id of the server, when it is a local process whose
     /// memory can be read (Linux `/proc`).
     pub server_pid: Option<u32>,
+    /// How the users authenticate: the server's own credentials.
+    pub credentials: Credentials,
 }
 
 /// What a load run measured.
@@ -85,7 +86,7 @@ impl Tally {
 #[non_exhaustive]
 pub enum LoadError {
     /// No token could be had for the user.
-    #[error("token: cannot mint one with the configured secret")]
+    #[error("token: cannot mint one with the plan's credentials")]
     NoToken,
     /// The URL and token do not make a handshake request.
     #[error("connect: bad url or token")]
@@ -200,20 +201,20 @@ pub async fn golden_path_run(
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use ws_harness::RealWebSocketTestConfig;
+/// use ws_harness::{Credentials, RealWebSocketTestConfig};
 /// use ws_harness::load::{LoadPlan, run};
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
 /// let plan = LoadPlan {
 ///     url: "ws://127.0.0.1:8765/ws".parse().unwrap(),
 ///     users: 100, runs: 10, concurrency: 50, progress: false, server_pid: None,
+///     credentials: Credentials::TestSecret,
 /// };
 /// let report = run(&config, &plan).await;
 /// println!("{}", report.render());
 /// # }
 /// ```
 pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadReport {
-    let auth = JwtAuth::new(&config.jwt_secret).ok();
     let rss_before = plan.server_pid.and_then(rss_bytes);
     let peak = Arc::new(Mutex::new(rss_before.unwrap_or(0)));
     let sampler = plan.server_pid.map(|pid| {
@@ -247,13 +248,10 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     let connecting_since = Instant::now();
     let mut connecting = Vec::with_capacity(plan.users);
     for i in 0..plan.users {
-        let token = match (&config.token, &auth) {
-            (Some(token), _) => Some(token.clone()),
-            (None, Some(auth)) => auth
-                .mint(&format!("load-{i}"), Duration::from_secs(3600))
-                .ok(),
-            (None, None) => None,
-        };
+        let token = plan
+            .credentials
+            .token_for(&format!("load-{i}"), Duration::from_secs(3600))
+            .ok();
         let (url, timeout, gate) = (
             plan.url.clone(),
             config.connection_timeout,

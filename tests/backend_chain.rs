@@ -10,8 +10,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use ws_harness::engine::FoundBy;
 use ws_harness::server::ServerConfig;
 use ws_harness::{
-    BackendError, BackendInfo, BackendKind, HealthError, InProcessBackend, NoEngine, ProbeOutcome,
-    RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, Tried,
+    BackendError, BackendInfo, BackendKind, Credentials, HealthError, InProcessBackend, NoEngine,
+    ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, Tried,
 };
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
@@ -246,6 +246,12 @@ async fn staging_is_used_once_its_health_answers_with_protocol_1() {
     let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
     assert_eq!(info.url.as_str(), url);
+    assert!(matches!(info.credentials, Credentials::ConfiguredSecret(_)));
+    assert!(
+        info.to_string()
+            .ends_with("; clients use tokens minted with the configured jwt_secret"),
+        "{info}"
+    );
     let factory = TestClientFactory::new(config, info).unwrap();
     let mut alice = factory.client("staging-alice").await.unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
@@ -367,4 +373,41 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
         started.elapsed() < Duration::from_secs(8),
         "the probe timed out instead of waiting"
     );
+}
+
+/// Staging's credentials set, staging down: the chain falls to the
+/// in-process server, whose clients must use its own (test) secret.
+async fn falling_back_with_staging_credentials(credential: (&str, &str)) {
+    let config = config(
+        &no_docker(&format!("fallback-{}", credential.0)),
+        &[
+            // Nothing listens on port 9 (discard) here.
+            ("WS_HARNESS_STAGING_URL", "ws://127.0.0.1:9/ws"),
+            credential,
+        ],
+    );
+    let report = ws_harness::check::check(config).await.unwrap();
+    assert_eq!(report.backend.kind, BackendKind::InProcess);
+    assert_eq!(report.backend.credentials, Credentials::TestSecret);
+    assert!(
+        report
+            .backend
+            .to_string()
+            .ends_with("; clients use tokens minted with the published test secret"),
+        "{}",
+        report.backend
+    );
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(report.users.len(), 10);
+    assert!(!format!("{:?}", report.backend).contains(credential.1));
+}
+
+#[tokio::test]
+async fn a_staging_secret_does_not_break_the_fallback_to_in_process() {
+    falling_back_with_staging_credentials(("WS_HARNESS_JWT_SECRET", "staging-only-secret")).await;
+}
+
+#[tokio::test]
+async fn a_staging_token_does_not_break_the_fallback_to_in_process() {
+    falling_back_with_staging_credentials(("WS_HARNESS_TOKEN", "staging-only-token")).await;
 }

@@ -97,7 +97,7 @@ async fn a_missing_event_fails_with_the_transcript_and_the_backend() {
             "expected agent_started within 300ms\n  \
              problem: timed out after 300ms; missing: agent_started\n  \
              user: h-missing, connection #{}\n  \
-             backend: in-process at <url> (the built-in reference server, chosen by the test)\n  \
+             backend: in-process at <url> (the built-in reference server, chosen by the test); clients use tokens minted with the published test secret\n  \
              transcript (1 frame; time since connect; * = matched by an earlier expectation):\n    \
              +T #{0}   {{\"type\":\"pong\",\"nonce\":\"p\"}}\n  \
              transcript file: <path>",

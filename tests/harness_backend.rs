@@ -158,7 +158,6 @@ async fn connecting_retries_with_backoff_then_names_the_attempts() {
 async fn a_refused_handshake_is_not_retried() {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .jwt_secret("not-the-servers-secret")
         .max_retries(5)
         .build()
         .unwrap();
@@ -166,6 +165,7 @@ async fn a_refused_handshake_is_not_retried() {
     let started = Instant::now();
     let err = factory
         .options("stranger")
+        .token("signed-by-nobody")
         .backoff(Duration::from_secs(1), Duration::from_secs(1))
         .connect()
         .await

@@ -32,11 +32,11 @@ use ws_harness::server::{
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
     ClientError, ClientOptions, ComposeError, ConfigBuilder, ConfigError, ConfigSource,
-    ConnectError, ContainerRef, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher,
-    HealthError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine, ProbeOutcome,
-    ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport,
-    SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
-    Tried, UnknownTier, error_code, event, frame, transcript_dir,
+    ConnectError, ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed,
+    FrameMatcher, HealthError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine,
+    ProbeOutcome, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution,
+    ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome,
+    Transcript, Tried, UnknownTier, error_code, event, frame, transcript_dir,
 };
 
 #[test]
@@ -61,6 +61,7 @@ fn every_public_item_is_importable() {
         type_name::<BackendKind>(),
         type_name::<ContainerRef>(),
         type_name::<DockerEnvironment>(),
+        type_name::<Credentials>(),
         type_name::<Candidate>(),
         type_name::<EngineSettingError>(),
         type_name::<FoundBy>(),

@@ -484,6 +484,7 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
         concurrency: users.min(256),
         progress: false,
         server_pid,
+        credentials: ws_harness::Credentials::TestSecret,
     }
 }
 

@@ -1,9 +1,9 @@
 //! `ws-harness load`: many users and runs against a started or given server.
 
 use std::io::IsTerminal;
-use ws_harness::RealWebSocketTestConfig;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
+use ws_harness::{Credentials, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.
 #[derive(Debug, clap::Args)]
@@ -29,12 +29,14 @@ pub(crate) struct LoadArgs {
 /// report; `Ok(passed)`.
 pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let config = RealWebSocketTestConfig::builder().build()?;
-    let (server, url) = match args.url {
-        Some(url) => (None, url),
+    // A given server takes the configured credentials; the one started
+    // here runs in test mode and checks the test secret.
+    let (server, url, credentials) = match args.url {
+        Some(url) => (None, url, Credentials::configured(&config)),
         None => {
             let server = ServerProcess::serve_for_load(&std::env::current_exe()?)?;
             let url = server.url();
-            (Some(server), url)
+            (Some(server), url, Credentials::TestSecret)
         }
     };
     let plan = LoadPlan {
@@ -44,6 +46,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
         concurrency: args.concurrency.unwrap_or(args.users.min(256)),
         progress: std::io::stderr().is_terminal(),
         server_pid: server.as_ref().map(ServerProcess::pid),
+        credentials,
     };
     let report = ws_harness::load::run(&config, &plan).await;
     drop(server);

@@ -183,6 +183,35 @@ fn check_runs_the_golden_path_in_process_and_passes() {
 }
 
 #[test]
+fn check_passes_when_the_chain_falls_back_from_a_staging_with_its_own_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["check", "--json"])
+        .env_remove("WS_HARNESS_URL")
+        .env_remove("WS_HARNESS_CONFIG")
+        .env_remove("WS_HARNESS_BACKEND")
+        .env_remove("WS_HARNESS_REQUIRE")
+        .env("DOCKER_HOST", "unix:///nonexistent/ws-harness-test.sock")
+        // Nothing listens on port 9 (discard) here: staging is down.
+        .env("WS_HARNESS_STAGING_URL", "ws://127.0.0.1:9/ws")
+        .env(
+            "WS_HARNESS_JWT_SECRET",
+            "a-staging-secret-the-fallback-must-not-use",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["backend"]["kind"], "in-process");
+    assert_eq!(
+        report["backend"]["credentials"],
+        "tokens minted with the published test secret"
+    );
+    assert_eq!(report["users"].as_array().unwrap().len(), 10);
+    assert!(!stdout.contains("a-staging-secret"), "{stdout}");
+}
+
+#[test]
 fn check_json_is_one_object_for_machines() {
     let output = check(&["--users", "2", "--json"]);
     assert_eq!(output.status.code(), Some(0));

@@ -3,7 +3,7 @@
 //! and the event assertions.
 
 use super::transcript::Transcript;
-use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
+use super::{BackendError, BackendInfo, Credentials, ExpectationFailed, RealWebSocketTestConfig};
 use crate::auth::{AUTH_SUBPROTOCOL, AuthError, JwtAuth, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -46,7 +46,6 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 pub struct TestClientFactory {
     pub(super) config: Arc<RealWebSocketTestConfig>,
     backend: BackendInfo,
-    auth: JwtAuth,
     connections: Arc<AtomicU64>,
 }
 
@@ -161,19 +160,21 @@ pub struct ClientOptions {
 }
 
 impl TestClientFactory {
-    /// A factory for `backend`, minting tokens from the config's secret.
+    /// A factory for `backend`: its clients authenticate with the
+    /// backend's own credentials ([`BackendInfo::credentials`]).
     ///
     /// # Errors
-    /// [`ClientError::Token`] when the secret cannot sign.
+    /// [`ClientError::Token`] when the backend's secret cannot sign.
     pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
-        let auth = JwtAuth::new(&config.jwt_secret).map_err(|source| ClientError::Token {
-            user: String::new(),
-            source,
-        })?;
+        if let Credentials::ConfiguredSecret(secret) = &backend.credentials {
+            JwtAuth::new(secret).map_err(|source| ClientError::Token {
+                user: String::new(),
+                source,
+            })?;
+        }
         Ok(Self {
             config: Arc::new(config),
             backend,
-            auth,
             connections: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -200,22 +201,19 @@ impl TestClientFactory {
         &self.config
     }
 
-    /// The token a client of `user_id` presents: the config's fixed token,
-    /// else one minted for the user.
+    /// The token a client of `user_id` presents against this backend: its
+    /// fixed token, else one minted for the user with its secret.
     ///
     /// # Errors
     /// [`ClientError::Token`] for a user id the protocol does not allow.
     pub fn token_for(&self, user_id: &str) -> Result<String, ClientError> {
-        match &self.config.token {
-            Some(token) => Ok(token.clone()),
-            None => self
-                .auth
-                .mint(user_id, TOKEN_TTL)
-                .map_err(|source| ClientError::Token {
-                    user: user_id.to_owned(),
-                    source,
-                }),
-        }
+        self.backend
+            .credentials
+            .token_for(user_id, TOKEN_TTL)
+            .map_err(|source| ClientError::Token {
+                user: user_id.to_owned(),
+                source,
+            })
     }
 
     /// A connected client of `user_id`, authenticated by header.

@@ -5,6 +5,7 @@
 mod backend;
 mod client;
 mod config;
+mod credentials;
 pub mod engine;
 mod expect;
 pub mod fixtures;
@@ -32,6 +33,7 @@ pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
 };
+pub use credentials::Credentials;
 pub use engine::DockerEnvironment;
 pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};

@@ -36,7 +36,7 @@ pub use in_process::{InProcessBackend, InProcessError};
 pub(crate) use reason::with_sources;
 pub use reason::{SkipReason, UnknownTier};
 
-use super::{RealWebSocketTestConfig, SaveError};
+use super::{Credentials, RealWebSocketTestConfig, SaveError};
 use once_cell::sync::{Lazy, OnceCell};
 use std::fmt;
 use std::str::FromStr;
@@ -166,6 +166,8 @@ pub struct BackendInfo {
     pub resolution: Resolution,
     /// The container, for the container tier (its logs are kept on failure).
     pub container: Option<ContainerRef>,
+    /// How clients authenticate against it: its tier's own credentials.
+    pub credentials: Credentials,
 }
 
 /// A container backend: what ran, how long it took, and enough to find it
@@ -228,7 +230,7 @@ impl fmt::Display for BackendInfo {
         if let Some(container) = &self.container {
             write!(f, "; {container}")?;
         }
-        Ok(())
+        write!(f, "; clients use {}", self.credentials)
     }
 }
 
@@ -265,6 +267,7 @@ pub enum BackendError {
 struct Found {
     url: Url,
     container: Option<ContainerRef>,
+    credentials: Credentials,
 }
 
 /// The runtime the chain and the container's client live on: it lives as
@@ -291,6 +294,7 @@ impl BackendInfo {
             reason: reason.to_owned(),
             resolution: Resolution::default(),
             container: None,
+            credentials: Credentials::TestSecret,
         }
     }
 
@@ -374,6 +378,7 @@ impl BackendInfo {
             reason,
             resolution: Resolution::default(),
             container: None,
+            credentials: Credentials::configured(config),
         })
     }
 }
@@ -480,6 +485,9 @@ async fn try_tier(
             .map(|b| Found {
                 url: b.url(),
                 container: None,
+                // The in-process server checks the test secret, whatever
+                // is configured for staging.
+                credentials: Credentials::TestSecret,
             })
             .map_err(SkipReason::InProcess),
         #[cfg(not(feature = "server"))]
@@ -513,5 +521,6 @@ fn info(
         reason,
         resolution,
         container: found.container,
+        credentials: found.credentials,
     }
 }

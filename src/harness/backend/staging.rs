@@ -2,7 +2,7 @@
 //! `/health` answers with protocol 1.
 
 use super::{Found, SkipReason, health};
-use crate::harness::{ConfigSource, RealWebSocketTestConfig};
+use crate::harness::{ConfigSource, Credentials, RealWebSocketTestConfig};
 
 /// How long the staging `/health` may take.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -20,5 +20,6 @@ pub(super) async fn staging(config: &RealWebSocketTestConfig) -> Result<Found, S
     Ok(Found {
         url: url.clone(),
         container: None,
+        credentials: Credentials::configured(config),
     })
 }

@@ -20,7 +20,9 @@ pub use reference_image::ImageError;
 
 use super::{ContainerRef, Found, SkipReason};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
-use crate::harness::{RealWebSocketTestConfig, SaveError, ServiceDefinition, ServiceSource};
+use crate::harness::{
+    Credentials, RealWebSocketTestConfig, SaveError, ServiceDefinition, ServiceSource,
+};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use futures_util::StreamExt;
@@ -127,13 +129,21 @@ async fn start(
     // startup_timeout is for the container: a first image build (minutes)
     // does not count against it.
     let deadline = started.since + service.startup_timeout;
-    readiness::wait(&service.ready, &url, config, docker, &started.id, deadline)
-        .await
-        .map_err(|source| SkipReason::ContainerNotReady {
-            service: definition.image.shown.clone(),
-            ready: service.ready.clone(),
-            source,
-        })?;
+    let credentials = definition.credentials(config);
+    readiness::wait(
+        &service.ready,
+        &url,
+        &credentials,
+        docker,
+        &started.id,
+        deadline,
+    )
+    .await
+    .map_err(|source| SkipReason::ContainerNotReady {
+        service: definition.image.shown.clone(),
+        ready: service.ready.clone(),
+        source,
+    })?;
     let container = ContainerRef {
         id: started.id.clone(),
         docker_endpoint: engine.place.endpoint.clone(),
@@ -147,6 +157,7 @@ async fn start(
     Ok(Found {
         url,
         container: Some(container),
+        credentials,
     })
 }
 
@@ -208,6 +219,22 @@ impl Definition {
             owner,
             hash,
         }
+    }
+
+    /// How clients authenticate against it: the reference server checks
+    /// the test secret unless its env names another; a user's service
+    /// gets the configured credentials (handed to it through `env`).
+    fn credentials(&self, config: &RealWebSocketTestConfig) -> Credentials {
+        if self.owner.is_some() {
+            return Credentials::configured(config);
+        }
+        self.env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == crate::server::SECRET_VAR)
+            .map_or(Credentials::TestSecret, |(_, secret)| {
+                Credentials::secret(secret)
+            })
     }
 
     /// The labels its containers carry.

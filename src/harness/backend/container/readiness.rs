@@ -2,8 +2,7 @@
 //! [`Readiness`] kind.
 
 use super::super::{HealthError, health};
-use crate::auth::JwtAuth;
-use crate::harness::{Readiness, RealWebSocketTestConfig};
+use crate::harness::{Credentials, Readiness};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -58,7 +57,7 @@ pub enum NotReady {
 pub(super) async fn wait(
     ready: &Readiness,
     url: &Url,
-    config: &RealWebSocketTestConfig,
+    credentials: &Credentials,
     docker: &Docker,
     container: &str,
     deadline: Instant,
@@ -69,7 +68,7 @@ pub(super) async fn wait(
         let left = deadline.saturating_duration_since(Instant::now());
         let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
         first = false;
-        let result = tokio::time::timeout(limit, once(ready, url, config, docker, container))
+        let result = tokio::time::timeout(limit, once(ready, url, credentials, docker, container))
             .await
             .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));
         match result {
@@ -84,7 +83,7 @@ pub(super) async fn wait(
 async fn once(
     ready: &Readiness,
     url: &Url,
-    config: &RealWebSocketTestConfig,
+    credentials: &Credentials,
     docker: &Docker,
     container: &str,
 ) -> Result<(), NotReady> {
@@ -124,12 +123,9 @@ async fn once(
             }
         }
         Readiness::WebSocket => {
-            let token = match &config.token {
-                Some(token) => token.clone(),
-                None => JwtAuth::new(&config.jwt_secret)
-                    .and_then(|auth| auth.mint(READINESS_SUBJECT, Duration::from_secs(300)))
-                    .map_err(NotReady::Token)?,
-            };
+            let token = credentials
+                .token_for(READINESS_SUBJECT, Duration::from_secs(300))
+                .map_err(NotReady::Token)?;
             let handshake = |source| NotReady::Handshake {
                 url: url.clone(),
                 source: Box::new(source),
