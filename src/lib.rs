@@ -33,7 +33,8 @@
 //!    file, or the reference image, built on first use) started or reused,
 //!    used once its [`Readiness`] check passes within
 //!    `service.startup_timeout`;
-//! 2. **staging**: `staging_url`, once its `/health` answers with protocol 1;
+//! 2. **staging**: `staging_url`, once its `staging_ready` check passes (by
+//!    default an authenticated WebSocket handshake);
 //! 3. **in-process**: the built-in reference server, always available.
 //!
 //! `backend` forces one tier, `require` fails unless that tier is chosen, and
@@ -89,15 +90,15 @@ pub use harness::{
     BackendError, BackendInfo, BackendKind, BadReadiness, CONFIG_FILE_NAME, CONFIG_FILE_VAR,
     ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
     ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher,
-    HealthError, MaxRetriesExceeded, ProcessEnvironment, Readiness, RealWebSocketTestConfig,
-    ReceivedFrame, Resolution, ResumeReport, SaveError, ServiceDefinition, ServiceSource,
-    SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript, UnknownTier,
-    error_code, event, frame, transcript_dir,
+    HealthError, MaxRetriesExceeded, NotReady, ProcessEnvironment, Readiness,
+    RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, SaveError, ServiceDefinition,
+    ServiceSource, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
+    UnknownTier, error_code, event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{
-    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
-    Tried, reference_image,
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, ProbeOutcome, ServiceImageError, Tried,
+    reference_image,
 };
 #[cfg(feature = "server")]
 pub use harness::{InProcessBackend, InProcessError};

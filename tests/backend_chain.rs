@@ -11,7 +11,8 @@ use ws_harness::engine::FoundBy;
 use ws_harness::server::ServerConfig;
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, Credentials, HealthError, InProcessBackend, NoEngine,
-    ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, Tried,
+    NotReady, ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome,
+    Tried,
 };
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
@@ -277,7 +278,8 @@ async fn staging_needs_credentials_of_its_own() {
     );
 }
 
-/// The staging tier's verdict on a `/health` answered by `response`.
+/// The staging tier's verdict, with `reference` readiness, on a `/health`
+/// answered by `response`: its last try's answer, and the report's line.
 async fn staging_verdict(name: &str, response: ResponseTemplate) -> (Arc<SkipReason>, String) {
     let mock = MockServer::start().await;
     Mock::given(method("GET"))
@@ -290,6 +292,7 @@ async fn staging_verdict(name: &str, response: ResponseTemplate) -> (Arc<SkipRea
         &no_docker(name),
         &[
             ("WS_HARNESS_STAGING_URL", &url),
+            ("WS_HARNESS_STAGING_READY", "reference"),
             ("WS_HARNESS_JWT_SECRET", "s"),
         ],
     );
@@ -302,18 +305,31 @@ async fn staging_verdict(name: &str, response: ResponseTemplate) -> (Arc<SkipRea
     );
     let report = info.resolution.to_string();
     let line = report.lines().nth(1).unwrap().to_owned();
+    assert!(
+        line.starts_with(&format!(
+            "2. staging: skipped: {url} did not become ready (reference) within 3 s: "
+        )),
+        "{line}"
+    );
     (skipped(&info, 1), line)
+}
+
+/// The last try's answer of a staging that did not become ready.
+fn last_try(reason: &SkipReason) -> &NotReady {
+    match reason {
+        SkipReason::StagingNotReady { source, .. } => source,
+        other => panic!("not a readiness failure: {other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn staging_health_failures_are_skipped_with_the_reason() {
-    use SkipReason::StagingUnhealthy;
     let health = |protocol: u64| serde_json::json!({"status": "ok", "version": "x", "protocol": protocol, "connections": 0, "uptime_ms": 1});
     let (why, line) = staging_verdict("503", ResponseTemplate::new(503)).await;
     assert!(
         matches!(
-            &*why,
-            StagingUnhealthy(HealthError::Status { status: 503, .. })
+            last_try(&why),
+            NotReady::Http(HealthError::Status { status: 503, .. })
         ),
         "{line}"
     );
@@ -325,8 +341,8 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     .await;
     assert!(
         matches!(
-            &*why,
-            StagingUnhealthy(HealthError::WrongProtocol { found: 2, .. })
+            last_try(&why),
+            NotReady::Http(HealthError::WrongProtocol { found: 2, .. })
         ),
         "{line}"
     );
@@ -340,7 +356,8 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     )
     .await;
     assert!(
-        matches!(&*why, StagingUnhealthy(HealthError::NotJson { body, .. }) if body == "<html>hi</html>"),
+        matches!(last_try(&why),
+            NotReady::Http(HealthError::NotJson { body, .. }) if body == "<html>hi</html>"),
         "{line}"
     );
     assert!(
@@ -353,7 +370,10 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     )
     .await;
     assert!(
-        matches!(&*why, StagingUnhealthy(HealthError::NoProtocol { .. })),
+        matches!(
+            last_try(&why),
+            NotReady::Http(HealthError::NoProtocol { .. })
+        ),
         "{line}"
     );
     let started = Instant::now();
@@ -365,10 +385,10 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     )
     .await;
     assert!(
-        matches!(&*why, StagingUnhealthy(HealthError::TimedOut { after, .. }) if *after == Duration::from_secs(3)),
+        matches!(last_try(&why), NotReady::TryTimedOut { .. }),
         "{line}"
     );
-    assert!(line.contains("/health: no answer within 3s ("), "{line}");
+    assert!(line.contains(": one try took longer than "), "{line}");
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "the probe timed out instead of waiting"
@@ -410,4 +430,91 @@ async fn a_staging_secret_does_not_break_the_fallback_to_in_process() {
 #[tokio::test]
 async fn a_staging_token_does_not_break_the_fallback_to_in_process() {
     falling_back_with_staging_credentials(("WS_HARNESS_TOKEN", "staging-only-token")).await;
+}
+
+/// A WebSocket server with no `/health` and no other route, built on
+/// tokio-tungstenite alone: it accepts a handshake only with a bearer token,
+/// and closes every connection at once.
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
+async fn bare_websocket_server() -> String {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let check = |request: &Request, response: Response| {
+                    let bearer = request
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("Bearer "));
+                    if bearer {
+                        Ok(response)
+                    } else {
+                        let mut refused = ErrorResponse::new(None);
+                        *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
+                        Err(refused)
+                    }
+                };
+                if let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await {
+                    let _ = ws.close(None).await;
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/socket")
+}
+
+#[tokio::test]
+async fn staging_without_health_is_ready_by_an_authenticated_handshake() {
+    let url = bare_websocket_server().await;
+    let settings = |ready: &'static str| {
+        config(
+            &no_docker(&format!("bare-{ready}")),
+            &[
+                ("WS_HARNESS_STAGING_URL", url.as_str()),
+                ("WS_HARNESS_STAGING_READY", ready),
+                ("WS_HARNESS_TOKEN", "a-token-of-the-teams-identity-provider"),
+            ],
+        )
+    };
+    // The default: an authenticated handshake.
+    let info = BackendInfo::resolve(&settings("websocket")).await.unwrap();
+    assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
+    assert_eq!(info.credentials.to_string(), "the configured token");
+    // The reference /health check is for the reference server only.
+    let info = BackendInfo::resolve(&settings("reference")).await.unwrap();
+    assert_eq!(info.kind, BackendKind::InProcess);
+    assert!(
+        matches!(
+            &*skipped(&info, 1),
+            SkipReason::StagingNotReady {
+                source: NotReady::Http(_),
+                ..
+            }
+        ),
+        "{}",
+        info.resolution
+    );
+}
+
+#[test]
+fn log_readiness_is_refused_for_staging_by_name() {
+    let mut env = HashMap::new();
+    env.insert(
+        "WS_HARNESS_STAGING_READY".to_owned(),
+        "log:listening".to_owned(),
+    );
+    let err = RealWebSocketTestConfig::builder()
+        .environment(env)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("WS_HARNESS_STAGING_READY")
+            && err.contains("log readiness needs a container's output"),
+        "{err}"
+    );
 }

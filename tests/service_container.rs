@@ -484,3 +484,44 @@ async fn the_engine_of_the_current_docker_context_is_found_and_named_in_the_repo
         "{backend}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn log_readiness_waits_for_a_line_of_the_containers_output() {
+    build_named_image().await;
+    // websocat says this on stderr as it starts serving.
+    let said = Readiness::Log("serving multiple clients".into());
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_image(IMAGE)
+            .service_cmd(ECHO)
+            .service_env([("RUN", "log-readiness")])
+            .service_ready(&said),
+    );
+    let backend = echo_round_trip(config).await;
+    assert_eq!(backend.container.unwrap().ready, said);
+
+    let never = Readiness::Log("a line websocat never prints".into());
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_image(IMAGE)
+            .service_cmd(ECHO)
+            .service_env([("RUN", "log-never")])
+            .service_ready(&never)
+            .service_startup_timeout(Duration::from_secs(1)),
+    );
+    let err = BackendInfo::resolve(&config).await.unwrap_err();
+    let BackendError::Required { resolution, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        matches!(
+            resolution.skipped(BackendKind::Container),
+            Some(SkipReason::ContainerNotReady {
+                source: ws_harness::NotReady::NoLogLine { .. },
+                ..
+            })
+        ),
+        "{resolution}"
+    );
+}

@@ -33,6 +33,7 @@ use url::Url;
 /// | `backend` | `auto`, or one tier: `container`, `staging`, `in-process` | auto |
 /// | `require` | fail unless this tier is chosen | none |
 /// | `staging_url` | the staging server of the chain | none |
+/// | `staging_ready` | when staging counts as up: `websocket`, `http:<path>[=<status>]` or `reference` | `websocket` |
 /// | `container_idle_exit` | the reference container stops after this long unused | 60 s |
 /// | `service.*` | the container tier's service: see [`ServiceDefinition`] | the reference image |
 ///
@@ -74,6 +75,8 @@ pub struct RealWebSocketTestConfig {
     pub require: Option<BackendKind>,
     /// The staging server of the chain's second tier.
     pub staging_url: Option<Url>,
+    /// When staging counts as up (`websocket`: an authenticated handshake).
+    pub staging_ready: Readiness,
     /// How long the container backend lives without a connection before it
     /// stops and removes itself.
     pub container_idle_exit: Duration,
@@ -115,6 +118,7 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("backend", &self.backend)
             .field("require", &self.require)
             .field("staging_url", &self.staging_url.as_ref().map(Url::as_str))
+            .field("staging_ready", &self.staging_ready)
             .field("container_idle_exit", &self.container_idle_exit)
             .field("service", &self.service)
             .field("docker", &self.docker)
@@ -260,7 +264,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 23] = [
+const KEYS: [Key; 24] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -315,6 +319,11 @@ const KEYS: [Key; 23] = [
         name: "staging_url",
         toml_example: "\"ws://staging.example:8765/ws\"",
         env_example: "ws://staging.example:8765/ws",
+    },
+    Key {
+        name: "staging_ready",
+        toml_example: "\"http:/healthz\"",
+        env_example: "http:/healthz",
     },
     Key {
         name: "container_idle_exit",
@@ -417,6 +426,7 @@ impl Default for RealWebSocketTestConfig {
             backend: None,
             require: None,
             staging_url: None,
+            staging_ready: Readiness::WebSocket,
             container_idle_exit: Duration::from_secs(60),
             service: ServiceDefinition::default(),
             docker: DockerEnvironment::default(),
@@ -570,6 +580,22 @@ impl RealWebSocketTestConfig {
             "event_timeout" => self.event_timeout = duration(&raw)?,
             "max_retries" => self.max_retries = u32::try_from(count(&raw, 0)?).unwrap_or(u32::MAX),
             "staging_url" => self.staging_url = Some(ws_url(&raw)?),
+            "staging_ready" => {
+                let ready: Readiness =
+                    text(&raw)?
+                        .parse()
+                        .map_err(|e: super::service::BadReadiness| {
+                            bad(&e.to_string(), &source, &raw)
+                        })?;
+                if let Readiness::Log(_) = ready {
+                    return Err(bad(
+                        "log readiness needs a container's output; staging takes websocket, http:<path>[=<status>] or reference",
+                        &source,
+                        &raw,
+                    ));
+                }
+                self.staging_ready = ready;
+            }
             "backend" => {
                 self.backend =
                     match text(&raw)?.as_str() {
@@ -918,6 +944,11 @@ impl ConfigBuilder {
         self.code
             .push(("require", Raw::Text(tier.as_str().to_owned())));
         self
+    }
+
+    /// Sets [`RealWebSocketTestConfig::staging_ready`].
+    pub fn staging_ready(self, ready: &Readiness) -> Self {
+        self.text("staging_ready", ready.to_string())
     }
 
     /// Sets [`RealWebSocketTestConfig::staging_url`].

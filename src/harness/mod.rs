@@ -15,13 +15,13 @@ pub(crate) mod transcript;
 
 pub(crate) use backend::with_sources;
 pub use backend::{
-    BackendError, BackendInfo, BackendKind, ContainerRef, HealthError, Resolution, SkipReason,
-    TierAttempt, TierOutcome, UnknownTier,
+    BackendError, BackendInfo, BackendKind, ContainerRef, HealthError, NotReady, Resolution,
+    SkipReason, TierAttempt, TierOutcome, UnknownTier,
 };
 #[cfg(feature = "container")]
 pub use backend::{
-    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
-    Tried, reference_image,
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, ProbeOutcome, ServiceImageError, Tried,
+    reference_image,
 };
 #[cfg(feature = "server")]
 pub use backend::{InProcessBackend, InProcessError};

@@ -9,8 +9,9 @@
 //!    compose file up, start it (or reuse the one already running, e.g.
 //!    from another nextest process), wait for its readiness kind within
 //!    `service.startup_timeout`;
-//! 2. **staging**: the server at `staging_url`, once its `/health` answers
-//!    with protocol 1;
+//! 2. **staging**: the server at `staging_url`, with credentials of its
+//!    own, once its `staging_ready` check passes (an authenticated
+//!    handshake by default);
 //! 3. **in-process**: the built-in reference server.
 //!
 //! A `url` setting skips the chain. `require` makes resolution fail, with
@@ -20,19 +21,20 @@
 mod container;
 #[cfg(feature = "container")]
 pub use container::{
-    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, NotReady, ProbeOutcome, ServiceImageError,
-    Tried,
+    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, ProbeOutcome, ServiceImageError, Tried,
 };
 
 mod health;
 #[cfg(feature = "server")]
 mod in_process;
+mod readiness;
 mod reason;
 mod staging;
 
 pub use health::HealthError;
 #[cfg(feature = "server")]
 pub use in_process::{InProcessBackend, InProcessError};
+pub use readiness::NotReady;
 pub(crate) use reason::with_sources;
 pub use reason::{SkipReason, UnknownTier};
 

@@ -1,6 +1,5 @@
 //! Why a tier of the chain was passed over, as types a test can match.
 
-use super::HealthError;
 #[cfg(feature = "server")]
 use super::InProcessError;
 use std::error::Error;
@@ -80,9 +79,17 @@ pub enum SkipReason {
         /// The staging URL.
         url: Url,
     },
-    /// Staging's `/health` does not answer as it should.
-    #[error(transparent)]
-    StagingUnhealthy(HealthError),
+    /// Staging did not pass its readiness check in time.
+    #[error("{url} did not become ready ({ready}) within 3 s")]
+    StagingNotReady {
+        /// The staging URL.
+        url: Url,
+        /// The readiness kind (`staging_ready`).
+        ready: crate::harness::Readiness,
+        /// The last try's answer.
+        #[source]
+        source: super::NotReady,
+    },
     /// The in-process server could not start.
     #[cfg(feature = "server")]
     #[error(transparent)]

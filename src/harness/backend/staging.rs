@@ -1,10 +1,11 @@
-//! The staging tier: a server named by `staging_url`, used once its
-//! `/health` answers with protocol 1.
+//! The staging tier: a server named by `staging_url`, with credentials of
+//! its own, used once its readiness check (`staging_ready`) passes.
 
-use super::{Found, SkipReason, health};
+use super::{Found, SkipReason, readiness};
 use crate::harness::{ConfigSource, Credentials, RealWebSocketTestConfig};
+use tokio::time::Instant;
 
-/// How long the staging `/health` may take.
+/// How long staging has to pass its readiness check.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(super) async fn staging(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
@@ -14,12 +15,24 @@ pub(super) async fn staging(config: &RealWebSocketTestConfig) -> Result<Found, S
     if config.token.is_none() && config.source_of("jwt_secret") == ConfigSource::Default {
         return Err(SkipReason::StagingCredentials { url: url.clone() });
     }
-    health::check(url, PROBE_TIMEOUT)
-        .await
-        .map_err(SkipReason::StagingUnhealthy)?;
+    let credentials = Credentials::configured(config);
+    let ready = &config.staging_ready;
+    readiness::wait(
+        ready,
+        url,
+        &credentials,
+        None,
+        Instant::now() + PROBE_TIMEOUT,
+    )
+    .await
+    .map_err(|source| SkipReason::StagingNotReady {
+        url: url.clone(),
+        ready: ready.clone(),
+        source,
+    })?;
     Ok(Found {
         url: url.clone(),
         container: None,
-        credentials: Credentials::configured(config),
+        credentials,
     })
 }

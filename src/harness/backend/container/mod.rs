@@ -8,16 +8,15 @@
 mod compose;
 mod connect;
 mod image;
-mod readiness;
 mod reaper;
 mod reference_image;
 
 pub use compose::ComposeError;
 pub use connect::{NoEngine, ProbeOutcome, Tried};
 pub use image::ServiceImageError;
-pub use readiness::NotReady;
 pub use reference_image::ImageError;
 
+use super::readiness::{self, NotReady};
 use super::{ContainerRef, Found, SkipReason};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::harness::{
@@ -130,20 +129,14 @@ async fn start(
     // does not count against it.
     let deadline = started.since + service.startup_timeout;
     let credentials = definition.credentials(config);
-    readiness::wait(
-        &service.ready,
-        &url,
-        &credentials,
-        docker,
-        &started.id,
-        deadline,
-    )
-    .await
-    .map_err(|source| SkipReason::ContainerNotReady {
-        service: definition.image.shown.clone(),
-        ready: service.ready.clone(),
-        source,
-    })?;
+    let logs = |text: String| log_check(docker.clone(), started.id.clone(), text);
+    readiness::wait(&service.ready, &url, &credentials, Some(&logs), deadline)
+        .await
+        .map_err(|source| SkipReason::ContainerNotReady {
+            service: definition.image.shown.clone(),
+            ready: service.ready.clone(),
+            source,
+        })?;
     let container = ContainerRef {
         id: started.id.clone(),
         docker_endpoint: engine.place.endpoint.clone(),
@@ -158,6 +151,30 @@ async fn start(
         url,
         container: Some(container),
         credentials,
+    })
+}
+
+/// Whether the output of `container` so far holds `text` (`log:` readiness).
+fn log_check(
+    docker: Docker,
+    container: String,
+    text: String,
+) -> futures_util::future::BoxFuture<'static, Result<(), NotReady>> {
+    Box::pin(async move {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = docker.logs(&container, Some(options));
+        let mut output = Vec::new();
+        while let Some(chunk) = logs.next().await {
+            output.extend_from_slice(&chunk.map_err(NotReady::Logs)?.into_bytes());
+        }
+        if String::from_utf8_lossy(&output).contains(text.as_str()) {
+            Ok(())
+        } else {
+            Err(NotReady::NoLogLine { text })
+        }
     })
 }
 

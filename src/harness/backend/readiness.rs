@@ -1,10 +1,9 @@
-//! Waiting until a started service is ready, by the definition's
-//! [`Readiness`] kind.
+//! Waiting until a service is ready, by its [`Readiness`] kind: a started
+//! container, or staging.
 
-use super::super::{HealthError, health};
+use super::{HealthError, health};
 use crate::harness::{Credentials, Readiness};
-use bollard::Docker;
-use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
@@ -42,8 +41,12 @@ pub enum NotReady {
         text: String,
     },
     /// The container's output cannot be read.
+    #[cfg(feature = "container")]
     #[error("cannot read the container's output")]
     Logs(#[source] bollard::errors::Error),
+    /// `log:` readiness with no container to read (staging).
+    #[error("log readiness needs a container's output, and this service has none")]
+    NoOutput,
     /// A try did not finish in time.
     #[error("one try took longer than {after:?}")]
     TryTimedOut {
@@ -52,14 +55,18 @@ pub enum NotReady {
     },
 }
 
+/// Checks a service's output for a line, for `log:` readiness.
+pub(super) type LogCheck<'a> =
+    &'a (dyn Fn(String) -> BoxFuture<'static, Result<(), NotReady>> + Sync);
+
 /// Tries `ready` against the service at `url` until it passes or
-/// `deadline`; the error is the last try's.
+/// `deadline`; the error is the last try's. `logs` reads the service's
+/// output, where it has one.
 pub(super) async fn wait(
     ready: &Readiness,
     url: &Url,
     credentials: &Credentials,
-    docker: &Docker,
-    container: &str,
+    logs: Option<LogCheck<'_>>,
     deadline: Instant,
 ) -> Result<(), NotReady> {
     let mut first = true;
@@ -68,7 +75,7 @@ pub(super) async fn wait(
         let left = deadline.saturating_duration_since(Instant::now());
         let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
         first = false;
-        let result = tokio::time::timeout(limit, once(ready, url, credentials, docker, container))
+        let result = tokio::time::timeout(limit, once(ready, url, credentials, logs))
             .await
             .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));
         match result {
@@ -84,29 +91,19 @@ async fn once(
     ready: &Readiness,
     url: &Url,
     credentials: &Credentials,
-    docker: &Docker,
-    container: &str,
+    logs: Option<LogCheck<'_>>,
 ) -> Result<(), NotReady> {
     let host = url.host_str().unwrap_or("localhost");
     let port = url.port_or_known_default().unwrap_or(80);
     match ready {
-        Readiness::Log(text) => {
-            let options = bollard::query_parameters::LogsOptionsBuilder::default()
-                .stdout(true)
-                .stderr(true)
-                .build();
-            let mut logs = docker.logs(container, Some(options));
-            let mut output = Vec::new();
-            while let Some(chunk) = logs.next().await {
-                output.extend_from_slice(&chunk.map_err(NotReady::Logs)?.into_bytes());
-            }
-            if String::from_utf8_lossy(&output).contains(text.as_str()) {
-                Ok(())
-            } else {
-                Err(NotReady::NoLogLine { text: text.clone() })
-            }
-        }
-        Readiness::Reference => health::check(url, ONE_TRY).await.map_err(NotReady::Http),
+        Readiness::Log(text) => match logs {
+            Some(check) => check(text.clone()).await,
+            None => Err(NotReady::NoOutput),
+        },
+        // The try's own limit (in `wait`) ends it first.
+        Readiness::Reference => health::check(url, 2 * ONE_TRY)
+            .await
+            .map_err(NotReady::Http),
         Readiness::Http { path, status } => {
             let shown = format!("http://{host}:{port}{path}");
             let (got, _) = health::get(host, port, path, &shown)
