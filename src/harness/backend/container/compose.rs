@@ -60,6 +60,15 @@ pub enum ComposeError {
         #[source]
         source: std::io::Error,
     },
+    /// A compose command could not be started.
+    #[error("cannot run `{command}`")]
+    CannotRun {
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A compose command failed.
     #[error("`{command}` failed ({status}); its last lines:\n{output}")]
     Failed {
@@ -193,25 +202,20 @@ impl ComposeCommand {
                 command: shown.clone(),
                 after,
             })?;
-        let failed = |status, output: String| ComposeError::Failed {
+        let output = output.map_err(|source| ComposeError::CannotRun {
             command: shown.clone(),
-            status,
-            output,
-        };
-        match output {
-            Ok(output) if output.status.success() => {
-                Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-            }
-            Ok(output) => {
-                let mut all = output.stdout;
-                all.extend_from_slice(&output.stderr);
-                Err(failed(
-                    output.status,
-                    super::reference_image::last_lines(&all),
-                ))
-            }
-            Err(e) => Err(failed(ExitStatus::default(), e.to_string())),
+            source,
+        })?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
         }
+        let mut all = output.stdout;
+        all.extend_from_slice(&output.stderr);
+        Err(ComposeError::Failed {
+            command: shown,
+            status: output.status,
+            output: super::reference_image::last_lines(&all),
+        })
     }
 }
 
