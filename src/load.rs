@@ -247,11 +247,13 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     let gate = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let connecting_since = Instant::now();
     let mut connecting = Vec::with_capacity(plan.users);
+    let minter = plan.credentials.minter().ok();
     for i in 0..plan.users {
-        let token = plan
-            .credentials
-            .token_for(&format!("load-{i}"), Duration::from_secs(3600))
-            .ok();
+        let token = minter.as_ref().and_then(|minter| {
+            minter
+                .token_for(&format!("load-{i}"), Duration::from_secs(3600))
+                .ok()
+        });
         let (url, timeout, gate) = (
             plan.url.clone(),
             config.connection_timeout,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, ConfigBuilder, Readiness, RealWebSocketTestConfig,
-    SkipReason, TestClientFactory, frame,
+    SkipReason, TestClientFactory, TierOutcome, frame,
 };
 
 /// The image the tests build from the websocat binary, by name.
@@ -132,6 +132,10 @@ async fn a_third_party_server_runs_from_its_image_name() {
     let backend = echo_round_trip(config).await;
     let container = backend.container.unwrap();
     assert_eq!(container.service, format!("image {IMAGE}"));
+    // Its output is kept next to the transcripts, as on a failed expectation.
+    let logs = container.save_logs().await.unwrap();
+    let text = std::fs::read_to_string(&logs).unwrap();
+    assert!(text.contains("serving multiple clients"), "{text}");
     println!("{container}");
 }
 
@@ -285,15 +289,28 @@ async fn a_third_party_server_runs_from_a_compose_file_beside_a_second_service()
     println!("{container}");
 }
 
-/// The compose error of a resolution that required the container tier.
-async fn compose_error(config: RealWebSocketTestConfig) -> String {
+/// Why the container tier, which `config` requires, was skipped.
+async fn container_skipped(config: RealWebSocketTestConfig) -> SkipReason {
     let err = BackendInfo::resolve(&config).await.unwrap_err();
-    let BackendError::Required { resolution, .. } = &err else {
+    let BackendError::Required { resolution, .. } = err else {
         panic!("{err}");
     };
-    match resolution.skipped(BackendKind::Container) {
-        Some(SkipReason::Compose(compose)) => compose.to_string(),
-        other => panic!("not a compose error: {other:?}\n{resolution}"),
+    let tier = resolution
+        .attempts
+        .into_iter()
+        .find(|attempt| attempt.tier == BackendKind::Container)
+        .unwrap();
+    match tier.outcome {
+        TierOutcome::Skipped(why) => std::sync::Arc::into_inner(why).unwrap(),
+        other => panic!("the container tier was {other:?}"),
+    }
+}
+
+/// The compose error of a resolution that required the container tier.
+async fn compose_error(config: RealWebSocketTestConfig) -> String {
+    match container_skipped(config).await {
+        SkipReason::Compose(compose) => compose.to_string(),
+        other => panic!("not a compose error: {other:?}"),
     }
 }
 
@@ -510,18 +527,15 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
             .service_ready(&never)
             .service_startup_timeout(Duration::from_secs(1)),
     );
-    let err = BackendInfo::resolve(&config).await.unwrap_err();
-    let BackendError::Required { resolution, .. } = &err else {
-        panic!("{err}");
-    };
+    let why = container_skipped(config).await;
     assert!(
         matches!(
-            resolution.skipped(BackendKind::Container),
-            Some(SkipReason::ContainerNotReady {
+            why,
+            SkipReason::ContainerNotReady {
                 source: ws_harness::NotReady::NoLogLine { .. },
                 ..
-            })
+            }
         ),
-        "{resolution}"
+        "{why:?}"
     );
 }

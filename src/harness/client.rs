@@ -2,9 +2,10 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
+use super::credentials::Minter;
 use super::transcript::Transcript;
-use super::{BackendError, BackendInfo, Credentials, ExpectationFailed, RealWebSocketTestConfig};
-use crate::auth::{AUTH_SUBPROTOCOL, AuthError, JwtAuth, TOKEN_SUBPROTOCOL_PREFIX};
+use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
+use crate::auth::{AUTH_SUBPROTOCOL, AuthError, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{SinkExt, StreamExt};
@@ -46,6 +47,8 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 pub struct TestClientFactory {
     pub(super) config: Arc<RealWebSocketTestConfig>,
     backend: BackendInfo,
+    /// Makes the tokens of the backend's credentials; built once.
+    minter: Minter,
     connections: Arc<AtomicU64>,
 }
 
@@ -166,15 +169,17 @@ impl TestClientFactory {
     /// # Errors
     /// [`ClientError::Token`] when the backend's secret cannot sign.
     pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
-        if let Credentials::ConfiguredSecret(secret) = &backend.credentials {
-            JwtAuth::new(secret).map_err(|source| ClientError::Token {
+        let minter = backend
+            .credentials
+            .minter()
+            .map_err(|source| ClientError::Token {
                 user: String::new(),
                 source,
             })?;
-        }
         Ok(Self {
             config: Arc::new(config),
             backend,
+            minter,
             connections: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -207,8 +212,7 @@ impl TestClientFactory {
     /// # Errors
     /// [`ClientError::Token`] for a user id the protocol does not allow.
     pub fn token_for(&self, user_id: &str) -> Result<String, ClientError> {
-        self.backend
-            .credentials
+        self.minter
             .token_for(user_id, TOKEN_TTL)
             .map_err(|source| ClientError::Token {
                 user: user_id.to_owned(),

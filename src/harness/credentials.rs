@@ -8,6 +8,7 @@
 use super::RealWebSocketTestConfig;
 use crate::auth::{AuthError, JwtAuth, TEST_JWT_SECRET};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the clients of a backend authenticate. Its `Debug` and `Display`
@@ -62,10 +63,42 @@ impl Credentials {
     /// [`AuthError`] when the secret cannot sign or the user id is not one
     /// the protocol allows.
     pub fn token_for(&self, user_id: &str, ttl: Duration) -> Result<String, AuthError> {
+        self.minter()?.token_for(user_id, ttl)
+    }
+
+    /// What makes the tokens, built once by callers that need many.
+    pub(crate) fn minter(&self) -> Result<Minter, AuthError> {
+        Ok(match self {
+            Self::Token(token) => Minter::Fixed(token.clone()),
+            Self::TestSecret => Minter::Key(Arc::new(JwtAuth::new(TEST_JWT_SECRET)?)),
+            Self::ConfiguredSecret(secret) => Minter::Key(Arc::new(JwtAuth::new(secret)?)),
+        })
+    }
+}
+
+/// Makes the tokens of some [`Credentials`]: a signing key, or the one
+/// fixed token.
+#[derive(Clone)]
+pub(crate) enum Minter {
+    Key(Arc<JwtAuth>),
+    Fixed(String),
+}
+
+impl fmt::Debug for Minter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Key(_) => "Key(<redacted>)",
+            Self::Fixed(_) => "Fixed(<redacted>)",
+        })
+    }
+}
+
+impl Minter {
+    /// The token of `user_id`, valid for `ttl` when minted.
+    pub(crate) fn token_for(&self, user_id: &str, ttl: Duration) -> Result<String, AuthError> {
         match self {
-            Self::Token(token) => Ok(token.clone()),
-            Self::TestSecret => JwtAuth::new(TEST_JWT_SECRET)?.mint(user_id, ttl),
-            Self::ConfiguredSecret(secret) => JwtAuth::new(secret)?.mint(user_id, ttl),
+            Self::Key(key) => key.mint(user_id, ttl),
+            Self::Fixed(token) => Ok(token.clone()),
         }
     }
 }

@@ -173,44 +173,38 @@ pub fn search_order(env: &DockerEnvironment) -> Result<Vec<Candidate>, EngineSet
 
 /// The well-known sockets (named pipes on Windows), in the order tried.
 fn well_known(env: &DockerEnvironment) -> Vec<Candidate> {
-    let mut places: Vec<(&'static str, Option<PathBuf>)> = Vec::new();
+    let candidate = |of, endpoint: String| Candidate {
+        endpoint,
+        found_by: FoundBy::WellKnown { of },
+    };
     if cfg!(windows) {
-        return [
-            ("Docker Desktop", "npipe:////./pipe/docker_engine"),
-            ("Podman", "npipe:////./pipe/podman-machine-default"),
-        ]
-        .into_iter()
-        .map(|(of, endpoint)| Candidate {
-            endpoint: endpoint.to_owned(),
-            found_by: FoundBy::WellKnown { of },
-        })
-        .collect();
+        return vec![
+            candidate("Docker Desktop", "npipe:////./pipe/docker_engine".into()),
+            candidate("Podman", "npipe:////./pipe/podman-machine-default".into()),
+        ];
     }
     let home = |rest: &str| env.home.as_ref().map(|h| h.join(rest));
     let runtime = |rest: &str| env.runtime_dir.as_ref().map(|r| r.join(rest));
-    places.push(("the default socket", Some("/var/run/docker.sock".into())));
-    places.push(("rootless Docker", runtime("docker.sock")));
-    places.push((
-        "Docker's runtime directory",
-        runtime(".docker/run/docker.sock"),
-    ));
-    places.push(("Docker Desktop on macOS", home(".docker/run/docker.sock")));
-    places.push((
-        "Docker Desktop on Linux",
-        home(".docker/desktop/docker.sock"),
-    ));
-    places.push(("Colima", home(".colima/default/docker.sock")));
-    places.push(("Colima before 0.4", home(".colima/docker.sock")));
-    places.push(("rootless Podman", runtime("podman/podman.sock")));
-    places.push(("Podman", Some("/run/podman/podman.sock".into())));
+    let places: [(&'static str, Option<PathBuf>); 9] = [
+        ("the default socket", Some("/var/run/docker.sock".into())),
+        ("rootless Docker", runtime("docker.sock")),
+        (
+            "Docker's runtime directory",
+            runtime(".docker/run/docker.sock"),
+        ),
+        ("Docker Desktop on macOS", home(".docker/run/docker.sock")),
+        (
+            "Docker Desktop on Linux",
+            home(".docker/desktop/docker.sock"),
+        ),
+        ("Colima", home(".colima/default/docker.sock")),
+        ("Colima before 0.4", home(".colima/docker.sock")),
+        ("rootless Podman", runtime("podman/podman.sock")),
+        ("Podman", Some("/run/podman/podman.sock".into())),
+    ];
     places
         .into_iter()
-        .filter_map(|(of, path)| {
-            Some(Candidate {
-                endpoint: format!("unix://{}", path?.display()),
-                found_by: FoundBy::WellKnown { of },
-            })
-        })
+        .filter_map(|(of, path)| Some(candidate(of, format!("unix://{}", path?.display()))))
         .collect()
 }
 

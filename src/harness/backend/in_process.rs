@@ -220,16 +220,8 @@ impl InProcessBackend {
     /// # Errors
     /// [`InProcessError`] when the new server cannot bind the port.
     pub async fn restart(&self) -> Result<(), InProcessError> {
-        let (stop, serving) = {
-            let mut running = self.lock();
-            (running.stop.take(), running.serving.take())
-        };
-        if let Some(stop) = stop {
-            stop.send(()).ok();
-        }
-        if let Some(serving) = serving {
-            let _ = serving.await;
-        }
+        // A restart is about the new server; how the old one ended is not.
+        let _ = self.stop().await;
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         let running = Self::serve(runtime, self.config.clone(), self.addr)?;
         *self.lock() = running;
@@ -250,6 +242,11 @@ impl InProcessBackend {
     /// # Errors
     /// The [`ServerError`] its serving ended with.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop().await
+    }
+
+    /// Stops the running server and waits for its `serve` to return.
+    async fn stop(&self) -> Result<(), ServerError> {
         let (stop, serving) = {
             let mut running = self.lock();
             (running.stop.take(), running.serving.take())

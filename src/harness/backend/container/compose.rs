@@ -158,8 +158,14 @@ impl ComposeCommand {
         prefix: &[],
     };
 
-    /// `docker compose` if it runs, else `docker-compose`.
+    /// `docker compose` if it runs, else `docker-compose`; asked once per
+    /// process (each `version` starts a program).
     async fn find(endpoint: &str) -> Result<Self, ComposeError> {
+        static FOUND: tokio::sync::OnceCell<ComposeCommand> = tokio::sync::OnceCell::const_new();
+        FOUND.get_or_try_init(|| Self::ask(endpoint)).await.cloned()
+    }
+
+    async fn ask(endpoint: &str) -> Result<Self, ComposeError> {
         let mut failures = Vec::new();
         for candidate in [Self::PLUGIN, Self::STANDALONE] {
             match candidate

@@ -20,7 +20,8 @@ use super::readiness::{self, NotReady};
 use super::{ContainerRef, Found, SkipReason};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::harness::{
-    Credentials, RealWebSocketTestConfig, SaveError, ServiceDefinition, ServiceSource,
+    Credentials, DockerEnvironment, RealWebSocketTestConfig, SaveError, ServiceDefinition,
+    ServiceSource,
 };
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
@@ -43,12 +44,13 @@ const DEFINITION_LABEL: &str = "dev.ws-harness.definition";
 /// How long reading a container's logs may take.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Once no engine answered for a Docker environment (its `Debug` text is
-/// the key), it is not asked again in this run: its circuit stays open.
-fn docker_circuit(environment: &str) -> Arc<CircuitBreaker> {
-    static CIRCUITS: Lazy<Mutex<HashMap<String, Arc<CircuitBreaker>>>> = Lazy::new(Mutex::default);
+/// Once no engine answered for a Docker environment, it is not asked
+/// again in this run: its circuit stays open.
+fn docker_circuit(environment: &DockerEnvironment) -> Arc<CircuitBreaker> {
+    type Circuits = Mutex<HashMap<DockerEnvironment, Arc<CircuitBreaker>>>;
+    static CIRCUITS: Lazy<Circuits> = Lazy::new(Mutex::default);
     let mut circuits = CIRCUITS.lock().unwrap_or_else(PoisonError::into_inner);
-    let circuit = circuits.entry(environment.to_owned()).or_insert_with(|| {
+    let circuit = circuits.entry(environment.clone()).or_insert_with(|| {
         let config = CircuitBreakerConfig {
             failure_threshold: 1,
             reset_timeout: Duration::from_secs(24 * 3600),
@@ -75,7 +77,7 @@ type Containers = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Started>>>>;
 static CONTAINERS: Lazy<Containers> = Lazy::new(Mutex::default);
 
 pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
-    let circuit = docker_circuit(&format!("{:?}", config.docker));
+    let circuit = docker_circuit(&config.docker);
     if circuit.try_acquire().is_err() {
         return Err(SkipReason::DockerNotAskedAgain);
     }
@@ -154,6 +156,20 @@ async fn start(
     })
 }
 
+/// Everything `container` wrote to stdout and stderr so far.
+async fn output(docker: &Docker, container: &str) -> Result<Vec<u8>, bollard::errors::Error> {
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut logs = docker.logs(container, Some(options));
+    let mut output = Vec::new();
+    while let Some(chunk) = logs.next().await {
+        output.extend_from_slice(&chunk?.into_bytes());
+    }
+    Ok(output)
+}
+
 /// Whether the output of `container` so far holds `text` (`log:` readiness).
 fn log_check(
     docker: Docker,
@@ -161,15 +177,7 @@ fn log_check(
     text: String,
 ) -> futures_util::future::BoxFuture<'static, Result<(), NotReady>> {
     Box::pin(async move {
-        let options = bollard::query_parameters::LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut logs = docker.logs(&container, Some(options));
-        let mut output = Vec::new();
-        while let Some(chunk) = logs.next().await {
-            output.extend_from_slice(&chunk.map_err(NotReady::Logs)?.into_bytes());
-        }
+        let output = output(&docker, &container).await.map_err(NotReady::Logs)?;
         if String::from_utf8_lossy(&output).contains(text.as_str()) {
             Ok(())
         } else {
@@ -428,35 +436,23 @@ pub(super) async fn save_logs(endpoint: &str, container_id: &str) -> Result<Path
                 container: id.clone(),
                 source,
             })?;
-        let options = bollard::query_parameters::LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut logs = docker.logs(&id, Some(options));
-        let mut text = String::new();
-        let read = async {
-            while let Some(chunk) = logs.next().await {
-                let chunk = chunk.map_err(|source| SaveError::ContainerLogs {
-                    container: id.clone(),
-                    source,
-                })?;
-                text.push_str(&chunk.to_string());
-            }
-            Ok::<_, SaveError>(())
-        };
-        tokio::time::timeout(LOGS_TIMEOUT, read)
+        let text = tokio::time::timeout(LOGS_TIMEOUT, output(&docker, &id))
             .await
             .map_err(|_| SaveError::ContainerLogsTimedOut {
                 container: id.clone(),
                 after: LOGS_TIMEOUT,
-            })??;
+            })?
+            .map_err(|source| SaveError::ContainerLogs {
+                container: id.clone(),
+                source,
+            })?;
         let short: String = id.chars().take(12).collect();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_micros();
         let path = crate::harness::transcript_dir().join(format!("container-{short}-{stamp}.log"));
-        crate::harness::transcript::write_file(path, text.into_bytes()).await
+        crate::harness::transcript::write_file(path, text).await
     });
     logs.await
         .unwrap_or_else(|e| Err(SaveError::Interrupted(e)))
