@@ -96,7 +96,7 @@ impl CheckReport {
                 "url": self.backend.url.as_str(),
                 "reason": self.backend.reason,
                 "container_id": self.backend.container.as_ref().map(|c| c.id.clone()),
-                "credentials": self.backend.credentials.to_string(),
+                "access": self.backend.access.to_string(),
                 "resolution": self.backend.resolution.attempts.iter().map(tier_json).collect::<Vec<_>>(),
             },
             "required_events": self.required_events,

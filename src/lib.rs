@@ -87,13 +87,15 @@ pub mod protocol;
 pub mod server;
 
 pub use harness::{
-    BackendError, BackendInfo, BackendKind, BadReadiness, CONFIG_FILE_NAME, CONFIG_FILE_VAR,
-    ClientError, ClientOptions, ConfigBuilder, ConfigError, ConfigSource, ConnectError,
-    ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed, FrameMatcher,
-    HealthError, MaxRetriesExceeded, NotReady, ProcessEnvironment, Readiness,
+    Access, AccessError, BackendError, BackendInfo, BackendKind, BadHeader, BadReadiness,
+    CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError, ClientOptions, ClientTls, ConfigBuilder,
+    ConfigError, ConfigSource, ConfiguredToken, ConnectError, ContainerRef, Credentials,
+    DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HandshakeHeaders,
+    HttpCheckError, MaxRetriesExceeded, NotReady, ProcessEnvironment, Readiness,
     RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, SaveError, ServiceDefinition,
-    ServiceSource, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome, Transcript,
-    UnknownTier, error_code, event, frame, transcript_dir,
+    ServiceSource, SkipReason, Socket, TOKEN_COMMAND_TIMEOUT, TestClient, TestClientFactory,
+    TierAttempt, TierOutcome, TlsError, TlsSettings, TokenError, Transcript, UnknownTier,
+    error_code, event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{

@@ -2,7 +2,8 @@
 //! golden-path runs one after another; connect-time and run-latency
 //! percentiles, throughput, errors by kind, and the server's memory.
 
-use crate::harness::{Credentials, RealWebSocketTestConfig};
+use crate::harness::access::TokenIn;
+use crate::harness::{Access, RealWebSocketTestConfig, Socket};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,8 +32,8 @@ pub struct LoadPlan {
     /// The process id of the server, when it is a local process whose
     /// memory can be read (Linux `/proc`).
     pub server_pid: Option<u32>,
-    /// How the users authenticate: the server's own credentials.
-    pub credentials: Credentials,
+    /// How the users get in: the server's own access.
+    pub access: Access,
 }
 
 /// What a load run measured.
@@ -117,16 +118,12 @@ pub enum LoadError {
     ErrorFrame,
 }
 
-/// A client connection as [`connect_user`] opens it.
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Opens one user's connection with `Authorization: Bearer <token>`,
-/// within `timeout`.
+/// Opens one user's connection with `Authorization: Bearer <token>` and
+/// the access's headers and TLS setup, within `timeout`.
 ///
 /// # Errors
 /// [`LoadError`]: `BadRequest`, `ConnectTimeout` or `Handshake`
@@ -136,21 +133,27 @@ fn histogram() -> Histogram<u64> {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::time::Duration;
+/// use ws_harness::Access;
 /// use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 /// use ws_harness::load::{connect_user, golden_path_run};
 ///
 /// let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
 /// let url = "ws://127.0.0.1:8765/ws".parse().unwrap();
-/// let mut ws = connect_user(&url, &token, Duration::from_secs(5)).await.unwrap();
+/// let mut ws = connect_user(&url, &Access::test(), &token, Duration::from_secs(5)).await.unwrap();
 /// let events = golden_path_run(&mut ws, "m-1", Duration::from_secs(5)).await.unwrap();
 /// assert_eq!(events, 5);
 /// # }
 /// ```
-pub async fn connect_user(url: &Url, token: &str, timeout: Duration) -> Result<Socket, LoadError> {
-    let request = crate::auth::bearer_request(url.as_str(), token)
+pub async fn connect_user(
+    url: &Url,
+    access: &Access,
+    token: &str,
+    timeout: Duration,
+) -> Result<Socket, LoadError> {
+    let request = access
+        .request(url.as_str(), token, TokenIn::Header)
         .map_err(|e| LoadError::BadRequest(Box::new(e)))?;
-    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
-    match tokio::time::timeout(timeout, connecting).await {
+    match tokio::time::timeout(timeout, access.connect(request)).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(LoadError::Handshake(Box::new(e))),
         Err(_) => Err(LoadError::ConnectTimeout),
@@ -201,14 +204,14 @@ pub async fn golden_path_run(
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use ws_harness::{Credentials, RealWebSocketTestConfig};
+/// use ws_harness::{Access, RealWebSocketTestConfig};
 /// use ws_harness::load::{LoadPlan, run};
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
 /// let plan = LoadPlan {
 ///     url: "ws://127.0.0.1:8765/ws".parse().unwrap(),
 ///     users: 100, runs: 10, concurrency: 50, progress: false, server_pid: None,
-///     credentials: Credentials::TestSecret,
+///     access: Access::test(),
 /// };
 /// let report = run(&config, &plan).await;
 /// println!("{}", report.render());
@@ -247,15 +250,17 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     let gate = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     let connecting_since = Instant::now();
     let mut connecting = Vec::with_capacity(plan.users);
-    let minter = plan.credentials.minter().ok();
+    let minter = plan.access.credentials.minter().ok();
+    let access = Arc::new(plan.access.clone());
     for i in 0..plan.users {
         let token = minter.as_ref().and_then(|minter| {
             minter
                 .token_for(&format!("load-{i}"), Duration::from_secs(3600))
                 .ok()
         });
-        let (url, timeout, gate) = (
+        let (url, access, timeout, gate) = (
             plan.url.clone(),
+            Arc::clone(&access),
             config.connection_timeout,
             Arc::clone(&gate),
         );
@@ -263,7 +268,7 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
             let token = token.ok_or(LoadError::NoToken)?;
             let _permit = gate.acquire().await;
             let started = Instant::now();
-            let ws = connect_user(&url, &token, timeout).await?;
+            let ws = connect_user(&url, &access, &token, timeout).await?;
             Ok::<_, LoadError>((ws, started.elapsed()))
         }));
     }

@@ -10,9 +10,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use ws_harness::engine::FoundBy;
 use ws_harness::server::ServerConfig;
 use ws_harness::{
-    BackendError, BackendInfo, BackendKind, Credentials, HealthError, InProcessBackend, NoEngine,
-    NotReady, ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome,
-    Tried,
+    BackendError, BackendInfo, BackendKind, Credentials, HttpCheckError, InProcessBackend,
+    NoEngine, NotReady, ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory,
+    TierOutcome, Tried,
 };
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
@@ -247,7 +247,10 @@ async fn staging_is_used_once_its_health_answers_with_protocol_1() {
     let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
     assert_eq!(info.url.as_str(), url);
-    assert!(matches!(info.credentials, Credentials::ConfiguredSecret(_)));
+    assert!(matches!(
+        info.access.credentials,
+        Credentials::ConfiguredSecret(_)
+    ));
     assert!(
         info.to_string()
             .ends_with("; clients use tokens minted with the configured jwt_secret"),
@@ -329,7 +332,7 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     assert!(
         matches!(
             last_try(&why),
-            NotReady::Http(HealthError::Status { status: 503, .. })
+            NotReady::Http(HttpCheckError::Status { status: 503, .. })
         ),
         "{line}"
     );
@@ -342,7 +345,7 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     assert!(
         matches!(
             last_try(&why),
-            NotReady::Http(HealthError::WrongProtocol { found: 2, .. })
+            NotReady::Http(HttpCheckError::WrongProtocol { found: 2, .. })
         ),
         "{line}"
     );
@@ -357,7 +360,7 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     .await;
     assert!(
         matches!(last_try(&why),
-            NotReady::Http(HealthError::NotJson { body, .. }) if body == "<html>hi</html>"),
+            NotReady::Http(HttpCheckError::NotJson { body, .. }) if body == "<html>hi</html>"),
         "{line}"
     );
     assert!(
@@ -372,7 +375,7 @@ async fn staging_health_failures_are_skipped_with_the_reason() {
     assert!(
         matches!(
             last_try(&why),
-            NotReady::Http(HealthError::NoProtocol { .. })
+            NotReady::Http(HttpCheckError::NoProtocol { .. })
         ),
         "{line}"
     );
@@ -408,7 +411,7 @@ async fn falling_back_with_staging_credentials(credential: (&str, &str)) {
     );
     let report = ws_harness::check::check(config).await.unwrap();
     assert_eq!(report.backend.kind, BackendKind::InProcess);
-    assert_eq!(report.backend.credentials, Credentials::TestSecret);
+    assert_eq!(report.backend.access.credentials, Credentials::TestSecret);
     assert!(
         report
             .backend
@@ -483,7 +486,7 @@ async fn staging_without_health_is_ready_by_an_authenticated_handshake() {
     // The default: an authenticated handshake.
     let info = BackendInfo::resolve(&settings("websocket")).await.unwrap();
     assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
-    assert_eq!(info.credentials.to_string(), "the configured token");
+    assert_eq!(info.access.credentials.to_string(), "the token from token");
     // The reference /health check is for the reference server only.
     let info = BackendInfo::resolve(&settings("reference")).await.unwrap();
     assert_eq!(info.kind, BackendKind::InProcess);

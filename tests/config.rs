@@ -256,7 +256,7 @@ fn bad_service_settings_name_the_keys_where_they_were_set_and_an_example() {
     assert!(
         matches!(
             e,
-            ConfigError::ServiceIncomplete {
+            ConfigError::NeedsKey {
                 key: "service.context",
                 missing: "service.dockerfile",
                 ..
@@ -268,7 +268,7 @@ fn bad_service_settings_name_the_keys_where_they_were_set_and_an_example() {
     assert!(
         matches!(
             e,
-            ConfigError::ServiceIncomplete {
+            ConfigError::NeedsKey {
                 missing: "service.compose_service",
                 ..
             }

@@ -14,7 +14,7 @@ use ws_harness::circuit_breaker::{
 use ws_harness::engine::{Candidate, EngineSettingError, FoundBy, search_order};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
-    LoadError, LoadPlan, LoadReport, Socket, connect_user, golden_path_run, rss_bytes, run,
+    LoadError, LoadPlan, LoadReport, connect_user, golden_path_run, rss_bytes, run,
 };
 use ws_harness::process::{LISTENING_ON, ServerProcess};
 use ws_harness::protocol::{
@@ -30,10 +30,14 @@ use ws_harness::server::{
     ReconnectionState, Server, ServerConfig, ServerError, ThroughputMetrics, bind,
 };
 use ws_harness::{
+    Access, AccessError, BadHeader, ClientTls, ConfiguredToken, HandshakeHeaders, Socket,
+    TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError,
+};
+use ws_harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
     ClientError, ClientOptions, ComposeError, ConfigBuilder, ConfigError, ConfigSource,
     ConnectError, ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed,
-    FrameMatcher, HealthError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine,
+    FrameMatcher, HttpCheckError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine,
     ProbeOutcome, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution,
     ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome,
     Transcript, Tried, UnknownTier, error_code, event, frame, transcript_dir,
@@ -126,11 +130,20 @@ fn every_public_item_is_importable() {
         type_name::<ThroughputMetrics>(),
         type_name::<ServerProcess>(),
         type_name::<ConnectError>(),
-        type_name::<HealthError>(),
+        type_name::<HttpCheckError>(),
         type_name::<InProcessError>(),
         type_name::<SaveError>(),
         type_name::<SkipReason>(),
         type_name::<UnknownTier>(),
+        type_name::<Access>(),
+        type_name::<AccessError>(),
+        type_name::<BadHeader>(),
+        type_name::<ClientTls>(),
+        type_name::<ConfiguredToken>(),
+        type_name::<HandshakeHeaders>(),
+        type_name::<TlsError>(),
+        type_name::<TlsSettings>(),
+        type_name::<TokenError>(),
     ];
     assert!(
         types
@@ -150,6 +163,7 @@ fn every_public_item_is_importable() {
         InProcessBackend::start_with,
     );
     let _: Option<Socket> = None;
+    assert_eq!(TOKEN_COMMAND_TIMEOUT.as_secs(), 30);
     assert_eq!(LISTEN_BACKLOG, 1024);
     assert_eq!(RateLimitConfig::LIFTED.message_burst, 1_000_000_000);
     let _ = transcript_dir;

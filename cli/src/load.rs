@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
-use ws_harness::{Credentials, RealWebSocketTestConfig};
+use ws_harness::{Access, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.
 #[derive(Debug, clap::Args)]
@@ -29,14 +29,17 @@ pub(crate) struct LoadArgs {
 /// report; `Ok(passed)`.
 pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Error>> {
     let config = RealWebSocketTestConfig::builder().build()?;
-    // A given server takes the configured credentials; the one started
-    // here runs in test mode and checks the test secret.
-    let (server, url, credentials) = match args.url {
-        Some(url) => (None, url, Credentials::configured(&config)),
+    // A given server takes the configured access (token, headers, TLS);
+    // the one started here runs in test mode and checks the test secret.
+    let (server, url, access) = match args.url {
+        Some(url) => {
+            let access = Access::configured(&config, &url).await?;
+            (None, url, access)
+        }
         None => {
             let server = ServerProcess::serve_for_load(&std::env::current_exe()?)?;
             let url = server.url();
-            (Some(server), url, Credentials::TestSecret)
+            (Some(server), url, Access::test())
         }
     };
     let plan = LoadPlan {
@@ -46,7 +49,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
         concurrency: args.concurrency.unwrap_or(args.users.min(256)),
         progress: std::io::stderr().is_terminal(),
         server_pid: server.as_ref().map(ServerProcess::pid),
-        credentials,
+        access,
     };
     let report = ws_harness::load::run(&config, &plan).await;
     drop(server);

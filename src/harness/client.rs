@@ -2,10 +2,11 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
+use super::access::{Socket, TokenIn};
 use super::credentials::Minter;
 use super::transcript::Transcript;
 use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
-use crate::auth::{AUTH_SUBPROTOCOL, AuthError, TOKEN_SUBPROTOCOL_PREFIX};
+use crate::auth::AuthError;
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{SinkExt, StreamExt};
@@ -14,15 +15,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long minted tokens live.
 const TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -123,9 +118,6 @@ pub enum ConnectError {
         /// The response body.
         body: String,
     },
-    /// The token cannot be sent in a header.
-    #[error("the token cannot be sent in a header")]
-    Token(#[source] tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue),
     /// The WebSocket handshake or the connection failed.
     #[error(transparent)]
     WebSocket(WsError),
@@ -164,12 +156,13 @@ pub struct ClientOptions {
 
 impl TestClientFactory {
     /// A factory for `backend`: its clients authenticate with the
-    /// backend's own credentials ([`BackendInfo::credentials`]).
+    /// backend's own access ([`BackendInfo::access`]).
     ///
     /// # Errors
     /// [`ClientError::Token`] when the backend's secret cannot sign.
     pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
         let minter = backend
+            .access
             .credentials
             .minter()
             .map_err(|source| ClientError::Token {
@@ -421,26 +414,17 @@ impl TestClient {
     }
 
     async fn attempt(&self, url: &str) -> Result<Socket, Attempt> {
-        let request = if self.options.subprotocol_auth {
-            let mut request = url
-                .into_client_request()
-                .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
-            let offer = format!(
-                "{AUTH_SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{}",
-                self.token
-            );
-            let header = HeaderValue::from_str(&offer)
-                .map_err(|e| Attempt::Failed(ConnectError::Token(e)))?;
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", header);
-            request
+        let access = &self.options.factory.backend.access;
+        let token_in = if self.options.subprotocol_auth {
+            TokenIn::Subprotocol
         } else {
-            crate::auth::bearer_request(url, &self.token)
-                .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?
+            TokenIn::Header
         };
+        let request = access
+            .request(url, &self.token, token_in)
+            .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
         let timeout = self.options.factory.config.connection_timeout;
-        match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+        match tokio::time::timeout(timeout, access.connect(request)).await {
             Err(_) => Err(Attempt::Failed(ConnectError::TimedOut { after: timeout })),
             Ok(Ok((ws, _))) => Ok(ws),
             Ok(Err(WsError::Http(response))) => {

@@ -2,7 +2,9 @@
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
 
 use super::service::{Readiness, ServiceDefinition, ServiceSource};
-use super::{BackendKind, DockerEnvironment, UnknownTier};
+use super::{
+    BackendKind, ConfiguredToken, DockerEnvironment, HandshakeHeaders, TlsSettings, UnknownTier,
+};
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +27,12 @@ use url::Url;
 /// | `url` | `ws://` or `wss://` URL of a server to test instead of the built-in one | none |
 /// | `jwt_secret` | HS256 secret tokens are minted with | the published test secret |
 /// | `token` | a fixed token used for every user instead of minting | none |
+/// | `token_file` | a file holding that token, read once per resolution | none |
+/// | `token_command` | a command printing that token (e.g. a cloud CLI), run once per resolution | none |
+/// | `headers` | extra handshake headers of staging and a `url` (`Cookie`, API keys, `Origin`) | none |
+/// | `tls_ca_file` | a PEM file of CAs trusted beside the platform's roots, for `wss://` | none |
+/// | `tls_client_cert`, `tls_client_key` | a PEM certificate chain and key for mutual TLS | none |
+/// | `tls_insecure_skip_verify` | accept any server certificate (the report warns) | false |
 /// | `required_agent_events` | event types every run must send, in order | the five of `PROTOCOL.md` |
 /// | `concurrent_connections` | users `ws-harness check` runs at once | 10 |
 /// | `connection_timeout` | one connection attempt | 15 s |
@@ -57,8 +65,14 @@ pub struct RealWebSocketTestConfig {
     pub url: Option<Url>,
     /// The HS256 secret tokens are minted with.
     pub jwt_secret: String,
-    /// A fixed token for every user, instead of minting one per user.
-    pub token: Option<String>,
+    /// A fixed token for every client of staging, a `url` or the team's
+    /// service, instead of minting one per user: `token`, `token_file` or
+    /// `token_command`.
+    pub token: Option<ConfiguredToken>,
+    /// Extra handshake headers of staging, a `url` and the team's service.
+    pub headers: HandshakeHeaders,
+    /// TLS settings of `wss://` staging and a `wss://` `url`.
+    pub tls: TlsSettings,
     /// The event types every run must send, in this order.
     pub required_agent_events: Vec<EventType>,
     /// How many users `ws-harness check` runs at once (at least 1).
@@ -109,7 +123,9 @@ impl fmt::Debug for RealWebSocketTestConfig {
         f.debug_struct("RealWebSocketTestConfig")
             .field("url", &self.url.as_ref().map(Url::as_str))
             .field("jwt_secret", &"<redacted>")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token)
+            .field("headers", &self.headers)
+            .field("tls", &self.tls)
             .field("required_agent_events", &self.required_agent_events)
             .field("concurrent_connections", &self.concurrent_connections)
             .field("connection_timeout", &self.connection_timeout)
@@ -194,11 +210,11 @@ pub enum ConfigError {
         /// The system's reason.
         reason: String,
     },
-    /// Two settings say where the service comes from.
+    /// Two settings that exclude each other are both set.
     #[error(
-        "`{first}` ({first_origin}) and `{second}` ({second_origin}) both say where the service comes from; set exactly one of service.image, service.dockerfile or service.compose_file"
+        "`{first}` ({first_origin}) and `{second}` ({second_origin}) {clash}; set exactly one of {choices}"
     )]
-    ServiceSources {
+    ExclusiveKeys {
         /// One key.
         first: &'static str,
         /// Where it was set.
@@ -207,10 +223,14 @@ pub enum ConfigError {
         second: &'static str,
         /// Where it was set.
         second_origin: ConfigSource,
+        /// Why they clash, e.g. `both say where the token comes from`.
+        clash: &'static str,
+        /// The keys of which one may be set.
+        choices: &'static str,
     },
-    /// A service setting that needs another one.
+    /// A setting that needs another one.
     #[error("`{key}` ({origin}) needs `{missing}` as well; for example {example}")]
-    ServiceIncomplete {
+    NeedsKey {
         /// The key that was set.
         key: &'static str,
         /// Where it was set.
@@ -264,7 +284,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 24] = [
+const KEYS: [Key; 31] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -279,6 +299,41 @@ const KEYS: [Key; 24] = [
         name: "token",
         toml_example: "\"eyJhbGciOiJIUzI1NiJ9.e30.sig\"",
         env_example: "eyJhbGciOiJIUzI1NiJ9.e30.sig",
+    },
+    Key {
+        name: "token_file",
+        toml_example: "\"secrets/staging.token\"",
+        env_example: "secrets/staging.token",
+    },
+    Key {
+        name: "token_command",
+        toml_example: "\"gcloud auth print-identity-token\"",
+        env_example: "gcloud auth print-identity-token",
+    },
+    Key {
+        name: "headers",
+        toml_example: "{ Origin = \"https://app.example\", X-Api-Key = \"k-123\" }",
+        env_example: "Origin=https://app.example,X-Api-Key=k-123",
+    },
+    Key {
+        name: "tls_ca_file",
+        toml_example: "\"certs/staging-ca.pem\"",
+        env_example: "certs/staging-ca.pem",
+    },
+    Key {
+        name: "tls_client_cert",
+        toml_example: "\"certs/client.pem\"",
+        env_example: "certs/client.pem",
+    },
+    Key {
+        name: "tls_client_key",
+        toml_example: "\"certs/client.key\"",
+        env_example: "certs/client.key",
+    },
+    Key {
+        name: "tls_insecure_skip_verify",
+        toml_example: "true",
+        env_example: "true",
     },
     Key {
         name: "required_agent_events",
@@ -391,6 +446,7 @@ const KEYS: [Key; 24] = [
 enum Raw {
     Text(String),
     Integer(i64),
+    Bool(bool),
     List(Vec<String>),
     Map(Vec<(String, String)>),
     Other(String),
@@ -401,6 +457,7 @@ impl fmt::Display for Raw {
         match self {
             Raw::Text(s) => write!(f, "{s:?}"),
             Raw::Integer(n) => write!(f, "{n}"),
+            Raw::Bool(b) => write!(f, "{b}"),
             Raw::List(items) => write!(f, "{items:?}"),
             Raw::Map(entries) => {
                 let pairs: Vec<String> =
@@ -418,6 +475,8 @@ impl Default for RealWebSocketTestConfig {
             url: None,
             jwt_secret: TEST_JWT_SECRET.to_owned(),
             token: None,
+            headers: HandshakeHeaders::default(),
+            tls: TlsSettings::default(),
             required_agent_events: REQUIRED_EVENTS.to_vec(),
             concurrent_connections: 10,
             connection_timeout: Duration::from_secs(15),
@@ -542,6 +601,28 @@ impl RealWebSocketTestConfig {
                 _ => PathBuf::from(&s),
             })
         };
+        // A table, or `A=1,B=2` (each split at its first `=`).
+        let pairs = |raw: &Raw, form: &str| -> Result<Vec<(String, String)>, ConfigError> {
+            match raw {
+                Raw::Map(entries) => Ok(entries.clone()),
+                Raw::Text(s) => s
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| {
+                        p.split_once('=')
+                            .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                            .ok_or_else(|| {
+                                bad(
+                                    &format!("expected {form} pairs, comma-separated"),
+                                    &source,
+                                    raw,
+                                )
+                            })
+                    })
+                    .collect(),
+                _ => Err(bad("expected a table of strings", &source, raw)),
+            }
+        };
         match key.name {
             "url" => self.url = Some(ws_url(&raw)?),
             "jwt_secret" => {
@@ -551,7 +632,37 @@ impl RealWebSocketTestConfig {
                 }
                 self.jwt_secret = s;
             }
-            "token" => self.token = Some(text(&raw)?).filter(|t| !t.is_empty()),
+            "token" => {
+                let token = text(&raw)?;
+                if token.is_empty() {
+                    return Err(bad("must not be empty", &source, &raw));
+                }
+                self.token = Some(ConfiguredToken::Value(token));
+            }
+            "token_file" => self.token = Some(ConfiguredToken::File(path(&raw)?)),
+            "token_command" => {
+                let command = text(&raw)?;
+                if command.trim().is_empty() {
+                    return Err(bad("must not be empty", &source, &raw));
+                }
+                self.token = Some(ConfiguredToken::Command(command));
+            }
+            "headers" => {
+                let entries = pairs(&raw, "Name=value")?;
+                self.headers = HandshakeHeaders::new(entries)
+                    .map_err(|e| bad(&e.to_string(), &source, &raw))?;
+            }
+            "tls_ca_file" => self.tls.ca_file = Some(path(&raw)?),
+            "tls_client_cert" => self.tls.client_cert = Some(path(&raw)?),
+            "tls_client_key" => self.tls.client_key = Some(path(&raw)?),
+            "tls_insecure_skip_verify" => {
+                self.tls.insecure_skip_verify = match &raw {
+                    Raw::Bool(b) => *b,
+                    Raw::Text(s) if s == "true" => true,
+                    Raw::Text(s) if s == "false" => false,
+                    _ => return Err(bad("expected true or false", &source, &raw)),
+                };
+            }
             "required_agent_events" => {
                 let names = match &raw {
                     Raw::List(items) => items.clone(),
@@ -653,21 +764,7 @@ impl RealWebSocketTestConfig {
                 self.service.ws_path = ws_path;
             }
             "service.env" => {
-                let entries = match &raw {
-                    Raw::Map(entries) => entries.clone(),
-                    Raw::Text(s) => s
-                        .split(',')
-                        .filter(|p| !p.trim().is_empty())
-                        .map(|p| {
-                            p.split_once('=')
-                                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
-                                .ok_or_else(|| {
-                                    bad("expected NAME=value pairs, comma-separated", &source, &raw)
-                                })
-                        })
-                        .collect::<Result<_, _>>()?,
-                    _ => return Err(bad("expected a table of strings", &source, &raw)),
-                };
+                let entries = pairs(&raw, "NAME=value")?;
                 if entries.iter().any(|(k, _)| k.is_empty() || k.contains('=')) {
                     return Err(bad("a variable name is empty or has a =", &source, &raw));
                 }
@@ -730,33 +827,86 @@ impl RealWebSocketTestConfig {
         Ok(())
     }
 
-    /// Checks the `service.*` keys together and settles the service.
-    fn settle_service(&mut self) -> Result<(), ConfigError> {
-        let keys = &self.service_keys;
-        let set: Vec<&'static str> = [
-            ("service.image", keys.image.is_some()),
-            ("service.dockerfile", keys.dockerfile.is_some()),
-            ("service.compose_file", keys.compose_file.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, is_set)| is_set.then_some(key))
-        .collect();
-        if let [first, second, ..] = set[..] {
-            return Err(ConfigError::ServiceSources {
+    /// Fails when more than one of `keys` is set.
+    fn exclusive(
+        &self,
+        keys: &[&'static str],
+        clash: &'static str,
+        choices: &'static str,
+    ) -> Result<(), ConfigError> {
+        let set: Vec<&'static str> = keys
+            .iter()
+            .copied()
+            .filter(|key| self.sources.contains_key(key))
+            .collect();
+        match set[..] {
+            [first, second, ..] => Err(ConfigError::ExclusiveKeys {
                 first,
                 first_origin: self.source_of(first),
                 second,
                 second_origin: self.source_of(second),
-            });
+                clash,
+                choices,
+            }),
+            _ => Ok(()),
         }
-        let incomplete = |key: &'static str, missing: &'static str, example: &'static str| {
-            ConfigError::ServiceIncomplete {
-                key,
-                origin: self.source_of(key),
-                missing,
-                example,
-            }
-        };
+    }
+
+    /// The error for `key`, set, without `missing`.
+    fn needs(
+        &self,
+        key: &'static str,
+        missing: &'static str,
+        example: &'static str,
+    ) -> ConfigError {
+        ConfigError::NeedsKey {
+            key,
+            origin: self.source_of(key),
+            missing,
+            example,
+        }
+    }
+
+    /// Checks the token and TLS keys together.
+    fn settle_access(&self) -> Result<(), ConfigError> {
+        self.exclusive(
+            &["token", "token_file", "token_command"],
+            "both say where the token comes from",
+            "token, token_file or token_command",
+        )?;
+        self.exclusive(
+            &["tls_insecure_skip_verify", "tls_ca_file"],
+            "contradict each other (no certificate is checked, so no CA is needed)",
+            "tls_ca_file (preferred) or tls_insecure_skip_verify",
+        )?;
+        match (&self.tls.client_cert, &self.tls.client_key) {
+            (Some(_), None) => Err(self.needs(
+                "tls_client_cert",
+                "tls_client_key",
+                "tls_client_key = \"certs/client.key\"",
+            )),
+            (None, Some(_)) => Err(self.needs(
+                "tls_client_key",
+                "tls_client_cert",
+                "tls_client_cert = \"certs/client.pem\"",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the `service.*` keys together and settles the service.
+    fn settle_service(&mut self) -> Result<(), ConfigError> {
+        self.exclusive(
+            &[
+                "service.image",
+                "service.dockerfile",
+                "service.compose_file",
+            ],
+            "both say where the service comes from",
+            "service.image, service.dockerfile or service.compose_file",
+        )?;
+        let keys = &self.service_keys;
+        let incomplete = |key, missing, example| self.needs(key, missing, example);
         let source = match (
             keys.image.clone(),
             keys.dockerfile.clone(),
@@ -805,8 +955,16 @@ impl RealWebSocketTestConfig {
             (_, Some(port)) => port,
             (ServiceSource::Reference, None) => super::service::REFERENCE_PORT,
             (_, None) => {
+                let key = [
+                    "service.image",
+                    "service.dockerfile",
+                    "service.compose_file",
+                ]
+                .into_iter()
+                .find(|key| self.sources.contains_key(key))
+                .expect("a service other than the reference one has its source key set");
                 return Err(incomplete(
-                    set[0],
+                    key,
                     "service.port",
                     "service.port = 8080 (the port the service listens on inside the container)",
                 ));
@@ -828,6 +986,7 @@ fn raw_value(value: toml::Value) -> Raw {
     match value {
         toml::Value::String(s) => Raw::Text(s),
         toml::Value::Integer(n) => Raw::Integer(n),
+        toml::Value::Boolean(b) => Raw::Bool(b),
         toml::Value::Array(items) => {
             let strings: Option<Vec<String>> = items
                 .iter()
@@ -893,9 +1052,55 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets [`RealWebSocketTestConfig::token`].
-    pub fn token(mut self, token: impl Into<String>) -> Self {
-        self.code.push(("token", Raw::Text(token.into())));
+    /// Sets [`RealWebSocketTestConfig::token`] to this token.
+    pub fn token(self, token: impl Into<String>) -> Self {
+        self.text("token", token.into())
+    }
+
+    /// Sets [`RealWebSocketTestConfig::token`] to the contents of this file.
+    pub fn token_file(self, path: impl AsRef<Path>) -> Self {
+        self.text("token_file", path.as_ref().to_string_lossy().into_owned())
+    }
+
+    /// Sets [`RealWebSocketTestConfig::token`] to what this command prints.
+    pub fn token_command(self, command: impl Into<String>) -> Self {
+        self.text("token_command", command.into())
+    }
+
+    /// Sets [`RealWebSocketTestConfig::headers`].
+    pub fn headers<N: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let entries = headers
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .collect();
+        self.code.push(("headers", Raw::Map(entries)));
+        self
+    }
+
+    /// Sets [`TlsSettings::ca_file`].
+    pub fn tls_ca_file(self, path: impl AsRef<Path>) -> Self {
+        self.text("tls_ca_file", path.as_ref().to_string_lossy().into_owned())
+    }
+
+    /// Sets [`TlsSettings::client_cert`] and [`TlsSettings::client_key`]
+    /// (mutual TLS).
+    pub fn tls_client_cert(self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        let key = key.as_ref().to_string_lossy().into_owned();
+        self.text(
+            "tls_client_cert",
+            cert.as_ref().to_string_lossy().into_owned(),
+        )
+        .text("tls_client_key", key)
+    }
+
+    /// Sets [`TlsSettings::insecure_skip_verify`]: any server certificate
+    /// is accepted, and the report warns.
+    pub fn tls_insecure_skip_verify(mut self, skip: bool) -> Self {
+        self.code
+            .push(("tls_insecure_skip_verify", Raw::Bool(skip)));
         self
     }
 
@@ -1087,6 +1292,7 @@ impl ConfigBuilder {
         for (key, raw) in self.code {
             config.apply(key, raw, ConfigSource::Code)?;
         }
+        config.settle_access()?;
         config.settle_service()?;
         Ok(config)
     }

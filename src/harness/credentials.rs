@@ -8,6 +8,7 @@
 use super::RealWebSocketTestConfig;
 use crate::auth::{AuthError, JwtAuth, TEST_JWT_SECRET};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,14 +18,17 @@ use std::time::Duration;
 /// ```
 /// use ws_harness::{Credentials, RealWebSocketTestConfig};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let config = RealWebSocketTestConfig::builder()
 ///     .without_environment()
 ///     .jwt_secret("staging-secret")
 ///     .build()
 ///     .unwrap();
-/// let credentials = Credentials::configured(&config);
+/// let credentials = Credentials::configured(&config).await.unwrap();
 /// assert_eq!(credentials.to_string(), "tokens minted with the configured jwt_secret");
 /// assert!(!format!("{credentials:?}").contains("staging-secret"));
+/// # }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -33,19 +37,214 @@ pub enum Credentials {
     TestSecret,
     /// Tokens minted per user with the configured `jwt_secret`.
     ConfiguredSecret(String),
-    /// The configured `token`, the same for every client.
-    Token(String),
+    /// One token for every client, from the setting `key` (`token`,
+    /// `token_file` or `token_command`).
+    Token {
+        /// The token.
+        token: String,
+        /// The setting it came from.
+        key: &'static str,
+    },
+}
+
+/// Where the configured token comes from: one of the settings `token`,
+/// `token_file` and `token_command`. Its `Debug` never shows a token.
+///
+/// ```
+/// use ws_harness::{RealWebSocketTestConfig, ConfiguredToken};
+///
+/// let config = RealWebSocketTestConfig::builder()
+///     .without_environment()
+///     .token_command("gcloud auth print-identity-token")
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.token, Some(ConfiguredToken::Command("gcloud auth print-identity-token".into())));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConfiguredToken {
+    /// `token`: the token itself.
+    Value(String),
+    /// `token_file`: a file holding the token (surrounding whitespace is
+    /// dropped), read once per resolution.
+    File(PathBuf),
+    /// `token_command`: a command that prints the token on stdout (e.g. a
+    /// cloud CLI), run by the platform's shell (`sh -c`, `cmd /C`) once per
+    /// resolution, within [`TOKEN_COMMAND_TIMEOUT`].
+    Command(String),
+}
+
+/// How long `token_command` may take.
+pub const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the configured token could not be had. Never shows a token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// `token_file` cannot be read.
+    #[error("cannot read token_file {path}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file or the command gave nothing.
+    #[error("{key} gave an empty token ({what}); it must print or hold the token")]
+    Empty {
+        /// The setting.
+        key: &'static str,
+        /// The file or the command.
+        what: String,
+    },
+    /// `token_command` cannot be started.
+    #[error("token_command `{command}` cannot be run")]
+    CannotRun {
+        /// The command.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `token_command` failed.
+    #[error("token_command `{command}` failed ({status}); its stderr: {stderr}")]
+    Failed {
+        /// The command.
+        command: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// What it wrote on stderr, trimmed.
+        stderr: String,
+    },
+    /// `token_command` did not finish in time (it was killed).
+    #[error("token_command `{command}` did not finish within {after:?}")]
+    TimedOut {
+        /// The command.
+        command: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The file or the command's output is not UTF-8.
+    #[error("{key} gave a token that is not UTF-8 ({what})")]
+    NotUtf8 {
+        /// The setting.
+        key: &'static str,
+        /// The file or the command.
+        what: String,
+    },
+}
+
+impl ConfiguredToken {
+    /// The setting this source is.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Value(_) => "token",
+            Self::File(_) => "token_file",
+            Self::Command(_) => "token_command",
+        }
+    }
+
+    /// The token: the value, the file's contents or the command's output,
+    /// trimmed.
+    ///
+    /// # Errors
+    /// [`TokenError`]: the file cannot be read, the command fails (with its
+    /// stderr) or takes too long, or the token is empty.
+    pub async fn fetch(&self) -> Result<String, TokenError> {
+        let key = self.key();
+        let (bytes, what) = match self {
+            Self::Value(token) => return Ok(token.clone()),
+            Self::File(path) => {
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|source| TokenError::File {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (bytes, path.display().to_string())
+            }
+            Self::Command(command) => (run(command).await?, format!("`{command}`")),
+        };
+        let text = String::from_utf8(bytes).map_err(|_| TokenError::NotUtf8 {
+            key,
+            what: what.clone(),
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(TokenError::Empty { key, what });
+        }
+        Ok(token.to_owned())
+    }
+}
+
+/// Runs `command` by the platform's shell: its stdout.
+async fn run(command: &str) -> Result<Vec<u8>, TokenError> {
+    let mut shell = if cfg!(windows) {
+        let mut shell = tokio::process::Command::new("cmd");
+        shell.arg("/C");
+        shell
+    } else {
+        let mut shell = tokio::process::Command::new("sh");
+        shell.arg("-c");
+        shell
+    };
+    let child = shell
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| TokenError::CannotRun {
+            command: command.to_owned(),
+            source,
+        })?;
+    let output = tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| TokenError::TimedOut {
+            command: command.to_owned(),
+            after: TOKEN_COMMAND_TIMEOUT,
+        })?
+        .map_err(|source| TokenError::CannotRun {
+            command: command.to_owned(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(TokenError::Failed {
+            command: command.to_owned(),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(output.stdout)
+}
+
+impl fmt::Debug for ConfiguredToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Value(_) => f.write_str("Value(<redacted>)"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Command(command) => f.debug_tuple("Command").field(command).finish(),
+        }
+    }
 }
 
 impl Credentials {
-    /// What the config sets: its `token`, else its `jwt_secret` (the test
-    /// secret when none is set).
-    #[must_use]
-    pub fn configured(config: &RealWebSocketTestConfig) -> Self {
-        match &config.token {
-            Some(token) => Self::Token(token.clone()),
+    /// What the config sets for its own tiers (staging, a `url`, the team's
+    /// service): its token, fetched now from its source, else its
+    /// `jwt_secret` (the test secret when none is set).
+    ///
+    /// # Errors
+    /// [`TokenError`] when the token's file or command fails.
+    pub async fn configured(config: &RealWebSocketTestConfig) -> Result<Self, TokenError> {
+        Ok(match &config.token {
+            Some(source) => Self::Token {
+                token: source.fetch().await?,
+                key: source.key(),
+            },
             None => Self::secret(&config.jwt_secret),
-        }
+        })
     }
 
     /// Tokens minted with `secret` (the test secret is named as such).
@@ -69,7 +268,7 @@ impl Credentials {
     /// What makes the tokens, built once by callers that need many.
     pub(crate) fn minter(&self) -> Result<Minter, AuthError> {
         Ok(match self {
-            Self::Token(token) => Minter::Fixed(token.clone()),
+            Self::Token { token, .. } => Minter::Fixed(token.clone()),
             Self::TestSecret => Minter::Key(Arc::new(JwtAuth::new(TEST_JWT_SECRET)?)),
             Self::ConfiguredSecret(secret) => Minter::Key(Arc::new(JwtAuth::new(secret)?)),
         })
@@ -108,7 +307,7 @@ impl fmt::Display for Credentials {
         f.write_str(match self {
             Self::TestSecret => "tokens minted with the published test secret",
             Self::ConfiguredSecret(_) => "tokens minted with the configured jwt_secret",
-            Self::Token(_) => "the configured token",
+            Self::Token { key, .. } => return write!(f, "the token from {key}"),
         })
     }
 }
@@ -118,7 +317,9 @@ impl fmt::Debug for Credentials {
         f.write_str(match self {
             Self::TestSecret => "TestSecret",
             Self::ConfiguredSecret(_) => "ConfiguredSecret(<redacted>)",
-            Self::Token(_) => "Token(<redacted>)",
+            Self::Token { key, .. } => {
+                return write!(f, "Token {{ key: {key:?}, token: <redacted> }}");
+            }
         })
     }
 }

@@ -2,6 +2,7 @@
 //! assertions, the backend chain and rstest fixtures. Its items are
 //! re-exported at the crate root.
 
+pub(crate) mod access;
 mod backend;
 mod client;
 mod config;
@@ -11,11 +12,13 @@ mod expect;
 pub mod fixtures;
 mod matcher;
 mod service;
+mod tls;
 pub(crate) mod transcript;
 
+pub use access::{Access, AccessError, BadHeader, HandshakeHeaders, Socket};
 pub(crate) use backend::with_sources;
 pub use backend::{
-    BackendError, BackendInfo, BackendKind, ContainerRef, HealthError, NotReady, Resolution,
+    BackendError, BackendInfo, BackendKind, ContainerRef, HttpCheckError, NotReady, Resolution,
     SkipReason, TierAttempt, TierOutcome, UnknownTier,
 };
 #[cfg(feature = "container")]
@@ -33,9 +36,10 @@ pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
 };
-pub use credentials::Credentials;
+pub use credentials::{ConfiguredToken, Credentials, TOKEN_COMMAND_TIMEOUT, TokenError};
 pub use engine::DockerEnvironment;
 pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
 pub use service::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
+pub use tls::{ClientTls, TlsError, TlsSettings};
 pub use transcript::{ReceivedFrame, SaveError, Transcript, transcript_dir};

@@ -24,21 +24,22 @@ pub use container::{
     CONTAINER_LABEL, ComposeError, ImageError, NoEngine, ProbeOutcome, ServiceImageError, Tried,
 };
 
-mod health;
+mod http_check;
 #[cfg(feature = "server")]
 mod in_process;
 mod readiness;
 mod reason;
 mod staging;
 
-pub use health::HealthError;
+pub use http_check::HttpCheckError;
 #[cfg(feature = "server")]
 pub use in_process::{InProcessBackend, InProcessError};
 pub use readiness::NotReady;
 pub(crate) use reason::with_sources;
 pub use reason::{SkipReason, UnknownTier};
 
-use super::{Credentials, RealWebSocketTestConfig, SaveError};
+use super::access::ConfiguredAccess;
+use super::{Access, AccessError, RealWebSocketTestConfig, SaveError};
 use once_cell::sync::{Lazy, OnceCell};
 use std::fmt;
 use std::str::FromStr;
@@ -168,8 +169,8 @@ pub struct BackendInfo {
     pub resolution: Resolution,
     /// The container, for the container tier (its logs are kept on failure).
     pub container: Option<ContainerRef>,
-    /// How clients authenticate against it: its tier's own credentials.
-    pub credentials: Credentials,
+    /// How clients get in: its tier's own credentials, headers and TLS setup.
+    pub access: Access,
 }
 
 /// A container backend: what ran, how long it took, and enough to find it
@@ -232,7 +233,7 @@ impl fmt::Display for BackendInfo {
         if let Some(container) = &self.container {
             write!(f, "; {container}")?;
         }
-        write!(f, "; clients use {}", self.credentials)
+        write!(f, "; clients use {}", self.access)
     }
 }
 
@@ -260,6 +261,15 @@ pub enum BackendError {
         /// Every tier's outcome.
         resolution: Resolution,
     },
+    /// The `url` server's configured access could not be had.
+    #[error("no access to {url}")]
+    Access {
+        /// The URL.
+        url: Url,
+        /// Why.
+        #[source]
+        source: AccessError,
+    },
     /// The chain's task stopped before it finished (it panicked).
     #[error("backend resolution did not finish")]
     Interrupted(#[source] tokio::task::JoinError),
@@ -269,7 +279,7 @@ pub enum BackendError {
 struct Found {
     url: Url,
     container: Option<ContainerRef>,
-    credentials: Credentials,
+    access: Access,
 }
 
 /// The runtime the chain and the container's client live on: it lives as
@@ -296,7 +306,7 @@ impl BackendInfo {
             reason: reason.to_owned(),
             resolution: Resolution::default(),
             container: None,
-            credentials: Credentials::TestSecret,
+            access: Access::test(),
         }
     }
 
@@ -337,12 +347,9 @@ impl BackendInfo {
     /// # Errors
     /// [`BackendError`] when the forced or required tier cannot be had.
     pub async fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        if let Some(info) = Self::configured_url(config) {
-            return Ok(info);
-        }
         let config = config.clone();
         runtime()
-            .spawn(async move { chain(&config).await })
+            .spawn(async move { resolve(&config).await })
             .await
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
     }
@@ -354,11 +361,8 @@ impl BackendInfo {
     /// # Errors
     /// As [`resolve`](Self::resolve).
     pub fn resolve_blocking(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        if let Some(info) = Self::configured_url(config) {
-            return Ok(info);
-        }
         let config = config.clone();
-        let resolving = runtime().spawn(async move { chain(&config).await });
+        let resolving = runtime().spawn(async move { resolve(&config).await });
         let (done, result) = std::sync::mpsc::sync_channel(1);
         runtime().spawn(async move { done.send(resolving.await).ok() });
         result
@@ -366,26 +370,50 @@ impl BackendInfo {
             .expect("the chain's runtime lives as long as the process")
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
     }
+}
 
-    /// The server named by `url`: no chain.
-    fn configured_url(config: &RealWebSocketTestConfig) -> Option<Self> {
-        let url = config.url.as_ref()?;
-        let reason = format!(
-            "url set by {}; the chain was not consulted",
-            config.source_of("url")
-        );
-        Some(Self {
-            kind: BackendKind::Url,
-            url: url.clone(),
-            reason,
-            resolution: Resolution::default(),
-            container: None,
-            credentials: Credentials::configured(config),
-        })
+/// The server named by `url`, if set; else the chain. The report is logged,
+/// with a warning when TLS certificates go unchecked.
+async fn resolve(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendError> {
+    let info = match &config.url {
+        Some(url) => configured_url(config, url).await?,
+        None => chain(config).await?,
+    };
+    tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
+    if info.access.tls.as_ref().is_some_and(|tls| !tls.verifies()) {
+        tracing::warn!(backend = %info.url, "tls_insecure_skip_verify: the server's certificate is not checked");
     }
+    Ok(info)
+}
+
+/// The server named by `url`: no chain.
+async fn configured_url(
+    config: &RealWebSocketTestConfig,
+    url: &Url,
+) -> Result<BackendInfo, BackendError> {
+    let access = ConfiguredAccess::new(config)
+        .access(url)
+        .await
+        .map_err(|source| BackendError::Access {
+            url: url.clone(),
+            source,
+        })?;
+    let reason = format!(
+        "url set by {}; the chain was not consulted",
+        config.source_of("url")
+    );
+    Ok(BackendInfo {
+        kind: BackendKind::Url,
+        url: url.clone(),
+        reason,
+        resolution: Resolution::default(),
+        container: None,
+        access,
+    })
 }
 
 async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendError> {
+    let configured = ConfiguredAccess::new(config);
     let mut resolution = Resolution::default();
     let mut chosen: Option<(BackendKind, Found)> = None;
     for tier in BackendKind::CHAIN {
@@ -399,7 +427,7 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
             continue;
         }
         let started = Instant::now();
-        let outcome = match try_tier(tier, config).await {
+        let outcome = match try_tier(tier, config, &configured).await {
             Ok(found) => {
                 chosen = Some((tier, found));
                 TierOutcome::Chosen
@@ -438,7 +466,6 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
         }
         (None, None) => return Err(BackendError::Unavailable { resolution }),
     };
-    tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
     Ok(info)
 }
 
@@ -473,15 +500,16 @@ pub async fn reference_image(config: &RealWebSocketTestConfig) -> Result<String,
 async fn try_tier(
     tier: BackendKind,
     config: &RealWebSocketTestConfig,
+    configured: &ConfiguredAccess<'_>,
 ) -> Result<Found, SkipReason> {
     match tier {
         #[cfg(feature = "container")]
-        BackendKind::Container => container::container(config).await,
+        BackendKind::Container => container::container(config, configured).await,
         #[cfg(not(feature = "container"))]
         BackendKind::Container => Err(SkipReason::NotBuilt {
             feature: "container",
         }),
-        BackendKind::Staging => staging::staging(config).await,
+        BackendKind::Staging => staging::staging(config, configured).await,
         #[cfg(feature = "server")]
         BackendKind::InProcess => InProcessBackend::shared()
             .map(|b| Found {
@@ -489,7 +517,7 @@ async fn try_tier(
                 container: None,
                 // The in-process server checks the test secret, whatever
                 // is configured for staging.
-                credentials: Credentials::TestSecret,
+                access: Access::test(),
             })
             .map_err(SkipReason::InProcess),
         #[cfg(not(feature = "server"))]
@@ -523,6 +551,6 @@ fn info(
         reason,
         resolution,
         container: found.container,
-        credentials: found.credentials,
+        access: found.access,
     }
 }

@@ -1,8 +1,9 @@
 //! Waiting until a service is ready, by its [`Readiness`] kind: a started
 //! container, or staging.
 
-use super::{HealthError, health};
-use crate::harness::{Credentials, Readiness};
+use super::http_check::{self, HttpCheckError};
+use crate::harness::access::TokenIn;
+use crate::harness::{Access, Readiness};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -31,9 +32,9 @@ pub enum NotReady {
     /// The token for the handshake could not be made.
     #[error("no token for the readiness handshake")]
     Token(#[source] crate::auth::AuthError),
-    /// The HTTP check got an answer that does not count.
+    /// The HTTP check failed or got an answer that does not count.
     #[error(transparent)]
-    Http(HealthError),
+    Http(HttpCheckError),
     /// The container's output does not hold the line waited for.
     #[error("the container's output has no line containing {text:?} yet")]
     NoLogLine {
@@ -65,7 +66,7 @@ pub(super) type LogCheck<'a> =
 pub(super) async fn wait(
     ready: &Readiness,
     url: &Url,
-    credentials: &Credentials,
+    access: &Access,
     logs: Option<LogCheck<'_>>,
     deadline: Instant,
 ) -> Result<(), NotReady> {
@@ -75,7 +76,7 @@ pub(super) async fn wait(
         let left = deadline.saturating_duration_since(Instant::now());
         let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
         first = false;
-        let result = tokio::time::timeout(limit, once(ready, url, credentials, logs))
+        let result = tokio::time::timeout(limit, once(ready, url, access, logs))
             .await
             .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));
         match result {
@@ -90,47 +91,35 @@ pub(super) async fn wait(
 async fn once(
     ready: &Readiness,
     url: &Url,
-    credentials: &Credentials,
+    access: &Access,
     logs: Option<LogCheck<'_>>,
 ) -> Result<(), NotReady> {
-    let host = url.host_str().unwrap_or("localhost");
-    let port = url.port_or_known_default().unwrap_or(80);
     match ready {
         Readiness::Log(text) => match logs {
             Some(check) => check(text.clone()).await,
             None => Err(NotReady::NoOutput),
         },
-        // The try's own limit (in `wait`) ends it first.
-        Readiness::Reference => health::check(url, 2 * ONE_TRY)
+        Readiness::Reference => http_check::reference_health(url, access)
             .await
             .map_err(NotReady::Http),
         Readiness::Http { path, status } => {
-            let shown = format!("http://{host}:{port}{path}");
-            let (got, _) = health::get(host, port, path, &shown)
+            http_check::status(&http_check::url_of(url, path), *status, access)
                 .await
-                .map_err(NotReady::Http)?;
-            let good = status.map_or(got.is_success(), |want| got.as_u16() == want);
-            if good {
-                Ok(())
-            } else {
-                Err(NotReady::Http(HealthError::Status {
-                    health: shown,
-                    status: got.as_u16(),
-                }))
-            }
+                .map_err(NotReady::Http)
         }
         Readiness::WebSocket => {
-            let token = credentials
+            let token = access
+                .credentials
                 .token_for(READINESS_SUBJECT, Duration::from_secs(300))
                 .map_err(NotReady::Token)?;
             let handshake = |source| NotReady::Handshake {
                 url: url.clone(),
                 source: Box::new(source),
             };
-            let request = crate::auth::bearer_request(url.as_str(), &token).map_err(handshake)?;
-            let (mut socket, _) = tokio_tungstenite::connect_async(request)
-                .await
+            let request = access
+                .request(url.as_str(), &token, TokenIn::Header)
                 .map_err(handshake)?;
+            let (mut socket, _) = access.connect(request).await.map_err(handshake)?;
             let _ = socket.close(None).await;
             Ok(())
         }

@@ -68,16 +68,35 @@ pub enum SkipReason {
         #[source]
         source: super::NotReady,
     },
+    /// The configured credentials for the team's service could not be had.
+    #[cfg(feature = "container")]
+    #[error("docker: no access to {service}")]
+    ServiceAccess {
+        /// The service.
+        service: String,
+        /// Why.
+        #[source]
+        source: crate::harness::AccessError,
+    },
     /// No `staging_url` is configured.
     #[error("WS_HARNESS_STAGING_URL is not set")]
     StagingNotConfigured,
     /// Staging needs credentials of its own, and none are configured.
     #[error(
-        "{url} needs its own credentials: set WS_HARNESS_JWT_SECRET or WS_HARNESS_TOKEN (the published test secret is only for test-mode servers)"
+        "{url} needs its own credentials: set WS_HARNESS_JWT_SECRET, WS_HARNESS_TOKEN, WS_HARNESS_TOKEN_FILE or WS_HARNESS_TOKEN_COMMAND (the published test secret is only for test-mode servers)"
     )]
     StagingCredentials {
         /// The staging URL.
         url: Url,
+    },
+    /// The configured access (token, TLS setup) could not be had.
+    #[error("no access to {url}")]
+    Access {
+        /// The server's URL.
+        url: Url,
+        /// Why.
+        #[source]
+        source: crate::harness::AccessError,
     },
     /// Staging did not pass its readiness check in time.
     #[error("{url} did not become ready ({ready}) within 3 s")]

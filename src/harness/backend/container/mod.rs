@@ -19,8 +19,9 @@ pub use reference_image::ImageError;
 use super::readiness::{self, NotReady};
 use super::{ContainerRef, Found, SkipReason};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
+use crate::harness::access::ConfiguredAccess;
 use crate::harness::{
-    Credentials, DockerEnvironment, RealWebSocketTestConfig, SaveError, ServiceDefinition,
+    Access, Credentials, DockerEnvironment, RealWebSocketTestConfig, SaveError, ServiceDefinition,
     ServiceSource,
 };
 use bollard::Docker;
@@ -76,7 +77,10 @@ struct Started {
 type Containers = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Started>>>>;
 static CONTAINERS: Lazy<Containers> = Lazy::new(Mutex::default);
 
-pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found, SkipReason> {
+pub(super) async fn container(
+    config: &RealWebSocketTestConfig,
+    configured: &ConfiguredAccess<'_>,
+) -> Result<Found, SkipReason> {
     let circuit = docker_circuit(&config.docker);
     if circuit.try_acquire().is_err() {
         return Err(SkipReason::DockerNotAskedAgain);
@@ -91,12 +95,13 @@ pub(super) async fn container(config: &RealWebSocketTestConfig) -> Result<Found,
             return Err(SkipReason::NoEngine(reason));
         }
     };
-    start(config, engine).await
+    start(config, engine, configured).await
 }
 
 async fn start(
     config: &RealWebSocketTestConfig,
     engine: connect::Engine,
+    configured: &ConfiguredAccess<'_>,
 ) -> Result<Found, SkipReason> {
     let docker = &engine.docker;
     let service = &config.service;
@@ -105,7 +110,20 @@ async fn start(
     let image = image::resolve(docker, &service.source)
         .await
         .map_err(SkipReason::ServiceImage)?;
-    let definition = Definition::new(config, image);
+    // The team's service gets the configured credentials (its token is
+    // fetched now, for `${token}` in its env); the reference server the
+    // test secret, unless its env names another.
+    let credentials =
+        match service.source {
+            ServiceSource::Reference => None,
+            _ => Some(configured.credentials().await.map_err(|source| {
+                SkipReason::ServiceAccess {
+                    service: image.shown.clone(),
+                    source,
+                }
+            })?),
+        };
+    let definition = Definition::new(config, image, credentials.as_ref());
     let cell = {
         let mut containers = CONTAINERS.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(containers.entry(definition.hash.clone()).or_default())
@@ -130,9 +148,21 @@ async fn start(
     // startup_timeout is for the container: a first image build (minutes)
     // does not count against it.
     let deadline = started.since + service.startup_timeout;
-    let credentials = definition.credentials(config);
+    let access = match credentials {
+        Some(_) => configured
+            .access(&url)
+            .await
+            .map_err(|source| SkipReason::ServiceAccess {
+                service: definition.image.shown.clone(),
+                source,
+            })?,
+        None => Access {
+            credentials: definition.reference_credentials(),
+            ..Access::test()
+        },
+    };
     let logs = |text: String| log_check(docker.clone(), started.id.clone(), text);
-    readiness::wait(&service.ready, &url, &credentials, Some(&logs), deadline)
+    readiness::wait(&service.ready, &url, &access, Some(&logs), deadline)
         .await
         .map_err(|source| SkipReason::ContainerNotReady {
             service: definition.image.shown.clone(),
@@ -152,7 +182,7 @@ async fn start(
     Ok(Found {
         url,
         container: Some(container),
-        credentials,
+        access,
     })
 }
 
@@ -210,12 +240,26 @@ struct Definition {
 }
 
 impl Definition {
-    fn new(config: &RealWebSocketTestConfig, image: image::Image) -> Self {
+    /// `credentials`: the team's service's, for `${token}`.
+    fn new(
+        config: &RealWebSocketTestConfig,
+        image: image::Image,
+        credentials: Option<&Credentials>,
+    ) -> Self {
         let service = &config.service;
+        let token = match credentials {
+            Some(Credentials::Token { token, .. }) => token.as_str(),
+            _ => "",
+        };
         let mut env: Vec<(String, String)> = service
             .env
             .iter()
-            .map(|(name, value)| (name.clone(), substitute(value, config)))
+            .map(|(name, value)| {
+                let value = value
+                    .replace("${jwt_secret}", &config.jwt_secret)
+                    .replace("${token}", token);
+                (name.clone(), value)
+            })
             .collect();
         let owner = if service.source == ServiceSource::Reference {
             let idle = humantime::format_duration(config.container_idle_exit)
@@ -246,13 +290,9 @@ impl Definition {
         }
     }
 
-    /// How clients authenticate against it: the reference server checks
-    /// the test secret unless its env names another; a user's service
-    /// gets the configured credentials (handed to it through `env`).
-    fn credentials(&self, config: &RealWebSocketTestConfig) -> Credentials {
-        if self.owner.is_some() {
-            return Credentials::configured(config);
-        }
+    /// How clients of the reference server authenticate: with the test
+    /// secret, unless its env names another.
+    fn reference_credentials(&self) -> Credentials {
         self.env
             .iter()
             .rev()
@@ -392,13 +432,6 @@ async fn labelled(
         .filters(&filters)
         .build();
     docker.list_containers(Some(options)).await
-}
-
-/// `${jwt_secret}` and `${token}` in an `env` value, replaced by the config's.
-fn substitute(value: &str, config: &RealWebSocketTestConfig) -> String {
-    value
-        .replace("${jwt_secret}", &config.jwt_secret)
-        .replace("${token}", config.token.as_deref().unwrap_or_default())
 }
 
 /// A lock across the processes of this machine on `key`, held until

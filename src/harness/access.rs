@@ -1,0 +1,315 @@
+//! [`Access`]: how the clients of one backend get in. The credentials they
+//! present, the extra handshake headers they send and the TLS setup they
+//! trust belong to the backend's tier, and every handshake of the harness
+//! (test clients, readiness, load) is made here.
+
+use super::credentials::TokenError;
+use super::tls::{ClientTls, TlsError};
+use super::{Credentials, RealWebSocketTestConfig};
+use crate::auth::{AUTH_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use std::fmt;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+/// A client connection to a backend, `ws://` or `wss://`.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The headers the WebSocket handshake sets itself; `headers` may not.
+const HANDSHAKE_OWN: [&str; 7] = [
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// Extra handshake headers (setting `headers`): cookies, API keys,
+/// `Origin`. Their values are marked sensitive; `Debug` and `Display` show
+/// the names only.
+///
+/// ```
+/// use ws_harness::RealWebSocketTestConfig;
+///
+/// let config = RealWebSocketTestConfig::builder()
+///     .without_environment()
+///     .headers([("X-Api-Key", "k-123")])
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.headers.to_string(), "x-api-key");
+/// assert!(!format!("{config:?}").contains("k-123"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HandshakeHeaders(Vec<(HeaderName, HeaderValue)>);
+
+/// Why a header cannot be sent at the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadHeader {
+    /// Not a header name.
+    #[error("`{0}` is not a header name")]
+    Name(String),
+    /// The value has characters a header cannot carry (e.g. a newline).
+    #[error("the value of `{0}` has characters a header cannot carry")]
+    Value(String),
+    /// The handshake sets this header itself.
+    #[error("`{0}` is set by the WebSocket handshake itself")]
+    HandshakeOwn(String),
+}
+
+impl HandshakeHeaders {
+    /// Headers from name and value pairs, checked.
+    ///
+    /// # Errors
+    /// [`BadHeader`] for a bad name or value, or a header the handshake sets.
+    pub fn new<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Result<Self, BadHeader> {
+        let mut headers = Vec::new();
+        for (name, value) in pairs {
+            let name = name.as_ref().trim();
+            let parsed = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| BadHeader::Name(name.to_owned()))?;
+            if HANDSHAKE_OWN.contains(&parsed.as_str()) {
+                return Err(BadHeader::HandshakeOwn(name.to_owned()));
+            }
+            let mut value = HeaderValue::from_str(value.as_ref())
+                .map_err(|_| BadHeader::Value(name.to_owned()))?;
+            value.set_sensitive(true);
+            headers.push((parsed, value));
+        }
+        Ok(Self(headers))
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// Adds them to `headers`, replacing any of the same name.
+    pub(crate) fn apply(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in &self.0 {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+impl fmt::Display for HandshakeHeaders {
+    /// The names, comma-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().collect::<Vec<_>>().join(", "))
+    }
+}
+
+impl fmt::Debug for HandshakeHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+/// How the clients of one backend get in: the credentials they present,
+/// the extra headers they send and, for a `wss://` URL, the TLS setup.
+/// Belongs to the backend's tier ([`BackendInfo::access`](super::BackendInfo::access)):
+/// the in-process server and the reference container get [`Access::test`];
+/// staging, a `url` and the team's service get the configured ones.
+///
+/// ```
+/// use ws_harness::Access;
+///
+/// let access = Access::test();
+/// assert_eq!(access.to_string(), "tokens minted with the published test secret");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Access {
+    /// What the clients present.
+    pub credentials: Credentials,
+    /// The extra handshake headers they send.
+    pub headers: HandshakeHeaders,
+    /// The TLS setup, for a `wss://` URL.
+    pub tls: Option<ClientTls>,
+}
+
+/// Why the configured access could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessError {
+    /// The configured token could not be had (its file or command failed).
+    #[error("no token")]
+    Token(#[source] Arc<TokenError>),
+    /// The TLS setup could not be built.
+    #[error("no TLS setup")]
+    Tls(#[source] TlsError),
+}
+
+/// The configured access of one resolution of the chain: the token's file
+/// or command is read or run at most once, whichever tiers ask.
+pub(crate) struct ConfiguredAccess<'a> {
+    config: &'a RealWebSocketTestConfig,
+    credentials: tokio::sync::OnceCell<Result<Credentials, Arc<TokenError>>>,
+}
+
+impl<'a> ConfiguredAccess<'a> {
+    pub(crate) fn new(config: &'a RealWebSocketTestConfig) -> Self {
+        Self {
+            config,
+            credentials: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The configured credentials, fetched on first use.
+    pub(crate) async fn credentials(&self) -> Result<Credentials, AccessError> {
+        self.credentials
+            .get_or_init(|| async { Credentials::configured(self.config).await.map_err(Arc::new) })
+            .await
+            .clone()
+            .map_err(AccessError::Token)
+    }
+
+    /// The configured access to the server at `url`.
+    pub(crate) async fn access(&self, url: &Url) -> Result<Access, AccessError> {
+        let credentials = self.credentials().await?;
+        Access::with_credentials(self.config, url, credentials).map_err(AccessError::Tls)
+    }
+}
+
+/// How a handshake carries the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenIn {
+    /// `Authorization: Bearer <token>`.
+    Header,
+    /// The `jwt-auth, jwt.<token>` subprotocol pair, as a browser sends it.
+    Subprotocol,
+}
+
+impl Access {
+    /// The reference server's: tokens minted with the published test
+    /// secret, no headers, no TLS.
+    #[must_use]
+    pub fn test() -> Self {
+        Self {
+            credentials: Credentials::TestSecret,
+            headers: HandshakeHeaders::default(),
+            tls: None,
+        }
+    }
+
+    /// The configured access to the server at `url`, as staging and a
+    /// `url` get it: [`Credentials::configured`] (a token's file or command
+    /// read or run now), the `headers` and, for `wss://`, the TLS setup of
+    /// the `tls_*` settings.
+    ///
+    /// ```
+    /// use ws_harness::{Access, RealWebSocketTestConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = RealWebSocketTestConfig::builder()
+    ///     .without_environment()
+    ///     .token_command("echo t-123")
+    ///     .headers([("Origin", "https://app.example")])
+    ///     .build()
+    ///     .unwrap();
+    /// let url = "wss://staging.example/ws".parse().unwrap();
+    /// let access = Access::configured(&config, &url).await.unwrap();
+    /// assert_eq!(
+    ///     access.to_string(),
+    ///     "the token from token_command, headers origin, TLS trusting the platform's roots"
+    /// );
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`AccessError`] when the token or the TLS setup cannot be had.
+    pub async fn configured(
+        config: &RealWebSocketTestConfig,
+        url: &Url,
+    ) -> Result<Self, AccessError> {
+        let credentials = Credentials::configured(config)
+            .await
+            .map_err(|e| AccessError::Token(Arc::new(e)))?;
+        Self::with_credentials(config, url, credentials).map_err(AccessError::Tls)
+    }
+
+    /// The configured access to `url` with these credentials.
+    fn with_credentials(
+        config: &RealWebSocketTestConfig,
+        url: &Url,
+        credentials: Credentials,
+    ) -> Result<Self, TlsError> {
+        let tls = match url.scheme() {
+            "wss" | "https" => Some(config.tls.client()?),
+            _ => None,
+        };
+        Ok(Self {
+            credentials,
+            headers: config.headers.clone(),
+            tls,
+        })
+    }
+
+    /// The handshake request for `url` carrying `token` as `token_in`
+    /// says, with the configured headers (a configured `Authorization`
+    /// replaces the token's).
+    pub(crate) fn request(
+        &self,
+        url: &str,
+        token: &str,
+        token_in: TokenIn,
+    ) -> Result<Request, WsError> {
+        let mut request = url.into_client_request()?;
+        let (name, value) = match token_in {
+            TokenIn::Header => (AUTHORIZATION, format!("Bearer {token}")),
+            TokenIn::Subprotocol => (
+                SEC_WEBSOCKET_PROTOCOL,
+                format!("{AUTH_SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{token}"),
+            ),
+        };
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|e| WsError::HttpFormat(http::Error::from(e)))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(name, value);
+        self.headers.apply(request.headers_mut());
+        Ok(request)
+    }
+
+    /// Opens the WebSocket of `request`: over TLS with this access's setup
+    /// for `wss://`, with Nagle's algorithm off.
+    pub(crate) async fn connect(&self, request: Request) -> Result<(Socket, Response), WsError> {
+        let connector = match &self.tls {
+            Some(tls) => Connector::Rustls(tls.config()),
+            // A `wss://` URL without a TLS setup fails with tungstenite's
+            // "TLS support not compiled in" rather than building a config
+            // from rustls' process default (which can panic).
+            None => Connector::Plain,
+        };
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await
+    }
+}
+
+impl fmt::Display for Access {
+    /// `the token from token_command, headers x-api-key, cookie, TLS trusting the platform's roots`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.credentials)?;
+        if !self.headers.is_empty() {
+            write!(f, ", headers {}", self.headers)?;
+        }
+        if let Some(tls) = &self.tls {
+            write!(f, ", {tls}")?;
+        }
+        Ok(())
+    }
+}
