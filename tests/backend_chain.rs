@@ -277,7 +277,7 @@ async fn staging_needs_credentials_of_its_own() {
     assert!(
         skipped(&info, 1)
             .to_string()
-            .contains("needs its own credentials: set WS_HARNESS_JWT_SECRET or WS_HARNESS_TOKEN")
+            .contains("needs its own credentials: set WS_HARNESS_JWT_SECRET, WS_HARNESS_TOKEN, WS_HARNESS_TOKEN_FILE or WS_HARNESS_TOKEN_COMMAND")
     );
 }
 

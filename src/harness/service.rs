@@ -158,18 +158,15 @@ impl std::str::FromStr for Readiness {
                 .ok_or(BadReadiness);
         }
         let http = s.strip_prefix("http:").ok_or(BadReadiness)?;
-        let (path, status) = match http.split_once('=') {
-            Some((path, status)) => (
-                path,
-                Some(
-                    status
-                        .parse::<u16>()
-                        .ok()
-                        .filter(|s| (100..600).contains(s))
-                        .ok_or(BadReadiness)?,
-                ),
-            ),
-            None => (http, None),
+        // The status is a number after the last `=`; a query's own `=` stays
+        // in the path (`http:/ready?deep=1=200`).
+        let status_of = |s: &str| s.parse::<u16>().ok().filter(|s| (100..600).contains(s));
+        let (path, status) = match http.rsplit_once('=') {
+            Some((path, status)) if status_of(status).is_some() => (path, status_of(status)),
+            Some((_, status)) if !http.contains('?') || status.is_empty() => {
+                return Err(BadReadiness);
+            }
+            _ => (http, None),
         };
         if !path.starts_with('/') {
             return Err(BadReadiness);

@@ -290,3 +290,4 @@ pub fn start_server(mut command: std::process::Command) -> (std::process::Child,
         .unwrap();
     (child, addr)
 }
+pub mod tls;

@@ -43,6 +43,9 @@ pub enum HttpCheckError {
         url: Url,
         /// The start of the body.
         body: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
     },
     /// `reference` readiness: another protocol version.
     #[error("{url} speaks protocol {found}; this harness speaks protocol {PROTOCOL_VERSION}")]
@@ -155,11 +158,15 @@ pub(super) async fn reference_health(ws_url: &Url, access: &Access) -> Result<()
             status: status.as_u16(),
         });
     }
-    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        return Err(HttpCheckError::NotJson {
-            body: String::from_utf8_lossy(&body).chars().take(80).collect(),
-            url,
-        });
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(json) => json,
+        Err(source) => {
+            return Err(HttpCheckError::NotJson {
+                body: String::from_utf8_lossy(&body).chars().take(80).collect(),
+                url,
+                source,
+            });
+        }
     };
     match json.get("protocol").and_then(Value::as_u64) {
         Some(p) if p == u64::from(PROTOCOL_VERSION) => Ok(()),
