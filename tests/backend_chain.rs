@@ -435,6 +435,27 @@ async fn a_staging_token_does_not_break_the_fallback_to_in_process() {
     falling_back_with_staging_credentials(("WS_HARNESS_TOKEN", "staging-only-token")).await;
 }
 
+#[tokio::test]
+async fn staging_headers_and_a_token_command_do_not_break_the_fallback_to_in_process() {
+    let config = config(
+        &no_docker("fallback-command"),
+        &[
+            ("WS_HARNESS_STAGING_URL", "wss://127.0.0.1:9/ws"),
+            ("WS_HARNESS_TOKEN_COMMAND", "echo staging-only-token"),
+            ("WS_HARNESS_HEADERS", "X-Api-Key=staging-only-key"),
+        ],
+    );
+    let report = ws_harness::check::check(config).await.unwrap();
+    assert_eq!(report.backend.kind, BackendKind::InProcess);
+    assert_eq!(
+        report.backend.access.to_string(),
+        "tokens minted with the published test secret"
+    );
+    assert!(report.passed(), "{}", report.render());
+    let text = format!("{:?} {}", report.backend, report.render());
+    assert!(!text.contains("staging-only"), "{text}");
+}
+
 /// A WebSocket server with no `/health` and no other route, built on
 /// tokio-tungstenite alone: it accepts a handshake only with a bearer token,
 /// and closes every connection at once.

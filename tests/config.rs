@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use ws_harness::protocol::EventType;
-use ws_harness::{ConfigError, ConfigSource, Readiness, RealWebSocketTestConfig, ServiceSource};
+use ws_harness::{
+    ConfigError, ConfigSource, ConfiguredToken, Readiness, RealWebSocketTestConfig, ServiceSource,
+};
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()
@@ -323,4 +325,93 @@ fn bad_service_settings_name_the_keys_where_they_were_set_and_an_example() {
         .to_string();
     assert!(e.contains(&format!("{}:3", path.display())), "{e}");
     assert!(e.ends_with("for example service.port = 8080"), "{e}");
+}
+
+#[test]
+fn access_settings_from_a_file_are_read_with_paths_relative_to_the_file() {
+    let path = file(
+        "access",
+        "staging_url = \"wss://staging.example/ws\"\n\
+         token_file = \"secrets/staging.token\"\n\
+         headers = { Origin = \"https://app.example\", X-Api-Key = \"k-123\" }\n\
+         tls_ca_file = \"certs/ca.pem\"\n\
+         tls_client_cert = \"certs/client.pem\"\n\
+         tls_client_key = \"certs/client.key\"\n",
+    );
+    let config = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    let dir = path.parent().unwrap();
+    assert_eq!(
+        config.token,
+        Some(ConfiguredToken::File(dir.join("secrets/staging.token")))
+    );
+    assert_eq!(config.headers.to_string(), "origin, x-api-key");
+    assert_eq!(config.tls.ca_file, Some(dir.join("certs/ca.pem")));
+    assert_eq!(config.tls.client_key, Some(dir.join("certs/client.key")));
+    let shown = format!("{config:?}");
+    assert!(
+        !shown.contains("k-123") && !shown.contains("app.example"),
+        "{shown}"
+    );
+    let config = build(&[("WS_HARNESS_TOKEN", "t-secret-1")]).unwrap();
+    assert!(!format!("{config:?}").contains("t-secret-1"));
+}
+
+#[test]
+fn bad_access_settings_name_the_keys_where_they_were_set_and_an_example() {
+    let e = build(&[
+        ("WS_HARNESS_TOKEN", "t"),
+        (
+            "WS_HARNESS_TOKEN_COMMAND",
+            "gcloud auth print-identity-token",
+        ),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`token` (environment variable WS_HARNESS_TOKEN) and `token_command` (environment variable WS_HARNESS_TOKEN_COMMAND) both say where the token comes from; set exactly one of token, token_file or token_command"
+    );
+    let e = build(&[
+        ("WS_HARNESS_TLS_CA_FILE", "ca.pem"),
+        ("WS_HARNESS_TLS_INSECURE_SKIP_VERIFY", "true"),
+    ])
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::ExclusiveKeys { .. }), "{e}");
+    let e = build(&[("WS_HARNESS_TLS_CLIENT_CERT", "client.pem")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`tls_client_cert` (environment variable WS_HARNESS_TLS_CLIENT_CERT) needs `tls_client_key` as well; for example tls_client_key = \"certs/client.key\""
+    );
+    let bad = [
+        (
+            "WS_HARNESS_HEADERS",
+            "Bad Name=secret-1",
+            "Bad Name=<redacted> (`Bad Name` is not a header name); for example WS_HARNESS_HEADERS=Origin=https://app.example,X-Api-Key=k-123",
+        ),
+        (
+            "WS_HARNESS_HEADERS",
+            "Host=secret-2.example",
+            "(`Host` is set by the WebSocket handshake itself); for example",
+        ),
+        (
+            "WS_HARNESS_HEADERS",
+            "X-Api-Key:secret-3",
+            "(values not shown) (expected Name=value pairs, comma-separated); for example",
+        ),
+        (
+            "WS_HARNESS_TLS_INSECURE_SKIP_VERIFY",
+            "yes",
+            "(expected true or false); for example WS_HARNESS_TLS_INSECURE_SKIP_VERIFY=true",
+        ),
+        (
+            "WS_HARNESS_TOKEN_COMMAND",
+            "  ",
+            "(must not be empty); for example WS_HARNESS_TOKEN_COMMAND=gcloud auth print-identity-token",
+        ),
+    ];
+    for (var, value, expected) in bad {
+        let e = build(&[(var, value)]).unwrap_err();
+        assert!(e.to_string().contains(expected), "{var}={value}: {e}");
+        // A header's value is never shown, only its name.
+        assert!(!e.to_string().contains("secret-"), "{e}");
+    }
 }

@@ -393,3 +393,104 @@ async fn a_bad_tls_ca_file_is_a_clear_reason() {
         }
     }
 }
+
+/// The Python `websockets` server of `tests/peers/wss_server.py`, killed
+/// when dropped.
+struct PythonServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PythonServer {
+    fn start(pki: &Pki, token: &str, headers: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let python = std::env::var("WS_HARNESS_TEST_PYTHON").expect(
+            "WS_HARNESS_TEST_PYTHON names a Python with `websockets` (bench/peers/requirements.txt); .ci/run sets it",
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/wss_server.py");
+        let mut command = std::process::Command::new(python);
+        command
+            .arg(script)
+            .arg("--cert")
+            .arg(&pki.server_cert_file)
+            .arg("--key")
+            .arg(&pki.server_key_file)
+            .arg("--token")
+            .arg(token)
+            .stdout(std::process::Stdio::piped());
+        for (name, value) in headers {
+            command.arg("--header").arg(format!("{name}={value}"));
+        }
+        let mut child = command.spawn().expect("python starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the Python server said {line:?}"));
+        Self { child, port }
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Against a `wss://` server nobody here wrote: the configured headers and
+/// `token_command`'s token arrive (the server refuses the handshake
+/// otherwise), the certificate is trusted through `tls_ca_file`.
+#[tokio::test]
+#[ignore = "needs Python websockets: WS_HARNESS_TEST_PYTHON (set by .ci/run)"]
+async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
+    let pki = Pki::new("python");
+    let headers = [
+        ("X-Api-Key", "k-123"),
+        ("Origin", "https://app.example"),
+        ("Cookie", "session=abc; theme=dark"),
+    ];
+    let server = PythonServer::start(&pki, "tok-from-command", &headers);
+    let url: url::Url = format!("wss://localhost:{}/", server.port).parse().unwrap();
+    let config = |headers: &[(&str, &str)]| {
+        RealWebSocketTestConfig::builder()
+            .environment(HashMap::from([(
+                "DOCKER_HOST".to_owned(),
+                "unix:///tmp/ws-harness-tls-no-docker.sock".to_owned(),
+            )]))
+            .staging_url(url.clone())
+            .backend(Some(BackendKind::Staging))
+            .token_command("echo tok-from-command")
+            .headers(headers.iter().copied())
+            .tls_ca_file(&pki.ca_file)
+            .build()
+            .unwrap()
+    };
+
+    let config_all = config(&headers);
+    let backend = BackendInfo::resolve(&config_all).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Staging);
+    let report = backend.to_string();
+    assert!(
+        report.contains("the token from token_command, headers x-api-key, origin, cookie, TLS"),
+        "{report}"
+    );
+    assert!(!report.contains("k-123") && !report.contains("session=abc"));
+    let factory = TestClientFactory::new(config_all, backend).unwrap();
+    let mut client = factory.client("alice").await.unwrap();
+    let frame = serde_json::json!({"type": "echo", "n": 1});
+    client.send_json(&frame).await.unwrap();
+    client.expect(ws_harness::frame(frame)).await.unwrap();
+
+    // Without the cookie the server refuses the handshake: staging is
+    // skipped with its answer.
+    let report = staging_failure(BackendInfo::resolve(&config(&headers[..2])).await);
+    assert!(
+        report.contains("did not become ready (websocket)") && report.contains("403"),
+        "{report}"
+    );
+}

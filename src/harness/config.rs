@@ -648,9 +648,23 @@ impl RealWebSocketTestConfig {
                 self.token = Some(ConfiguredToken::Command(command));
             }
             "headers" => {
-                let entries = pairs(&raw, "Name=value")?;
+                // Errors show the names, never a value.
+                let entries = pairs(&raw, "Name=value").map_err(|_| {
+                    bad(
+                        "expected Name=value pairs, comma-separated",
+                        &source,
+                        &Raw::Other("(values not shown)".to_owned()),
+                    )
+                })?;
+                let names = Raw::Other(
+                    entries
+                        .iter()
+                        .map(|(name, _)| format!("{name}=<redacted>"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
                 self.headers = HandshakeHeaders::new(entries)
-                    .map_err(|e| bad(&e.to_string(), &source, &raw))?;
+                    .map_err(|e| bad(&e.to_string(), &source, &names))?;
             }
             "tls_ca_file" => self.tls.ca_file = Some(path(&raw)?),
             "tls_client_cert" => self.tls.client_cert = Some(path(&raw)?),
