@@ -247,7 +247,7 @@ fn bad_service_settings_name_the_keys_where_they_were_set_and_an_example() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "`service.image` (environment variable WS_HARNESS_SERVICE_IMAGE) and `service.dockerfile` (environment variable WS_HARNESS_SERVICE_DOCKERFILE) both say where the service comes from; set exactly one of service.image, service.dockerfile or service.compose_file"
+        "`service.image` (environment variable WS_HARNESS_SERVICE_IMAGE) and `service.dockerfile` (environment variable WS_HARNESS_SERVICE_DOCKERFILE) cannot both be set; keep one of them"
     );
     let e = build(&[("WS_HARNESS_SERVICE_IMAGE", "my-service:dev")]).unwrap_err();
     assert_eq!(
@@ -368,7 +368,7 @@ fn bad_access_settings_name_the_keys_where_they_were_set_and_an_example() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "`token` (environment variable WS_HARNESS_TOKEN) and `token_command` (environment variable WS_HARNESS_TOKEN_COMMAND) both say where the token comes from; set exactly one of token, token_file or token_command"
+        "`token` (environment variable WS_HARNESS_TOKEN) and `token_command` (environment variable WS_HARNESS_TOKEN_COMMAND) cannot both be set; keep one of them"
     );
     let e = build(&[
         ("WS_HARNESS_TLS_CA_FILE", "ca.pem"),

@@ -8,7 +8,7 @@
 mod common;
 
 use common::TestServer;
-use common::tls::{Pki, TlsFront};
+use common::tls::{Pki, Relay};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,18 +22,18 @@ use ws_harness::{
 const STAGING_SECRET: &str = "staging-secret-of-its-own";
 
 /// A reference server that checks `STAGING_SECRET`, behind TLS.
-async fn staging(pki: &Pki, client_auth: bool) -> (TestServer, TlsFront) {
+async fn staging(pki: &Pki, client_auth: bool) -> (TestServer, Relay) {
     let server = TestServer::with_config(ServerConfig {
         jwt_secret: Some(STAGING_SECRET.to_owned()),
         ..ServerConfig::test_mode()
     })
     .await;
-    let front = TlsFront::start(pki.server_config(client_auth), server.addr).await;
+    let front = Relay::tls(pki.server_config(client_auth), server.addr).await;
     (server, front)
 }
 
 /// A config with only these variables, no Docker engine, staging forced.
-fn staging_config(front: &TlsFront, vars: &[(&str, &str)]) -> RealWebSocketTestConfig {
+fn staging_config(front: &Relay, vars: &[(&str, &str)]) -> RealWebSocketTestConfig {
     let mut env: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -379,12 +379,16 @@ async fn a_bad_tls_ca_file_is_a_clear_reason() {
         match BackendInfo::resolve(&config).await {
             Err(BackendError::Required { resolution, .. }) => {
                 let why = resolution.skipped(BackendKind::Staging).unwrap();
+                let SkipReason::Access {
+                    source: AccessError::Tls(tls),
+                    ..
+                } = why
+                else {
+                    panic!("not a TLS setup failure: {why:?}");
+                };
                 assert!(matches!(
-                    why,
-                    SkipReason::Access {
-                        source: AccessError::Tls(TlsError::Empty { .. } | TlsError::Pem { .. }),
-                        ..
-                    }
+                    **tls,
+                    TlsError::Empty { .. } | TlsError::Pem { .. }
                 ));
                 let report = resolution.to_string();
                 assert!(report.contains(&expected), "{report}");

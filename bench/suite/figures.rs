@@ -4,6 +4,7 @@
 
 use crate::floor::InProcessFloor;
 use crate::peers::Peer;
+use crate::tls_support::{Pki, Relay};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use std::time::{Duration, Instant};
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
 use ws_harness::server::{RateLimitConfig, ServerConfig};
-use ws_harness::{BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory};
+use ws_harness::{
+    Access, BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
+};
 
 /// How much of everything to run.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +27,7 @@ pub(crate) struct Sizes {
     pub(crate) repeats: usize,
     pub(crate) connections: usize,
     pub(crate) overhead_runs: usize,
+    pub(crate) handshakes: usize,
 }
 
 impl Sizes {
@@ -35,6 +39,7 @@ impl Sizes {
         repeats: 3,
         connections: 10_000,
         overhead_runs: 3_000,
+        handshakes: 1_000,
     };
     pub(crate) const QUICK: Sizes = Sizes {
         startup_repeats: 3,
@@ -44,6 +49,7 @@ impl Sizes {
         repeats: 1,
         connections: 1_000,
         overhead_runs: 300,
+        handshakes: 100,
     };
 }
 
@@ -108,7 +114,7 @@ fn repeat(times: usize, mut once: impl FnMut() -> Result<f64, String>) -> Result
 /// 1. Backend start until the first authenticated handshake succeeds, per tier.
 pub(crate) fn startup(bench: &Bench) -> Value {
     let times = bench.sizes.startup_repeats;
-    eprintln!("[1/5] backend start until ready ({times} starts each)");
+    eprintln!("[1/6] backend start until ready ({times} starts each)");
     let in_process = repeat(times, || run_probe("in-process").map(|(ms, _)| ms));
     let floor = repeat(times, || run_probe("floor").map(|(ms, _)| ms));
     let python = repeat(times, || {
@@ -118,7 +124,12 @@ pub(crate) fn startup(bench: &Bench) -> Value {
             .map_err(|e| e.to_string())?;
         bench
             .runtime
-            .block_on(connect_user(&server.url(), &token("probe"), TIMEOUT))
+            .block_on(connect_user(
+                &server.url(),
+                &Access::test(),
+                &token("probe"),
+                TIMEOUT,
+            ))
             .map_err(|e| e.to_string())?;
         Ok(ms(started.elapsed()))
     });
@@ -334,7 +345,7 @@ pub(crate) fn probe(target: &str) -> Value {
     let started = Instant::now();
     let ready = |url: &url::Url| {
         runtime
-            .block_on(connect_user(url, &token, TIMEOUT))
+            .block_on(connect_user(url, &Access::test(), &token, TIMEOUT))
             .map(|_| ms(started.elapsed()))
             .map_err(|e| e.to_string())
     };
@@ -401,8 +412,8 @@ fn percentiles_us(h: &Histogram<u64>) -> Value {
 }
 
 /// Sequential golden-path runs of one user on one connection, after a warm-up.
-async fn sequential(url: url::Url, runs: usize) -> Result<Histogram<u64>, String> {
-    let mut ws = connect_user(&url, &token("latency"), TIMEOUT)
+async fn sequential(url: url::Url, access: &Access, runs: usize) -> Result<Histogram<u64>, String> {
+    let mut ws = connect_user(&url, access, &token("latency"), TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     let mut histogram = latency_histogram();
@@ -421,9 +432,13 @@ async fn sequential(url: url::Url, runs: usize) -> Result<Histogram<u64>, String
 /// 2. Golden-path latency, one user, sequential runs on one connection.
 pub(crate) fn latency(bench: &Bench) -> Value {
     let runs = bench.sizes.latency_runs;
-    eprintln!("[2/5] golden-path latency, one user, {runs} sequential runs");
+    eprintln!("[2/6] golden-path latency, one user, {runs} sequential runs");
     let measure = |name: &str, url: Result<url::Url, String>| -> Value {
-        let result = url.and_then(|url| bench.one_thread.block_on(sequential(url, runs)));
+        let result = url.and_then(|url| {
+            bench
+                .one_thread
+                .block_on(sequential(url, &Access::test(), runs))
+        });
         match result {
             Ok(h) => {
                 let mut row = percentiles_us(&h);
@@ -484,7 +499,7 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
         concurrency: users.min(256),
         progress: false,
         server_pid,
-        credentials: ws_harness::Credentials::TestSecret,
+        access: Access::test(),
     }
 }
 
@@ -610,7 +625,7 @@ pub(crate) fn connections(bench: &Bench) -> Value {
 /// 5. The harness's `TestClient` against the bare client, same server, runs interleaved.
 pub(crate) fn client_overhead(bench: &Bench) -> Value {
     let runs = bench.sizes.overhead_runs;
-    eprintln!("[5/5] harness client against the bare client, {runs} runs each, interleaved");
+    eprintln!("[5/6] harness client against the bare client, {runs} runs each, interleaved");
     let result = (|| -> Result<(Histogram<u64>, Histogram<u64>), String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
         let config = RealWebSocketTestConfig::builder()
@@ -623,9 +638,14 @@ pub(crate) fn client_overhead(bench: &Bench) -> Value {
                 .client("overhead-harness")
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut bare = connect_user(&backend.url(), &token("overhead-bare"), TIMEOUT)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut bare = connect_user(
+                &backend.url(),
+                &Access::test(),
+                &token("overhead-bare"),
+                TIMEOUT,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             let (mut harness_ns, mut bare_ns) = (latency_histogram(), latency_histogram());
             for r in 0..runs / 10 + runs {
                 let id = format!("m-{r}");
@@ -679,6 +699,82 @@ pub(crate) fn client_overhead(bench: &Bench) -> Value {
         Err(error) => {
             eprintln!("  NOT MEASURED: {error}");
             json!({"figure": "client_overhead", "rows": [], "error": error})
+        }
+    }
+}
+
+/// Handshakes one after another (TCP, TLS for `wss://`, WebSocket), each
+/// connection closed before the next; after a warm-up.
+async fn handshakes(
+    url: &url::Url,
+    access: &Access,
+    count: usize,
+) -> Result<Histogram<u64>, String> {
+    let token = token("handshake");
+    let mut histogram = latency_histogram();
+    for i in 0..count / 10 + count {
+        let started = Instant::now();
+        let mut ws = connect_user(url, access, &token, TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let took = started.elapsed();
+        let _ = ws.close(None).await;
+        if i >= count / 10 {
+            histogram.saturating_record(took.as_nanos() as u64);
+        }
+    }
+    Ok(histogram)
+}
+
+/// Figure 6, `wss://` against `ws://`: the same in-process server behind
+/// two relays of one shape, one ending TLS (a certificate made now, trusted
+/// through `tls_ca_file`) and one passing bytes on.
+pub(crate) fn tls(bench: &Bench) -> Value {
+    let (count, runs) = (bench.sizes.handshakes, bench.sizes.latency_runs);
+    eprintln!("[6/6] wss:// against ws://, {count} handshakes and {runs} golden-path runs each");
+    let result = (|| -> Result<Vec<Value>, String> {
+        let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
+        let pki = Pki::new("bench");
+        let config = RealWebSocketTestConfig::builder()
+            .without_environment()
+            .tls_ca_file(&pki.ca_file)
+            .build()
+            .map_err(|e| e.to_string())?;
+        bench.one_thread.block_on(async {
+            let tls_relay = Relay::tls(pki.server_config(false), backend.addr()).await;
+            let plain_relay = Relay::plain(backend.addr()).await;
+            let mut rows = Vec::new();
+            for (name, relay) in [
+                ("ws:// through a TCP relay", &plain_relay),
+                ("wss:// through a TLS relay", &tls_relay),
+            ] {
+                let url = relay.url();
+                let access = Access::configured(&config, &url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let handshake = handshakes(&url, &access, count).await?;
+                let golden = sequential(url, &access, runs).await?;
+                let p50 = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64 / 1e3;
+                eprintln!(
+                    "  {name}: handshake p50 {:.1} µs, golden path p50 {:.1} µs",
+                    p50(&handshake),
+                    p50(&golden)
+                );
+                rows.push(json!({
+                    "name": name,
+                    "handshake": percentiles_us(&handshake),
+                    "golden_path": percentiles_us(&golden),
+                }));
+            }
+            Ok(rows)
+        })
+    })();
+    let what = "the in-process server behind two relays of one shape on loopback, one ending TLS 1.3 (rustls, ring, a P-256 certificate made at run time) and one passing bytes on: handshakes one after another (TCP + TLS + WebSocket upgrade), then sequential golden-path runs on one connection";
+    match result {
+        Ok(rows) => json!({"figure": "tls", "what": what, "rows": rows}),
+        Err(error) => {
+            eprintln!("  NOT MEASURED: {error}");
+            json!({"figure": "tls", "what": what, "rows": [], "error": error})
         }
     }
 }

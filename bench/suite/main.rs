@@ -9,6 +9,10 @@ mod figures;
 mod floor;
 mod peers;
 mod report;
+// Certificates made at run time and the relays, shared with the tests.
+#[path = "../../tests/common/tls.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod tls_support;
 
 use clap::{Parser, Subcommand};
 use figures::{Bench, Sizes};
@@ -157,6 +161,7 @@ fn run_suite(args: &Args) -> ExitCode {
         throughput: figures::throughput(&bench),
         connections: figures::connections(&bench),
         client_overhead: figures::client_overhead(&bench),
+        tls: figures::tls(&bench),
         run,
     };
     let targets = report::targets(&figures);
@@ -178,6 +183,7 @@ fn run_suite(args: &Args) -> ExitCode {
         ("throughput", &figures.throughput),
         ("connections", &figures.connections),
         ("client_overhead", &figures.client_overhead),
+        ("tls", &figures.tls),
     ]
     .into_iter()
     .map(|(name, figure)| {

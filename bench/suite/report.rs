@@ -13,6 +13,7 @@ pub(crate) struct Figures {
     pub(crate) throughput: Value,
     pub(crate) connections: Value,
     pub(crate) client_overhead: Value,
+    pub(crate) tls: Value,
 }
 
 fn named<'a>(figure: &'a Value, name: &str) -> Option<&'a Value> {
@@ -349,6 +350,35 @@ pub(crate) fn markdown(
         );
     }
     if let Some(error) = f.client_overhead["error"].as_str() {
+        let _ = writeln!(md, "\n**Not measured:** {error}");
+    }
+    section(&mut md, "6. wss:// against ws://", &f.tls);
+    let _ = writeln!(
+        md,
+        "| connection | handshake p50 µs | handshake p99 µs | golden path p50 µs | golden path p99 µs |\n|---|---|---|---|---|"
+    );
+    let rows = f.tls["rows"].as_array().cloned().unwrap_or_default();
+    for row in &rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            row["name"].as_str().unwrap_or("?"),
+            cell(row["handshake"]["p50_us"].as_f64(), 1),
+            cell(row["handshake"]["p99_us"].as_f64(), 1),
+            cell(row["golden_path"]["p50_us"].as_f64(), 1),
+            cell(row["golden_path"]["p99_us"].as_f64(), 1),
+        );
+    }
+    if let [plain, tls] = &rows[..] {
+        let p50 = |row: &Value, part: &str| row[part]["p50_us"].as_f64();
+        let _ = writeln!(
+            md,
+            "\nwss:// against ws://, p50: handshake {}, golden path {}.",
+            times(p50(tls, "handshake"), p50(plain, "handshake")),
+            times(p50(tls, "golden_path"), p50(plain, "golden_path")),
+        );
+    }
+    if let Some(error) = f.tls["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
     }
     if let Some(build) = dependent_build {

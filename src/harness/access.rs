@@ -152,7 +152,7 @@ pub enum AccessError {
     Token(#[source] Arc<TokenError>),
     /// The TLS setup could not be built.
     #[error("no TLS setup")]
-    Tls(#[source] TlsError),
+    Tls(#[source] Box<TlsError>),
 }
 
 /// The configured access of one resolution of the chain: the token's file
@@ -182,7 +182,8 @@ impl<'a> ConfiguredAccess<'a> {
     /// The configured access to the server at `url`.
     pub(crate) async fn access(&self, url: &Url) -> Result<Access, AccessError> {
         let credentials = self.credentials().await?;
-        Access::with_credentials(self.config, url, credentials).map_err(AccessError::Tls)
+        Access::with_credentials(self.config, url, credentials)
+            .map_err(|e| AccessError::Tls(Box::new(e)))
     }
 }
 
@@ -241,7 +242,7 @@ impl Access {
         let credentials = Credentials::configured(config)
             .await
             .map_err(|e| AccessError::Token(Arc::new(e)))?;
-        Self::with_credentials(config, url, credentials).map_err(AccessError::Tls)
+        Self::with_credentials(config, url, credentials).map_err(|e| AccessError::Tls(Box::new(e)))
     }
 
     /// The configured access to `url` with these credentials.

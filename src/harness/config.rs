@@ -212,7 +212,7 @@ pub enum ConfigError {
     },
     /// Two settings that exclude each other are both set.
     #[error(
-        "`{first}` ({first_origin}) and `{second}` ({second_origin}) {clash}; set exactly one of {choices}"
+        "`{first}` ({first_origin}) and `{second}` ({second_origin}) cannot both be set; keep one of them"
     )]
     ExclusiveKeys {
         /// One key.
@@ -223,10 +223,6 @@ pub enum ConfigError {
         second: &'static str,
         /// Where it was set.
         second_origin: ConfigSource,
-        /// Why they clash, e.g. `both say where the token comes from`.
-        clash: &'static str,
-        /// The keys of which one may be set.
-        choices: &'static str,
     },
     /// A setting that needs another one.
     #[error("`{key}` ({origin}) needs `{missing}` as well; for example {example}")]
@@ -842,12 +838,7 @@ impl RealWebSocketTestConfig {
     }
 
     /// Fails when more than one of `keys` is set.
-    fn exclusive(
-        &self,
-        keys: &[&'static str],
-        clash: &'static str,
-        choices: &'static str,
-    ) -> Result<(), ConfigError> {
+    fn exclusive(&self, keys: &[&'static str]) -> Result<(), ConfigError> {
         let set: Vec<&'static str> = keys
             .iter()
             .copied()
@@ -859,8 +850,6 @@ impl RealWebSocketTestConfig {
                 first_origin: self.source_of(first),
                 second,
                 second_origin: self.source_of(second),
-                clash,
-                choices,
             }),
             _ => Ok(()),
         }
@@ -883,16 +872,8 @@ impl RealWebSocketTestConfig {
 
     /// Checks the token and TLS keys together.
     fn settle_access(&self) -> Result<(), ConfigError> {
-        self.exclusive(
-            &["token", "token_file", "token_command"],
-            "both say where the token comes from",
-            "token, token_file or token_command",
-        )?;
-        self.exclusive(
-            &["tls_insecure_skip_verify", "tls_ca_file"],
-            "contradict each other (no certificate is checked, so no CA is needed)",
-            "tls_ca_file (preferred) or tls_insecure_skip_verify",
-        )?;
+        self.exclusive(&["token", "token_file", "token_command"])?;
+        self.exclusive(&["tls_insecure_skip_verify", "tls_ca_file"])?;
         match (&self.tls.client_cert, &self.tls.client_key) {
             (Some(_), None) => Err(self.needs(
                 "tls_client_cert",
@@ -910,15 +891,11 @@ impl RealWebSocketTestConfig {
 
     /// Checks the `service.*` keys together and settles the service.
     fn settle_service(&mut self) -> Result<(), ConfigError> {
-        self.exclusive(
-            &[
-                "service.image",
-                "service.dockerfile",
-                "service.compose_file",
-            ],
-            "both say where the service comes from",
-            "service.image, service.dockerfile or service.compose_file",
-        )?;
+        self.exclusive(&[
+            "service.image",
+            "service.dockerfile",
+            "service.compose_file",
+        ])?;
         let keys = &self.service_keys;
         let incomplete = |key, missing, example| self.needs(key, missing, example);
         let source = match (

@@ -114,35 +114,59 @@ impl Drop for Pki {
     }
 }
 
-/// A TLS listener on `127.0.0.1` in front of the TCP server at `backend`
-/// (TLS ends here, bytes go on as they are). Stops when dropped.
-pub struct TlsFront {
+/// A listener on `127.0.0.1` in front of the TCP server at `backend`: TLS
+/// ends here (or, for [`Relay::plain`], nothing does) and the bytes go on
+/// as they are. Stops when dropped.
+pub struct Relay {
     pub addr: SocketAddr,
-    /// TLS handshakes that completed.
+    /// Connections accepted (for TLS: handshakes that completed).
     pub handshakes: Arc<AtomicU64>,
+    tls: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl TlsFront {
-    pub async fn start(config: Arc<rustls::ServerConfig>, backend: SocketAddr) -> Self {
+impl Relay {
+    /// TLS with `config` in front of `backend`.
+    pub async fn tls(config: Arc<rustls::ServerConfig>, backend: SocketAddr) -> Self {
+        Self::start(Some(TlsAcceptor::from(config)), backend).await
+    }
+
+    /// The same relay without TLS: the `ws://` baseline of a `wss://` one.
+    pub async fn plain(backend: SocketAddr) -> Self {
+        Self::start(None, backend).await
+    }
+
+    async fn start(acceptor: Option<TlsAcceptor>, backend: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let acceptor = TlsAcceptor::from(config);
         let handshakes = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&handshakes);
+        let tls = acceptor.is_some();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                tcp.set_nodelay(true).unwrap();
                 let (acceptor, counted) = (acceptor.clone(), Arc::clone(&counted));
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    let Ok(mut plain) = TcpStream::connect(backend).await else {
                         return;
                     };
-                    counted.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut plain) = TcpStream::connect(backend).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    plain.set_nodelay(true).unwrap();
+                    match acceptor {
+                        Some(acceptor) => {
+                            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                                return;
+                            };
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                        }
+                        None => {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            let mut tcp = tcp;
+                            let _ = tokio::io::copy_bidirectional(&mut tcp, &mut plain).await;
+                        }
                     }
                 });
             }
@@ -150,19 +174,21 @@ impl TlsFront {
         Self {
             addr,
             handshakes,
+            tls,
             task,
         }
     }
 
-    /// `wss://localhost:PORT/ws`.
+    /// `wss://localhost:PORT/ws`, or `ws://` for a plain relay.
     pub fn url(&self) -> url::Url {
-        format!("wss://localhost:{}/ws", self.addr.port())
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://localhost:{}/ws", self.addr.port())
             .parse()
             .unwrap()
     }
 }
 
-impl Drop for TlsFront {
+impl Drop for Relay {
     fn drop(&mut self) {
         self.task.abort();
     }
