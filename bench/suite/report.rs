@@ -460,7 +460,7 @@ fn dependent_build_section(build: &Value) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "\n## 6. Building a crate that depends on ws-harness\n\n{}\n\n| crate | features | commit | clean `cargo test --no-run` | crates compiled | against the first row |\n|---|---|---|---|---|---|",
+        "\n## 7. Building a crate that depends on ws-harness\n\n{}\n\n| crate | features | commit | clean `cargo test --no-run` | crates compiled | against the first row |\n|---|---|---|---|---|---|",
         build["method"].as_str().unwrap_or("")
     );
     let rows = build["rows"]
