@@ -208,6 +208,30 @@ pub fn bearer_request(
     Ok(request)
 }
 
+/// The `sub` claim of a JWT, read without checking its signature: the
+/// subject a client authenticates as, which the contract's owner rule
+/// compares frames with. `None` for a token that is not a JWT with a
+/// string `sub`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET, subject_of};
+///
+/// let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
+/// assert_eq!(subject_of(&token).as_deref(), Some("alice"));
+/// assert_eq!(subject_of("opaque-token"), None);
+/// ```
+#[must_use]
+pub fn subject_of(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
 /// Finds the token in a handshake's headers: the `Authorization` header
 /// first, then the `jwt.<token>` subprotocol entry.
 ///

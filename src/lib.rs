@@ -89,13 +89,14 @@ pub mod server;
 pub use harness::{
     Access, AccessError, BackendError, BackendInfo, BackendKind, BadHeader, BadReadiness,
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError, ClientOptions, ClientTls, ConfigBuilder,
-    ConfigError, ConfigSource, ConfiguredToken, ConnectError, ContainerRef, Credentials,
+    ConfigError, ConfigSource, ConfiguredToken, ConnectError, ContainerRef, Contract,
+    ContractError, ContractSettings, ContractSource, ContractStream, Credentials,
     DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HandshakeHeaders,
-    HttpCheckError, MaxRetriesExceeded, NotReady, ProcessEnvironment, Readiness,
-    RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, SaveError, ServiceDefinition,
-    ServiceSource, SkipReason, Socket, TOKEN_COMMAND_TIMEOUT, TestClient, TestClientFactory,
-    TierAttempt, TierOutcome, TlsError, TlsSettings, TokenError, Transcript, UnknownTier,
-    error_code, event, frame, transcript_dir,
+    HttpCheckError, MaxRetriesExceeded, NotReady, OwnerRule, ProcessEnvironment, Readiness,
+    RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, Rule, SaveError,
+    SequenceRule, ServiceDefinition, ServiceSource, SkipReason, Socket, TOKEN_COMMAND_TIMEOUT,
+    TestClient, TestClientFactory, TierAttempt, TierOutcome, TlsError, TlsSettings, TokenError,
+    Transcript, UnknownTier, Violation, error_code, event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{

@@ -171,7 +171,7 @@ async fn an_event_of_another_user_fails_every_expectation() {
     let err = c.expect(event("agent_started")).await.unwrap_err();
     assert!(
         err.problem.starts_with(
-            "wrong user: an event for user \"mallory\" arrived on h-wrong-user's connection"
+            "contract violation (owner) at /user_id: the frame is for \"mallory\"; this client is `h-wrong-user` (the token's subject); frame: {"
         ),
         "{}",
         err.problem
@@ -190,8 +190,9 @@ async fn a_nested_data_payload_fails_as_not_flat() {
     backend.send_raw("h-nested", &nested.to_string());
     let err = c.expect(event("agent_thinking")).await.unwrap_err();
     assert!(
-        err.problem
-            .starts_with("not flat: the event nests its fields in `data`"),
+        err.problem.starts_with(
+            "contract violation (forbidden field) at /data: `data` must not appear"
+        ),
         "{}",
         err.problem
     );

@@ -3,6 +3,7 @@
 //! and the event assertions.
 
 use super::access::{Socket, TokenIn};
+use super::contract::{Contract, ContractError, ContractStream, Violation};
 use super::credentials::Minter;
 use super::transcript::Transcript;
 use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
@@ -44,6 +45,8 @@ pub struct TestClientFactory {
     backend: BackendInfo,
     /// Makes the tokens of the backend's credentials; built once.
     minter: Minter,
+    /// The contract every client checks its frames against; compiled once.
+    contract: Contract,
     connections: Arc<AtomicU64>,
 }
 
@@ -94,6 +97,18 @@ pub enum ClientError {
         user: String,
         /// Which connection of the client.
         connection: u64,
+    },
+    /// The config's contract cannot be loaded.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The contract's owner rule needs the authenticated subject, and the
+    /// token does not say it.
+    #[error(
+        "user `{user}`: the contract checks that frames name the token's subject, and this token is not a JWT with a `sub`; set contract.owner to the subject, or contract.owner_field = \"\" to turn the rule off"
+    )]
+    NoSubject {
+        /// The user.
+        user: String,
     },
     /// An expectation failed while reconnecting.
     #[error(transparent)]
@@ -159,8 +174,15 @@ impl TestClientFactory {
     /// backend's own access ([`BackendInfo::access`]).
     ///
     /// # Errors
-    /// [`ClientError::Token`] when the backend's secret cannot sign.
+    /// [`ClientError::Token`] when the backend's secret cannot sign;
+    /// [`ClientError::Contract`] when the config's contract cannot be loaded.
     pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
+        let required: Vec<&str> = config
+            .required_agent_events
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        let contract = Contract::load(&config.contract, &required)?;
         let minter = backend
             .access
             .credentials
@@ -173,6 +195,7 @@ impl TestClientFactory {
             config: Arc::new(config),
             backend,
             minter,
+            contract,
             connections: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -266,14 +289,22 @@ impl ClientOptions {
             Some(token) => token.clone(),
             None => self.factory.token_for(&self.user)?,
         };
+        let subject = crate::auth::subject_of(&token);
+        let contract = &self.factory.contract;
+        if subject.is_none() && contract.needs_subject() {
+            return Err(ClientError::NoSubject {
+                user: self.user.clone(),
+            });
+        }
         let mut client = TestClient {
             user: self.user.clone(),
             connection: 0,
             ws: None,
             transcript: Transcript::new(),
             event_timeout: self.factory.config.event_timeout,
+            contract: contract.stream(subject),
+            violations: Vec::new(),
             options: self,
-            violation: None,
             token,
         };
         client.open().await?;
@@ -296,9 +327,11 @@ pub struct TestClient {
     pub(super) transcript: Transcript,
     pub(super) event_timeout: Duration,
     pub(super) options: ClientOptions,
-    /// The first frame that breaks the protocol for every expectation
-    /// (another user's event, a nested payload), screened as it arrives.
-    pub(super) violation: Option<String>,
+    /// The contract applied to every frame as it arrives.
+    contract: ContractStream,
+    /// Every frame that broke the contract; the first fails every
+    /// expectation after it.
+    pub(super) violations: Vec<Violation>,
     token: String,
 }
 
@@ -382,6 +415,7 @@ impl TestClient {
             let error = match self.attempt(&url).await {
                 Ok(ws) => {
                     self.ws = Some(ws);
+                    self.contract.new_connection();
                     self.connection = factory.connections.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::debug!(user = %self.user, connection = self.connection, "connected");
                     return Ok(());
@@ -446,6 +480,9 @@ impl TestClient {
     /// # Errors
     /// [`ClientError::Send`] when the connection is closed or broken.
     pub async fn send(&mut self, message: &ClientMessage) -> Result<(), ClientError> {
+        if let ClientMessage::Resume { last_event_id } = message {
+            self.contract.resume_from(*last_event_id);
+        }
         self.send_frame(Message::text(message.to_json())).await
     }
 
@@ -614,8 +651,8 @@ impl TestClient {
                 ("<connection closed>".to_owned(), Value::Null)
             }
         };
-        if self.violation.is_none() {
-            self.violation = super::expect::violation(&json, &text, &self.user);
+        if let Some(violation) = self.contract.check(&json, &text) {
+            self.violations.push(violation);
         }
         self.transcript.push(text, json, self.connection);
         true

@@ -3,7 +3,8 @@
 
 use super::service::{Readiness, ServiceDefinition, ServiceSource};
 use super::{
-    BackendKind, ConfiguredToken, DockerEnvironment, HandshakeHeaders, TlsSettings, UnknownTier,
+    BackendKind, ConfiguredToken, ContractSettings, ContractSource, DockerEnvironment,
+    HandshakeHeaders, OwnerRule, SequenceRule, TlsSettings, UnknownTier,
 };
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
@@ -44,6 +45,7 @@ use url::Url;
 /// | `staging_ready` | when staging counts as up: `websocket`, `http:<path>[=<status>]` or `reference` | `websocket` |
 /// | `container_idle_exit` | the reference container stops after this long unused | 60 s |
 /// | `service.*` | the container tier's service: see [`ServiceDefinition`] | the reference image |
+/// | `contract.*` | the rules every received frame is checked against: see [`ContractSettings`] | the reference protocol |
 ///
 /// ```
 /// use std::time::Duration;
@@ -96,6 +98,9 @@ pub struct RealWebSocketTestConfig {
     pub container_idle_exit: Duration,
     /// The service the container tier runs (`service.*` keys).
     pub service: ServiceDefinition,
+    /// The contract every received frame is checked against (`contract.*`
+    /// keys).
+    pub contract: ContractSettings,
     /// Where the container tier looks for the Docker engine, read from the
     /// environment (see [`engine`](crate::engine) for the order).
     pub docker: DockerEnvironment,
@@ -137,6 +142,7 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("staging_ready", &self.staging_ready)
             .field("container_idle_exit", &self.container_idle_exit)
             .field("service", &self.service)
+            .field("contract", &self.contract)
             .field("docker", &self.docker)
             .finish()
     }
@@ -280,7 +286,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 31] = [
+const KEYS: [Key; 42] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -436,6 +442,61 @@ const KEYS: [Key; 31] = [
         toml_example: "\"http:/healthz\"",
         env_example: "http:/healthz",
     },
+    Key {
+        name: "contract.source",
+        toml_example: "\"asyncapi.yaml\" (or \"reference\", \"none\")",
+        env_example: "asyncapi.yaml",
+    },
+    Key {
+        name: "contract.kind_field",
+        toml_example: "\"type\"",
+        env_example: "type",
+    },
+    Key {
+        name: "contract.unknown_kinds",
+        toml_example: "\"allow\" (or \"violation\")",
+        env_example: "allow",
+    },
+    Key {
+        name: "contract.sequence_field",
+        toml_example: "\"seq\"",
+        env_example: "seq",
+    },
+    Key {
+        name: "contract.sequence",
+        toml_example: "\"increasing\" (or \"gapless\")",
+        env_example: "increasing",
+    },
+    Key {
+        name: "contract.sequence_restart_field",
+        toml_example: "\"oldest_event_id\"",
+        env_example: "oldest_event_id",
+    },
+    Key {
+        name: "contract.owner_field",
+        toml_example: "\"user\"",
+        env_example: "user",
+    },
+    Key {
+        name: "contract.owner",
+        toml_example: "\"subject\" (the token's sub) or a fixed value",
+        env_example: "subject",
+    },
+    Key {
+        name: "contract.forbidden_fields",
+        toml_example: "[\"data\"]",
+        env_example: "data,payload",
+    },
+    Key {
+        name: "contract.run_field",
+        toml_example: "\"run\"",
+        env_example: "run",
+    },
+    Key {
+        name: "contract.terminal_kinds",
+        toml_example: "[\"done\", \"failed\"]",
+        env_example: "done,failed",
+    },
 ];
 
 /// A value as one source wrote it.
@@ -484,6 +545,7 @@ impl Default for RealWebSocketTestConfig {
             staging_ready: Readiness::WebSocket,
             container_idle_exit: Duration::from_secs(60),
             service: ServiceDefinition::default(),
+            contract: ContractSettings::default(),
             docker: DockerEnvironment::default(),
             sources: BTreeMap::new(),
             service_keys: ServiceKeys::default(),
@@ -596,6 +658,25 @@ impl RealWebSocketTestConfig {
                     .map_or_else(|| PathBuf::from(&s), |dir| dir.join(&s)),
                 _ => PathBuf::from(&s),
             })
+        };
+        let non_empty = |raw: &Raw| -> Result<String, ConfigError> {
+            let s = text(raw)?;
+            if s.is_empty() {
+                return Err(bad("must not be empty", &source, raw));
+            }
+            Ok(s)
+        };
+        // A list, or `a,b` in one string.
+        let list = |raw: &Raw| -> Result<Vec<String>, ConfigError> {
+            match raw {
+                Raw::List(items) => Ok(items.clone()),
+                Raw::Text(s) => Ok(s
+                    .split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect()),
+                _ => Err(bad("expected a list of strings", &source, raw)),
+            }
         };
         // A table, or `A=1,B=2` (each split at its first `=`).
         let pairs = |raw: &Raw, form: &str| -> Result<Vec<(String, String)>, ConfigError> {
@@ -793,6 +874,42 @@ impl RealWebSocketTestConfig {
                     |e: super::service::BadReadiness| bad(&e.to_string(), &source, &raw),
                 )?);
             }
+            "contract.source" => {
+                self.contract.source = match text(&raw)?.as_str() {
+                    "reference" => ContractSource::Reference,
+                    "none" => ContractSource::None,
+                    _ => ContractSource::File(path(&raw)?),
+                };
+            }
+            "contract.kind_field" => self.contract.kind_field = non_empty(&raw)?,
+            "contract.unknown_kinds" => {
+                self.contract.unknown_kinds_allowed = match text(&raw)?.as_str() {
+                    "allow" => true,
+                    "violation" => false,
+                    _ => return Err(bad("expected allow or violation", &source, &raw)),
+                };
+            }
+            "contract.sequence_field" => self.contract.sequence_field = Some(text(&raw)?),
+            "contract.sequence" => {
+                self.contract.sequence = match text(&raw)?.as_str() {
+                    "gapless" => SequenceRule::Gapless,
+                    "increasing" => SequenceRule::Increasing,
+                    _ => return Err(bad("expected gapless or increasing", &source, &raw)),
+                };
+            }
+            "contract.sequence_restart_field" => {
+                self.contract.sequence_restart_field = Some(text(&raw)?);
+            }
+            "contract.owner_field" => self.contract.owner_field = Some(text(&raw)?),
+            "contract.owner" => {
+                self.contract.owner = match non_empty(&raw)?.as_str() {
+                    "subject" => OwnerRule::Subject,
+                    value => OwnerRule::Value(value.to_owned()),
+                };
+            }
+            "contract.forbidden_fields" => self.contract.forbidden_fields = Some(list(&raw)?),
+            "contract.run_field" => self.contract.run_field = Some(text(&raw)?),
+            "contract.terminal_kinds" => self.contract.terminal_kinds = Some(list(&raw)?),
             _ => unreachable!("every key of KEYS is handled"),
         }
         self.sources.insert(key.name, source);
@@ -807,19 +924,29 @@ impl RealWebSocketTestConfig {
         let table: BTreeMap<String, toml::Spanned<toml::Value>> =
             toml::from_str(text).map_err(not_toml)?;
         let mut entries: Vec<(String, toml::Spanned<toml::Value>)> = Vec::new();
+        // The tables' own keys, read again for their spans.
+        #[derive(serde::Deserialize)]
+        struct Tables {
+            #[serde(default)]
+            service: BTreeMap<String, toml::Spanned<toml::Value>>,
+            #[serde(default)]
+            contract: BTreeMap<String, toml::Spanned<toml::Value>>,
+        }
+        let mut tables: Option<Tables> = None;
         for (name, value) in table {
-            if name == "service" && value.get_ref().is_table() {
-                // Read again for the spans of the table's own keys.
-                #[derive(serde::Deserialize)]
-                struct ServiceTable {
-                    service: BTreeMap<String, toml::Spanned<toml::Value>>,
+            if matches!(name.as_str(), "service" | "contract") && value.get_ref().is_table() {
+                if tables.is_none() {
+                    tables = Some(toml::from_str(text).map_err(not_toml)?);
                 }
-                let nested: ServiceTable = toml::from_str(text).map_err(not_toml)?;
+                let tables = tables.as_mut().expect("just read");
+                let nested = match name.as_str() {
+                    "service" => std::mem::take(&mut tables.service),
+                    _ => std::mem::take(&mut tables.contract),
+                };
                 entries.extend(
                     nested
-                        .service
                         .into_iter()
-                        .map(|(key, value)| (format!("service.{key}"), value)),
+                        .map(|(key, value)| (format!("{name}.{key}"), value)),
                 );
             } else {
                 entries.push((name, value));

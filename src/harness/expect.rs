@@ -21,9 +21,9 @@ impl TestClient {
     ) -> Result<T, ExpectationFailed> {
         let deadline = Instant::now() + timeout;
         loop {
-            // Whatever is expected, another user's event or a nested payload fails it.
-            let verdict = match &self.violation {
-                Some(problem) => Check::Fail(problem.clone()),
+            // Whatever is expected, a frame that broke the contract fails it.
+            let verdict = match self.violations.first() {
+                Some(violation) => Check::Fail(violation.to_string()),
                 None => check(&mut self.transcript),
             };
             let problem = match verdict {
@@ -314,25 +314,6 @@ enum Check<T> {
     Done(T),
     Wait(String),
     Fail(String),
-}
-
-/// A frame that must fail any expectation: an event of another user, or an
-/// event whose business fields sit in a nested `data` object.
-pub(super) fn violation(json: &Value, text: &str, user: &str) -> Option<String> {
-    // Only agent events carry an event_id.
-    json.get("event_id")?;
-    if json.get("user_id").and_then(Value::as_str) != Some(user) {
-        return Some(format!(
-            "wrong user: an event for user {} arrived on {user}'s connection: {text}",
-            json["user_id"]
-        ));
-    }
-    if json.get("data").is_some_and(Value::is_object) {
-        return Some(format!(
-            "not flat: the event nests its fields in `data`: {text}"
-        ));
-    }
-    None
 }
 
 /// The positions of unmatched frames matching `matchers` in order, or the

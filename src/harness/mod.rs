@@ -6,6 +6,7 @@ pub(crate) mod access;
 mod backend;
 mod client;
 mod config;
+mod contract;
 mod credentials;
 pub mod engine;
 mod expect;
@@ -35,6 +36,10 @@ pub use client::{
 pub use config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigBuilder, ConfigError, ConfigSource, Environment,
     ProcessEnvironment, RealWebSocketTestConfig,
+};
+pub use contract::{
+    Contract, ContractError, ContractSettings, ContractSource, ContractStream, OwnerRule, Rule,
+    SequenceRule, Violation,
 };
 pub use credentials::{ConfiguredToken, Credentials, TOKEN_COMMAND_TIMEOUT, TokenError};
 pub use engine::DockerEnvironment;

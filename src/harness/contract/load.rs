@@ -1,0 +1,363 @@
+//! Loading a contract: the built-in reference one, a JSON Schema file or an
+//! AsyncAPI document; each schema compiled once.
+
+use super::{Contract, ContractSettings, ContractSource, Inner};
+use jsonschema::{Registry, Validator};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The reference protocol's schema (`docs/reference-protocol.schema.json`).
+const REFERENCE_SCHEMA: &str = include_str!("../../../docs/reference-protocol.schema.json");
+/// The URI the contract's document is registered under, so `$ref`s into it
+/// (its `$defs`, an AsyncAPI document's `components`) resolve.
+const DOCUMENT_URI: &str = "urn:ws-harness:contract";
+/// How many `$ref`s in a row are followed when looking for a message.
+const MAX_REF_DEPTH: usize = 32;
+
+/// Why a contract could not be loaded. Each names the file and, inside it,
+/// the JSON pointer of what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractError {
+    /// The file cannot be read.
+    #[error("cannot read the contract {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON or YAML.
+    #[error("the contract {path} is not {format}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// `JSON` or `YAML`.
+        format: &'static str,
+        /// The parser's words, with line and column.
+        reason: String,
+    },
+    /// An AsyncAPI version this harness does not read.
+    #[error("the contract {path} is AsyncAPI {version}; 2.x and 3.0 are read")]
+    AsyncApiVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version it declares.
+        version: String,
+    },
+    /// An AsyncAPI document with no message the service sends.
+    #[error(
+        "the AsyncAPI document {path} has no message the service sends (2.x: channels.*.subscribe.message; 3.0: operations with action: send)"
+    )]
+    NoMessages {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A message whose kind cannot be told.
+    #[error(
+        "{path}#{pointer}: the message's payload has no `properties.{kind_field}` with a `const` or `enum`, so its kind cannot be told (set contract.kind_field to the discriminator)"
+    )]
+    NoKind {
+        /// The file.
+        path: PathBuf,
+        /// Where the message is.
+        pointer: String,
+        /// The discriminator looked for.
+        kind_field: String,
+    },
+    /// A `$ref` that points nowhere in the document.
+    #[error("{path}#{pointer}: `$ref` {reference} points nowhere in the document")]
+    BadRef {
+        /// The file.
+        path: PathBuf,
+        /// Where the `$ref` is.
+        pointer: String,
+        /// The reference.
+        reference: String,
+    },
+    /// A schema that does not compile.
+    #[error("{path}#{pointer}: not a valid JSON Schema: {reason}")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Where the schema is.
+        pointer: String,
+        /// The compiler's words.
+        reason: String,
+    },
+}
+
+pub(super) fn load<S: AsRef<str>>(
+    settings: &ContractSettings,
+    run_events: &[S],
+) -> Result<Contract, ContractError> {
+    let run_events: Vec<String> = run_events.iter().map(|e| e.as_ref().to_owned()).collect();
+    let mut settings = settings.clone();
+    let (kinds, whole) = match &settings.source {
+        ContractSource::None => (None, None),
+        ContractSource::Reference => {
+            let path = PathBuf::from("docs/reference-protocol.schema.json");
+            let document: Value =
+                serde_json::from_str(REFERENCE_SCHEMA).expect("the reference schema is JSON");
+            reference_rules(&mut settings);
+            let (kinds, whole) = schema_kinds(&path, &document, &settings.kind_field)?;
+            (kinds, whole)
+        }
+        ContractSource::File(path) => {
+            let document = read(path)?;
+            if document.get("asyncapi").is_some() {
+                let messages = asyncapi_messages(path, &document)?;
+                let mut kinds = HashMap::new();
+                for message in messages {
+                    let (pointer, payload) = follow(path, &document, format!("{message}/payload"))?;
+                    let named = named_kinds(payload, &settings.kind_field);
+                    if named.is_empty() {
+                        return Err(ContractError::NoKind {
+                            path: path.clone(),
+                            pointer,
+                            kind_field: settings.kind_field.clone(),
+                        });
+                    }
+                    let validator = Arc::new(compile(path, &document, &pointer)?);
+                    for kind in named {
+                        kinds.insert(kind, Arc::clone(&validator));
+                    }
+                }
+                (Some(kinds), None)
+            } else {
+                schema_kinds(path, &document, &settings.kind_field)?
+            }
+        }
+    };
+    let empty_is_off = |field: &mut Option<String>| {
+        if field.as_deref() == Some("") {
+            *field = None;
+        }
+    };
+    empty_is_off(&mut settings.sequence_field);
+    empty_is_off(&mut settings.sequence_restart_field);
+    empty_is_off(&mut settings.owner_field);
+    empty_is_off(&mut settings.run_field);
+    Ok(Contract {
+        inner: Arc::new(Inner {
+            source: settings.source.clone(),
+            kinds,
+            whole,
+            forbidden_fields: settings.forbidden_fields.clone().unwrap_or_default(),
+            terminal_kinds: settings.terminal_kinds.clone().unwrap_or_default(),
+            run_events,
+            settings,
+        }),
+    })
+}
+
+/// The reference protocol's rules, where the settings leave them unset.
+fn reference_rules(settings: &mut ContractSettings) {
+    let preset = |field: &mut Option<String>, value: &str| {
+        field.get_or_insert_with(|| value.to_owned());
+    };
+    preset(&mut settings.sequence_field, "event_id");
+    preset(&mut settings.sequence_restart_field, "oldest_event_id");
+    preset(&mut settings.owner_field, "user_id");
+    preset(&mut settings.run_field, "message_id");
+    settings
+        .forbidden_fields
+        .get_or_insert_with(|| vec!["data".to_owned()]);
+    settings
+        .terminal_kinds
+        .get_or_insert_with(|| vec!["agent_completed".to_owned(), "agent_error".to_owned()]);
+}
+
+/// The file as JSON: YAML for `.yaml`/`.yml`, JSON otherwise.
+fn read(path: &Path) -> Result<Value, ContractError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ContractError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    if yaml {
+        yaml_serde::from_str(&text).map_err(|e| ContractError::Parse {
+            path: path.to_owned(),
+            format: "YAML",
+            reason: e.to_string(),
+        })
+    } else {
+        serde_json::from_str(&text).map_err(|e| ContractError::Parse {
+            path: path.to_owned(),
+            format: "JSON",
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A JSON Schema document's kinds: the entries of its top-level `oneOf` or
+/// `anyOf` that name their kind; else the whole schema applies to every
+/// frame.
+type Kinds = (Option<HashMap<String, Arc<Validator>>>, Option<Validator>);
+
+fn schema_kinds(path: &Path, document: &Value, kind_field: &str) -> Result<Kinds, ContractError> {
+    let entries = ["oneOf", "anyOf"]
+        .into_iter()
+        .find_map(|key| Some((key, document.get(key)?.as_array()?)));
+    let Some((key, entries)) = entries else {
+        return Ok((None, Some(compile(path, document, "")?)));
+    };
+    let mut kinds = HashMap::new();
+    for i in 0..entries.len() {
+        let (pointer, schema) = follow(path, document, format!("/{key}/{i}"))?;
+        let named = named_kinds(schema, kind_field);
+        if named.is_empty() {
+            // Not every entry names its kind: the schema applies whole.
+            return Ok((None, Some(compile(path, document, "")?)));
+        }
+        let validator = Arc::new(compile(path, document, &pointer)?);
+        for kind in named {
+            kinds.insert(kind, Arc::clone(&validator));
+        }
+    }
+    Ok((Some(kinds), None))
+}
+
+/// The kinds a payload schema names: `properties.<kind_field>` `const` or
+/// `enum` (following a `$ref` there).
+fn named_kinds(schema: &Value, kind_field: &str) -> Vec<String> {
+    let Some(field) = schema.get("properties").and_then(|p| p.get(kind_field)) else {
+        return Vec::new();
+    };
+    if let Some(kind) = field.get("const").and_then(Value::as_str) {
+        return vec![kind.to_owned()];
+    }
+    field
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Follows `$ref`s from the value at `pointer`: the pointer and value of
+/// what it finally is.
+fn follow<'a>(
+    path: &Path,
+    document: &'a Value,
+    mut pointer: String,
+) -> Result<(String, &'a Value), ContractError> {
+    for _ in 0..MAX_REF_DEPTH {
+        let value = document
+            .pointer(&pointer)
+            .ok_or_else(|| ContractError::BadRef {
+                path: path.to_owned(),
+                pointer: pointer.clone(),
+                reference: pointer.clone(),
+            })?;
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => match reference.strip_prefix('#') {
+                Some(next) if document.pointer(next).is_some() => pointer = next.to_owned(),
+                _ => {
+                    return Err(ContractError::BadRef {
+                        path: path.to_owned(),
+                        pointer,
+                        reference: reference.to_owned(),
+                    });
+                }
+            },
+            None => return Ok((pointer, value)),
+        }
+    }
+    Err(ContractError::BadRef {
+        path: path.to_owned(),
+        reference: pointer.clone(),
+        pointer,
+    })
+}
+
+/// The pointers of the messages the service sends.
+fn asyncapi_messages(path: &Path, document: &Value) -> Result<Vec<String>, ContractError> {
+    let version = document["asyncapi"].as_str().unwrap_or_default().to_owned();
+    let mut messages = Vec::new();
+    let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
+    if version.starts_with("2.") {
+        for (name, channel) in document["channels"].as_object().into_iter().flatten() {
+            if channel.get("subscribe").is_none() {
+                continue;
+            }
+            let message = format!("/channels/{}/subscribe/message", escape(name));
+            let (pointer, value) = follow(path, document, message)?;
+            match value.get("oneOf").and_then(Value::as_array) {
+                Some(list) => {
+                    for i in 0..list.len() {
+                        messages.push(follow(path, document, format!("{pointer}/oneOf/{i}"))?.0);
+                    }
+                }
+                None => messages.push(pointer),
+            }
+        }
+    } else if version.starts_with("3.0") {
+        for (name, operation) in document["operations"].as_object().into_iter().flatten() {
+            if operation.get("action").and_then(Value::as_str) != Some("send") {
+                continue;
+            }
+            let listed = operation.get("messages").and_then(Value::as_array);
+            let count = listed.map_or(0, Vec::len);
+            let op = format!("/operations/{}", escape(name));
+            if count == 0 {
+                // No list: every message of its channel.
+                let (channel, value) = follow(path, document, format!("{op}/channel"))?;
+                for key in value["messages"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    let message = format!("{channel}/messages/{}", escape(key));
+                    messages.push(follow(path, document, message)?.0);
+                }
+            }
+            for i in 0..count {
+                messages.push(follow(path, document, format!("{op}/messages/{i}"))?.0);
+            }
+        }
+    } else {
+        return Err(ContractError::AsyncApiVersion {
+            path: path.to_owned(),
+            version,
+        });
+    }
+    if messages.is_empty() {
+        return Err(ContractError::NoMessages {
+            path: path.to_owned(),
+        });
+    }
+    messages.sort();
+    messages.dedup();
+    Ok(messages)
+}
+
+/// Compiles the schema at `pointer` of `document`, with the whole document
+/// registered so its `$ref`s resolve.
+fn compile(path: &Path, document: &Value, pointer: &str) -> Result<Validator, ContractError> {
+    let schema_error = |reason: String| ContractError::Schema {
+        path: path.to_owned(),
+        pointer: pointer.to_owned(),
+        reason,
+    };
+    let registry = Registry::new()
+        .add(DOCUMENT_URI, document.clone())
+        .and_then(|r| r.prepare())
+        .map_err(|e| schema_error(e.to_string()))?;
+    jsonschema::options()
+        .offline()
+        .with_registry(&registry)
+        .build(&json!({"$ref": format!("{DOCUMENT_URI}#{pointer}")}))
+        .map_err(|e| schema_error(e.to_string()))
+}

@@ -1,0 +1,381 @@
+//! [`Contract`]: the rules every frame a client receives is checked against,
+//! as it arrives, on every client, against any backend.
+//!
+//! Per frame: a JSON Schema per message kind, chosen by a discriminator
+//! field (`type`), and wrapper fields that must not appear. Per stream (one
+//! client, across its connections): a sequence field that must be gapless
+//! or increasing, an owner field that must name the authenticated subject,
+//! and run rules (the required events in order per run, nothing after a
+//! terminal event of the same run).
+//!
+//! Where a contract comes from ([`ContractSource`]): `reference`, built in
+//! (the schema is `docs/reference-protocol.schema.json`); a JSON Schema
+//! file; an AsyncAPI 2.x or 3.0 document (YAML or JSON): the messages the
+//! service sends; or `none`.
+
+mod load;
+mod stream;
+
+pub use load::ContractError;
+pub use stream::ContractStream;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the contract comes from (setting `contract.source`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ContractSource {
+    /// The reference protocol of `docs/PROTOCOL.md`, with its rules.
+    #[default]
+    Reference,
+    /// A JSON Schema file, or an AsyncAPI 2.x/3.0 document (YAML or JSON).
+    File(PathBuf),
+    /// No contract: frames are recorded, not checked.
+    None,
+}
+
+impl fmt::Display for ContractSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reference => f.write_str("reference"),
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::None => f.write_str("none"),
+        }
+    }
+}
+
+/// How the sequence field must go up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SequenceRule {
+    /// Each value is the one before plus one.
+    #[default]
+    Gapless,
+    /// Each value is above the one before.
+    Increasing,
+}
+
+/// Who the owner field must name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OwnerRule {
+    /// The authenticated subject: the `sub` of the client's token.
+    #[default]
+    Subject,
+    /// This value.
+    Value(String),
+}
+
+/// The `[contract]` settings. Unset rule settings of the `reference`
+/// source take the reference protocol's; of a file, nothing.
+///
+/// ```
+/// use ws_harness::{ContractSource, RealWebSocketTestConfig};
+///
+/// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
+/// assert_eq!(config.contract.source, ContractSource::Reference);
+/// assert_eq!(config.contract.kind_field, "type");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ContractSettings {
+    /// Where the schemas come from.
+    pub source: ContractSource,
+    /// The field whose value names a frame's kind. Default `type`.
+    pub kind_field: String,
+    /// Whether a frame of a kind the contract does not name is a violation.
+    /// Default: yes.
+    pub unknown_kinds_allowed: bool,
+    /// The field that must go up per stream (`event_id` for the reference).
+    pub sequence_field: Option<String>,
+    /// How it must go up. Default gapless.
+    pub sequence: SequenceRule,
+    /// A field after which the sequence goes on from its value (the
+    /// reference's `replay_gap` error carries `oldest_event_id`).
+    pub sequence_restart_field: Option<String>,
+    /// The field that must name the stream's owner (`user_id`).
+    pub owner_field: Option<String>,
+    /// Who that is. Default: the token's subject.
+    pub owner: OwnerRule,
+    /// Fields no frame may carry (`data` for the reference: events are flat).
+    pub forbidden_fields: Option<Vec<String>>,
+    /// The field that names a frame's run (`message_id`).
+    pub run_field: Option<String>,
+    /// Kinds after which a run has ended (`agent_completed`, `agent_error`).
+    pub terminal_kinds: Option<Vec<String>>,
+}
+
+impl Default for ContractSettings {
+    fn default() -> Self {
+        Self {
+            source: ContractSource::Reference,
+            kind_field: "type".to_owned(),
+            unknown_kinds_allowed: false,
+            sequence_field: None,
+            sequence: SequenceRule::Gapless,
+            sequence_restart_field: None,
+            owner_field: None,
+            owner: OwnerRule::Subject,
+            forbidden_fields: None,
+            run_field: None,
+            terminal_kinds: None,
+        }
+    }
+}
+
+/// Which rule a frame broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The frame is not a JSON object.
+    NotJson,
+    /// Its kind is not one the contract names.
+    UnknownKind,
+    /// It does not match its kind's schema.
+    Schema,
+    /// It carries a field no frame may carry.
+    ForbiddenField,
+    /// Its owner field names someone other than the stream's owner.
+    Owner,
+    /// Its sequence value was seen already or is out of order.
+    SequenceRepeated,
+    /// Its sequence value skips one or more.
+    SequenceGap,
+    /// A required event of its run came out of order.
+    RunOrder,
+    /// Its run ended without a required event.
+    RunMissingEvent,
+    /// It belongs to a run that had already ended.
+    AfterTerminal,
+}
+
+impl Rule {
+    /// The rule's name in reports, e.g. `sequence gap`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotJson => "not JSON",
+            Self::UnknownKind => "unknown kind",
+            Self::Schema => "schema",
+            Self::ForbiddenField => "forbidden field",
+            Self::Owner => "owner",
+            Self::SequenceRepeated => "sequence repeated",
+            Self::SequenceGap => "sequence gap",
+            Self::RunOrder => "run order",
+            Self::RunMissingEvent => "run missing an event",
+            Self::AfterTerminal => "after the run's end",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A frame that broke the contract: the rule, the JSON pointer of the bad
+/// field, what is wrong and the frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub rule: Rule,
+    /// The JSON pointer of the field at fault (`""`: the whole frame).
+    pub pointer: String,
+    /// What is wrong, in a sentence.
+    pub message: String,
+    /// The frame as received.
+    pub frame: String,
+}
+
+impl fmt::Display for Violation {
+    /// `contract violation (sequence gap) at /event_id: event 7 follows event 5 (6 skipped); frame: {...}`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.pointer.is_empty() {
+            "the frame"
+        } else {
+            &self.pointer
+        };
+        write!(
+            f,
+            "contract violation ({}) at {at}: {}; frame: {}",
+            self.rule, self.message, self.frame
+        )
+    }
+}
+
+/// A compiled contract: schemas compiled once, shared by every client of a
+/// factory. Make one with [`Contract::load`]; check a stream of frames
+/// with [`Contract::stream`].
+///
+/// ```
+/// use serde_json::json;
+/// use ws_harness::{Contract, ContractSettings, Rule};
+///
+/// let contract = Contract::load(&ContractSettings::default(), &["agent_started", "agent_completed"]).unwrap();
+/// let mut stream = contract.stream(Some("alice".into()));
+/// let frame = json!({"type": "pong", "nonce": 7});
+/// let violation = stream.check(&frame, &frame.to_string()).unwrap();
+/// assert_eq!((violation.rule, violation.pointer.as_str()), (Rule::Schema, "/nonce"));
+/// ```
+#[derive(Clone)]
+pub struct Contract {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// What it was loaded from, for reports.
+    source: ContractSource,
+    /// The schema of each kind; `None` when the contract checks no kinds.
+    kinds: Option<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// One schema every frame must match (a file without kinds).
+    whole: Option<jsonschema::Validator>,
+    settings: ContractSettings,
+    /// The events every run must carry, in order.
+    run_events: Vec<String>,
+    forbidden_fields: Vec<String>,
+    terminal_kinds: Vec<String>,
+}
+
+impl fmt::Debug for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Contract")
+            .field("source", &self.inner.source)
+            .field(
+                "kinds",
+                &self.inner.kinds.as_ref().map(|k| {
+                    let mut names: Vec<&String> = k.keys().collect();
+                    names.sort();
+                    names
+                }),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Contract {
+    /// Loads and compiles the contract of `settings`; `run_events` are the
+    /// events every run must carry, in order (the config's
+    /// `required_agent_events`), used when a run field is set.
+    ///
+    /// # Errors
+    /// [`ContractError`] naming the file, the JSON pointer and what is
+    /// wrong, for a file that cannot be read or parsed, or a schema that
+    /// does not compile.
+    pub fn load<S: AsRef<str>>(
+        settings: &ContractSettings,
+        run_events: &[S],
+    ) -> Result<Self, ContractError> {
+        load::load(settings, run_events)
+    }
+
+    /// Where it came from.
+    #[must_use]
+    pub fn source(&self) -> &ContractSource {
+        &self.inner.source
+    }
+
+    /// Whether it checks anything (`none` does not).
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        self.inner.source == ContractSource::None
+    }
+
+    /// Whether its owner rule compares frames with the token's subject.
+    #[must_use]
+    pub fn needs_subject(&self) -> bool {
+        let settings = &self.inner.settings;
+        !self.is_none() && settings.owner_field.is_some() && settings.owner == OwnerRule::Subject
+    }
+
+    /// A fresh stream of one client, owned by `subject` (the authenticated
+    /// subject, for the owner rule).
+    #[must_use]
+    pub fn stream(&self, subject: Option<String>) -> ContractStream {
+        ContractStream::new(self.clone(), subject)
+    }
+
+    /// The per-frame rules: JSON, kind, schema, forbidden fields.
+    fn check_frame(&self, json: &Value, text: &str) -> Option<Violation> {
+        let inner = &self.inner;
+        let violation = |rule, pointer: String, message: String| {
+            Some(Violation {
+                rule,
+                pointer,
+                message,
+                frame: text.to_owned(),
+            })
+        };
+        let Some(object) = json.as_object() else {
+            return violation(
+                Rule::NotJson,
+                String::new(),
+                "the frame is not a JSON object".to_owned(),
+            );
+        };
+        for field in &inner.forbidden_fields {
+            if object.contains_key(field) {
+                return violation(
+                    Rule::ForbiddenField,
+                    pointer_of(field),
+                    format!(
+                        "`{field}` must not appear (the contract's fields are flat, not wrapped)"
+                    ),
+                );
+            }
+        }
+        if let Some(whole) = &inner.whole {
+            return schema_violation(whole, json, text);
+        }
+        let kinds = inner.kinds.as_ref()?;
+        let kind_field = &inner.settings.kind_field;
+        let Some(kind) = object.get(kind_field).and_then(Value::as_str) else {
+            return violation(
+                Rule::UnknownKind,
+                pointer_of(kind_field),
+                format!("the frame has no string `{kind_field}` to say its kind"),
+            );
+        };
+        match kinds.get(kind) {
+            Some(validator) => schema_violation(validator, json, text),
+            None if inner.settings.unknown_kinds_allowed => None,
+            None => {
+                let mut known: Vec<&String> = kinds.keys().collect();
+                known.sort();
+                violation(
+                    Rule::UnknownKind,
+                    pointer_of(kind_field),
+                    format!(
+                        "`{kind}` is not a kind the contract names ({})",
+                        known
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// The first error of `validator` on `json`, as a violation.
+fn schema_violation(
+    validator: &jsonschema::Validator,
+    json: &Value,
+    text: &str,
+) -> Option<Violation> {
+    let error = validator.iter_errors(json).next()?;
+    Some(Violation {
+        rule: Rule::Schema,
+        pointer: error.instance_path().to_string(),
+        message: error.to_string(),
+        frame: text.to_owned(),
+    })
+}
+
+/// The JSON pointer of a top-level field.
+fn pointer_of(field: &str) -> String {
+    format!("/{}", field.replace('~', "~0").replace('/', "~1"))
+}
