@@ -249,3 +249,73 @@ async fn scenario_outside_test_mode_is_an_invalid_field() {
     // Without the scenario the same server runs the golden path.
     assert_eq!(alice.run("m-2").await.len(), 5);
 }
+
+/// Every frame the server sends in these runs, replies included, matches
+/// the shipped schema `docs/reference-protocol.schema.json` (the one the
+/// harness's `reference` contract uses).
+#[tokio::test]
+async fn every_frame_matches_the_shipped_schema() {
+    let schema: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/reference-protocol.schema.json"
+    )))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let server = TestServer::start().await;
+    let mut alice = server.connect("schema-alice").await;
+    let mut frames = Vec::new();
+    alice.user_message("m-1", None).await;
+    frames.extend(alice.until("agent_completed").await);
+    alice
+        .user_message(
+            "m-2",
+            Some(json!({"tools": ["a", "b"], "thinking_steps": 2})),
+        )
+        .await;
+    frames.extend(alice.until("agent_completed").await);
+    alice
+        .user_message("m-3", Some(json!({"fail_at": "tool_executing"})))
+        .await;
+    frames.extend(alice.until("agent_error").await);
+    alice.send_json(json!({"type": "ping", "nonce": "n"})).await;
+    frames.push(alice.next_json().await);
+    alice
+        .send_json(json!({"type": "resume", "last_event_id": 3}))
+        .await;
+    // The replay holds an `agent_error`, where `until` would stop.
+    loop {
+        let frame = alice.next_json().await;
+        let resumed = frame["type"] == "resumed";
+        frames.push(frame);
+        if resumed {
+            break;
+        }
+    }
+    alice.send_json(json!({"type": "nonsense"})).await;
+    frames.push(alice.next_json().await);
+    let kinds: HashSet<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    for kind in [
+        "agent_started",
+        "agent_thinking",
+        "tool_executing",
+        "tool_completed",
+        "agent_completed",
+        "agent_error",
+        "pong",
+        "resumed",
+        "error",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} in {frames:?}");
+    }
+    for frame in &frames {
+        let errors: Vec<String> = validator
+            .iter_errors(frame)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{frame}: {errors:?}");
+    }
+    // The schema is not a rubber stamp: a nested payload fails it.
+    let mut nested = frames[0].clone();
+    nested["data"] = json!({"thought": "x"});
+    assert!(!validator.is_valid(&nested));
+}

@@ -190,9 +190,8 @@ async fn a_nested_data_payload_fails_as_not_flat() {
     backend.send_raw("h-nested", &nested.to_string());
     let err = c.expect(event("agent_thinking")).await.unwrap_err();
     assert!(
-        err.problem.starts_with(
-            "contract violation (forbidden field) at /data: `data` must not appear"
-        ),
+        err.problem
+            .starts_with("contract violation (forbidden field) at /data: `data` must not appear"),
         "{}",
         err.problem
     );

@@ -381,6 +381,13 @@ impl TestClient {
         &self.transcript
     }
 
+    /// Every received frame that broke the contract, in order (the first
+    /// fails every expectation after it).
+    #[must_use]
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
     /// The highest `event_id` received so far (0 before any event).
     #[must_use]
     pub fn last_event_id(&self) -> u64 {
