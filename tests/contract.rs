@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 use ws_harness::{
-    BackendKind, InProcessBackend, RealWebSocketTestConfig, Rule, TestClient, TestClientFactory,
-    event,
+    BackendKind, Contract, ContractError, ContractSettings, ContractSource, InProcessBackend,
+    RealWebSocketTestConfig, Rule, TestClient, TestClientFactory, event,
 };
 
 fn factory() -> TestClientFactory {
@@ -292,4 +292,143 @@ async fn contract_none_checks_nothing() {
     );
     client.expect(event("agent_started")).await.unwrap();
     assert!(client.violations().is_empty());
+}
+
+/// A contract file with this text, unique to the test.
+fn contract_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ws-harness-contracts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load(path: &std::path::Path, kind_field: &str) -> Result<Contract, ContractError> {
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::File(path.to_owned());
+    settings.kind_field = kind_field.to_owned();
+    Contract::load(&settings, &[] as &[&str])
+}
+
+/// The first violation of `frame` on a fresh stream.
+fn verdict(contract: &Contract, frame: Value) -> Option<(Rule, String)> {
+    contract
+        .stream(Some("alice".into()))
+        .check(&frame, &frame.to_string())
+        .map(|v| (v.rule, v.pointer))
+}
+
+#[test]
+fn a_json_schema_file_by_kind_or_whole() {
+    let by_kind = contract_file(
+        "by-kind.json",
+        r##"{"oneOf": [{"$ref": "#/$defs/hello"}, {"properties": {"t": {"enum": ["a", "b"]}, "n": {"type": "integer"}}, "required": ["n"]}],
+            "$defs": {"hello": {"properties": {"t": {"const": "hello"}, "name": {"type": "string"}}, "required": ["name"]}}}"##,
+    );
+    let contract = load(&by_kind, "t").unwrap();
+    assert_eq!(verdict(&contract, json!({"t": "hello", "name": "x"})), None);
+    assert_eq!(verdict(&contract, json!({"t": "b", "n": 1})), None);
+    assert_eq!(
+        verdict(&contract, json!({"t": "a", "n": "1"})),
+        Some((Rule::Schema, "/n".to_owned()))
+    );
+    assert_eq!(
+        verdict(&contract, json!({"t": "zzz"})),
+        Some((Rule::UnknownKind, "/t".to_owned()))
+    );
+    let whole = contract_file("whole.json", r#"{"type": "object", "required": ["id"]}"#);
+    let contract = load(&whole, "type").unwrap();
+    assert_eq!(verdict(&contract, json!({"id": 1, "anything": true})), None);
+    assert_eq!(
+        verdict(&contract, json!({"other": 1})),
+        Some((Rule::Schema, String::new()))
+    );
+}
+
+#[test]
+fn an_asyncapi_2_document_in_json() {
+    let doc = contract_file(
+        "v2.json",
+        r##"{"asyncapi": "2.6.0", "info": {"title": "t", "version": "1"},
+            "channels": {"/": {
+                "publish": {"message": {"payload": {"properties": {"op": {"const": "go"}}}}},
+                "subscribe": {"message": {"oneOf": [{"$ref": "#/components/messages/note"}]}}}},
+            "components": {"messages": {"note": {"payload": {"type": "object",
+                "properties": {"type": {"const": "note"}, "text": {"type": "string"}}, "required": ["text"]}}}}}"##,
+    );
+    let contract = load(&doc, "type").unwrap();
+    assert_eq!(
+        verdict(&contract, json!({"type": "note", "text": "hi"})),
+        None
+    );
+    assert_eq!(
+        verdict(&contract, json!({"type": "note"})),
+        Some((Rule::Schema, String::new()))
+    );
+    // What the service receives is not what it sends.
+    assert_eq!(
+        verdict(&contract, json!({"op": "go", "type": "go"})),
+        Some((Rule::UnknownKind, "/type".to_owned()))
+    );
+}
+
+#[test]
+fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
+    let cases = [
+        (
+            "bad.yaml",
+            "asyncapi: 3.0.0\nchannels: [unclosed\n",
+            "the contract {path} is not YAML: ",
+        ),
+        (
+            "old.json",
+            r#"{"asyncapi": "1.2.0"}"#,
+            "the contract {path} is AsyncAPI 1.2.0; 2.x and 3.0 are read",
+        ),
+        (
+            "no-kind.json",
+            r#"{"asyncapi": "2.6.0", "channels": {"/": {"subscribe": {"message": {"payload": {"type": "object"}}}}}}"#,
+            "{path}#/channels/~1/subscribe/message/payload: the message's payload has no `properties.type` with a `const` or `enum`",
+        ),
+        (
+            "bad-ref.json",
+            r##"{"asyncapi": "2.6.0", "channels": {"/": {"subscribe": {"message": {"$ref": "#/components/messages/missing"}}}}}"##,
+            "{path}#/channels/~1/subscribe/message: `$ref` #/components/messages/missing points nowhere in the document",
+        ),
+        (
+            "bad-schema.json",
+            r#"{"oneOf": [{"properties": {"type": {"const": "x"}, "n": {"type": 5}}}]}"#,
+            "{path}#/oneOf/0: not a valid JSON Schema: ",
+        ),
+        (
+            "nothing-sent.json",
+            r#"{"asyncapi": "3.0.0", "operations": {}}"#,
+            "the AsyncAPI document {path} has no message the service sends",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = contract_file(name, text);
+        let err = load(&path, "type").unwrap_err();
+        let expected = expected.replace("{path}", &path.display().to_string());
+        assert!(err.to_string().starts_with(&expected), "{name}: {err}");
+    }
+    let missing = std::env::temp_dir().join("ws-harness-no-such-contract.yaml");
+    let err = load(&missing, "type").unwrap_err();
+    assert!(matches!(err, ContractError::Read { .. }), "{err}");
+    // Through the config: a factory with a bad contract is an error, not a
+    // client that checks nothing.
+    let config = RealWebSocketTestConfig::builder()
+        .environment(std::collections::HashMap::from([(
+            "WS_HARNESS_CONTRACT_SOURCE".to_owned(),
+            missing.display().to_string(),
+        )]))
+        .build()
+        .unwrap();
+    let backend = InProcessBackend::shared().unwrap().info();
+    assert!(matches!(
+        TestClientFactory::new(config, backend),
+        Err(ws_harness::ClientError::Contract(
+            ContractError::Read { .. }
+        ))
+    ));
 }

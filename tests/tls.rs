@@ -8,6 +8,7 @@
 mod common;
 
 use common::TestServer;
+use common::python::PythonPeer;
 use common::tls::{Pki, Relay};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -398,52 +399,20 @@ async fn a_bad_tls_ca_file_is_a_clear_reason() {
     }
 }
 
-/// The Python `websockets` server of `tests/peers/wss_server.py`, killed
-/// when dropped.
-struct PythonServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl PythonServer {
-    fn start(pki: &Pki, token: &str, headers: &[(&str, &str)]) -> Self {
-        use std::io::BufRead;
-        let python = std::env::var("WS_HARNESS_TEST_PYTHON").expect(
-            "WS_HARNESS_TEST_PYTHON names a Python with `websockets` (bench/peers/requirements.txt); .ci/run sets it",
-        );
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/wss_server.py");
-        let mut command = std::process::Command::new(python);
-        command
-            .arg(script)
-            .arg("--cert")
-            .arg(&pki.server_cert_file)
-            .arg("--key")
-            .arg(&pki.server_key_file)
-            .arg("--token")
-            .arg(token)
-            .stdout(std::process::Stdio::piped());
-        for (name, value) in headers {
-            command.arg("--header").arg(format!("{name}={value}"));
-        }
-        let mut child = command.spawn().expect("python starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the Python server said {line:?}"));
-        Self { child, port }
+/// The Python `websockets` server of `tests/peers/wss_server.py`.
+fn python_server(pki: &Pki, token: &str, headers: &[(&str, &str)]) -> PythonPeer {
+    let mut args = vec![
+        "--cert".to_owned(),
+        pki.server_cert_file.display().to_string(),
+        "--key".to_owned(),
+        pki.server_key_file.display().to_string(),
+        "--token".to_owned(),
+        token.to_owned(),
+    ];
+    for (name, value) in headers {
+        args.extend(["--header".to_owned(), format!("{name}={value}")]);
     }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    PythonPeer::start("wss_server.py", &args)
 }
 
 /// Against a `wss://` server nobody here wrote: the configured headers and
@@ -458,7 +427,7 @@ async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
         ("Origin", "https://app.example"),
         ("Cookie", "session=abc; theme=dark"),
     ];
-    let server = PythonServer::start(&pki, "tok-from-command", &headers);
+    let server = python_server(&pki, "tok-from-command", &headers);
     let url: url::Url = format!("wss://localhost:{}/", server.port).parse().unwrap();
     let config = |headers: &[(&str, &str)]| {
         RealWebSocketTestConfig::builder()

@@ -286,7 +286,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 42] = [
+const KEYS: [Key; 43] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -491,6 +491,11 @@ const KEYS: [Key; 42] = [
         name: "contract.run_field",
         toml_example: "\"run\"",
         env_example: "run",
+    },
+    Key {
+        name: "contract.run_events",
+        toml_example: "[\"started\", \"done\"]",
+        env_example: "started,done",
     },
     Key {
         name: "contract.terminal_kinds",
@@ -909,6 +914,7 @@ impl RealWebSocketTestConfig {
             }
             "contract.forbidden_fields" => self.contract.forbidden_fields = Some(list(&raw)?),
             "contract.run_field" => self.contract.run_field = Some(text(&raw)?),
+            "contract.run_events" => self.contract.run_events = Some(list(&raw)?),
             "contract.terminal_kinds" => self.contract.terminal_kinds = Some(list(&raw)?),
             _ => unreachable!("every key of KEYS is handled"),
         }

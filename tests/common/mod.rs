@@ -290,4 +290,5 @@ pub fn start_server(mut command: std::process::Command) -> (std::process::Child,
         .unwrap();
     (child, addr)
 }
+pub mod python;
 pub mod tls;

@@ -92,10 +92,18 @@ pub enum ContractError {
 
 pub(super) fn load<S: AsRef<str>>(
     settings: &ContractSettings,
-    run_events: &[S],
+    required_events: &[S],
 ) -> Result<Contract, ContractError> {
-    let run_events: Vec<String> = run_events.iter().map(|e| e.as_ref().to_owned()).collect();
     let mut settings = settings.clone();
+    if settings.source == ContractSource::Reference {
+        settings.run_events.get_or_insert_with(|| {
+            required_events
+                .iter()
+                .map(|e| e.as_ref().to_owned())
+                .collect()
+        });
+    }
+    let run_events = settings.run_events.clone().unwrap_or_default();
     let (kinds, whole) = match &settings.source {
         ContractSource::None => (None, None),
         ContractSource::Reference => {

@@ -102,6 +102,9 @@ pub struct ContractSettings {
     pub forbidden_fields: Option<Vec<String>>,
     /// The field that names a frame's run (`message_id`).
     pub run_field: Option<String>,
+    /// The kinds every run carries, in this order; the last one ends a
+    /// complete run (the reference: the config's `required_agent_events`).
+    pub run_events: Option<Vec<String>>,
     /// Kinds after which a run has ended (`agent_completed`, `agent_error`).
     pub terminal_kinds: Option<Vec<String>>,
 }
@@ -119,6 +122,7 @@ impl Default for ContractSettings {
             owner: OwnerRule::Subject,
             forbidden_fields: None,
             run_field: None,
+            run_events: None,
             terminal_kinds: None,
         }
     }
@@ -255,9 +259,10 @@ impl fmt::Debug for Contract {
 }
 
 impl Contract {
-    /// Loads and compiles the contract of `settings`; `run_events` are the
-    /// events every run must carry, in order (the config's
-    /// `required_agent_events`), used when a run field is set.
+    /// Loads and compiles the contract of `settings`; `required_events` are
+    /// the run events of the `reference` source unless
+    /// [`ContractSettings::run_events`] names others (the config's
+    /// `required_agent_events`).
     ///
     /// # Errors
     /// [`ContractError`] naming the file, the JSON pointer and what is
@@ -265,9 +270,9 @@ impl Contract {
     /// does not compile.
     pub fn load<S: AsRef<str>>(
         settings: &ContractSettings,
-        run_events: &[S],
+        required_events: &[S],
     ) -> Result<Self, ContractError> {
-        load::load(settings, run_events)
+        load::load(settings, required_events)
     }
 
     /// Where it came from.

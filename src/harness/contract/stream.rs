@@ -145,7 +145,11 @@ impl ContractStream {
         let kind = json.get(&inner.settings.kind_field)?.as_str()?;
         let position = inner.run_events.iter().position(|e| e == kind);
         let terminal = inner.terminal_kinds.iter().any(|t| t == kind);
-        if position.is_none() && !terminal {
+        // A frame of the run: one of its kinds, or a sequenced frame (an
+        // event) carrying its id; not a reply that names it (an error).
+        let sequenced =
+            (inner.settings.sequence_field.as_ref()).is_some_and(|field| json.get(field).is_some());
+        if position.is_none() && !terminal && !sequenced {
             return None;
         }
         let violation = |rule, message: String| {

@@ -1,0 +1,64 @@
+"""A WebSocket service with a protocol of its own (Python `websockets` from
+PyPI), for tests/contract.rs: not the reference protocol. On
+`{"op": "start", "n": N}` it sends N frames `{"kind": "tick", "seq": S,
+"owner": <the token's sub>, "value": <int>}` then `{"kind": "done", "seq":
+S, "owner": ...}`, each with the start frame's `run`, `seq` counting per
+connection. `"fault"` in the
+start frame breaks one rule on purpose: gap, repeat, owner, type, unknown,
+after_done. Prints `listening on PORT`."""
+
+import asyncio
+import base64
+import json
+
+from websockets.asyncio.server import serve
+
+
+def subject(request):
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return json.loads(base64.urlsafe_b64decode(payload))["sub"]
+    except (IndexError, KeyError, ValueError):
+        return None
+
+
+async def handler(websocket):
+    owner = subject(websocket.request)
+    seq = 0
+    async for message in websocket:
+        start = json.loads(message)
+        fault = start.get("fault")
+        run = start.get("run", "r")
+        for i in range(start.get("n", 1)):
+            seq += 1
+            frame = {"kind": "tick", "seq": seq, "owner": owner, "run": run, "value": i}
+            if fault == "gap" and i == 1:
+                seq += 1
+                frame["seq"] = seq
+            if fault == "repeat" and i == 1:
+                seq -= 1
+                frame["seq"] = seq
+            if fault == "owner" and i == 1:
+                frame["owner"] = "somebody-else"
+            if fault == "type" and i == 1:
+                frame["value"] = "one"
+            if fault == "unknown" and i == 1:
+                frame["kind"] = "tock"
+            await websocket.send(json.dumps(frame))
+        seq += 1
+        await websocket.send(json.dumps({"kind": "done", "seq": seq, "owner": owner, "run": run}))
+        if fault == "after_done":
+            seq += 1
+            await websocket.send(json.dumps({"kind": "tick", "seq": seq, "owner": owner, "run": run, "value": 0}))
+
+
+async def main():
+    async with serve(handler, "127.0.0.1", 0) as server:
+        print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.get_running_loop().create_future()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
