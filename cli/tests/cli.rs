@@ -204,7 +204,7 @@ fn check_passes_when_the_chain_falls_back_from_a_staging_with_its_own_secret() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["backend"]["kind"], "in-process");
     assert_eq!(
-        report["backend"]["credentials"],
+        report["backend"]["access"],
         "tokens minted with the published test secret"
     );
     assert_eq!(report["users"].as_array().unwrap().len(), 10);
