@@ -3,9 +3,11 @@
 
 use crate::harness::with_sources;
 use crate::harness::{
-    BackendInfo, ClientError, RealWebSocketTestConfig, TestClientFactory, TierAttempt, TierOutcome,
+    BackendInfo, ClientError, ContractSource, RealWebSocketTestConfig, Rule, TestClientFactory,
+    TierAttempt, TierOutcome, Violation,
 };
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,8 @@ pub struct CheckReport {
     pub required_events: Vec<String>,
     /// One entry per user.
     pub users: Vec<UserReport>,
+    /// The contract every frame was checked against.
+    pub contract: ContractSource,
     /// How long the whole check took.
     pub elapsed: Duration,
 }
@@ -32,13 +36,30 @@ pub struct UserReport {
     pub events: Vec<(String, u64, Duration)>,
     /// Why the user failed, if it did.
     pub failure: Option<String>,
+    /// The frames it received that broke the contract.
+    pub violations: Vec<Violation>,
 }
 
 impl CheckReport {
-    /// Whether every user got every required event in order.
+    /// Whether every user got every required event in order, and no
+    /// frame broke the contract.
     #[must_use]
     pub fn passed(&self) -> bool {
-        !self.users.is_empty() && self.users.iter().all(|u| u.failure.is_none())
+        !self.users.is_empty()
+            && self
+                .users
+                .iter()
+                .all(|u| u.failure.is_none() && u.violations.is_empty())
+    }
+
+    /// The contract's violations by rule: how many, and the first of each.
+    #[must_use]
+    pub fn violations(&self) -> BTreeMap<Rule, (usize, &Violation)> {
+        let mut by_rule: BTreeMap<Rule, (usize, &Violation)> = BTreeMap::new();
+        for violation in self.users.iter().flat_map(|u| &u.violations) {
+            by_rule.entry(violation.rule).or_insert((0, violation)).0 += 1;
+        }
+        by_rule
     }
 
     /// The report for people.
@@ -75,6 +96,17 @@ impl CheckReport {
                 }
             }
         }
+        let violations = self.violations();
+        let total: usize = violations.values().map(|(count, _)| count).sum();
+        let _ = writeln!(
+            out,
+            "contract {}: {total} violation{}",
+            self.contract,
+            if total == 1 { "" } else { "s" }
+        );
+        for (rule, (count, example)) in &violations {
+            let _ = writeln!(out, "  {rule}: {count}, e.g. {example}");
+        }
         let passed = self.users.iter().filter(|u| u.failure.is_none()).count();
         let _ = write!(
             out,
@@ -98,6 +130,14 @@ impl CheckReport {
                 "container_id": self.backend.container.as_ref().map(|c| c.id.clone()),
                 "access": self.backend.access.to_string(),
                 "resolution": self.backend.resolution.attempts.iter().map(tier_json).collect::<Vec<_>>(),
+            },
+            "contract": {
+                "source": self.contract.to_string(),
+                "violations": self.violations().iter().map(|(rule, (count, example))| json!({
+                    "rule": rule.as_str(),
+                    "count": count,
+                    "example": example.to_string(),
+                })).collect::<Vec<_>>(),
             },
             "required_events": self.required_events,
             "elapsed_ms": self.elapsed.as_secs_f64() * 1000.0,
@@ -156,6 +196,7 @@ pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, Clien
         .map(|e| e.as_str().to_owned())
         .collect();
     let users = config.concurrent_connections;
+    let contract = config.contract.source.clone();
     let factory = TestClientFactory::from_config(config).await?;
     let runs = (1..=users).map(|i| {
         let factory = factory.clone();
@@ -167,12 +208,14 @@ pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, Clien
             user: "?".into(),
             events: Vec::new(),
             failure: Some(format!("the check task failed: {e}")),
+            violations: Vec::new(),
         }));
     }
     Ok(CheckReport {
         backend: factory.backend().clone(),
         required_events,
         users: reports,
+        contract,
         elapsed: started.elapsed(),
     })
 }
@@ -182,6 +225,7 @@ async fn run_user(factory: &TestClientFactory, user: String) -> UserReport {
         user,
         events: Vec::new(),
         failure: Some(failure),
+        violations: Vec::new(),
     };
     let mut client = match factory.client(&user).await {
         Ok(client) => client,
@@ -219,5 +263,6 @@ async fn run_user(factory: &TestClientFactory, user: String) -> UserReport {
         user,
         events,
         failure,
+        violations: client.violations().to_vec(),
     }
 }

@@ -222,6 +222,31 @@ fn check_json_is_one_object_for_machines() {
     assert_eq!(report["users"][0]["events"].as_array().unwrap().len(), 5);
 }
 
+#[test]
+fn check_counts_contract_violations_by_rule_and_exits_1() {
+    // A contract under which the reference server's `agent_thinking`
+    // breaks a rule: its `thought` field is forbidden.
+    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["check", "--users", "3"])
+        .env_remove("WS_HARNESS_CONFIG")
+        .env("WS_HARNESS_BACKEND", "in-process")
+        .env("WS_HARNESS_CONTRACT_FORBIDDEN_FIELDS", "thought")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("contract reference: 3 violations\n  forbidden field: 3, e.g. contract violation (forbidden field) at /thought: `thought` must not appear"),
+        "{stdout}"
+    );
+    let clean = check(&["--users", "2"]);
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert!(
+        stdout.contains("contract reference: 0 violations"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn check_against_a_url_fails_when_the_server_refuses() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
