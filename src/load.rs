@@ -3,7 +3,9 @@
 //! percentiles, throughput, errors by kind, and the server's memory.
 
 use crate::harness::access::TokenIn;
-use crate::harness::{Access, RealWebSocketTestConfig, Socket};
+use crate::harness::{
+    Access, Contract, ContractStream, RealWebSocketTestConfig, Rule, Socket, Violation,
+};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +36,8 @@ pub struct LoadPlan {
     pub server_pid: Option<u32>,
     /// How the users get in: the server's own access.
     pub access: Access,
+    /// The contract every frame is checked against ([`Contract::load`]).
+    pub contract: Contract,
 }
 
 /// What a load run measured.
@@ -53,6 +57,8 @@ pub struct LoadReport {
     pub events: u64,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
+    /// Frames that broke the contract, by rule: how many, and the first.
+    pub violations: BTreeMap<Rule, (u64, Violation)>,
     /// Connect time, microseconds.
     pub connect_us: Histogram<u64>,
     /// Run latency (send to `agent_completed`), microseconds.
@@ -73,11 +79,19 @@ struct Tally {
     completed_runs: u64,
     events: u64,
     errors: BTreeMap<String, u64>,
+    violations: BTreeMap<Rule, (u64, Violation)>,
 }
 
 impl Tally {
     fn error(&mut self, kind: String) {
         *self.errors.entry(kind).or_default() += 1;
+    }
+
+    fn violation(&mut self, violation: Violation) {
+        self.violations
+            .entry(violation.rule)
+            .or_insert((0, violation))
+            .0 += 1;
     }
 }
 
@@ -140,8 +154,8 @@ fn histogram() -> Histogram<u64> {
 /// let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
 /// let url = "ws://127.0.0.1:8765/ws".parse().unwrap();
 /// let mut ws = connect_user(&url, &Access::test(), &token, Duration::from_secs(5)).await.unwrap();
-/// let events = golden_path_run(&mut ws, "m-1", Duration::from_secs(5)).await.unwrap();
-/// assert_eq!(events, 5);
+/// let (events, violations) = golden_path_run(&mut ws, "m-1", Duration::from_secs(5), None).await.unwrap();
+/// assert_eq!((events, violations.len()), (5, 0));
 /// # }
 /// ```
 pub async fn connect_user(
@@ -162,10 +176,12 @@ pub async fn connect_user(
 
 /// One golden-path run on an open connection: sends a `user_message` with
 /// this id and reads until its `agent_completed`, waiting at most `timeout`
-/// for each frame. Returns the number of agent events received.
+/// for each frame. Returns the number of agent events received and, with a
+/// `contract` stream, the frames that broke it.
 ///
-/// It checks only the `type` of each frame: it is the lean client that load
-/// and benchmarks measure, not the asserting [`TestClient`](crate::harness::TestClient).
+/// Beyond the contract it checks only the `type` of each frame: it is the
+/// lean client that load and benchmarks measure, not the asserting
+/// [`TestClient`](crate::harness::TestClient).
 ///
 /// # Errors
 /// [`LoadError`]: `Send`, `RunTimeout`, `ConnectionLost`, `NotJson`,
@@ -174,12 +190,14 @@ pub async fn golden_path_run(
     ws: &mut Socket,
     message_id: &str,
     timeout: Duration,
-) -> Result<u64, LoadError> {
+    mut contract: Option<&mut ContractStream>,
+) -> Result<(u64, Vec<Violation>), LoadError> {
     let frame = json!({"type": "user_message", "message_id": message_id, "thread_id": "load", "content": "load"});
     ws.send(Message::text(frame.to_string()))
         .await
         .map_err(|_| LoadError::Send)?;
     let mut events = 0;
+    let mut violations = Vec::new();
     loop {
         let text = match tokio::time::timeout(timeout, ws.next()).await {
             Err(_) => return Err(LoadError::RunTimeout),
@@ -188,8 +206,13 @@ pub async fn golden_path_run(
             Ok(Some(Ok(_))) => continue,
         };
         let value = serde_json::from_str::<Value>(&text).map_err(|_| LoadError::NotJson)?;
+        if let Some(stream) = contract.as_deref_mut()
+            && let Some(violation) = stream.check(&value, &text)
+        {
+            violations.push(violation);
+        }
         match value["type"].as_str() {
-            Some("agent_completed") => return Ok(events + 1),
+            Some("agent_completed") => return Ok((events + 1, violations)),
             Some("agent_error") => return Err(LoadError::AgentError),
             Some("error") => return Err(LoadError::ErrorFrame),
             _ => events += 1,
@@ -204,14 +227,15 @@ pub async fn golden_path_run(
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use ws_harness::{Access, RealWebSocketTestConfig};
+/// use ws_harness::{Access, Contract, RealWebSocketTestConfig};
 /// use ws_harness::load::{LoadPlan, run};
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
+/// let contract = Contract::load(&config.contract, &["agent_started", "agent_completed"]).unwrap();
 /// let plan = LoadPlan {
 ///     url: "ws://127.0.0.1:8765/ws".parse().unwrap(),
 ///     users: 100, runs: 10, concurrency: 50, progress: false, server_pid: None,
-///     access: Access::test(),
+///     access: Access::test(), contract,
 /// };
 /// let report = run(&config, &plan).await;
 /// println!("{}", report.render());
@@ -269,15 +293,16 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
             let _permit = gate.acquire().await;
             let started = Instant::now();
             let ws = connect_user(&url, &access, &token, timeout).await?;
-            Ok::<_, LoadError>((ws, started.elapsed()))
+            let subject = crate::auth::subject_of(&token);
+            Ok::<_, LoadError>((ws, started.elapsed(), subject))
         }));
     }
     let mut sockets = Vec::with_capacity(plan.users);
     for user in connecting {
         match user.await {
-            Ok(Ok((ws, took))) => {
+            Ok(Ok((ws, took, subject))) => {
                 record(&mut connect_us, took);
-                sockets.push(ws);
+                sockets.push((ws, plan.contract.stream(subject)));
             }
             Ok(Err(kind)) => tally
                 .lock()
@@ -298,17 +323,23 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     // Phase 2: every connected user runs its runs, all at once.
     let running_since = Instant::now();
     let mut running = Vec::with_capacity(sockets.len());
-    for mut ws in sockets {
+    let checked = !plan.contract.is_none();
+    for (mut ws, stream) in sockets {
+        let mut stream = checked.then_some(stream);
         let (runs, timeout) = (plan.runs, config.event_timeout);
         let (tally, run_us, bar) = (Arc::clone(&tally), Arc::clone(&run_us), bar.clone());
         running.push(tokio::spawn(async move {
             for r in 0..runs {
                 let sent = Instant::now();
-                let outcome = golden_path_run(&mut ws, &format!("m-{r}"), timeout).await;
+                let outcome =
+                    golden_path_run(&mut ws, &format!("m-{r}"), timeout, stream.as_mut()).await;
                 bar.inc(1);
                 let mut tally = tally.lock().unwrap_or_else(PoisonError::into_inner);
                 match outcome {
-                    Ok(events) => {
+                    Ok((events, violations)) => {
+                        for violation in violations {
+                            tally.violation(violation);
+                        }
                         record(
                             &mut run_us.lock().unwrap_or_else(PoisonError::into_inner),
                             sent.elapsed(),
@@ -354,6 +385,7 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
         completed_runs: tally.completed_runs,
         events: tally.events,
         errors: tally.errors,
+        violations: tally.violations,
         connect_us,
         run_us,
         connect_elapsed,
@@ -429,7 +461,9 @@ impl LoadReport {
     /// Whether every user connected and every run completed.
     #[must_use]
     pub fn passed(&self) -> bool {
-        self.errors.is_empty() && self.completed_runs == (self.users * self.runs_per_user) as u64
+        self.errors.is_empty()
+            && self.violations.is_empty()
+            && self.completed_runs == (self.users * self.runs_per_user) as u64
     }
 
     /// The report for people.
@@ -485,6 +519,12 @@ impl LoadReport {
                 .collect();
             let _ = write!(out, "  errors       {}", errors.join(", "));
         }
+        if self.violations.is_empty() {
+            out += "\n  contract     no violations";
+        }
+        for (rule, (count, example)) in &self.violations {
+            let _ = write!(out, "\n  contract     {rule}: {count}, e.g. {example}");
+        }
         out
     }
 
@@ -514,6 +554,11 @@ impl LoadReport {
             "connect": percentiles(&self.connect_us),
             "run_latency": percentiles(&self.run_us),
             "errors": self.errors,
+            "violations": self.violations.iter().map(|(rule, (count, example))| json!({
+                "rule": rule.as_str(),
+                "count": count,
+                "example": example.to_string(),
+            })).collect::<Vec<_>>(),
             "server_rss_before_bytes": self.server_rss.map(|(b, _)| b),
             "server_rss_peak_bytes": self.server_rss.map(|(_, p)| p),
             "server_rss_per_connection_bytes": self.server_rss.map(|(b, p)| p.saturating_sub(b) / self.connected.max(1)),

@@ -14,7 +14,8 @@ use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
 use ws_harness::server::{RateLimitConfig, ServerConfig};
 use ws_harness::{
-    Access, BackendKind, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
+    Access, BackendKind, Contract, ContractSettings, ContractSource, InProcessBackend,
+    RealWebSocketTestConfig, TestClientFactory,
 };
 
 /// How much of everything to run.
@@ -419,7 +420,7 @@ async fn sequential(url: url::Url, access: &Access, runs: usize) -> Result<Histo
     let mut histogram = latency_histogram();
     for r in 0..runs / 10 + runs {
         let started = Instant::now();
-        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT)
+        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT, None)
             .await
             .map_err(|e| e.to_string())?;
         if r >= runs / 10 {
@@ -491,6 +492,12 @@ pub(crate) fn latency(bench: &Bench) -> Value {
     })
 }
 
+fn no_contract() -> Contract {
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::None;
+    Contract::load(&settings, &[] as &[&str]).expect("contract none loads")
+}
+
 fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) -> LoadPlan {
     LoadPlan {
         url,
@@ -498,6 +505,9 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
         runs,
         concurrency: users.min(256),
         progress: false,
+        // Servers are measured here, not the client's checks: the
+        // contract's cost is figure 5's.
+        contract: no_contract(),
         server_pid,
         access: Access::test(),
     }
@@ -622,20 +632,34 @@ pub(crate) fn connections(bench: &Bench) -> Value {
     })
 }
 
-/// 5. The harness's `TestClient` against the bare client, same server, runs interleaved.
+/// Figure 5: the harness's `TestClient`, with the reference contract and
+/// with none, against the bare client; same server, runs interleaved.
 pub(crate) fn client_overhead(bench: &Bench) -> Value {
     let runs = bench.sizes.overhead_runs;
-    eprintln!("[5/6] harness client against the bare client, {runs} runs each, interleaved");
-    let result = (|| -> Result<(Histogram<u64>, Histogram<u64>), String> {
+    eprintln!(
+        "[5/6] harness client (contract reference, contract none) against the bare client, {runs} runs each, interleaved"
+    );
+    let result = (|| -> Result<[Histogram<u64>; 3], String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
-        let config = RealWebSocketTestConfig::builder()
-            .without_environment()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let factory = TestClientFactory::new(config, backend.info()).map_err(|e| e.to_string())?;
+        let factory = |contract: &str| {
+            let env = std::collections::HashMap::from([(
+                "WS_HARNESS_CONTRACT_SOURCE".to_owned(),
+                contract.to_owned(),
+            )]);
+            let config = RealWebSocketTestConfig::builder()
+                .environment(env)
+                .build()
+                .map_err(|e| e.to_string())?;
+            TestClientFactory::new(config, backend.info()).map_err(|e| e.to_string())
+        };
+        let (checked, unchecked) = (factory("reference")?, factory("none")?);
         bench.one_thread.block_on(async {
-            let mut harness = factory
-                .client("overhead-harness")
+            let mut with_contract = checked
+                .client("overhead-contract")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut without_contract = unchecked
+                .client("overhead-no-contract")
                 .await
                 .map_err(|e| e.to_string())?;
             let mut bare = connect_user(
@@ -646,54 +670,82 @@ pub(crate) fn client_overhead(bench: &Bench) -> Value {
             )
             .await
             .map_err(|e| e.to_string())?;
-            let (mut harness_ns, mut bare_ns) = (latency_histogram(), latency_histogram());
+            let mut histograms = [
+                latency_histogram(),
+                latency_histogram(),
+                latency_histogram(),
+            ];
             for r in 0..runs / 10 + runs {
                 let id = format!("m-{r}");
+                let mut took = [Duration::ZERO; 3];
+                for (i, harness) in [&mut with_contract, &mut without_contract]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let started = Instant::now();
+                    harness
+                        .send_user_message(&id, "load")
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    harness
+                        .expect_required_events(&id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    took[i] = started.elapsed();
+                }
                 let started = Instant::now();
-                harness
-                    .send_user_message(&id, "load")
+                golden_path_run(&mut bare, &id, TIMEOUT, None)
                     .await
                     .map_err(|e| e.to_string())?;
-                harness
-                    .expect_required_events(&id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let harness_took = started.elapsed();
-                let started = Instant::now();
-                golden_path_run(&mut bare, &id, TIMEOUT)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let bare_took = started.elapsed();
+                took[2] = started.elapsed();
                 if r >= runs / 10 {
-                    harness_ns.saturating_record(harness_took.as_nanos() as u64);
-                    bare_ns.saturating_record(bare_took.as_nanos() as u64);
+                    for (histogram, took) in histograms.iter_mut().zip(took) {
+                        histogram.saturating_record(took.as_nanos() as u64);
+                    }
                 }
             }
-            Ok((harness_ns, bare_ns))
+            if !with_contract.violations().is_empty() {
+                return Err(format!(
+                    "contract violations: {:?}",
+                    with_contract.violations()
+                ));
+            }
+            Ok(histograms)
         })
     })();
     match result {
-        Ok((harness, bare)) => {
-            let (mut harness, mut bare) = (
-                (percentiles_us(&harness), "harness TestClient"),
-                (percentiles_us(&bare), "bare tokio-tungstenite client"),
-            );
-            harness.0["name"] = json!(harness.1);
-            bare.0["name"] = json!(bare.1);
-            let overhead = harness.0["p50_us"].as_f64().unwrap_or(0.0)
-                / bare.0["p50_us"].as_f64().unwrap_or(1.0)
-                - 1.0;
+        Ok(histograms) => {
+            let names = [
+                "harness TestClient, contract reference",
+                "harness TestClient, contract none",
+                "bare tokio-tungstenite client",
+            ];
+            let rows: Vec<Value> = histograms
+                .iter()
+                .zip(names)
+                .map(|(h, name)| {
+                    let mut row = percentiles_us(h);
+                    row["name"] = json!(name);
+                    row
+                })
+                .collect();
+            let p50 = |i: usize| rows[i]["p50_us"].as_f64().unwrap_or(f64::NAN);
+            let overhead = p50(0) / p50(2) - 1.0;
+            let contract_cost = p50(0) / p50(1) - 1.0;
             eprintln!(
-                "  p50 {:.1} µs vs {:.1} µs: {:+.1}%",
-                harness.0["p50_us"],
-                bare.0["p50_us"],
-                overhead * 100.0
+                "  p50 {:.1} µs (contract) / {:.1} µs (none) vs {:.1} µs bare: {:+.1}% overhead, contract {:+.1}%",
+                p50(0),
+                p50(1),
+                p50(2),
+                overhead * 100.0,
+                contract_cost * 100.0
             );
             json!({
                 "figure": "client_overhead",
-                "what": "one golden-path run on the in-process server: the harness's TestClient (send_user_message + expect_required_events, transcript kept) against the bare client of `ws-harness load`, alternating run by run",
-                "rows": [harness.0, bare.0],
+                "what": "one golden-path run on the in-process server: the harness's TestClient (send_user_message + expect_required_events, transcript kept) with the reference contract checking every frame and with contract none, against the bare client of `ws-harness load`, the three alternating run by run",
+                "rows": rows,
                 "overhead_p50": overhead,
+                "contract_cost_p50": contract_cost,
             })
         }
         Err(error) => {

@@ -349,6 +349,13 @@ pub(crate) fn markdown(
             cell(row["mean_us"].as_f64(), 1),
         );
     }
+    if let Some(cost) = f.client_overhead["contract_cost_p50"].as_f64() {
+        let _ = writeln!(
+            md,
+            "\nThe reference contract (every frame checked against its schema and rules) against contract none, p50: {:+.1}%.",
+            cost * 100.0
+        );
+    }
     if let Some(error) = f.client_overhead["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
     }

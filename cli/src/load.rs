@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
-use ws_harness::{Access, RealWebSocketTestConfig};
+use ws_harness::{Access, Contract, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,12 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
             (Some(server), url, Access::test())
         }
     };
+    let required: Vec<&str> = config
+        .required_agent_events
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    let contract = Contract::load(&config.contract, &required)?;
     let plan = LoadPlan {
         url,
         users: args.users,
@@ -50,6 +56,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
         progress: std::io::stderr().is_terminal(),
         server_pid: server.as_ref().map(ServerProcess::pid),
         access,
+        contract,
     };
     let report = ws_harness::load::run(&config, &plan).await;
     drop(server);
