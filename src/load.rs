@@ -36,7 +36,8 @@ pub struct LoadPlan {
     pub server_pid: Option<u32>,
     /// How the users get in: the server's own access.
     pub access: Access,
-    /// The contract every frame is checked against ([`Contract::load`]).
+    /// The contract every frame is checked against
+    /// ([`RealWebSocketTestConfig::load_contract`]).
     pub contract: Contract,
 }
 
@@ -227,11 +228,11 @@ pub async fn golden_path_run(
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use ws_harness::{Access, Contract, RealWebSocketTestConfig};
+/// use ws_harness::{Access, RealWebSocketTestConfig};
 /// use ws_harness::load::{LoadPlan, run};
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
-/// let contract = Contract::load(&config.contract, &["agent_started", "agent_completed"]).unwrap();
+/// let contract = config.load_contract().unwrap();
 /// let plan = LoadPlan {
 ///     url: "ws://127.0.0.1:8765/ws".parse().unwrap(),
 ///     users: 100, runs: 10, concurrency: 50, progress: false, server_pid: None,

@@ -86,6 +86,25 @@ async fn real_runs_reconnects_and_resumes_break_no_rule() {
 }
 
 #[tokio::test]
+async fn expect_nothing_fails_with_the_violation() {
+    let mut client = after_one_run("c-nothing").await;
+    let frame = forged("c-nothing", "agent_started", 7, "m-2", json!({}));
+    InProcessBackend::shared()
+        .unwrap()
+        .send_raw("c-nothing", &frame);
+    let err = client
+        .expect_nothing(std::time::Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(
+        err.problem
+            .starts_with("contract violation (sequence gap) at /event_id: `event_id` 7 follows 5"),
+        "{}",
+        err.problem
+    );
+}
+
+#[tokio::test]
 async fn a_nested_data_payload() {
     let mut client = after_one_run("c-nested").await;
     let frame = forged(
@@ -431,4 +450,29 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
             ContractError::Read { .. }
         ))
     ));
+}
+
+#[test]
+fn a_token_without_a_subject_cannot_pass_the_owner_rule_quietly() {
+    let contract = Contract::load(&ContractSettings::default(), &["agent_started"]).unwrap();
+    let frame = json!({"type": "agent_started", "event_id": 1, "timestamp": "2026-01-01T00:00:00.000Z",
+        "user_id": "alice", "thread_id": "t", "run_id": "r", "message_id": "m", "agent_name": "a", "critical": true});
+    let violation = contract
+        .stream(ws_harness::auth::subject_of("an-opaque-token"))
+        .check(&frame, &frame.to_string())
+        .unwrap();
+    assert_eq!(violation.rule, Rule::Owner);
+    assert!(
+        violation.message.starts_with(
+            "the frame is for \"alice\", and this client's token is not a JWT with a `sub`"
+        ),
+        "{violation}"
+    );
+    let mut settings = ContractSettings::default();
+    settings.owner = ws_harness::OwnerRule::Value("alice".into());
+    let contract = Contract::load(&settings, &["agent_started"]).unwrap();
+    assert_eq!(
+        contract.stream(None).check(&frame, &frame.to_string()),
+        None
+    );
 }

@@ -99,11 +99,18 @@ async fn an_injected_malformed_frame_reaches_the_client() {
     c.ping("sync").await.unwrap();
     c.expect(event("pong")).await.unwrap();
     assert_eq!(backend.send_malformed_frame("fault-malformed"), 1);
-    let got = c
+    // The reference contract catches it; the transcript keeps it as text.
+    let err = c
         .expect(frame(Value::String("{\"type\":\"agent_started\",".into())))
         .await
-        .unwrap();
-    assert!(got.is_string(), "kept as text: {got}");
+        .unwrap_err();
+    assert!(
+        err.problem.starts_with("contract violation (not JSON) at the frame: the frame is not a JSON object; frame: {\"type\":\"agent_started\","),
+        "{}",
+        err.problem
+    );
+    let last = c.transcript().frames().last().unwrap();
+    assert_eq!(last.text, "{\"type\":\"agent_started\",");
 }
 
 #[tokio::test]

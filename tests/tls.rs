@@ -74,31 +74,13 @@ fn staging_failure(result: Result<BackendInfo, BackendError>) -> String {
     }
 }
 
+/// Also: both providers compiled in, none installed, so rustls' own
+/// default path panics in this binary; the harness never takes it.
 #[tokio::test]
-async fn the_rustls_default_would_panic_here_and_no_wss_connect_does() {
-    // Both providers compiled in, none installed: rustls' own default path
-    // panics in this binary. The harness never takes it.
+async fn wss_staging_trusted_through_tls_ca_file_is_chosen_and_serves_the_golden_path() {
     assert!(rustls::crypto::CryptoProvider::get_default().is_none());
     let default_path = std::panic::catch_unwind(rustls::ClientConfig::builder);
     assert!(default_path.is_err(), "rustls picked a default provider");
-
-    let pki = Pki::new("providers");
-    let (_server, front) = staging(&pki, false).await;
-    let ca = pki.ca_file.to_str().unwrap();
-    let config = staging_config(
-        &front,
-        &[
-            ("WS_HARNESS_JWT_SECRET", STAGING_SECRET),
-            ("WS_HARNESS_TLS_CA_FILE", ca),
-        ],
-    );
-    let backend = BackendInfo::resolve(&config).await.unwrap();
-    golden_path(config, backend).await;
-    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
-}
-
-#[tokio::test]
-async fn wss_staging_trusted_through_tls_ca_file_is_chosen_and_serves_the_golden_path() {
     let pki = Pki::new("trusted");
     let (_server, front) = staging(&pki, false).await;
     let ca = pki.ca_file.to_str().unwrap();
@@ -126,6 +108,7 @@ async fn wss_staging_trusted_through_tls_ca_file_is_chosen_and_serves_the_golden
     golden_path(config, backend).await;
     // The readiness handshake and alice's connection, both over TLS.
     assert!(front.handshakes.load(Ordering::Relaxed) >= 2);
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
 }
 
 #[tokio::test]

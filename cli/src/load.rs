@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
-use ws_harness::{Access, Contract, RealWebSocketTestConfig};
+use ws_harness::{Access, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.
 #[derive(Debug, clap::Args)]
@@ -42,12 +42,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
             (Some(server), url, Access::test())
         }
     };
-    let required: Vec<&str> = config
-        .required_agent_events
-        .iter()
-        .map(|e| e.as_str())
-        .collect();
-    let contract = Contract::load(&config.contract, &required)?;
+    let contract = config.load_contract()?;
     let plan = LoadPlan {
         url,
         users: args.users,

@@ -101,15 +101,6 @@ pub enum ClientError {
     /// The config's contract cannot be loaded.
     #[error(transparent)]
     Contract(#[from] ContractError),
-    /// The contract's owner rule needs the authenticated subject, and the
-    /// token does not say it.
-    #[error(
-        "user `{user}`: the contract checks that frames name the token's subject, and this token is not a JWT with a `sub`; set contract.owner to the subject, or contract.owner_field = \"\" to turn the rule off"
-    )]
-    NoSubject {
-        /// The user.
-        user: String,
-    },
     /// An expectation failed while reconnecting.
     #[error(transparent)]
     Expectation(#[from] Box<ExpectationFailed>),
@@ -177,12 +168,7 @@ impl TestClientFactory {
     /// [`ClientError::Token`] when the backend's secret cannot sign;
     /// [`ClientError::Contract`] when the config's contract cannot be loaded.
     pub fn new(config: RealWebSocketTestConfig, backend: BackendInfo) -> Result<Self, ClientError> {
-        let required: Vec<&str> = config
-            .required_agent_events
-            .iter()
-            .map(|e| e.as_str())
-            .collect();
-        let contract = Contract::load(&config.contract, &required)?;
+        let contract = config.load_contract()?;
         let minter = backend
             .access
             .credentials
@@ -291,11 +277,6 @@ impl ClientOptions {
         };
         let subject = crate::auth::subject_of(&token);
         let contract = &self.factory.contract;
-        if subject.is_none() && contract.needs_subject() {
-            return Err(ClientError::NoSubject {
-                user: self.user.clone(),
-            });
-        }
         let mut client = TestClient {
             user: self.user.clone(),
             connection: 0,

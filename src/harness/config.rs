@@ -3,8 +3,8 @@
 
 use super::service::{Readiness, ServiceDefinition, ServiceSource};
 use super::{
-    BackendKind, ConfiguredToken, ContractSettings, ContractSource, DockerEnvironment,
-    HandshakeHeaders, OwnerRule, SequenceRule, TlsSettings, UnknownTier,
+    BackendKind, ConfiguredToken, Contract, ContractError, ContractSettings, ContractSource,
+    DockerEnvironment, HandshakeHeaders, OwnerRule, SequenceRule, TlsSettings, UnknownTier,
 };
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
@@ -570,6 +570,20 @@ impl RealWebSocketTestConfig {
     /// A [`ConfigError`] naming the first bad key.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().build()
+    }
+
+    /// Loads and compiles its contract (`contract.*`), with
+    /// `required_agent_events` as the reference contract's run events.
+    ///
+    /// # Errors
+    /// [`ContractError`] naming the file, the JSON pointer and what is wrong.
+    pub fn load_contract(&self) -> Result<Contract, ContractError> {
+        let required: Vec<&str> = self
+            .required_agent_events
+            .iter()
+            .map(|e| e.as_str())
+            .collect();
+        Contract::load(&self.contract, &required)
     }
 
     /// Where the value of `key` came from ([`ConfigSource::Default`] when

@@ -251,6 +251,11 @@ impl TestClient {
                 break;
             }
         }
+        let expected = format!("nothing more for {quiet:?}");
+        if let Some(violation) = self.violations.first() {
+            let problem = violation.to_string();
+            return Err(self.failure(expected, problem).await);
+        }
         let extra: Vec<String> = self
             .transcript
             .frames()
@@ -261,16 +266,12 @@ impl TestClient {
         if extra.is_empty() {
             return Ok(());
         }
-        Err(self
-            .failure(
-                format!("nothing more for {quiet:?}"),
-                format!(
-                    "extra: {} unmatched frame(s): {}",
-                    extra.len(),
-                    extra.join(", ")
-                ),
-            )
-            .await)
+        let problem = format!(
+            "extra: {} unmatched frame(s): {}",
+            extra.len(),
+            extra.join(", ")
+        );
+        Err(self.failure(expected, problem).await)
     }
 
     /// Checks that the events received, across reconnects, have no gap and

@@ -287,13 +287,6 @@ impl Contract {
         self.inner.source == ContractSource::None
     }
 
-    /// Whether its owner rule compares frames with the token's subject.
-    #[must_use]
-    pub fn needs_subject(&self) -> bool {
-        let settings = &self.inner.settings;
-        !self.is_none() && settings.owner_field.is_some() && settings.owner == OwnerRule::Subject
-    }
-
     /// A fresh stream of one client, owned by `subject` (the authenticated
     /// subject, for the owner rule).
     #[must_use]

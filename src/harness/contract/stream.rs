@@ -78,9 +78,16 @@ impl ContractStream {
                 OwnerRule::Subject => (self.subject.as_deref(), "the token's subject"),
                 OwnerRule::Value(value) => (Some(value.as_str()), "contract.owner"),
             };
-            if let Some(expected) = expected
-                && owner.as_str() != Some(expected)
-            {
+            let Some(expected) = expected else {
+                return violation(
+                    Rule::Owner,
+                    field,
+                    format!(
+                        "the frame is for {owner}, and this client's token is not a JWT with a `sub` to compare it with; set contract.owner to the subject, or contract.owner_field = \"\" to turn the rule off"
+                    ),
+                );
+            };
+            if owner.as_str() != Some(expected) {
                 return violation(
                     Rule::Owner,
                     field,
