@@ -19,7 +19,7 @@ mod stream;
 pub use load::ContractError;
 pub use stream::ContractStream;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -294,8 +294,33 @@ impl Contract {
         ContractStream::new(self.clone(), subject)
     }
 
-    /// The per-frame rules: JSON, kind, schema, forbidden fields.
-    fn check_frame(&self, json: &Value, text: &str) -> Option<Violation> {
+    /// The fields of a frame the rules read, found in one pass over it.
+    fn fields<'a>(&self, object: &'a Map<String, Value>) -> Fields<'a> {
+        let settings = &self.inner.settings;
+        let named = |field: &Option<String>, key: &str| field.as_deref() == Some(key);
+        let mut found = Fields::default();
+        for (key, value) in object {
+            if *key == settings.kind_field {
+                found.kind = Some(value);
+            } else if named(&settings.sequence_field, key) {
+                found.sequence = Some(value);
+            } else if named(&settings.sequence_restart_field, key) {
+                found.restart = Some(value);
+            } else if named(&settings.owner_field, key) {
+                found.owner = Some(value);
+            } else if named(&settings.run_field, key) {
+                found.run = Some(value);
+            } else if found.forbidden.is_none()
+                && self.inner.forbidden_fields.iter().any(|f| f == key)
+            {
+                found.forbidden = Some(key);
+            }
+        }
+        found
+    }
+
+    /// The per-frame rules: forbidden fields, kind, schema.
+    fn check_frame(&self, json: &Value, text: &str, fields: &Fields<'_>) -> Option<Violation> {
         let inner = &self.inner;
         let violation = |rule, pointer: String, message: String| {
             Some(Violation {
@@ -305,30 +330,19 @@ impl Contract {
                 frame: text.to_owned(),
             })
         };
-        let Some(object) = json.as_object() else {
+        if let Some(field) = fields.forbidden {
             return violation(
-                Rule::NotJson,
-                String::new(),
-                "the frame is not a JSON object".to_owned(),
+                Rule::ForbiddenField,
+                pointer_of(field),
+                format!("`{field}` must not appear (the contract's fields are flat, not wrapped)"),
             );
-        };
-        for field in &inner.forbidden_fields {
-            if object.contains_key(field) {
-                return violation(
-                    Rule::ForbiddenField,
-                    pointer_of(field),
-                    format!(
-                        "`{field}` must not appear (the contract's fields are flat, not wrapped)"
-                    ),
-                );
-            }
         }
         if let Some(whole) = &inner.whole {
             return schema_violation(whole, json, text);
         }
         let kinds = inner.kinds.as_ref()?;
         let kind_field = &inner.settings.kind_field;
-        let Some(kind) = object.get(kind_field).and_then(Value::as_str) else {
+        let Some(kind) = fields.kind.and_then(Value::as_str) else {
             return violation(
                 Rule::UnknownKind,
                 pointer_of(kind_field),
@@ -339,22 +353,40 @@ impl Contract {
             Some(validator) => schema_violation(validator, json, text),
             None if inner.settings.unknown_kinds_allowed => None,
             None => {
-                let mut known: Vec<&String> = kinds.keys().collect();
-                known.sort();
+                let mut known: Vec<&str> = kinds.keys().map(String::as_str).collect();
+                known.sort_unstable();
                 violation(
                     Rule::UnknownKind,
                     pointer_of(kind_field),
                     format!(
                         "`{kind}` is not a kind the contract names ({})",
-                        known
-                            .iter()
-                            .map(|k| k.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        known.join(", ")
                     ),
                 )
             }
         }
+    }
+}
+
+/// The fields of one frame the rules read.
+#[derive(Default)]
+struct Fields<'a> {
+    kind: Option<&'a Value>,
+    sequence: Option<&'a Value>,
+    restart: Option<&'a Value>,
+    owner: Option<&'a Value>,
+    run: Option<&'a Value>,
+    /// The first forbidden field it carries.
+    forbidden: Option<&'a str>,
+}
+
+/// A frame that is not a JSON object.
+fn not_json(text: &str) -> Violation {
+    Violation {
+        rule: Rule::NotJson,
+        pointer: String::new(),
+        message: "the frame is not a JSON object".to_owned(),
+        frame: text.to_owned(),
     }
 }
 
@@ -364,6 +396,10 @@ fn schema_violation(
     json: &Value,
     text: &str,
 ) -> Option<Violation> {
+    // The fast path: most frames are valid, and `is_valid` builds no error.
+    if validator.is_valid(json) {
+        return None;
+    }
     let error = validator.iter_errors(json).next()?;
     Some(Violation {
         rule: Rule::Schema,

@@ -2,9 +2,13 @@
 //! order, across its connections: per-frame rules, then sequence, owner
 //! and run rules.
 
-use super::{Contract, OwnerRule, Rule, SequenceRule, Violation, pointer_of};
+use super::{Contract, Fields, OwnerRule, Rule, SequenceRule, Violation, not_json, pointer_of};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+/// How many ended runs a stream remembers, to report a frame that comes
+/// after its run's end.
+const ENDED_RUNS_KEPT: usize = 256;
 
 /// The contract's state for one client: what it has seen of the sequence
 /// and of each run. Made by [`Contract::stream`].
@@ -14,16 +18,20 @@ pub struct ContractStream {
     subject: Option<String>,
     /// The last sequence value, or `None` until the stream's first.
     last: Option<u64>,
-    /// Runs by id.
-    runs: HashMap<String, Run>,
+    /// The runs going on (a handful at most: runs of one user may
+    /// interleave), searched in order.
+    open_runs: Vec<Run>,
+    /// The latest ended runs, with the kind that ended each, and their
+    /// ids oldest first (to forget the oldest).
+    ended_runs: HashMap<String, String>,
+    ended_order: VecDeque<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct Run {
+    id: String,
     /// Which required events (by position) have arrived.
     seen: Vec<bool>,
-    /// The kind that ended it.
-    ended_by: Option<String>,
     /// Joined after its start (a connection opened mid-run): its order is
     /// not judged.
     partial: bool,
@@ -35,7 +43,9 @@ impl ContractStream {
             contract,
             subject,
             last: None,
-            runs: HashMap::new(),
+            open_runs: Vec::new(),
+            ended_runs: HashMap::new(),
+            ended_order: VecDeque::new(),
         }
     }
 
@@ -59,7 +69,11 @@ impl ContractStream {
         if json.is_null() || self.contract.is_none() {
             return None;
         }
-        if let Some(violation) = self.contract.check_frame(json, text) {
+        let Some(object) = json.as_object() else {
+            return Some(not_json(text));
+        };
+        let fields = self.contract.fields(object);
+        if let Some(violation) = self.contract.check_frame(json, text, &fields) {
             return Some(violation);
         }
         let violation = |rule, field: &str, message: String| {
@@ -72,7 +86,7 @@ impl ContractStream {
         };
         let settings = &self.contract.inner.settings;
         if let Some(field) = &settings.owner_field
-            && let Some(owner) = json.get(field)
+            && let Some(owner) = fields.owner
         {
             let (expected, who) = match &settings.owner {
                 OwnerRule::Subject => (self.subject.as_deref(), "the token's subject"),
@@ -95,14 +109,12 @@ impl ContractStream {
                 );
             }
         }
-        if let Some(field) = &settings.sequence_restart_field
-            && let Some(oldest) = json.get(field).and_then(Value::as_u64)
-        {
+        if let Some(oldest) = fields.restart.and_then(Value::as_u64) {
             self.last = Some(oldest.saturating_sub(1));
         }
         let mut first_of_connection = false;
         if let Some(field) = &settings.sequence_field
-            && let Some(value) = json.get(field)
+            && let Some(value) = fields.sequence
         {
             let Some(value) = value.as_u64() else {
                 return violation(
@@ -136,27 +148,24 @@ impl ContractStream {
                 Some(_) => {}
             }
         }
-        self.check_run(json, text, first_of_connection)
+        self.check_run(text, &fields, first_of_connection)
     }
 
     /// The run rules: required events in order, nothing after the end.
     fn check_run(
         &mut self,
-        json: &Value,
         text: &str,
+        fields: &Fields<'_>,
         first_of_connection: bool,
     ) -> Option<Violation> {
         let inner = &self.contract.inner;
-        let field = inner.settings.run_field.as_ref()?;
-        let run_id = json.get(field)?.as_str()?;
-        let kind = json.get(&inner.settings.kind_field)?.as_str()?;
+        let run_id = fields.run?.as_str()?;
+        let kind = fields.kind?.as_str()?;
         let position = inner.run_events.iter().position(|e| e == kind);
         let terminal = inner.terminal_kinds.iter().any(|t| t == kind);
         // A frame of the run: one of its kinds, or a sequenced frame (an
         // event) carrying its id; not a reply that names it (an error).
-        let sequenced =
-            (inner.settings.sequence_field.as_ref()).is_some_and(|field| json.get(field).is_some());
-        if position.is_none() && !terminal && !sequenced {
+        if position.is_none() && !terminal && fields.sequence.is_none() {
             return None;
         }
         let violation = |rule, message: String| {
@@ -167,20 +176,40 @@ impl ContractStream {
                 frame: text.to_owned(),
             })
         };
-        let run = self.runs.entry(run_id.to_owned()).or_insert_with(|| Run {
-            seen: vec![false; inner.run_events.len()],
-            ended_by: None,
-            partial: first_of_connection && position != Some(0),
-        });
-        if let Some(end) = &run.ended_by {
-            return violation(
-                Rule::AfterTerminal,
-                format!("`{kind}` of run {run_id} arrived after the run ended with `{end}`"),
-            );
-        }
-        if terminal {
-            run.ended_by = Some(kind.to_owned());
-        }
+        let index = match self.open_runs.iter().position(|run| run.id == run_id) {
+            Some(index) => index,
+            None => {
+                if let Some(end) = self.ended_runs.get(run_id) {
+                    return violation(
+                        Rule::AfterTerminal,
+                        format!(
+                            "`{kind}` of run {run_id} arrived after the run ended with `{end}`"
+                        ),
+                    );
+                }
+                self.open_runs.push(Run {
+                    id: run_id.to_owned(),
+                    seen: vec![false; inner.run_events.len()],
+                    partial: first_of_connection && position != Some(0),
+                });
+                self.open_runs.len() - 1
+            }
+        };
+        let mut ended;
+        let run = if terminal {
+            // It ends here: judged below, and remembered as ended.
+            ended = self.open_runs.swap_remove(index);
+            if self.ended_order.len() == ENDED_RUNS_KEPT
+                && let Some(oldest) = self.ended_order.pop_front()
+            {
+                self.ended_runs.remove(&oldest);
+            }
+            self.ended_order.push_back(run_id.to_owned());
+            self.ended_runs.insert(run_id.to_owned(), kind.to_owned());
+            &mut ended
+        } else {
+            &mut self.open_runs[index]
+        };
         if let Some(i) = position
             && !run.partial
             && !run.seen[i]
