@@ -33,12 +33,19 @@
 //!    file, or the reference image, built on first use) started or reused,
 //!    used once its [`Readiness`] check passes within
 //!    `service.startup_timeout`;
-//! 2. **staging**: `staging_url`, once its `staging_ready` check passes (by
-//!    default an authenticated WebSocket handshake);
+//! 2. **staging**: `staging_url` (`ws://` or `wss://`), with its own
+//!    [`Access`] (a token from `token`, `token_file` or `token_command`, or
+//!    a secret; handshake `headers`; TLS), once its `staging_ready` check
+//!    passes (by default an authenticated WebSocket handshake);
 //! 3. **in-process**: the built-in reference server, always available.
 //!
 //! `backend` forces one tier, `require` fails unless that tier is chosen, and
 //! `url` skips the chain. Why a tier was passed over is a [`SkipReason`].
+//! Each tier's clients use that tier's access ([`BackendInfo::access`]).
+//!
+//! Every frame a client receives is checked against the service's
+//! [`Contract`] (`reference` by default; a JSON Schema file, an AsyncAPI
+//! document, or `none`): a frame that breaks it fails the next expectation.
 //!
 //! The reference server speaks `PROTOCOL.md` (kept in the repository as
 //! `docs/PROTOCOL.md`): JWT authentication at the handshake, the one
@@ -58,8 +65,9 @@
 //! # Layout
 //! - At the root, what tests use: [`RealWebSocketTestConfig`],
 //!   [`TestClientFactory`] and [`TestClient`] with its expectations, the
-//!   frame matchers ([`event`], [`frame`], [`error_code`]), the backend chain
-//!   ([`BackendInfo`]) and the in-process backend with fault injection.
+//!   frame matchers ([`event`], [`frame`], [`error_code`]), contracts
+//!   ([`Contract`]), the backend chain ([`BackendInfo`], [`Access`]) and the
+//!   in-process backend with fault injection.
 //! - [`fixtures`]: the rstest fixtures `config`, `backend`, `client_factory`.
 //! - [`check`]: the golden path for many users at once (`ws-harness check`).
 //! - [`load`]: many users and runs, percentiles and memory (`ws-harness load`).

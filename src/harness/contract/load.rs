@@ -199,7 +199,7 @@ fn read(path: &Path) -> Result<Value, ContractError> {
         serde_json::from_str(&text).map_err(|e| ContractError::Parse {
             path: path.to_owned(),
             format: "JSON",
-            reason: e.to_string(),
+            reason: format!("{e} (a file ending in .yaml or .yml is read as YAML)"),
         })
     }
 }
