@@ -12,6 +12,23 @@ const ENDED_RUNS_KEPT: usize = 256;
 
 /// The contract's state for one client: what it has seen of the sequence
 /// and of each run. Made by [`Contract::stream`].
+///
+/// ```
+/// use serde_json::json;
+/// use ws_harness::{Contract, ContractSettings, Rule};
+///
+/// let contract = Contract::load(&ContractSettings::default(), &["agent_started"]).unwrap();
+/// let mut stream = contract.stream(Some("alice".into()));
+/// let event = |id: u64| json!({"type": "agent_started", "event_id": id,
+///     "timestamp": "2026-01-01T00:00:00.000Z", "user_id": "alice", "thread_id": "t",
+///     "run_id": format!("r-{id}"), "message_id": format!("m-{id}"), "agent_name": "a", "critical": true});
+/// // After a reconnect, the client resumes after event 4: 5 must come next.
+/// stream.new_connection();
+/// stream.resume_from(4);
+/// let gap = stream.check(&event(6), &event(6).to_string()).unwrap();
+/// assert_eq!(gap.rule, Rule::SequenceGap);
+/// assert_eq!(gap.message, "`event_id` 6 follows 4: 5 skipped");
+/// ```
 #[derive(Debug, Clone)]
 pub struct ContractStream {
     contract: Contract,
