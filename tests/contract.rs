@@ -278,7 +278,7 @@ async fn an_unknown_kind_and_a_frame_that_is_not_json() {
         &mut client,
         &[json!({"type": "agent_dreaming"}).to_string()],
         Rule::UnknownKind,
-        "contract violation (unknown kind) at /type: `agent_dreaming` is not a kind the contract names (agent_completed, agent_error, agent_started, agent_thinking, error, pong, resumed, tool_completed, tool_executing)",
+        "contract violation (unknown kind) at /type: `agent_dreaming` is not a kind the reference contract names (agent_completed, agent_error, agent_started, agent_thinking, error, pong, resumed, tool_completed, tool_executing); a service with a protocol of its own needs its contract in contract.source (an AsyncAPI document, a JSON Schema, or none)",
     )
     .await;
     let mut client = after_one_run("c-not-json").await;

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use ws_harness::{
-    BackendError, BackendInfo, BackendKind, ConfigBuilder, Readiness, RealWebSocketTestConfig,
-    SkipReason, TestClientFactory, TierOutcome, frame,
+    BackendError, BackendInfo, BackendKind, ConfigBuilder, ContractSource, Readiness,
+    RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, frame,
 };
 
 /// The image the tests build from the websocat binary, by name.
@@ -72,9 +72,16 @@ fn compose_file(dir: &std::path::Path) -> PathBuf {
     file
 }
 
+/// The echo service's contract: the test's own `hello` frames.
+const ECHO_CONTRACT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/contracts/echo.schema.json"
+);
+
 fn service(builder: ConfigBuilder) -> RealWebSocketTestConfig {
     builder
         .without_environment()
+        .contract_source(&ContractSource::File(ECHO_CONTRACT.into()))
         .require(BackendKind::Container)
         .service_port(PORT)
         .event_timeout(Duration::from_secs(2))

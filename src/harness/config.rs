@@ -1369,6 +1369,11 @@ impl ConfigBuilder {
         self.duration("service.startup_timeout", timeout)
     }
 
+    /// Sets [`ContractSettings::source`].
+    pub fn contract_source(self, source: &ContractSource) -> Self {
+        self.text("contract.source", source.to_string())
+    }
+
     /// Sets [`ServiceDefinition::ready`].
     pub fn service_ready(self, ready: &Readiness) -> Self {
         self.text("service.ready", ready.to_string())

@@ -355,11 +355,17 @@ impl Contract {
             None => {
                 let mut known: Vec<&str> = kinds.keys().map(String::as_str).collect();
                 known.sort_unstable();
+                let hint = if inner.source == ContractSource::Reference {
+                    "; a service with a protocol of its own needs its contract in contract.source (an AsyncAPI document, a JSON Schema, or none)"
+                } else {
+                    ""
+                };
                 violation(
                     Rule::UnknownKind,
                     pointer_of(kind_field),
                     format!(
-                        "`{kind}` is not a kind the contract names ({})",
+                        "`{kind}` is not a kind the {} contract names ({}){hint}",
+                        inner.source,
                         known.join(", ")
                     ),
                 )
