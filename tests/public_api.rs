@@ -5,7 +5,7 @@ use std::any::type_name;
 
 use ws_harness::auth::{
     AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
-    TokenSource, bearer_request, token_from_headers,
+    TokenSource, bearer_request, subject_of, token_from_headers,
 };
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
@@ -30,8 +30,9 @@ use ws_harness::server::{
     ReconnectionState, Server, ServerConfig, ServerError, ThroughputMetrics, bind,
 };
 use ws_harness::{
-    Access, AccessError, BadHeader, ClientTls, ConfiguredToken, HandshakeHeaders, Socket,
-    TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError,
+    Access, AccessError, BadHeader, ClientTls, ConfiguredToken, Contract, ContractError,
+    ContractSettings, ContractSource, ContractStream, HandshakeHeaders, OwnerRule, Rule,
+    SequenceRule, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError, Violation,
 };
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
@@ -144,6 +145,15 @@ fn every_public_item_is_importable() {
         type_name::<TlsError>(),
         type_name::<TlsSettings>(),
         type_name::<TokenError>(),
+        type_name::<Contract>(),
+        type_name::<ContractError>(),
+        type_name::<ContractSettings>(),
+        type_name::<ContractSource>(),
+        type_name::<ContractStream>(),
+        type_name::<OwnerRule>(),
+        type_name::<Rule>(),
+        type_name::<SequenceRule>(),
+        type_name::<Violation>(),
     ];
     assert!(
         types
@@ -169,6 +179,7 @@ fn every_public_item_is_importable() {
     let _ = transcript_dir;
     let _ = search_order;
     let _ = bearer_request;
+    let _ = subject_of;
     let _ = event("agent_started");
     let _ = frame;
     let _ = error_code;
