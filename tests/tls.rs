@@ -16,7 +16,7 @@ use std::time::Duration;
 use ws_harness::auth::JwtAuth;
 use ws_harness::server::ServerConfig;
 use ws_harness::{
-    AccessError, BackendError, BackendInfo, BackendKind, Credentials, Readiness,
+    AccessError, BackendError, BackendInfo, BackendKind, ContractSource, Credentials, Readiness,
     RealWebSocketTestConfig, SkipReason, TestClientFactory, TlsError, TokenError,
 };
 
@@ -423,6 +423,8 @@ async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
             .token_command("echo tok-from-command")
             .headers(headers.iter().copied())
             .tls_ca_file(&pki.ca_file)
+            // An echo server: no protocol, so no contract to check.
+            .contract_source(&ContractSource::None)
             .build()
             .unwrap()
     };
