@@ -3,10 +3,11 @@
 
 use super::{Contract, ContractSettings, ContractSource, Inner};
 use jsonschema::{Registry, Validator};
+use once_cell::sync::Lazy;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The reference protocol's schema (`docs/reference-protocol.schema.json`).
 const REFERENCE_SCHEMA: &str = include_str!("../../../docs/reference-protocol.schema.json");
@@ -102,8 +103,23 @@ pub(super) fn load<S: AsRef<str>>(
                 .map(|e| e.as_ref().to_owned())
                 .collect()
         });
+        // Built in and unchanging: compiled once per process for each
+        // setting of its rules, not once per factory (each test makes one).
+        type Compiled = Mutex<HashMap<ContractSettings, Contract>>;
+        static REFERENCE: Lazy<Compiled> = Lazy::new(Mutex::default);
+        let mut compiled = REFERENCE.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(contract) = compiled.get(&settings) {
+            return Ok(contract.clone());
+        }
+        let contract = compile_contract(settings.clone())?;
+        compiled.insert(settings, contract.clone());
+        return Ok(contract);
     }
-    let run_events = settings.run_events.clone().unwrap_or_default();
+    compile_contract(settings)
+}
+
+/// Loads the schemas of `settings.source` and fills in its rules.
+fn compile_contract(mut settings: ContractSettings) -> Result<Contract, ContractError> {
     let (kinds, whole) = match &settings.source {
         ContractSource::None => (None, None),
         ContractSource::Reference => {
@@ -154,9 +170,6 @@ pub(super) fn load<S: AsRef<str>>(
             source: settings.source.clone(),
             kinds,
             whole,
-            forbidden_fields: settings.forbidden_fields.clone().unwrap_or_default(),
-            terminal_kinds: settings.terminal_kinds.clone().unwrap_or_default(),
-            run_events,
             settings,
         }),
     })
@@ -204,11 +217,12 @@ fn read(path: &Path) -> Result<Value, ContractError> {
     }
 }
 
+/// A validator per kind, or one for every frame.
+type Kinds = (Option<HashMap<String, Arc<Validator>>>, Option<Validator>);
+
 /// A JSON Schema document's kinds: the entries of its top-level `oneOf` or
 /// `anyOf` that name their kind; else the whole schema applies to every
 /// frame.
-type Kinds = (Option<HashMap<String, Arc<Validator>>>, Option<Validator>);
-
 fn schema_kinds(path: &Path, document: &Value, kind_field: &str) -> Result<Kinds, ContractError> {
     let entries = ["oneOf", "anyOf"]
         .into_iter()

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where the contract comes from (setting `contract.source`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum ContractSource {
     /// The reference protocol of `docs/PROTOCOL.md`, with its rules.
     #[default]
@@ -48,7 +48,7 @@ impl fmt::Display for ContractSource {
 }
 
 /// How the sequence field must go up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SequenceRule {
     /// Each value is the one before plus one.
     #[default]
@@ -58,7 +58,7 @@ pub enum SequenceRule {
 }
 
 /// Who the owner field must name.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum OwnerRule {
     /// The authenticated subject: the `sub` of the client's token.
     #[default]
@@ -77,7 +77,7 @@ pub enum OwnerRule {
 /// assert_eq!(config.contract.source, ContractSource::Reference);
 /// assert_eq!(config.contract.kind_field, "type");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ContractSettings {
     /// Where the schemas come from.
@@ -235,11 +235,26 @@ struct Inner {
     kinds: Option<HashMap<String, Arc<jsonschema::Validator>>>,
     /// One schema every frame must match (a file without kinds).
     whole: Option<jsonschema::Validator>,
+    /// The settings, with the source's rules filled in.
     settings: ContractSettings,
-    /// The events every run must carry, in order.
-    run_events: Vec<String>,
-    forbidden_fields: Vec<String>,
-    terminal_kinds: Vec<String>,
+}
+
+impl Inner {
+    /// The kinds every run carries, in order.
+    fn run_events(&self) -> &[String] {
+        self.settings.run_events.as_deref().unwrap_or_default()
+    }
+
+    fn forbidden_fields(&self) -> &[String] {
+        self.settings
+            .forbidden_fields
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    fn terminal_kinds(&self) -> &[String] {
+        self.settings.terminal_kinds.as_deref().unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for Contract {
@@ -311,7 +326,7 @@ impl Contract {
             } else if named(&settings.run_field, key) {
                 found.run = Some(value);
             } else if found.forbidden.is_none()
-                && self.inner.forbidden_fields.iter().any(|f| f == key)
+                && self.inner.forbidden_fields().iter().any(|f| f == key)
             {
                 found.forbidden = Some(key);
             }

@@ -178,8 +178,8 @@ impl ContractStream {
         let inner = &self.contract.inner;
         let run_id = fields.run?.as_str()?;
         let kind = fields.kind?.as_str()?;
-        let position = inner.run_events.iter().position(|e| e == kind);
-        let terminal = inner.terminal_kinds.iter().any(|t| t == kind);
+        let position = inner.run_events().iter().position(|e| e == kind);
+        let terminal = inner.terminal_kinds().iter().any(|t| t == kind);
         // A frame of the run: one of its kinds, or a sequenced frame (an
         // event) carrying its id; not a reply that names it (an error).
         if position.is_none() && !terminal && fields.sequence.is_none() {
@@ -206,7 +206,7 @@ impl ContractStream {
                 }
                 self.open_runs.push(Run {
                     id: run_id.to_owned(),
-                    seen: vec![false; inner.run_events.len()],
+                    seen: vec![false; inner.run_events().len()],
                     partial: first_of_connection && position != Some(0),
                 });
                 self.open_runs.len() - 1
@@ -237,8 +237,8 @@ impl ContractStream {
                     Rule::RunOrder,
                     format!(
                         "`{kind}` of run {run_id} arrived after `{}`; the required order is {}",
-                        inner.run_events[later],
-                        inner.run_events.join(", ")
+                        inner.run_events()[later],
+                        inner.run_events().join(", ")
                     ),
                 );
             }
@@ -249,8 +249,8 @@ impl ContractStream {
                     Rule::RunMissingEvent,
                     format!(
                         "run {run_id} ended with `{kind}` without `{}`; every run carries {}",
-                        inner.run_events[missing],
-                        inner.run_events.join(", ")
+                        inner.run_events()[missing],
+                        inner.run_events().join(", ")
                     ),
                 );
             }
