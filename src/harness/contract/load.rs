@@ -1,19 +1,16 @@
 //! Loading a contract: the built-in reference one, a JSON Schema file or an
 //! AsyncAPI document; each schema compiled once.
 
+use super::schema::{Compiler, Schema};
 use super::{Contract, ContractSettings, ContractSource, Inner};
-use jsonschema::{Registry, Validator};
 use once_cell::sync::Lazy;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The reference protocol's schema (`docs/reference-protocol.schema.json`).
 const REFERENCE_SCHEMA: &str = include_str!("../../../docs/reference-protocol.schema.json");
-/// The URI the contract's document is registered under, so `$ref`s into it
-/// (its `$defs`, an AsyncAPI document's `components`) resolve.
-const DOCUMENT_URI: &str = "urn:ws-harness:contract";
 /// How many `$ref`s in a row are followed when looking for a message.
 const MAX_REF_DEPTH: usize = 32;
 
@@ -133,9 +130,8 @@ fn compile_contract(mut settings: ContractSettings) -> Result<Contract, Contract
         ContractSource::File(path) => {
             let document = read(path)?;
             if document.get("asyncapi").is_some() {
-                let messages = asyncapi_messages(path, &document)?;
-                let mut kinds = HashMap::new();
-                for message in messages {
+                let mut located = Vec::new();
+                for message in asyncapi_messages(path, &document)? {
                     let (pointer, payload) = follow(path, &document, format!("{message}/payload"))?;
                     let named = named_kinds(payload, &settings.kind_field);
                     if named.is_empty() {
@@ -145,12 +141,9 @@ fn compile_contract(mut settings: ContractSettings) -> Result<Contract, Contract
                             kind_field: settings.kind_field.clone(),
                         });
                     }
-                    let validator = Arc::new(compile(path, &document, &pointer)?);
-                    for kind in named {
-                        kinds.insert(kind, Arc::clone(&validator));
-                    }
+                    located.push((pointer, named));
                 }
-                (Some(kinds), None)
+                (Some(compile_kinds(path, &document, &located)?), None)
             } else {
                 schema_kinds(path, &document, &settings.kind_field)?
             }
@@ -217,33 +210,50 @@ fn read(path: &Path) -> Result<Value, ContractError> {
     }
 }
 
-/// A validator per kind, or one for every frame.
-type Kinds = (Option<HashMap<String, Arc<Validator>>>, Option<Validator>);
+/// A schema per kind, or one for every frame.
+type Kinds = (Option<HashMap<String, Arc<Schema>>>, Option<Schema>);
 
 /// A JSON Schema document's kinds: the entries of its top-level `oneOf` or
 /// `anyOf` that name their kind; else the whole schema applies to every
 /// frame.
 fn schema_kinds(path: &Path, document: &Value, kind_field: &str) -> Result<Kinds, ContractError> {
+    let whole = || Ok((None, Some(Compiler::new(path, document, &[""])?.compile("")?)));
     let entries = ["oneOf", "anyOf"]
         .into_iter()
         .find_map(|key| Some((key, document.get(key)?.as_array()?)));
     let Some((key, entries)) = entries else {
-        return Ok((None, Some(compile(path, document, "")?)));
+        return whole();
     };
-    let mut kinds = HashMap::new();
+    let mut located = Vec::new();
     for i in 0..entries.len() {
         let (pointer, schema) = follow(path, document, format!("/{key}/{i}"))?;
         let named = named_kinds(schema, kind_field);
         if named.is_empty() {
             // Not every entry names its kind: the schema applies whole.
-            return Ok((None, Some(compile(path, document, "")?)));
+            return whole();
         }
-        let validator = Arc::new(compile(path, document, &pointer)?);
+        located.push((pointer, named));
+    }
+    Ok((Some(compile_kinds(path, document, &located)?), None))
+}
+
+/// Compiles the schema of each kind: `located` holds each schema's pointer
+/// and the kinds it names.
+fn compile_kinds(
+    path: &Path,
+    document: &Value,
+    located: &[(String, Vec<String>)],
+) -> Result<HashMap<String, Arc<Schema>>, ContractError> {
+    let pointers: Vec<&str> = located.iter().map(|(pointer, _)| pointer.as_str()).collect();
+    let compiler = Compiler::new(path, document, &pointers)?;
+    let mut kinds = HashMap::new();
+    for (pointer, named) in located {
+        let schema = Arc::new(compiler.compile(pointer)?);
         for kind in named {
-            kinds.insert(kind, Arc::clone(&validator));
+            kinds.insert(kind.clone(), Arc::clone(&schema));
         }
     }
-    Ok((Some(kinds), None))
+    Ok(kinds)
 }
 
 /// The kinds a payload schema names: `properties.<kind_field>` `const` or
@@ -363,23 +373,4 @@ fn asyncapi_messages(path: &Path, document: &Value) -> Result<Vec<String>, Contr
     messages.sort();
     messages.dedup();
     Ok(messages)
-}
-
-/// Compiles the schema at `pointer` of `document`, with the whole document
-/// registered so its `$ref`s resolve.
-fn compile(path: &Path, document: &Value, pointer: &str) -> Result<Validator, ContractError> {
-    let schema_error = |reason: String| ContractError::Schema {
-        path: path.to_owned(),
-        pointer: pointer.to_owned(),
-        reason,
-    };
-    let registry = Registry::new()
-        .add(DOCUMENT_URI, document.clone())
-        .and_then(|r| r.prepare())
-        .map_err(|e| schema_error(e.to_string()))?;
-    jsonschema::options()
-        .offline()
-        .with_registry(&registry)
-        .build(&json!({"$ref": format!("{DOCUMENT_URI}#{pointer}")}))
-        .map_err(|e| schema_error(e.to_string()))
 }

@@ -90,9 +90,15 @@ impl ContractStream {
             return Some(not_json(text));
         };
         let fields = self.contract.fields(object);
-        if let Some(violation) = self.contract.check_frame(json, text, &fields) {
-            return Some(violation);
-        }
+        // A frame that breaks a per-frame rule still moves the stream on,
+        // so the frames after it are judged on their own.
+        let frame_violation = self.contract.check_frame(json, text, &fields);
+        let stream_violation = self.check_stream(text, &fields);
+        frame_violation.or(stream_violation)
+    }
+
+    /// The stream rules: owner, sequence, runs.
+    fn check_stream(&mut self, text: &str, fields: &Fields<'_>) -> Option<Violation> {
         let violation = |rule, field: &str, message: String| {
             Some(Violation {
                 rule,
@@ -165,7 +171,7 @@ impl ContractStream {
                 Some(_) => {}
             }
         }
-        self.check_run(text, &fields, first_of_connection)
+        self.check_run(text, fields, first_of_connection)
     }
 
     /// The run rules: required events in order, nothing after the end.
