@@ -94,6 +94,8 @@ pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
 
+#[cfg(feature = "mock")]
+pub use harness::mock;
 pub use harness::{
     Access, AccessError, BackendError, BackendInfo, BackendKind, BadHeader, BadReadiness,
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError, ClientOptions, ClientTls, ConfigBuilder,

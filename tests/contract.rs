@@ -476,3 +476,25 @@ fn a_token_without_a_subject_cannot_pass_the_owner_rule_quietly() {
         None
     );
 }
+
+#[test]
+fn a_frame_that_breaks_its_schema_is_blamed_alone() {
+    let events = ["agent_started", "agent_thinking"];
+    let contract = Contract::load(&ContractSettings::default(), &events).unwrap();
+    let mut stream = contract.stream(Some("alice".into()));
+    let event = |kind: &str, event_id: u64| {
+        let frame: Value =
+            serde_json::from_str(&forged("alice", kind, event_id, "m-1", json!({}))).unwrap();
+        frame
+    };
+    let mut bad = event("agent_started", 1);
+    bad["critical"] = json!("yes");
+    let next = event("agent_thinking", 2);
+    let first = stream.check(&bad, &bad.to_string()).unwrap();
+    assert_eq!(
+        (first.rule, first.pointer.as_str()),
+        (Rule::Schema, "/critical")
+    );
+    // The bad frame still counted as event 1 and the start of its run.
+    assert_eq!(stream.check(&next, &next.to_string()), None);
+}

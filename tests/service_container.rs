@@ -546,3 +546,78 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
         "{why:?}"
     );
 }
+
+/// The suite a team runs against whatever the chain gives: an echo of its
+/// `hello` frames.
+async fn hello_suite(config: RealWebSocketTestConfig, backend: BackendInfo) {
+    let factory = TestClientFactory::new(config, backend).unwrap();
+    let mut client = factory.client("echo-user").await.unwrap();
+    for id in 1..=3 {
+        client
+            .send_json(&json!({"type": "hello", "id": id}))
+            .await
+            .unwrap();
+        client
+            .expect(frame(json!({"type": "hello", "id": id})))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_tier() {
+    use ws_harness::mock::{Mock, MockServer, Respond};
+    build_named_image().await;
+    // The team's mock of its echo service.
+    let mock = MockServer::builder().name("echo").start().await.unwrap();
+    Mock::given(frame(json!({"type": "hello"})))
+        .respond_with(Respond::reply_with(Clone::clone))
+        .expect(3)
+        .mount(&mock);
+    let config = |image: &str| {
+        RealWebSocketTestConfig::builder()
+            .without_environment()
+            .contract_source(&ContractSource::File(ECHO_CONTRACT.into()))
+            .service_image(image)
+            .service_cmd(ECHO)
+            .service_port(PORT)
+            .event_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+
+    // Its image is in the engine: the container tier serves the suite.
+    let present = config(IMAGE);
+    let backend = mock.resolve(&present).await.unwrap();
+    assert_eq!(
+        backend.kind,
+        BackendKind::Container,
+        "{}",
+        backend.resolution
+    );
+    assert!(
+        backend
+            .resolution
+            .to_string()
+            .contains("3. mock: not tried"),
+        "{}",
+        backend.resolution
+    );
+    hello_suite(present, backend).await;
+    assert!(mock.connections().is_empty());
+
+    // Without it (no registry to pull from), the mock is the last tier.
+    let absent = config("ws-harness-test-absent:0");
+    let backend = mock.resolve(&absent).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Mock, "{}", backend.resolution);
+    assert!(
+        backend
+            .reason
+            .starts_with("the mock server \"echo\" as the last tier; skipped container: "),
+        "{}",
+        backend.reason
+    );
+    hello_suite(absent, backend).await;
+    mock.verify().unwrap();
+}

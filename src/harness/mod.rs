@@ -12,6 +12,8 @@ pub mod engine;
 mod expect;
 pub mod fixtures;
 mod matcher;
+#[cfg(feature = "mock")]
+pub mod mock;
 mod service;
 mod tls;
 pub(crate) mod transcript;

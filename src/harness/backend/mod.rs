@@ -58,6 +58,8 @@ pub enum BackendKind {
     InProcess,
     /// The server named by the `url` setting (no chain).
     Url,
+    /// A [`MockServer`](crate::mock::MockServer) the test scripted.
+    Mock,
 }
 
 impl BackendKind {
@@ -72,6 +74,7 @@ impl BackendKind {
             Self::Staging => "staging",
             Self::InProcess => "in-process",
             Self::Url => "url",
+            Self::Mock => "mock",
         }
     }
 }
@@ -298,7 +301,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 impl BackendInfo {
-    #[cfg(feature = "server")]
+    #[cfg(any(feature = "server", feature = "mock"))]
     pub(crate) fn single(kind: BackendKind, url: Url, reason: &str) -> Self {
         Self {
             kind,
@@ -349,7 +352,28 @@ impl BackendInfo {
     pub async fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
         let config = config.clone();
         runtime()
-            .spawn(async move { resolve(&config).await })
+            .spawn(async move { resolve(&config, None).await })
+            .await
+            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+    }
+
+    /// [`resolve`](Self::resolve) with a test's own last tier in place of
+    /// the in-process server: the mock server `name` at `url`.
+    #[cfg(feature = "mock")]
+    pub(crate) async fn resolve_with_mock(
+        config: &RealWebSocketTestConfig,
+        name: String,
+        url: Url,
+        access: Access,
+    ) -> Result<Self, BackendError> {
+        let config = config.clone();
+        let found = Found {
+            url,
+            container: None,
+            access,
+        };
+        runtime()
+            .spawn(async move { resolve(&config, Some((name, found))).await })
             .await
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
     }
@@ -362,7 +386,7 @@ impl BackendInfo {
     /// As [`resolve`](Self::resolve).
     pub fn resolve_blocking(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
         let config = config.clone();
-        let resolving = runtime().spawn(async move { resolve(&config).await });
+        let resolving = runtime().spawn(async move { resolve(&config, None).await });
         let (done, result) = std::sync::mpsc::sync_channel(1);
         runtime().spawn(async move { done.send(resolving.await).ok() });
         result
@@ -372,12 +396,16 @@ impl BackendInfo {
     }
 }
 
-/// The server named by `url`, if set; else the chain. The report is logged,
-/// with a warning when TLS certificates go unchecked.
-async fn resolve(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendError> {
+/// The server named by `url`, if set; else the chain, ending with `mock`
+/// (a name and where it is) when given. The report is logged, with a
+/// warning when TLS certificates go unchecked.
+async fn resolve(
+    config: &RealWebSocketTestConfig,
+    mock: Option<(String, Found)>,
+) -> Result<BackendInfo, BackendError> {
     let info = match &config.url {
         Some(url) => configured_url(config, url).await?,
-        None => chain(config).await?,
+        None => chain(config, mock).await?,
     };
     tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
     if info.access.tls.as_ref().is_some_and(|tls| !tls.verifies()) {
@@ -412,11 +440,19 @@ async fn configured_url(
     })
 }
 
-async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendError> {
+async fn chain(
+    config: &RealWebSocketTestConfig,
+    mut mock: Option<(String, Found)>,
+) -> Result<BackendInfo, BackendError> {
     let configured = ConfiguredAccess::new(config);
     let mut resolution = Resolution::default();
     let mut chosen: Option<(BackendKind, Found)> = None;
-    for tier in BackendKind::CHAIN {
+    let mut tiers = BackendKind::CHAIN;
+    let mock_name = mock.as_ref().map(|(name, _)| name.clone());
+    if mock.is_some() {
+        tiers[2] = BackendKind::Mock;
+    }
+    for tier in tiers {
         let forced_out = config.backend.is_some_and(|forced| forced != tier);
         if chosen.is_some() || forced_out {
             resolution.attempts.push(TierAttempt {
@@ -427,7 +463,14 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
             continue;
         }
         let started = Instant::now();
-        let outcome = match try_tier(tier, config, &configured).await {
+        let found = match (tier, mock.take()) {
+            (BackendKind::Mock, Some((_, found))) => Ok(found),
+            (_, unused) => {
+                mock = unused;
+                try_tier(tier, config, &configured).await
+            }
+        };
+        let outcome = match found {
             Ok(found) => {
                 chosen = Some((tier, found));
                 TierOutcome::Chosen
@@ -466,7 +509,13 @@ async fn chain(config: &RealWebSocketTestConfig) -> Result<BackendInfo, BackendE
         }
         (None, None) => return Err(BackendError::Unavailable { resolution }),
     };
-    Ok(info)
+    Ok(match mock_name {
+        Some(name) if info.kind == BackendKind::Mock => BackendInfo {
+            reason: format!("the mock server {name:?} as the last tier; {}", info.reason),
+            ..info
+        },
+        _ => info,
+    })
 }
 
 /// The reference server's image (`ws-harness:<version>-<hash of its
@@ -522,7 +571,7 @@ async fn try_tier(
             .map_err(SkipReason::InProcess),
         #[cfg(not(feature = "server"))]
         BackendKind::InProcess => Err(SkipReason::NotBuilt { feature: "server" }),
-        BackendKind::Url => unreachable!("not a tier of the chain"),
+        BackendKind::Url | BackendKind::Mock => unreachable!("not a tier of the chain"),
     }
 }
 

@@ -217,7 +217,12 @@ type Kinds = (Option<HashMap<String, Arc<Schema>>>, Option<Schema>);
 /// `anyOf` that name their kind; else the whole schema applies to every
 /// frame.
 fn schema_kinds(path: &Path, document: &Value, kind_field: &str) -> Result<Kinds, ContractError> {
-    let whole = || Ok((None, Some(Compiler::new(path, document, &[""])?.compile("")?)));
+    let whole = || {
+        Ok((
+            None,
+            Some(Compiler::new(path, document, &[""])?.compile("")?),
+        ))
+    };
     let entries = ["oneOf", "anyOf"]
         .into_iter()
         .find_map(|key| Some((key, document.get(key)?.as_array()?)));
@@ -244,7 +249,10 @@ fn compile_kinds(
     document: &Value,
     located: &[(String, Vec<String>)],
 ) -> Result<HashMap<String, Arc<Schema>>, ContractError> {
-    let pointers: Vec<&str> = located.iter().map(|(pointer, _)| pointer.as_str()).collect();
+    let pointers: Vec<&str> = located
+        .iter()
+        .map(|(pointer, _)| pointer.as_str())
+        .collect();
     let compiler = Compiler::new(path, document, &pointers)?;
     let mut kinds = HashMap::new();
     for (pointer, named) in located {

@@ -60,11 +60,7 @@ impl<'a> Compiler<'a> {
         let mut fast_document = document.clone();
         let rewritten = pointers
             .iter()
-            .filter(|p| {
-                fast_document
-                    .pointer_mut(p)
-                    .is_some_and(required_as_count)
-            })
+            .filter(|p| fast_document.pointer_mut(p).is_some_and(required_as_count))
             .map(|p| (*p).to_owned())
             .collect();
         let register = |document: Value| {
