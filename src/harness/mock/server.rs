@@ -343,7 +343,6 @@ impl Drop for MockServer {
     /// expectation panics, unless the thread is panicking already.
     fn drop(&mut self) {
         self.accept.abort();
-        self.shared.lock().open.clear();
         if !std::thread::panicking()
             && let Err(failed) = self.verify()
         {
@@ -463,6 +462,8 @@ async fn accept(
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: try again shortly, not at once.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let shared = Arc::clone(&shared);
