@@ -599,36 +599,34 @@ fn answer(
     sender: &mpsc::UnboundedSender<Outgoing>,
 ) {
     let json = frame.json().unwrap_or(Value::Null);
-    let respond = {
-        let mut state = shared.lock();
-        let state = &mut *state;
-        let connection = &mut state.connections[id_index(id)];
-        let chosen = state
-            .mocks
-            .iter_mut()
-            .enumerate()
-            .filter(|(_, m)| {
-                m.mock
-                    .matchers
-                    .iter()
-                    .all(|matcher| matcher.matches(&connection.handshake, &frame, &json))
-            })
-            .min_by_key(|(i, m)| (m.mock.priority, *i))
-            .map(|(_, m)| m);
-        connection.received.push(frame);
-        match chosen {
-            Some(mounted) => {
-                mounted.matched += 1;
-                mounted.mock.respond.clone()
-            }
-            None => {
-                let position = connection.received.len() - 1;
-                connection.unmatched.push(position);
-                return;
-            }
+    // The reply is queued under the lock that logs the frame: a push made
+    // by a test that saw the frame arrive goes out after the reply.
+    let mut state = shared.lock();
+    let state = &mut *state;
+    let connection = &mut state.connections[id_index(id)];
+    let chosen = state
+        .mocks
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, m)| {
+            m.mock
+                .matchers
+                .iter()
+                .all(|matcher| matcher.matches(&connection.handshake, &frame, &json))
+        })
+        .min_by_key(|(i, m)| (m.mock.priority, *i))
+        .map(|(_, m)| m);
+    connection.received.push(frame);
+    match chosen {
+        Some(mounted) => {
+            mounted.matched += 1;
+            run(mounted.mock.respond.clone(), json, sender.clone());
         }
-    };
-    run(respond, json, sender.clone());
+        None => {
+            let position = connection.received.len() - 1;
+            connection.unmatched.push(position);
+        }
+    }
 }
 
 /// Queues `respond`'s steps up to its first wait; the rest go on in a task
