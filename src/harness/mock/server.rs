@@ -234,8 +234,13 @@ impl MockServer {
     /// use ws_harness::mock::MockServer;
     ///
     /// let server = MockServer::builder().name("orders").start().await?;
-    /// // No Docker service configured here, no staging: the mock it is.
-    /// let config = RealWebSocketTestConfig::builder().without_environment().build()?;
+    /// // The team's image is not in the engine (nor anywhere to pull it
+    /// // from) and no staging is set: the mock it is.
+    /// let config = RealWebSocketTestConfig::builder()
+    ///     .without_environment()
+    ///     .service_image("ws-harness-doc-absent:0")
+    ///     .service_port(8080)
+    ///     .build()?;
     /// let backend = server.resolve(&config).await?;
     /// assert_eq!(backend.kind, BackendKind::Mock);
     /// assert!(backend.reason.starts_with("the mock server \"orders\" as the last tier"));
