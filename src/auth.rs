@@ -263,13 +263,7 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<(&str, TokenSource), Au
             )),
         };
     }
-    let offered: Vec<&str> = headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
+    let offered = offered_subprotocols(headers);
     let token = offered
         .iter()
         .find_map(|p| p.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
@@ -277,6 +271,29 @@ pub fn token_from_headers(headers: &HeaderMap) -> Result<(&str, TokenSource), Au
         .ok_or(AuthError::MissingToken)?;
     let select = offered.contains(&AUTH_SUBPROTOCOL);
     Ok((token, TokenSource::Subprotocol { select }))
+}
+
+/// The subprotocols a handshake offers, in order (every
+/// `Sec-WebSocket-Protocol` header, split at commas).
+///
+/// ```
+/// use http::HeaderMap;
+/// use ws_harness::auth::offered_subprotocols;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("sec-websocket-protocol", "v2, jwt.abc".parse().unwrap());
+/// assert_eq!(offered_subprotocols(&headers), ["v2", "jwt.abc"]);
+/// ```
+#[must_use]
+pub fn offered_subprotocols(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn check_user_id(user_id: &str) -> Result<(), AuthError> {

@@ -279,6 +279,7 @@ pub enum BackendError {
 }
 
 /// A tier that could be had.
+#[derive(Clone)]
 struct Found {
     url: Url,
     container: Option<ContainerRef>,
@@ -442,15 +443,16 @@ async fn configured_url(
 
 async fn chain(
     config: &RealWebSocketTestConfig,
-    mut mock: Option<(String, Found)>,
+    mock: Option<(String, Found)>,
 ) -> Result<BackendInfo, BackendError> {
     let configured = ConfiguredAccess::new(config);
     let mut resolution = Resolution::default();
     let mut chosen: Option<(BackendKind, Found)> = None;
     let mut tiers = BackendKind::CHAIN;
-    let mock_name = mock.as_ref().map(|(name, _)| name.clone());
-    if mock.is_some() {
-        tiers[2] = BackendKind::Mock;
+    if mock.is_some()
+        && let Some(last) = tiers.last_mut()
+    {
+        *last = BackendKind::Mock;
     }
     for tier in tiers {
         let forced_out = config.backend.is_some_and(|forced| forced != tier);
@@ -463,12 +465,9 @@ async fn chain(
             continue;
         }
         let started = Instant::now();
-        let found = match (tier, mock.take()) {
-            (BackendKind::Mock, Some((_, found))) => Ok(found),
-            (_, unused) => {
-                mock = unused;
-                try_tier(tier, config, &configured).await
-            }
+        let found = match (tier, &mock) {
+            (BackendKind::Mock, Some((_, found))) => Ok(found.clone()),
+            _ => try_tier(tier, config, &configured).await,
         };
         let outcome = match found {
             Ok(found) => {
@@ -509,8 +508,8 @@ async fn chain(
         }
         (None, None) => return Err(BackendError::Unavailable { resolution }),
     };
-    Ok(match mock_name {
-        Some(name) if info.kind == BackendKind::Mock => BackendInfo {
+    Ok(match mock {
+        Some((name, _)) if info.kind == BackendKind::Mock => BackendInfo {
             reason: format!("the mock server {name:?} as the last tier; {}", info.reason),
             ..info
         },

@@ -18,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use url::Url;
 
 /// Why a mock server could not start.
@@ -287,7 +287,8 @@ impl MockServer {
     }
 
     fn push_where(&self, frame: &Value, to: impl Fn(&Handshake) -> bool) -> usize {
-        let text = frame.to_string();
+        // One copy of the text, shared by every connection's frame.
+        let text = Utf8Bytes::from(frame.to_string());
         let state = self.shared.lock();
         state
             .open
@@ -576,13 +577,9 @@ fn handshake_of(request: &Request) -> Handshake {
             }
         }
     }
-    let subprotocols = headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
+    let subprotocols = crate::auth::offered_subprotocols(&headers)
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     let subject = crate::auth::token_from_headers(&headers)
         .ok()
