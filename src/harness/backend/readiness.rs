@@ -61,8 +61,8 @@ pub(super) type LogCheck<'a> =
     &'a (dyn Fn(String) -> BoxFuture<'static, Result<(), NotReady>> + Sync);
 
 /// Tries `ready` against the service at `url` until it passes or
-/// `deadline`; the error is the last try's. `logs` reads the service's
-/// output, where it has one.
+/// `deadline`; the error is the last answer a try gave. `logs` reads the
+/// service's output, where it has one.
 pub(super) async fn wait(
     ready: &Readiness,
     url: &Url,
@@ -70,21 +70,31 @@ pub(super) async fn wait(
     logs: Option<LogCheck<'_>>,
     deadline: Instant,
 ) -> Result<(), NotReady> {
-    let mut first = true;
+    let mut last: Option<NotReady> = None;
     loop {
         // The first try gets its full time, however little is left.
         let left = deadline.saturating_duration_since(Instant::now());
-        let limit = if first { ONE_TRY } else { ONE_TRY.min(left) };
-        first = false;
-        let result = tokio::time::timeout(limit, once(ready, url, access, logs))
-            .await
-            .unwrap_or(Err(NotReady::TryTimedOut { after: limit }));
-        match result {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() + RETRY_EVERY >= deadline => return Err(e),
-            Err(NotReady::Token(e)) => return Err(NotReady::Token(e)),
-            Err(_) => tokio::time::sleep(RETRY_EVERY).await,
+        let limit = if last.is_none() {
+            ONE_TRY
+        } else {
+            ONE_TRY.min(left)
+        };
+        let error = match tokio::time::timeout(limit, once(ready, url, access, logs)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(NotReady::Token(e))) => return Err(NotReady::Token(e)),
+            Ok(Err(e)) => e,
+            Err(_) => match last {
+                // Cut short by the deadline, the try did not answer: the
+                // one before it did.
+                Some(previous) if limit < ONE_TRY => return Err(previous),
+                _ => NotReady::TryTimedOut { after: limit },
+            },
+        };
+        if Instant::now() + RETRY_EVERY >= deadline {
+            return Err(error);
         }
+        last = Some(error);
+        tokio::time::sleep(RETRY_EVERY).await;
     }
 }
 
@@ -123,5 +133,64 @@ async fn once(
             let _ = socket.close(None).await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A `log:` check that answers "no line" `answers` times, then never
+    /// answers at all.
+    fn answers_then_hangs(
+        answers: usize,
+        tries: &AtomicUsize,
+    ) -> impl Fn(String) -> BoxFuture<'static, Result<(), NotReady>> + Sync + '_ {
+        move |text| {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                if n < answers {
+                    Err(NotReady::NoLogLine { text })
+                } else {
+                    futures_util::future::pending().await
+                }
+            })
+        }
+    }
+
+    async fn wait_for(check: LogCheck<'_>, within: Duration) -> Result<(), NotReady> {
+        let url: Url = "ws://127.0.0.1:1/".parse().unwrap();
+        let ready = Readiness::Log("ready".to_owned());
+        wait(
+            &ready,
+            &url,
+            &Access::test(),
+            Some(check),
+            Instant::now() + within,
+        )
+        .await
+    }
+
+    /// A try the deadline cuts short has no answer: the error is the last
+    /// answer given (here, with 50 ms left for the second try).
+    #[tokio::test(start_paused = true)]
+    async fn a_try_cut_short_by_the_deadline_does_not_hide_the_last_answer() {
+        let tries = AtomicUsize::new(0);
+        let error = wait_for(&answers_then_hangs(1, &tries), Duration::from_millis(150))
+            .await
+            .unwrap_err();
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
+        assert!(matches!(error, NotReady::NoLogLine { .. }), "{error}");
+    }
+
+    /// A first try that never answers is the error, with its full time.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_try_that_hangs_is_timed_out_with_its_full_time() {
+        let tries = AtomicUsize::new(0);
+        let error = wait_for(&answers_then_hangs(0, &tries), Duration::from_millis(150))
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "one try took longer than 2s");
     }
 }
