@@ -100,7 +100,7 @@ pub use harness::{
     Access, AccessError, BackendError, BackendInfo, BackendKind, BadHeader, BadReadiness,
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError, ClientOptions, ClientTls, ConfigBuilder,
     ConfigError, ConfigSource, ConfiguredToken, ConnectError, ContainerRef, Contract,
-    ContractError, ContractSettings, ContractSource, ContractStream, Credentials,
+    ContractError, ContractSettings, ContractSource, ContractStream, Credentials, Direction,
     DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HandshakeHeaders,
     HttpCheckError, MaxRetriesExceeded, NotReady, OwnerRule, ProcessEnvironment, Readiness,
     RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, Rule, SaveError,

@@ -3,9 +3,10 @@
 //! its own rule and message; real runs, reconnects and resumes pass.
 
 use serde_json::{Value, json};
+use ws_harness::protocol::ClientMessage;
 use ws_harness::{
-    BackendKind, Contract, ContractError, ContractSettings, ContractSource, InProcessBackend,
-    RealWebSocketTestConfig, Rule, TestClient, TestClientFactory, event,
+    BackendKind, Contract, ContractError, ContractSettings, ContractSource, Direction,
+    InProcessBackend, RealWebSocketTestConfig, Rule, TestClient, TestClientFactory, event,
 };
 
 fn factory() -> TestClientFactory {
@@ -389,6 +390,83 @@ fn an_asyncapi_2_document_in_json() {
         verdict(&contract, json!({"op": "go", "type": "go"})),
         Some((Rule::UnknownKind, "/type".to_owned()))
     );
+    // Read from the clients' side, the `publish` message is the one.
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::File(doc.clone());
+    settings.kind_field = "op".to_owned();
+    let sent_by_clients = Contract::load_sent_by_clients(&settings).unwrap();
+    assert_eq!(sent_by_clients.direction(), Direction::ToService);
+    assert_eq!(verdict(&sent_by_clients, json!({"op": "go"})), None);
+    assert_eq!(
+        verdict(&sent_by_clients, json!({"op": "note"})),
+        Some((Rule::UnknownKind, "/op".to_owned()))
+    );
+    // A document with nothing clients send says where it looked.
+    let receives_nothing = contract_file(
+        "v3-send-only.json",
+        r##"{"asyncapi": "3.0.0", "operations": {"out": {"action": "send", "messages": [{"$ref": "#/m"}]}},
+            "m": {"payload": {"properties": {"op": {"const": "x"}}}}}"##,
+    );
+    settings.source = ContractSource::File(receives_nothing.clone());
+    assert_eq!(
+        Contract::load_sent_by_clients(&settings)
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "the AsyncAPI document {} has no message clients send (2.x: channels.*.publish.message; 3.0: operations with action: receive)",
+            receives_nothing.display()
+        )
+    );
+}
+
+/// The reference protocol's schema of what clients send
+/// (`docs/reference-client.schema.json`) says yes and no where the
+/// reference server's own parser does.
+#[test]
+fn the_reference_client_schema_agrees_with_the_servers_parser() {
+    let contract = Contract::load_sent_by_clients(&ContractSettings::default()).unwrap();
+    let long = "x".repeat(129);
+    let frames = [
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi"}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "user_id": "mallory", "data": {}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": null}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi",
+            "scenario": {"tools": ["a", "b"], "thinking_steps": 8, "step_delay_ms": 10000, "fail_at": "tool_executing"}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t"}),
+        json!({"type": "user_message", "message_id": "", "thread_id": "t", "content": "hi"}),
+        json!({"type": "user_message", "message_id": long, "thread_id": "t", "content": "hi"}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": 7, "content": "hi"}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "x".repeat(65_537)}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": []}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"speed": 1}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"tools": vec!["a"; 9]}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"tools": [""]}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"thinking_steps": 9}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"step_delay_ms": 10_001}}),
+        json!({"type": "user_message", "message_id": "m", "thread_id": "t", "content": "hi", "scenario": {"fail_at": "agent_completed"}}),
+        json!({"type": "ping"}),
+        json!({"type": "ping", "nonce": "abc"}),
+        json!({"type": "ping", "nonce": null}),
+        json!({"type": "ping", "nonce": 7}),
+        json!({"type": "ping", "nonce": long}),
+        json!({"type": "resume", "last_event_id": 0}),
+        json!({"type": "resume", "last_event_id": -1}),
+        json!({"type": "resume", "last_event_id": "7"}),
+        json!({"type": "resume"}),
+        json!({"type": "subscribe"}),
+        json!({"type": 1}),
+        json!({"message_id": "m"}),
+        json!(["ping"]),
+    ];
+    let mut accepted = 0;
+    for frame in frames {
+        let text = frame.to_string();
+        let server_accepts = ClientMessage::parse(&text).is_ok();
+        let violation = contract.stream(None).check(&frame, &text);
+        assert_eq!(violation.is_none(), server_accepts, "{text}: {violation:?}");
+        accepted += usize::from(server_accepts);
+    }
+    assert_eq!(accepted, 8, "the table holds both answers");
 }
 
 #[test]

@@ -12,7 +12,8 @@ use ws_harness::mock::{
     Mock, MockServer, Respond, binary, header, path, query_param, regex, subject, subprotocol, text,
 };
 use ws_harness::{
-    BackendKind, ContractSource, RealWebSocketTestConfig, TestClientFactory, event, frame,
+    BackendKind, ContractSettings, ContractSource, RealWebSocketTestConfig, Rule,
+    TestClientFactory, event, frame,
 };
 
 /// Runs tests/peers/mock_client.py against `server` with `steps`, calling
@@ -128,6 +129,163 @@ async fn a_dropped_connection_has_no_close_frame() {
         .mount(&server);
     let lines = python_client(&server, &["crash"], 0, || {}).await;
     assert_eq!(lines, ["closed 1006"]);
+}
+
+/// The ticker service's contract (tests/contracts/ticker.asyncapi.yaml),
+/// whose clients' frames say their kind in `op`.
+fn ticker_contract() -> ContractSettings {
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::File(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/contracts/ticker.asyncapi.yaml"
+        )
+        .into(),
+    );
+    settings.kind_field = "op".to_owned();
+    settings
+}
+
+/// A mock of the ticker service that answers every `start` with a tick.
+async fn ticker_mock() -> MockServer {
+    let server = MockServer::builder()
+        .name("ticker")
+        .contract(&ticker_contract())
+        .start()
+        .await
+        .unwrap();
+    Mock::given(frame(json!({"op": "start"})))
+        .respond_with(Respond::reply(
+            json!({"kind": "tick", "seq": 1, "owner": "alice", "run": "r", "value": 0}),
+        ))
+        .mount(&server);
+    server
+}
+
+#[tokio::test]
+#[ignore = "needs WS_HARNESS_TEST_PYTHON (a Python with websockets); .ci/run runs it"]
+async fn a_python_client_that_breaks_the_services_contract_is_caught() {
+    let server = ticker_mock().await;
+    Mock::given(text("start please"))
+        .respond_with(Respond::close(1000, "done"))
+        .mount(&server);
+    let sent = [
+        r#"{"op":"start","n":3}"#,
+        r#"{"op":"start","n":"3"}"#,
+        r#"{"op":"stop"}"#,
+        "start please",
+    ];
+    let lines = python_client(
+        &server,
+        &[sent[0], "recv", sent[1], "recv", sent[2], sent[3]],
+        4,
+        || {},
+    )
+    .await;
+    // Answered as scripted all the same.
+    let tick = r#"{"kind":"tick","owner":"alice","run":"r","seq":1,"value":0}"#;
+    assert_eq!(lines, [tick, tick, "closed 1000 done"]);
+    let connection = &server.connections()[0];
+    let broken: Vec<(Rule, &str, &str)> = connection
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.pointer.as_str(), v.frame.as_str()))
+        .collect();
+    assert_eq!(
+        broken,
+        [
+            (Rule::Schema, "/n", sent[1]),
+            (Rule::UnknownKind, "/op", sent[2]),
+            (Rule::NotJson, "", sent[3]),
+        ]
+    );
+    let report = server.verify().unwrap_err().to_string();
+    let url = server.url();
+    let expected_head = format!(
+        "mock server \"ticker\" at {url}: 0 of 2 mocks not satisfied; 3 frames clients sent broke the contract\n  \
+         ok     a frame with {{\"op\":\"start\"}}: expected any number, matched 2\n  \
+         ok     text \"start please\": expected any number, matched 1\n\
+         frames no mock matched:\n  \
+         connection #1 (/):\n    \
+         -> {{\"op\":\"stop\"}}\n\
+         frames that broke the contract of what clients send:\n  \
+         connection #1 (/):\n    \
+         -> contract violation (schema) at /n: \"3\" is not of type \"integer\"; frame: {{\"op\":\"start\",\"n\":\"3\"}}\n    \
+         -> contract violation (unknown kind) at /op: `stop` is not a kind the "
+    );
+    assert!(report.starts_with(&expected_head), "{report}");
+    assert!(
+        report.ends_with(
+            "contract names (start); frame: {\"op\":\"stop\"}\n    -> contract violation (not JSON) at the frame: the frame is not a JSON object; frame: start please"
+        ),
+        "{report}"
+    );
+    let panic =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server))).unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>(), Some(&report));
+}
+
+#[tokio::test]
+async fn each_connection_is_held_to_the_contract_of_what_clients_send() {
+    let server = ticker_mock().await;
+    let mut good = client(server.url().as_str(), "alice").await;
+    let mut bad = client(server.url().as_str(), "bob").await;
+    for ws in [&mut good, &mut bad] {
+        ws.send(Message::text(r#"{"op":"start","n":1}"#))
+            .await
+            .unwrap();
+        next_text(ws).await;
+    }
+    // An extra field is allowed by the schema; a missing kind is not.
+    good.send(Message::text(r#"{"op":"start","n":2,"note":"x"}"#))
+        .await
+        .unwrap();
+    bad.send(Message::text(r#"{"n":2}"#)).await.unwrap();
+    next_text(&mut good).await;
+    wait_until(|| received(&server) == 4).await;
+    let connections = server.connections();
+    assert!(
+        connections[0].violations.is_empty(),
+        "{:?}",
+        connections[0].violations
+    );
+    let violations = &connections[1].violations;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].rule, Rule::UnknownKind);
+    assert_eq!(
+        violations[0].message,
+        "the frame has no string `op` to say its kind"
+    );
+    let report = server.verify().unwrap_err().to_string();
+    assert!(
+        report.contains("frames that broke the contract of what clients send:\n  connection #2 (/, subject bob):\n    -> contract violation (unknown kind) at /op"),
+        "{report}"
+    );
+    assert!(!report.contains("connection #1"), "{report}");
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server)));
+}
+
+#[tokio::test]
+async fn a_contract_the_mock_cannot_load_is_an_error_at_start() {
+    // The ticker's clients' frames say their kind in `op`, not `kind`.
+    let mut settings = ticker_contract();
+    settings.kind_field = "kind".to_owned();
+    let err = MockServer::builder()
+        .contract(&settings)
+        .start()
+        .await
+        .unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(
+        err.to_string(),
+        "the mock server cannot load the contract of what clients send"
+    );
+    assert!(
+        source.ends_with(
+            "ticker.asyncapi.yaml#/components/messages/start/payload: the message's payload has no `properties.kind` with a `const` or `enum`, so its kind cannot be told (set contract.kind_field to the discriminator)"
+        ),
+        "{source}"
+    );
 }
 
 /// A client of `user` (a JWT signed with the test secret) on `url`.

@@ -40,8 +40,8 @@ pub use config::{
     ProcessEnvironment, RealWebSocketTestConfig,
 };
 pub use contract::{
-    Contract, ContractError, ContractSettings, ContractSource, ContractStream, OwnerRule, Rule,
-    SequenceRule, Violation,
+    Contract, ContractError, ContractSettings, ContractSource, ContractStream, Direction,
+    OwnerRule, Rule, SequenceRule, Violation,
 };
 pub use credentials::{ConfiguredToken, Credentials, TOKEN_COMMAND_TIMEOUT, TokenError};
 pub use engine::DockerEnvironment;

@@ -2,15 +2,17 @@
 //! AsyncAPI document; each schema compiled once.
 
 use super::schema::{Compiler, Schema};
-use super::{Contract, ContractSettings, ContractSource, Inner};
+use super::{Contract, ContractSettings, ContractSource, Direction, Inner};
 use once_cell::sync::Lazy;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The reference protocol's schema (`docs/reference-protocol.schema.json`).
+/// The reference protocol's schema of what the server sends.
 const REFERENCE_SCHEMA: &str = include_str!("../../../docs/reference-protocol.schema.json");
+/// The reference protocol's schema of what clients send.
+const REFERENCE_CLIENT_SCHEMA: &str = include_str!("../../../docs/reference-client.schema.json");
 /// How many `$ref`s in a row are followed when looking for a message.
 const MAX_REF_DEPTH: usize = 32;
 
@@ -46,13 +48,19 @@ pub enum ContractError {
         /// The version it declares.
         version: String,
     },
-    /// An AsyncAPI document with no message the service sends.
+    /// An AsyncAPI document with no message of the direction asked for.
     #[error(
-        "the AsyncAPI document {path} has no message the service sends (2.x: channels.*.subscribe.message; 3.0: operations with action: send)"
+        "the AsyncAPI document {path} has no message {direction} ({})",
+        match direction {
+            Direction::FromService => "2.x: channels.*.subscribe.message; 3.0: operations with action: send",
+            Direction::ToService => "2.x: channels.*.publish.message; 3.0: operations with action: receive",
+        }
     )]
     NoMessages {
         /// The file.
         path: PathBuf,
+        /// The direction asked for.
+        direction: Direction,
     },
     /// A message whose kind cannot be told.
     #[error(
@@ -90,48 +98,71 @@ pub enum ContractError {
 
 pub(super) fn load<S: AsRef<str>>(
     settings: &ContractSettings,
+    direction: Direction,
     required_events: &[S],
 ) -> Result<Contract, ContractError> {
-    let mut settings = settings.clone();
+    let mut settings = match direction {
+        Direction::FromService => settings.clone(),
+        // The other rules describe the stream the service sends.
+        Direction::ToService => ContractSettings {
+            source: settings.source.clone(),
+            kind_field: settings.kind_field.clone(),
+            unknown_kinds_allowed: settings.unknown_kinds_allowed,
+            ..ContractSettings::default()
+        },
+    };
     if settings.source == ContractSource::Reference {
-        settings.run_events.get_or_insert_with(|| {
-            required_events
-                .iter()
-                .map(|e| e.as_ref().to_owned())
-                .collect()
-        });
+        if direction == Direction::FromService {
+            settings.run_events.get_or_insert_with(|| {
+                required_events
+                    .iter()
+                    .map(|e| e.as_ref().to_owned())
+                    .collect()
+            });
+        }
         // Built in and unchanging: compiled once per process for each
         // setting of its rules, not once per factory (each test makes one).
-        type Compiled = Mutex<HashMap<ContractSettings, Contract>>;
+        type Compiled = Mutex<HashMap<(ContractSettings, Direction), Contract>>;
         static REFERENCE: Lazy<Compiled> = Lazy::new(Mutex::default);
         let mut compiled = REFERENCE.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(contract) = compiled.get(&settings) {
+        let key = (settings, direction);
+        if let Some(contract) = compiled.get(&key) {
             return Ok(contract.clone());
         }
-        let contract = compile_contract(settings.clone())?;
-        compiled.insert(settings, contract.clone());
+        let contract = compile_contract(key.0.clone(), direction)?;
+        compiled.insert(key, contract.clone());
         return Ok(contract);
     }
-    compile_contract(settings)
+    compile_contract(settings, direction)
 }
 
-/// Loads the schemas of `settings.source` and fills in its rules.
-fn compile_contract(mut settings: ContractSettings) -> Result<Contract, ContractError> {
+/// Loads the schemas of `settings.source` for `direction` and fills in its
+/// rules.
+fn compile_contract(
+    mut settings: ContractSettings,
+    direction: Direction,
+) -> Result<Contract, ContractError> {
     let (kinds, whole) = match &settings.source {
         ContractSource::None => (None, None),
         ContractSource::Reference => {
-            let path = PathBuf::from("docs/reference-protocol.schema.json");
+            let (path, schema) = match direction {
+                Direction::FromService => {
+                    reference_rules(&mut settings);
+                    ("docs/reference-protocol.schema.json", REFERENCE_SCHEMA)
+                }
+                Direction::ToService => {
+                    ("docs/reference-client.schema.json", REFERENCE_CLIENT_SCHEMA)
+                }
+            };
             let document: Value =
-                serde_json::from_str(REFERENCE_SCHEMA).expect("the reference schema is JSON");
-            reference_rules(&mut settings);
-            let (kinds, whole) = schema_kinds(&path, &document, &settings.kind_field)?;
-            (kinds, whole)
+                serde_json::from_str(schema).expect("the reference schema is JSON");
+            schema_kinds(Path::new(path), &document, &settings.kind_field)?
         }
         ContractSource::File(path) => {
             let document = read(path)?;
             if document.get("asyncapi").is_some() {
                 let mut located = Vec::new();
-                for message in asyncapi_messages(path, &document)? {
+                for message in asyncapi_messages(path, &document, direction)? {
                     let (pointer, payload) = follow(path, &document, format!("{message}/payload"))?;
                     let named = named_kinds(payload, &settings.kind_field);
                     if named.is_empty() {
@@ -161,6 +192,7 @@ fn compile_contract(mut settings: ContractSettings) -> Result<Contract, Contract
     Ok(Contract {
         inner: Arc::new(Inner {
             source: settings.source.clone(),
+            direction,
             kinds,
             whole,
             settings,
@@ -321,17 +353,27 @@ fn follow<'a>(
     })
 }
 
-/// The pointers of the messages the service sends.
-fn asyncapi_messages(path: &Path, document: &Value) -> Result<Vec<String>, ContractError> {
+/// The pointers of the messages of `direction`.
+fn asyncapi_messages(
+    path: &Path,
+    document: &Value,
+    direction: Direction,
+) -> Result<Vec<String>, ContractError> {
     let version = document["asyncapi"].as_str().unwrap_or_default().to_owned();
+    // 2.x names operations from the client's side (it subscribes to what
+    // the service sends), 3.0 from the service's (it sends).
+    let (operation_2, action_3) = match direction {
+        Direction::FromService => ("subscribe", "send"),
+        Direction::ToService => ("publish", "receive"),
+    };
     let mut messages = Vec::new();
     let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
     if version.starts_with("2.") {
         for (name, channel) in document["channels"].as_object().into_iter().flatten() {
-            if channel.get("subscribe").is_none() {
+            if channel.get(operation_2).is_none() {
                 continue;
             }
-            let message = format!("/channels/{}/subscribe/message", escape(name));
+            let message = format!("/channels/{}/{operation_2}/message", escape(name));
             let (pointer, value) = follow(path, document, message)?;
             match value.get("oneOf").and_then(Value::as_array) {
                 Some(list) => {
@@ -344,7 +386,7 @@ fn asyncapi_messages(path: &Path, document: &Value) -> Result<Vec<String>, Contr
         }
     } else if version.starts_with("3.0") {
         for (name, operation) in document["operations"].as_object().into_iter().flatten() {
-            if operation.get("action").and_then(Value::as_str) != Some("send") {
+            if operation.get("action").and_then(Value::as_str) != Some(action_3) {
                 continue;
             }
             let listed = operation.get("messages").and_then(Value::as_array);
@@ -376,6 +418,7 @@ fn asyncapi_messages(path: &Path, document: &Value) -> Result<Vec<String>, Contr
     if messages.is_empty() {
         return Err(ContractError::NoMessages {
             path: path.to_owned(),
+            direction,
         });
     }
     messages.sort();

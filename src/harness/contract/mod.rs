@@ -12,6 +12,10 @@
 //! (the schema is `docs/reference-protocol.schema.json`); a JSON Schema
 //! file; an AsyncAPI 2.x or 3.0 document (YAML or JSON): the messages the
 //! service sends; or `none`.
+//!
+//! The same settings also describe the other direction ([`Direction`]):
+//! [`Contract::load_sent_by_clients`] checks what clients send, as a
+//! [mock](crate::mock) of the service does, with the per-frame rules only.
 
 mod load;
 mod schema;
@@ -46,6 +50,30 @@ impl fmt::Display for ContractSource {
             Self::File(path) => write!(f, "{}", path.display()),
             Self::None => f.write_str("none"),
         }
+    }
+}
+
+/// Which frames a contract describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// What the service sends, which its clients receive: AsyncAPI 2.x
+    /// `subscribe`, 3.0 `action: send`; for `reference`,
+    /// `docs/reference-protocol.schema.json`.
+    #[default]
+    FromService,
+    /// What clients send, which the service (or its mock) receives:
+    /// AsyncAPI 2.x `publish`, 3.0 `action: receive`; for `reference`,
+    /// `docs/reference-client.schema.json`. A JSON Schema file is taken as
+    /// the schema of whichever direction is asked for.
+    ToService,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FromService => "the service sends",
+            Self::ToService => "clients send",
+        })
     }
 }
 
@@ -233,6 +261,8 @@ pub struct Contract {
 struct Inner {
     /// What it was loaded from, for reports.
     source: ContractSource,
+    /// Which frames it describes.
+    direction: Direction,
     /// The schema of each kind; `None` when the contract checks no kinds.
     kinds: Option<HashMap<String, Arc<Schema>>>,
     /// One schema every frame must match (a file without kinds).
@@ -263,6 +293,7 @@ impl fmt::Debug for Contract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Contract")
             .field("source", &self.inner.source)
+            .field("direction", &self.inner.direction)
             .field(
                 "kinds",
                 &self.inner.kinds.as_ref().map(|k| {
@@ -289,13 +320,45 @@ impl Contract {
         settings: &ContractSettings,
         required_events: &[S],
     ) -> Result<Self, ContractError> {
-        load::load(settings, required_events)
+        load::load(settings, Direction::FromService, required_events)
+    }
+
+    /// Loads and compiles the contract of what clients send
+    /// ([`Direction::ToService`]) from the same settings: the kinds and
+    /// schemas of the frames the service receives. Only the per-frame
+    /// rules apply (kind, schema, `unknown_kinds_allowed`); the sequence,
+    /// owner, forbidden-field and run rules describe the service's stream
+    /// and are off.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use ws_harness::{Contract, ContractSettings, Rule};
+    ///
+    /// let contract = Contract::load_sent_by_clients(&ContractSettings::default()).unwrap();
+    /// let mut stream = contract.stream(None);
+    /// let frame = json!({"type": "resume", "last_event_id": -1});
+    /// let violation = stream.check(&frame, &frame.to_string()).unwrap();
+    /// assert_eq!((violation.rule, violation.pointer.as_str()), (Rule::Schema, "/last_event_id"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ContractError`] as for [`Contract::load`]; for an AsyncAPI
+    /// document with no message clients send,
+    /// [`ContractError::NoMessages`].
+    pub fn load_sent_by_clients(settings: &ContractSettings) -> Result<Self, ContractError> {
+        load::load(settings, Direction::ToService, &[] as &[&str])
     }
 
     /// Where it came from.
     #[must_use]
     pub fn source(&self) -> &ContractSource {
         &self.inner.source
+    }
+
+    /// Which frames it describes.
+    #[must_use]
+    pub fn direction(&self) -> Direction {
+        self.inner.direction
     }
 
     /// Whether it checks anything (`none` does not).

@@ -2,7 +2,9 @@
 //! test's process on `127.0.0.1`, over `ws://` or `wss://`, and answers
 //! the frames clients send as its [`Mock`]s say; [`MockServer::verify`]
 //! (also run when it is dropped) checks each mock answered as often as it
-//! was expected to, and never waits for a connection to close.
+//! was expected to, and never waits for a connection to close. Given the
+//! service's contract ([`MockServerBuilder::contract`]), it also holds
+//! what clients send to it.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

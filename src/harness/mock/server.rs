@@ -4,7 +4,8 @@ use super::respond::Step;
 use super::{ClientFrame, Handshake, Mock, Respond, Times};
 use crate::harness::backend::BackendInfo;
 use crate::{
-    Access, BackendError, BackendKind, ClientTls, RealWebSocketTestConfig, TlsError, TlsSettings,
+    Access, BackendError, BackendKind, ClientTls, Contract, ContractError, ContractSettings,
+    ContractStream, RealWebSocketTestConfig, TlsError, TlsSettings, Violation,
 };
 use futures_util::{SinkExt, StreamExt};
 use http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
@@ -37,6 +38,9 @@ pub enum MockError {
     /// Its clients' TLS setup could not be built from its CA file.
     #[error("the mock server's clients cannot trust its certificate")]
     ClientTls(#[source] Box<TlsError>),
+    /// The contract of what clients send could not be loaded.
+    #[error("the mock server cannot load the contract of what clients send")]
+    Contract(#[source] ContractError),
 }
 
 /// A connection's number, in the order connections were opened (from 1).
@@ -60,6 +64,9 @@ pub struct MockConnection {
     pub received: Vec<ClientFrame>,
     /// The frames no mock matched, by position in `received`.
     pub unmatched: Vec<usize>,
+    /// The frames that broke the contract of what clients send
+    /// ([`MockServerBuilder::contract`]), in order.
+    pub violations: Vec<Violation>,
     /// Whether it is still open.
     pub open: bool,
 }
@@ -82,6 +89,7 @@ pub struct MockServerBuilder {
     name: Option<String>,
     tls: bool,
     subprotocol: Option<String>,
+    contract: Option<ContractSettings>,
 }
 
 impl MockServerBuilder {
@@ -107,11 +115,54 @@ impl MockServerBuilder {
         self
     }
 
+    /// Checks every text frame clients send against the contract of what
+    /// clients send in `settings` ([`Contract::load_sent_by_clients`]: an
+    /// AsyncAPI document's `publish` or `action: receive` messages), so the
+    /// mock catches a client that sends what the real service would
+    /// refuse. A frame that breaks it is still answered as the mocks say;
+    /// [`MockServer::verify`] fails, naming the frame and the rule. Binary
+    /// frames are not checked.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use futures_util::{SinkExt, StreamExt};
+    /// use serde_json::json;
+    /// use tokio_tungstenite::tungstenite::Message;
+    /// use ws_harness::{ContractSettings, event};
+    /// use ws_harness::mock::{Mock, MockServer, Respond};
+    ///
+    /// // The reference protocol's client frames (the default settings).
+    /// let server = MockServer::builder().contract(&ContractSettings::default()).start().await.unwrap();
+    /// Mock::given(event("resume"))
+    ///     .respond_with(Respond::reply(json!({"type": "resumed", "replayed": 0, "last_event_id": 0})))
+    ///     .mount(&server);
+    /// let (mut client, _) = tokio_tungstenite::connect_async(server.url().as_str()).await.unwrap();
+    /// client.send(Message::text(r#"{"type":"resume","last_event_id":"7"}"#)).await.unwrap();
+    /// client.next().await.unwrap().unwrap(); // answered all the same
+    /// let failed = server.verify().unwrap_err();
+    /// assert!(failed.to_string().contains("contract violation (schema) at /last_event_id"));
+    /// # // Dropping it verifies again, and panics.
+    /// # let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server)));
+    /// # }
+    /// ```
+    pub fn contract(mut self, settings: &ContractSettings) -> Self {
+        self.contract = Some(settings.clone());
+        self
+    }
+
     /// Starts it on a free port of `127.0.0.1`.
     ///
     /// # Errors
-    /// [`MockError`] when it cannot listen or make its certificate.
+    /// [`MockError`] when it cannot listen, make its certificate or load
+    /// its contract.
     pub async fn start(self) -> Result<MockServer, MockError> {
+        let contract = self
+            .contract
+            .as_ref()
+            .map(Contract::load_sent_by_clients)
+            .transpose()
+            .map_err(MockError::Contract)?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(MockError::Bind)?;
@@ -127,6 +178,7 @@ impl MockServerBuilder {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             subprotocol: self.subprotocol,
+            contract,
         });
         let acceptor = certificate
             .as_ref()
@@ -308,12 +360,14 @@ impl MockServer {
         self.shared.lock().connections.clone()
     }
 
-    /// Checks every mock answered as many frames as it expects. Returns at
-    /// once: open connections do not hold it up.
+    /// Checks every mock answered as many frames as it expects, and, with
+    /// a [contract](MockServerBuilder::contract), that no frame broke it.
+    /// Returns at once: open connections do not hold it up.
     ///
     /// # Errors
     /// [`VerificationFailed`], listing each mock with its expected and
-    /// actual count, and the frames no mock matched, by connection.
+    /// actual count, the frames no mock matched and the frames that broke
+    /// the contract, by connection.
     pub fn verify(&self) -> Result<(), VerificationFailed> {
         let state = self.shared.lock();
         let mocks: Vec<MockReport> = state
@@ -325,7 +379,13 @@ impl MockServer {
                 matched: mounted.matched,
             })
             .collect();
-        if mocks.iter().all(MockReport::satisfied) {
+        let violations: Vec<_> = state
+            .connections
+            .iter()
+            .filter(|c| !c.violations.is_empty())
+            .map(|c| (c.id, c.handshake.to_string(), c.violations.clone()))
+            .collect();
+        if mocks.iter().all(MockReport::satisfied) && violations.is_empty() {
             return Ok(());
         }
         Err(VerificationFailed {
@@ -340,6 +400,7 @@ impl MockServer {
                     (c.id, c.handshake.to_string(), frames)
                 })
                 .collect(),
+            violations,
         })
     }
 }
@@ -366,6 +427,9 @@ pub struct VerificationFailed {
     pub mocks: Vec<MockReport>,
     /// Per connection (with its handshake), the frames no mock matched.
     pub unmatched: Vec<(ConnectionId, String, Vec<ClientFrame>)>,
+    /// Per connection (with its handshake), the frames that broke the
+    /// contract of what clients send, each with the rule it broke.
+    pub violations: Vec<(ConnectionId, String, Vec<Violation>)>,
 }
 
 /// One mock's line in a [`VerificationFailed`].
@@ -392,12 +456,21 @@ impl std::error::Error for VerificationFailed {}
 impl fmt::Display for VerificationFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let failed = self.mocks.iter().filter(|m| !m.satisfied()).count();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         let mut out = format!(
             "mock server {}: {failed} of {} mock{} not satisfied",
             self.server,
             self.mocks.len(),
-            if self.mocks.len() == 1 { "" } else { "s" }
+            plural(self.mocks.len())
         );
+        let broken: usize = self.violations.iter().map(|(_, _, v)| v.len()).sum();
+        if broken > 0 {
+            let _ = write!(
+                out,
+                "; {broken} frame{} clients sent broke the contract",
+                plural(broken)
+            );
+        }
         for mock in &self.mocks {
             let mark = if mock.satisfied() { "ok    " } else { "FAILED" };
             let _ = write!(
@@ -417,6 +490,15 @@ impl fmt::Display for VerificationFailed {
                 let _ = write!(out, "\n    -> {frame}");
             }
         }
+        if !self.violations.is_empty() {
+            out.push_str("\nframes that broke the contract of what clients send:");
+        }
+        for (id, handshake, violations) in &self.violations {
+            let _ = write!(out, "\n  connection {id} ({handshake}):");
+            for violation in violations {
+                let _ = write!(out, "\n    -> {violation}");
+            }
+        }
         f.write_str(&out)
     }
 }
@@ -425,6 +507,8 @@ impl fmt::Display for VerificationFailed {
 struct Shared {
     state: Mutex<State>,
     subprotocol: Option<String>,
+    /// The contract of what clients send, when one was given.
+    contract: Option<Contract>,
 }
 
 impl Shared {
@@ -440,6 +524,8 @@ struct State {
     connections: Vec<MockConnection>,
     /// The way to each open connection's task.
     open: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
+    /// Each open connection's place in the contract, when there is one.
+    streams: HashMap<ConnectionId, ContractStream>,
 }
 
 struct Mounted {
@@ -513,11 +599,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
         // its connect reaches it.
         let mut state = shared.lock();
         let id = ConnectionId(state.connections.len() as u64 + 1);
+        if let Some(contract) = &shared.contract {
+            state
+                .streams
+                .insert(id, contract.stream(handshake.subject.clone()));
+        }
         state.connections.push(MockConnection {
             id,
             handshake,
             received: Vec::new(),
             unmatched: Vec::new(),
+            violations: Vec::new(),
             open: true,
         });
         state.open.insert(id, sender.clone());
@@ -564,6 +656,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
     }
     let mut state = shared.lock();
     state.open.remove(&id);
+    state.streams.remove(&id);
     state.connections[id_index(id)].open = false;
 }
 
@@ -606,6 +699,20 @@ fn answer(
     let mut state = shared.lock();
     let state = &mut *state;
     let connection = &mut state.connections[id_index(id)];
+    if let Some(stream) = state.streams.get_mut(&id)
+        && let Some(text) = frame.as_text()
+    {
+        // Text that is not JSON (or is `null`) is checked as a string: the
+        // contract reports it as not JSON.
+        let as_string;
+        let checked = if json.is_null() {
+            as_string = Value::String(text.to_owned());
+            &as_string
+        } else {
+            &json
+        };
+        connection.violations.extend(stream.check(checked, text));
+    }
     let chosen = state
         .mocks
         .iter_mut()
