@@ -130,6 +130,45 @@ async fn a_message_over_the_limit_closes_with_1009() {
     assert_eq!(bob.expect_close().await.code, CloseCode::Size);
 }
 
+/// The frame limit is its own: a frame over it closes with 1009 although
+/// its message is under the message limit, and a message over the frame
+/// limit, sent in frames under it, is served.
+#[tokio::test]
+async fn a_frame_over_the_frame_limit_closes_with_1009_under_the_message_limit() {
+    let limits = Limits {
+        max_message_size: 256 * 1024,
+        max_frame_size: 16 * 1024,
+        ..Limits::default()
+    };
+    let server = TestServer::with_config(ServerConfig::test_mode().limits(limits)).await;
+    let message = json!({
+        "type": "user_message",
+        "message_id": "m-big",
+        "thread_id": "t-1",
+        "content": "x".repeat(40 * 1024),
+    })
+    .to_string();
+
+    let mut alice = server.connect("alice").await;
+    alice.send_text(&message).await;
+    assert_eq!(alice.expect_close().await.code, CloseCode::Size);
+
+    let mut bob = server.connect("bob").await;
+    let parts: Vec<&[u8]> = message.as_bytes().chunks(10 * 1024).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let opcode = if i == 0 { Data::Text } else { Data::Continue };
+        let last = i + 1 == parts.len();
+        bob.send(Message::Frame(Frame::message(
+            part.to_vec(),
+            OpCode::Data(opcode),
+            last,
+        )))
+        .await;
+    }
+    let run = bob.until("agent_completed").await;
+    assert_eq!(run[0]["message_id"], "m-big", "{run:?}");
+}
+
 #[tokio::test]
 async fn a_bad_client_does_not_disturb_another_user() {
     let server = TestServer::start().await;

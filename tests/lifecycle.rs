@@ -46,7 +46,7 @@ async fn metrics_count_connections_runs_and_events() {
         .await;
     let p50 = common::metric_value(
         &metrics,
-        r#"ws_harness_run_latency_seconds{quantile="0.5"}"#,
+        r#"ws_harness_run_latency_quantile_seconds{quantile="0.5"}"#,
     );
     assert!(p50 > 0.0 && p50 < 1.0, "{p50}");
     assert!(common::metric_value(&metrics, "ws_harness_events_per_second") > 0.0);

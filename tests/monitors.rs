@@ -92,3 +92,45 @@ async fn crossing_a_threshold_raises_an_alert() {
         ])
         .await;
 }
+
+/// `/metrics` exports run latency as a Prometheus histogram: cumulative
+/// buckets, a sum and a count, each run in the bucket of its latency.
+#[tokio::test]
+async fn run_latency_is_a_prometheus_histogram() {
+    let server = TestServer::start().await;
+    let mut alice = server.connect("alice").await;
+    alice.run("fast").await;
+    // Four pauses of 60 ms: at least 240 ms.
+    alice
+        .user_message("slow", Some(json!({"step_delay_ms": 60})))
+        .await;
+    alice.until("agent_completed").await;
+    server.wait_for_runs(2).await;
+    let page = server
+        .assert_metrics(&[
+            "# TYPE ws_harness_run_latency_seconds histogram",
+            "ws_harness_run_latency_seconds_count 2",
+            r#"ws_harness_run_latency_seconds_bucket{le="+Inf"} 2"#,
+        ])
+        .await;
+    let buckets: Vec<(f64, f64)> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(r#"ws_harness_run_latency_seconds_bucket{le=""#))
+        .filter_map(|l| l.split_once(r#""} "#))
+        .filter(|(le, _)| *le != "+Inf")
+        .map(|(le, count)| (le.parse().unwrap(), count.parse().unwrap()))
+        .collect();
+    assert_eq!(buckets.len(), 13, "{page}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "bounds rise and counts are cumulative: {buckets:?}"
+    );
+    // The slow run is in no bucket below 240 ms; both are in the 10 s one.
+    let count_at = |le: f64| buckets.iter().find(|(b, _)| *b == le).unwrap().1;
+    assert!(count_at(0.1) <= 1.0, "{buckets:?}");
+    assert_eq!(count_at(10.0), 2.0, "{buckets:?}");
+    let sum = common::metric_value(&page, "ws_harness_run_latency_seconds_sum");
+    assert!(sum >= 0.24, "{sum}");
+}

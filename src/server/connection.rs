@@ -362,8 +362,10 @@ async fn supervise(
     } else {
         metrics.runs_completed.inc();
     }
+    let latency = started.elapsed();
+    metrics.run_latency.observe(latency.as_secs_f64());
     shared.performance.record(LatencyMeasurement {
-        latency: started.elapsed(),
+        latency,
         failed,
         events: report.events,
     });

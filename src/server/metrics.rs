@@ -4,11 +4,18 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 use std::sync::atomic::AtomicU64;
 
 type Labels = Vec<(&'static str, &'static str)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The upper bounds of the run latency histogram's buckets, in seconds:
+/// 1 ms to 10 s, three a decade.
+const RUN_LATENCY_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The server's counters and the monitors' figures, exported on `/metrics`
 /// in the Prometheus (OpenMetrics) text format.
@@ -25,8 +32,10 @@ pub(crate) struct ServerMetrics {
     pub(crate) events_sent: Counter,
     pub(crate) protocol_errors: Family<Labels, Counter>,
     pub(crate) slow_consumers: Counter,
+    /// Every finished run's latency, `user_message` to its last event.
+    pub(crate) run_latency: Histogram,
     // Set from the monitors each time the page is rendered.
-    run_latency: Family<Labels, FloatGauge>,
+    run_latency_quantiles: Family<Labels, FloatGauge>,
     runs_per_second: FloatGauge,
     events_per_second: FloatGauge,
     alerts: Family<Labels, Gauge>,
@@ -48,7 +57,8 @@ impl ServerMetrics {
             events_sent: Counter::default(),
             protocol_errors: Family::default(),
             slow_consumers: Counter::default(),
-            run_latency: Family::default(),
+            run_latency: Histogram::new(RUN_LATENCY_BUCKETS),
+            run_latency_quantiles: Family::default(),
             runs_per_second: FloatGauge::default(),
             events_per_second: FloatGauge::default(),
             alerts: Family::default(),
@@ -119,8 +129,14 @@ impl ServerMetrics {
         add(
             &mut r,
             "run_latency_seconds",
-            "Run latency percentiles (HDR histogram), user_message to last event",
+            "Run latency, user_message to last event",
             &m.run_latency,
+        );
+        add(
+            &mut r,
+            "run_latency_quantile_seconds",
+            "Run latency quantiles since the server started (HDR histogram), user_message to last event",
+            &m.run_latency_quantiles,
         );
         add(
             &mut r,
@@ -164,7 +180,7 @@ impl ServerMetrics {
             ("1", performance.max),
         ];
         for (quantile, value) in quantiles {
-            self.run_latency
+            self.run_latency_quantiles
                 .get_or_create(&vec![("quantile", quantile)])
                 .set(value.as_secs_f64());
         }
