@@ -8,15 +8,26 @@ use tracing_test::traced_test;
 use ws_harness::fixtures::*;
 use ws_harness::protocol::Scenario;
 use ws_harness::{
-    ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory, event, frame,
+    BackendKind, ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
+    TierOutcome, event, frame,
 };
 
 fn quick_config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::builder()
         .without_environment()
+        .backend(Some(BackendKind::InProcess))
         .event_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
+}
+
+/// A factory on the in-process server, whatever Docker holds.
+async fn in_process_factory() -> TestClientFactory {
+    let factory = TestClientFactory::from_config(quick_config())
+        .await
+        .unwrap();
+    assert_eq!(factory.backend().kind, BackendKind::InProcess);
+    factory
 }
 
 #[rstest]
@@ -25,17 +36,38 @@ fn quick_config() -> RealWebSocketTestConfig {
 async fn the_fixtures_give_a_factory_for_the_backend_the_chain_chose(
     client_factory: TestClientFactory,
 ) {
-    // Resolved once per test binary: asking again gives the same backend.
-    let config = RealWebSocketTestConfig::from_env().unwrap();
-    let again = ws_harness::BackendInfo::shared(&config).unwrap();
-    assert_eq!(client_factory.backend().url, again.url);
-    assert_eq!(client_factory.backend().kind, again.kind);
+    // The chain went down its tiers in order and stopped at the first that
+    // answered: every tier before it was skipped with a reason, the ones
+    // after it were not tried.
+    let backend = client_factory.backend();
+    let outcomes: Vec<(BackendKind, &TierOutcome)> = backend
+        .resolution
+        .attempts
+        .iter()
+        .map(|a| (a.tier, &a.outcome))
+        .collect();
+    let tiers: Vec<BackendKind> = outcomes.iter().map(|(tier, _)| *tier).collect();
     assert_eq!(
-        again.resolution.attempts.len(),
-        3,
-        "every tier is reported:\n{}",
-        again.resolution
+        tiers,
+        [
+            BackendKind::Container,
+            BackendKind::Staging,
+            BackendKind::InProcess
+        ],
+        "{}",
+        backend.resolution
     );
+    let chosen = tiers.iter().position(|t| *t == backend.kind).unwrap();
+    for (i, (tier, outcome)) in outcomes.iter().enumerate() {
+        let expected = match i.cmp(&chosen) {
+            std::cmp::Ordering::Less => matches!(outcome, TierOutcome::Skipped(_)),
+            std::cmp::Ordering::Equal => matches!(outcome, TierOutcome::Chosen),
+            std::cmp::Ordering::Greater => matches!(outcome, TierOutcome::NotTried),
+        };
+        assert!(expected, "{tier}: {outcome:?}\n{}", backend.resolution);
+    }
+    // No staging is configured here, so it is never the one.
+    assert_ne!(backend.kind, BackendKind::Staging, "{}", backend.resolution);
     let mut alice = client_factory.client("fixture-alice").await.unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
     alice.expect_required_events("m-1").await.unwrap();
@@ -161,26 +193,18 @@ async fn connecting_retries_with_backoff_then_names_the_attempts() {
     );
 }
 
+/// That a refusal other than 429 or 5xx is not retried is counted in
+/// tests/connect_retry.rs; here, the reference server's refusal reaches
+/// the test whole.
 #[tokio::test]
-async fn a_refused_handshake_is_not_retried() {
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .max_retries(5)
-        .build()
-        .unwrap();
-    let factory = TestClientFactory::from_config(config).await.unwrap();
-    let started = Instant::now();
+async fn a_bad_token_is_refused_with_its_status_and_reason() {
+    let factory = in_process_factory().await;
     let err = factory
         .options("stranger")
         .token("signed-by-nobody")
-        .backoff(Duration::from_secs(1), Duration::from_secs(1))
         .connect()
         .await
         .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "no backoff waited"
-    );
     let ClientError::Refused { status, body, .. } = err else {
         panic!("{err}")
     };
@@ -190,9 +214,7 @@ async fn a_refused_handshake_is_not_retried() {
 
 #[tokio::test]
 async fn subprotocol_auth_and_a_supplied_token_work() {
-    let factory = TestClientFactory::from_config(quick_config())
-        .await
-        .unwrap();
+    let factory = in_process_factory().await;
     let mut browser = factory
         .options("browser")
         .subprotocol_auth()
@@ -215,9 +237,7 @@ async fn subprotocol_auth_and_a_supplied_token_work() {
 
 #[tokio::test]
 async fn many_users_and_many_connections_per_user() {
-    let factory = TestClientFactory::from_config(quick_config())
-        .await
-        .unwrap();
+    let factory = in_process_factory().await;
     let mut clients = Vec::new();
     for i in 0..5 {
         clients.push(factory.client(&format!("many-{i}")).await.unwrap());

@@ -4,7 +4,7 @@
 mod common;
 
 use common::TestServer;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 #[tokio::test]
@@ -65,4 +65,49 @@ async fn a_spoofed_user_id_is_ignored() {
     );
     alice.expect_quiet(Duration::from_millis(200)).await;
     assert_eq!(server.server.manager().last_event_id("alice"), 0);
+}
+
+/// The protocol's per-connection rules, with two connections of one user:
+/// a pong, an error, a replay and its `resumed` go to the connection that
+/// asked only; events go to both. What the other connection receives next
+/// is the next run's events, so anything sent to it by mistake would come
+/// first: no quiet period is needed to see it.
+#[tokio::test]
+async fn replies_go_to_the_asking_connection_and_events_to_all() {
+    let server = TestServer::start().await;
+    let mut laptop = server.connect("alice").await;
+    let mut phone = server.connect("alice").await;
+    laptop.user_message("m-1", None).await;
+    let first_run = laptop.until("agent_completed").await;
+    assert_eq!(phone.until("agent_completed").await, first_run);
+    let last_id = first_run.last().unwrap()["event_id"].as_u64().unwrap();
+
+    laptop
+        .send_json(json!({"type": "ping", "nonce": "laptop"}))
+        .await;
+    assert_eq!(
+        laptop.next_json().await,
+        json!({"type": "pong", "nonce": "laptop"})
+    );
+    laptop.send_json(json!({"type": "no_such_type"})).await;
+    let error = laptop.next_json().await;
+    assert_eq!(
+        (&error["type"], &error["code"]),
+        (&json!("error"), &json!("unknown_type"))
+    );
+    laptop
+        .send_json(json!({"type": "resume", "last_event_id": last_id - 2}))
+        .await;
+    let replayed = laptop.until("resumed").await;
+    assert_eq!(
+        replayed.iter().map(|f| &f["event_id"]).collect::<Vec<_>>(),
+        [&json!(last_id - 1), &json!(last_id), &Value::Null]
+    );
+    assert_eq!(replayed[2]["replayed"], 2);
+
+    phone.user_message("m-2", None).await;
+    let second_run = phone.until("agent_completed").await;
+    assert_eq!(second_run[0]["type"], "agent_started", "{second_run:?}");
+    assert_eq!(second_run[0]["event_id"], last_id + 1, "{second_run:?}");
+    assert_eq!(laptop.until("agent_completed").await, second_run);
 }

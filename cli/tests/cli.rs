@@ -7,6 +7,9 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// How long a command of the command line may run before it counts as hung.
+const RUNS: Duration = Duration::from_secs(120);
+
 fn serve(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
     command
@@ -20,7 +23,7 @@ fn serve(args: &[&str]) -> Command {
 }
 
 fn refused(command: &mut Command) -> Output {
-    let output = command.output().unwrap();
+    let output = common::output_within(command, RUNS);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(output.stdout.is_empty(), "nothing is listening: {output:?}");
     output
@@ -46,9 +49,10 @@ fn refuses_the_published_test_secret_outside_test_mode() {
 
 #[test]
 fn a_bad_listen_address_is_a_clear_usage_error() {
-    let output = serve(&["--listen", "localhost:notaport", "--test-mode"])
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        &mut serve(&["--listen", "localhost:notaport", "--test-mode"]),
+        RUNS,
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
 }
@@ -57,11 +61,9 @@ fn a_bad_listen_address_is_a_clear_usage_error() {
 async fn serves_with_a_secret_from_the_environment() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "a-secret-from-the-environment");
-    let (mut child, addr) = common::start_server(command);
+    let (_server, addr) = common::start_server(command);
     let (status, body) = common::http_get(addr, "/health").await;
     assert_eq!(status, 200, "{body}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[cfg(unix)]
@@ -72,7 +74,25 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 
-    let (child, addr) = common::start_server(serve(&["--listen", "127.0.0.1:0", "--test-mode"]));
+    use tokio::io::AsyncBufReadExt;
+
+    // Killed when dropped, should the test fail before it exits.
+    let mut child =
+        tokio::process::Command::from(serve(&["--listen", "127.0.0.1:0", "--test-mode"]))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    let mut first = String::new();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    tokio::time::timeout(common::WAIT, stdout.read_line(&mut first))
+        .await
+        .expect("serve says where it listens")
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix(ws_harness::process::LISTENING_ON)
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
     let token = JwtAuth::new(TEST_JWT_SECRET)
         .unwrap()
         .mint("alice", Duration::from_secs(60))
@@ -86,7 +106,7 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     assert_eq!(client.run("m-1").await.len(), 5);
 
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.id().unwrap().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -97,9 +117,9 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
         matches!(&close, Some(Ok(Message::Close(Some(frame)))) if u16::from(frame.code) == 1001),
         "{close:?}"
     );
-    let exit = tokio::task::spawn_blocking(move || child.wait_with_output())
+    let exit = tokio::time::timeout(common::WAIT, child.wait_with_output())
         .await
-        .unwrap()
+        .expect("serve exits after Ctrl-C")
         .unwrap();
     assert!(exit.status.success(), "{exit:?}");
     let stderr = String::from_utf8_lossy(&exit.stderr);
@@ -118,9 +138,10 @@ fn bad_limits_are_refused_with_the_limit_named() {
         "{stderr}"
     );
 
-    let output = serve(&["--test-mode", "--handshake-timeout", "5"])
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        &mut serve(&["--test-mode", "--handshake-timeout", "5"]),
+        RUNS,
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -132,7 +153,7 @@ fn bad_limits_are_refused_with_the_limit_named() {
 #[tokio::test]
 async fn limit_flags_reach_the_server() {
     use tokio::io::AsyncReadExt;
-    let (mut child, addr) = common::start_server(serve(&[
+    let (_server, addr) = common::start_server(serve(&[
         "--listen",
         "127.0.0.1:0",
         "--test-mode",
@@ -146,20 +167,19 @@ async fn limit_flags_reach_the_server() {
         matches!(read, Ok(Ok(0) | Err(_))),
         "the idle handshake was dropped: {read:?}"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 fn check(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .arg("check")
-        .args(args)
-        .env_remove("WS_HARNESS_URL")
-        .env_remove("WS_HARNESS_JWT_SECRET")
-        .env_remove("WS_HARNESS_CONFIG")
-        .env("WS_HARNESS_BACKEND", "in-process")
-        .output()
-        .unwrap()
+    common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .arg("check")
+            .args(args)
+            .env_remove("WS_HARNESS_URL")
+            .env_remove("WS_HARNESS_JWT_SECRET")
+            .env_remove("WS_HARNESS_CONFIG")
+            .env("WS_HARNESS_BACKEND", "in-process"),
+        RUNS,
+    )
 }
 
 #[test]
@@ -184,21 +204,22 @@ fn check_runs_the_golden_path_in_process_and_passes() {
 
 #[test]
 fn check_passes_when_the_chain_falls_back_from_a_staging_with_its_own_secret() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args(["check", "--json"])
-        .env_remove("WS_HARNESS_URL")
-        .env_remove("WS_HARNESS_CONFIG")
-        .env_remove("WS_HARNESS_BACKEND")
-        .env_remove("WS_HARNESS_REQUIRE")
-        .env("DOCKER_HOST", "unix:///nonexistent/ws-harness-test.sock")
-        // Nothing listens on port 9 (discard) here: staging is down.
-        .env("WS_HARNESS_STAGING_URL", "ws://127.0.0.1:9/ws")
-        .env(
-            "WS_HARNESS_JWT_SECRET",
-            "a-staging-secret-the-fallback-must-not-use",
-        )
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["check", "--json"])
+            .env_remove("WS_HARNESS_URL")
+            .env_remove("WS_HARNESS_CONFIG")
+            .env_remove("WS_HARNESS_BACKEND")
+            .env_remove("WS_HARNESS_REQUIRE")
+            .env("DOCKER_HOST", "unix:///nonexistent/ws-harness-test.sock")
+            // Nothing listens on port 9 (discard) here: staging is down.
+            .env("WS_HARNESS_STAGING_URL", "ws://127.0.0.1:9/ws")
+            .env(
+                "WS_HARNESS_JWT_SECRET",
+                "a-staging-secret-the-fallback-must-not-use",
+            ),
+        RUNS,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -226,13 +247,14 @@ fn check_json_is_one_object_for_machines() {
 fn check_counts_contract_violations_by_rule_and_exits_1() {
     // A contract under which the reference server's `agent_thinking`
     // breaks a rule: its `thought` field is forbidden.
-    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args(["check", "--users", "3"])
-        .env_remove("WS_HARNESS_CONFIG")
-        .env("WS_HARNESS_BACKEND", "in-process")
-        .env("WS_HARNESS_CONTRACT_FORBIDDEN_FIELDS", "thought")
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["check", "--users", "3"])
+            .env_remove("WS_HARNESS_CONFIG")
+            .env("WS_HARNESS_BACKEND", "in-process")
+            .env("WS_HARNESS_CONTRACT_FORBIDDEN_FIELDS", "thought"),
+        RUNS,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
@@ -251,7 +273,7 @@ fn check_counts_contract_violations_by_rule_and_exits_1() {
 async fn check_against_a_url_fails_when_the_server_refuses() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "the-servers-own-secret");
-    let (mut child, addr) = common::start_server(command);
+    let (_server, addr) = common::start_server(command);
     let url = format!("ws://{addr}/ws");
     let refused = check(&["--url", &url, "--users", "1"]);
     let stdout = String::from_utf8_lossy(&refused.stdout);
@@ -261,28 +283,28 @@ async fn check_against_a_url_fails_when_the_server_refuses() {
         "{stdout}"
     );
 
-    let passed = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args(["check", "--url", &url, "--users", "2"])
-        .env("WS_HARNESS_JWT_SECRET", "the-servers-own-secret")
-        .output()
-        .unwrap();
+    let passed = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["check", "--url", &url, "--users", "2"])
+            .env("WS_HARNESS_JWT_SECRET", "the-servers-own-secret"),
+        RUNS,
+    );
     assert_eq!(
         passed.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&passed.stdout)
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
 fn check_with_a_bad_setting_exits_2_naming_it() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .arg("check")
-        .env("WS_HARNESS_EVENT_TIMEOUT", "ten")
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .arg("check")
+            .env("WS_HARNESS_EVENT_TIMEOUT", "ten"),
+        RUNS,
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("WS_HARNESS_EVENT_TIMEOUT=10s"), "{stderr}");
@@ -290,10 +312,11 @@ fn check_with_a_bad_setting_exits_2_naming_it() {
 
 #[test]
 fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args(["load", "--users", "5", "--runs", "3", "--json"])
-        .output()
-        .unwrap();
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["load", "--users", "5", "--runs", "3", "--json"]),
+        RUNS,
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -334,20 +357,21 @@ fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
 async fn load_counts_errors_by_kind_and_fails() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
     command.env("WS_JWT_SECRET", "not-the-test-secret");
-    let (mut child, addr) = common::start_server(command);
-    let output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args([
-            "load",
-            "--users",
-            "3",
-            "--runs",
-            "2",
-            "--url",
-            &format!("ws://{addr}/ws"),
-        ])
-        .env_remove("WS_HARNESS_JWT_SECRET")
-        .output()
-        .unwrap();
+    let (_server, addr) = common::start_server(command);
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args([
+                "load",
+                "--users",
+                "3",
+                "--runs",
+                "2",
+                "--url",
+                &format!("ws://{addr}/ws"),
+            ])
+            .env_remove("WS_HARNESS_JWT_SECRET"),
+        RUNS,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("connected    0 of 3"), "{stdout}");
@@ -355,8 +379,6 @@ async fn load_counts_errors_by_kind_and_fails() {
         stdout.contains("errors       connect: HTTP error: 401 Unauthorized: 3"),
         "{stdout}"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

@@ -110,21 +110,29 @@ async fn no_container_outlives_the_run() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // None of the project's containers of that run are left, running or exited.
+    // No container of the project lingers after exiting: each is removed
+    // when it stops (others may be running, or stopping this moment).
     let docker = bollard::Docker::connect_with_defaults().unwrap();
     let filters = std::collections::HashMap::from([
         ("label".to_owned(), vec![CONTAINER_LABEL.to_owned()]),
-        ("id".to_owned(), vec![id.clone()]),
+        (
+            "status".to_owned(),
+            vec!["exited".to_owned(), "dead".to_owned()],
+        ),
     ]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
         .build();
-    assert!(
-        docker
-            .list_containers(Some(options))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    loop {
+        let lingering = docker.list_containers(Some(options.clone())).await.unwrap();
+        if lingering.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stopped containers were not removed: {lingering:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -4,7 +4,6 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +14,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use ws_harness::InProcessBackend;
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::process::ServerProcess;
 use ws_harness::server::{Server, ServerConfig};
 
 /// How long a test waits for any one frame before failing.
@@ -273,22 +273,56 @@ pub async fn refused(request: Request<()>) -> (u16, Value) {
     }
 }
 
-/// Starts the server and reads its first line: the address it listens on.
-/// Spawns `command` (a `ws-harness serve` with its stdout piped) and reads
-/// its first line: the address it listens on.
-pub fn start_server(mut command: std::process::Command) -> (std::process::Child, SocketAddr) {
-    let mut child = command.spawn().unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix(ws_harness::process::LISTENING_ON)
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
-    (child, addr)
+/// Spawns `command` (a server that prints `listening on HOST:PORT` first,
+/// as `ws-harness serve` does) as a process killed when dropped, so a
+/// failing test leaves nothing running; its address.
+pub fn start_server(mut command: std::process::Command) -> (ServerProcess, SocketAddr) {
+    command.stderr(std::process::Stdio::null());
+    let server = ServerProcess::spawn(command).expect("the server starts and says where");
+    let addr = server.addr().parse().unwrap();
+    (server, addr)
 }
+
+/// Runs `command` to its end and returns its output; a process still
+/// running after `limit` is killed and the test fails.
+pub fn output_within(command: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}, killed: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 pub mod python;
 pub mod tls;

@@ -1,0 +1,404 @@
+//! Every expectation of `TestClient` shown to fail where it must, with its
+//! failure text pinned, beside the case where it passes. The frames come
+//! from a `MockServer` pushing exactly what each test needs, in the order
+//! it needs, so nothing here depends on a server's timing.
+//!
+//! Timeouts: a test that proves something does NOT arrive uses a short
+//! one; everything that must arrive gets seconds.
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use ws_harness::mock::{Mock, MockServer, Respond, text};
+use ws_harness::protocol::EventType;
+use ws_harness::{
+    BackendInfo, BackendKind, ContractSource, ExpectationFailed, RealWebSocketTestConfig,
+    TestClient, TestClientFactory, error_code, event, frame,
+};
+
+/// How long a test waits for what must arrive.
+const ARRIVES: Duration = Duration::from_secs(10);
+/// How long a test waits to show that something does not arrive.
+const ABSENT: Duration = Duration::from_millis(200);
+
+/// A client of `alice` on `backend`, with no contract (the frames are the
+/// test's own) and the required events `started, completed`.
+async fn client_on(backend: BackendInfo) -> TestClient {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .required_agent_events([EventType::AgentStarted, EventType::AgentCompleted])
+        .event_timeout(ARRIVES)
+        .build()
+        .unwrap();
+    TestClientFactory::new(config, backend)
+        .unwrap()
+        .client("alice")
+        .await
+        .unwrap()
+}
+
+/// A mock, and a client connected to it that has received `frames`.
+async fn received(frames: &[Value]) -> (MockServer, TestClient) {
+    let server = MockServer::start().await.unwrap();
+    let client = client_on(server.info()).await;
+    for frame in frames {
+        server.push_all(frame);
+    }
+    (server, client)
+}
+
+/// `{"type": kind, "n": n}`.
+fn numbered(kind: &str, n: u64) -> Value {
+    json!({"type": kind, "n": n})
+}
+
+/// The problem line of a failure, checked against its whole message.
+fn problem(failed: &ExpectationFailed) -> &str {
+    let message = failed.to_string();
+    assert!(
+        message.contains(&format!("\n  problem: {}\n", failed.problem)),
+        "{message}"
+    );
+    &failed.problem
+}
+
+#[tokio::test]
+async fn expect_finds_the_first_match_and_names_what_never_came() {
+    let (_server, mut client) = received(&[numbered("a", 1), numbered("b", 2)]).await;
+    let b = client.expect(event("b")).await.unwrap();
+    assert_eq!(b["n"], 2);
+    // Each frame matches once: `b` is taken.
+    let failed = client.expect_within(event("b"), ABSENT).await.unwrap_err();
+    assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
+    assert_eq!(failed.expected, "b within 200ms");
+    assert_eq!(failed.user, "alice");
+    // `a` is still there.
+    assert_eq!(client.expect(event("a")).await.unwrap()["n"], 1);
+}
+
+#[tokio::test]
+async fn a_closed_connection_fails_at_once_not_at_the_timeout() {
+    let server = MockServer::start().await.unwrap();
+    Mock::given(text("close"))
+        .respond_with(Respond::close(4000, "bye"))
+        .mount(&server);
+    let mut client = client_on(server.info()).await;
+    client.send_text("close").await.unwrap();
+    let started = std::time::Instant::now();
+    let failed = client.expect(event("never")).await.unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "the connection closed after 10s; missing: never"
+    );
+    assert!(started.elapsed() < ARRIVES, "it waited for the timeout");
+    assert!(failed.transcript.contains("<close 4000 bye>"), "{failed}");
+}
+
+#[tokio::test]
+async fn expect_sequence_takes_the_next_frames_in_order_only() {
+    let (_server, mut client) =
+        received(&[numbered("a", 1), numbered("b", 2), numbered("c", 3)]).await;
+    let [a, b] = client
+        .expect_sequence(&[event("a"), event("b")])
+        .await
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!((a["n"].as_u64(), b["n"].as_u64()), (Some(1), Some(2)));
+
+    let (_server, mut client) = received(&[numbered("b", 1), numbered("a", 2)]).await;
+    let failed = client
+        .expect_sequence(&[event("a"), event("b")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "wrong order: expected a as frame 1 of the sequence, got b"
+    );
+    assert_eq!(failed.expected, "in order: a, b");
+
+    let (_server, mut client) = received(&[numbered("a", 1)]).await;
+    client.set_event_timeout(ABSENT);
+    let failed = client
+        .expect_sequence(&[event("a"), event("b")])
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
+}
+
+#[tokio::test]
+async fn expect_any_order_needs_a_frame_of_its_own_for_each_matcher() {
+    let (_server, mut client) = received(&[numbered("b", 1), numbered("a", 2)]).await;
+    let found = client
+        .expect_any_order(&[event("a"), event("b")])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+
+    // One `a` cannot stand for two.
+    let (_server, mut client) = received(&[numbered("a", 1), numbered("b", 2)]).await;
+    client.set_event_timeout(ABSENT);
+    let failed = client
+        .expect_any_order(&[event("a"), event("a"), event("b")])
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&failed), "timed out after 200ms; missing: a");
+    assert_eq!(failed.expected, "in any order: a, a, b");
+    // Nothing was taken by the failed expectation.
+    client.set_event_timeout(ARRIVES);
+    client
+        .expect_sequence(&[event("a"), event("b")])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn expect_subsequence_keeps_the_order_and_skips_what_is_between() {
+    let (_server, mut client) =
+        received(&[numbered("a", 1), numbered("x", 2), numbered("b", 3)]).await;
+    let found = client
+        .expect_subsequence(&[event("a"), event("b")])
+        .await
+        .unwrap();
+    assert_eq!(found[1]["n"], 3);
+    // What was between stays unmatched.
+    assert_eq!(client.expect(event("x")).await.unwrap()["n"], 2);
+
+    // In the wrong order, it is not a subsequence.
+    let (_server, mut client) = received(&[numbered("b", 1), numbered("a", 2)]).await;
+    client.set_event_timeout(ABSENT);
+    let failed = client
+        .expect_subsequence(&[event("a"), event("b")])
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
+    assert_eq!(failed.expected, "in order, others allowed between: a, b");
+}
+
+/// A full agent event of run `m-1` for `alice`.
+fn agent_event(kind: &str, event_id: u64, fields: &Value) -> Value {
+    let mut event = json!({"type": kind, "event_id": event_id, "timestamp": "2026-01-01T00:00:00.000Z",
+        "user_id": "alice", "thread_id": "t", "run_id": "r", "message_id": "m-1",
+        "agent_name": "a", "critical": true});
+    event
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    event
+}
+
+#[tokio::test]
+async fn expect_required_events_checks_the_run_its_order_and_its_shape() {
+    let started = agent_event("agent_started", 1, &json!({}));
+    let completed = agent_event(
+        "agent_completed",
+        2,
+        &json!({"final_response": "ok", "duration_ms": 3}),
+    );
+    let (_server, mut client) = received(&[started.clone(), completed.clone()]).await;
+    let events = client.expect_required_events("m-1").await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].event_id, 2);
+
+    // Another run's events are not this run's.
+    let (_server, mut client) = received(&[started.clone(), completed.clone()]).await;
+    client.set_event_timeout(ABSENT);
+    let failed = client.expect_required_events("m-2").await.unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "timed out after 200ms; missing: agent_started, agent_completed"
+    );
+    assert_eq!(
+        failed.expected,
+        r#"the required events of run "m-2": agent_started, agent_completed"#
+    );
+
+    // An agent_error before the end fails at once.
+    let error = agent_event(
+        "agent_error",
+        2,
+        &json!({"error": "boom", "failed_after": "agent_started"}),
+    );
+    let (_server, mut client) = received(&[started.clone(), error]).await;
+    let failed = client.expect_required_events("m-1").await.unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "the run failed before agent_completed: agent_error (event 2 of m-1): boom"
+    );
+
+    // The right types in the right order, but not the protocol's shape.
+    let mut unshaped = completed;
+    unshaped.as_object_mut().unwrap().remove("final_response");
+    let (_server, mut client) = received(&[started, unshaped]).await;
+    let failed = client.expect_required_events("m-1").await.unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "an event does not have the protocol's shape: missing field `final_response`"
+    );
+}
+
+#[tokio::test]
+async fn expect_nothing_fails_on_a_frame_waiting_or_arriving_within_the_quiet_period() {
+    let server = MockServer::start().await.unwrap();
+    Mock::given(event("later"))
+        .respond_with(
+            Respond::wait(Duration::from_millis(100)).then(Respond::reply(json!({"type": "late"}))),
+        )
+        .mount(&server);
+    let mut client = client_on(server.info()).await;
+    client.expect_nothing(ABSENT).await.unwrap();
+
+    // One arriving 100 ms into a quiet second.
+    client.send_json(&json!({"type": "later"})).await.unwrap();
+    let failed = client
+        .expect_nothing(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&failed), "extra: 1 unmatched frame(s): late");
+    assert_eq!(failed.expected, "nothing more for 1s");
+
+    // One already there, unmatched.
+    let (_server, mut client) = received(&[numbered("early", 1)]).await;
+    client.expect(frame(json!({"n": 1}))).await.unwrap();
+    client.expect_nothing(ABSENT).await.unwrap();
+    let (_server, mut client) = received(&[numbered("early", 1), error_json()]).await;
+    client.expect(event("early")).await.unwrap();
+    let failed = client.expect_nothing(ABSENT).await.unwrap_err();
+    assert_eq!(
+        problem(&failed),
+        "extra: 1 unmatched frame(s): error: rate_limited"
+    );
+}
+
+fn error_json() -> Value {
+    json!({"type": "error", "code": "rate_limited", "message": "slow down"})
+}
+
+/// A server that sends each client a WebSocket ping, then 100 ms later a
+/// text frame.
+async fn ping_then_text() -> BackendInfo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let _ = ws.send(Message::Ping(vec![1].into())).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = ws.send(Message::text(r#"{"type":"after_ping"}"#)).await;
+                // Held open until the client is done.
+                futures_util::StreamExt::for_each(ws, |_| async {}).await;
+            });
+        }
+    });
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .build()
+        .unwrap();
+    let backend = BackendInfo::resolve(&config).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Url);
+    backend
+}
+
+#[tokio::test]
+async fn expect_nothing_keeps_listening_after_a_control_frame() {
+    let mut client = client_on(ping_then_text().await).await;
+    let failed = client
+        .expect_nothing(Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert_eq!(problem(&failed), "extra: 1 unmatched frame(s): after_ping");
+}
+
+#[tokio::test]
+async fn expect_no_lost_or_duplicate_events_names_the_ids() {
+    let ids = |ids: &[u64]| -> Vec<Value> {
+        ids.iter()
+            .map(|&id| json!({"type": "e", "event_id": id}))
+            .collect()
+    };
+    let (_server, mut client) = received(&ids(&[1, 2, 3])).await;
+    client
+        .expect_sequence(&[event("e"), event("e"), event("e")])
+        .await
+        .unwrap();
+    client.expect_no_lost_or_duplicate_events().await.unwrap();
+
+    for (sent, lost_and_duplicated) in [
+        (
+            &[1, 2, 4][..],
+            "lost event ids [3]; duplicated event ids []",
+        ),
+        (
+            &[1, 2, 2, 3][..],
+            "lost event ids []; duplicated event ids [2]",
+        ),
+        (
+            &[1, 1, 5][..],
+            "lost event ids [2, 3, 4]; duplicated event ids [1]",
+        ),
+    ] {
+        let (_server, mut client) = received(&ids(sent)).await;
+        let all: Vec<_> = sent.iter().map(|_| event("e")).collect();
+        client.expect_sequence(&all).await.unwrap();
+        let failed = client
+            .expect_no_lost_or_duplicate_events()
+            .await
+            .unwrap_err();
+        assert_eq!(problem(&failed), lost_and_duplicated, "{sent:?}");
+        assert_eq!(failed.expected, "every event exactly once");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_debugs_as_it_displays_so_unwrap_shows_it_whole() {
+    let (_server, mut client) = received(&[]).await;
+    let failed = client.expect_within(event("x"), ABSENT).await.unwrap_err();
+    let message = failed.to_string();
+    assert_eq!(format!("{failed:?}"), message);
+    assert!(
+        message.starts_with("expected x within 200ms\n  problem: timed out after 200ms; missing: x\n  user: alice, connection #1\n  backend: mock at ws://127.0.0.1:"),
+        "{message}"
+    );
+    assert!(message.contains("\n  transcript file: "), "{message}");
+}
+
+#[test]
+fn a_partial_json_matcher_holds_every_key_at_every_depth() {
+    let f = json!({"type": "t", "a": {"b": 1, "c": [1, 2]}, "d": null});
+    assert!(frame(json!({"a": {"b": 1}})).matches(&f));
+    assert!(frame(json!({"a": {"c": [1, 2]}, "d": null})).matches(&f));
+    assert!(frame(json!({})).matches(&f));
+    // A different value, a missing key at either depth, a shorter array.
+    assert!(!frame(json!({"a": {"b": 2}})).matches(&f));
+    assert!(!frame(json!({"a": {"x": 1}})).matches(&f));
+    assert!(!frame(json!({"z": 1})).matches(&f));
+    assert!(!frame(json!({"a": {"c": [1]}})).matches(&f));
+    assert!(!frame(json!({"d": 0})).matches(&f));
+    assert!(!frame(json!({"a": 1})).matches(&f));
+    // The type, and both together.
+    assert!(event("t").matches(&f));
+    assert!(!event("u").matches(&f));
+    assert!(!event("t").matches(&json!({"a": 1})));
+    assert!(event("t").with(json!({"a": {"b": 1}})).matches(&f));
+    assert!(!event("u").with(json!({"a": {"b": 1}})).matches(&f));
+    assert!(!event("t").with(json!({"a": {"b": 2}})).matches(&f));
+    // `with` adds to the pattern; it does not replace it.
+    let both = event("t")
+        .with(json!({"d": null}))
+        .with(json!({"a": {"b": 2}}));
+    assert!(!both.matches(&f));
+    assert_eq!(both.to_string(), r#"t {"a":{"b":2},"d":null}"#);
+    assert_eq!(
+        frame(json!({"n": 1})).to_string(),
+        r#"a frame with {"n":1}"#
+    );
+    assert!(error_code("rate_limited").matches(&error_json()));
+    assert!(!error_code("internal").matches(&error_json()));
+}
