@@ -14,7 +14,8 @@ async fn a_failing_tool_opens_its_circuit_and_runs_fail_fast_until_a_good_trial(
     let mut config = ServerConfig::test_mode();
     config.tool_circuit = CircuitBreakerConfig {
         failure_threshold: 2,
-        reset_timeout: Duration::from_millis(400),
+        // Long enough for the runs that must see it open, on a busy machine.
+        reset_timeout: Duration::from_secs(3),
     };
     let server = TestServer::with_config(config).await;
     let mut alice = server.connect("alice").await;
@@ -58,7 +59,7 @@ async fn a_failing_tool_opens_its_circuit_and_runs_fail_fast_until_a_good_trial(
     assert_eq!(bob.run("b-1").await.len(), 5);
 
     // After the reset timeout a trial goes through, succeeds, and closes it.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(3050)).await;
     assert_eq!(
         types(&alice.run("trial").await).last(),
         Some(&"agent_completed")
@@ -74,7 +75,7 @@ async fn a_failed_trial_opens_the_circuit_again() {
     let mut config = ServerConfig::test_mode();
     config.tool_circuit = CircuitBreakerConfig {
         failure_threshold: 1,
-        reset_timeout: Duration::from_millis(200),
+        reset_timeout: Duration::from_secs(2),
     };
     let server = TestServer::with_config(config).await;
     let mut alice = server.connect("alice").await;
@@ -82,7 +83,7 @@ async fn a_failed_trial_opens_the_circuit_again() {
         .user_message("fail", Some(json!({"fail_at": "tool_executing"})))
         .await;
     alice.until("agent_error").await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(2050)).await;
     alice
         .user_message("failed-trial", Some(json!({"fail_at": "tool_executing"})))
         .await;

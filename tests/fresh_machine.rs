@@ -7,6 +7,8 @@
 //! Removes every ws-harness image and container of this engine, so it runs
 //! only when asked: `.ci/run` runs it with `-- --ignored`.
 
+mod common;
+
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
@@ -82,15 +84,17 @@ async fn a_dependent_crate_with_an_empty_target_gets_the_container_tier_on_a_mac
     let target = root.join("target").join("fresh-machine");
     let _ = std::fs::remove_dir_all(&target);
 
-    let run = Command::new(env!("CARGO"))
-        .args(["test", "--manifest-path"])
-        .arg(root.join("fixtures/readme-example/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target)
-        .env("WS_HARNESS_REQUIRE", "container")
-        .env_remove("WS_HARNESS_BACKEND")
-        .env_remove("WS_HARNESS_URL")
-        .output()
-        .unwrap();
+    // A build from nothing and the reference image: minutes, not an hour.
+    let run = common::output_within(
+        Command::new(env!("CARGO"))
+            .args(["test", "--manifest-path"])
+            .arg(root.join("fixtures/readme-example/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("WS_HARNESS_REQUIRE", "container")
+            .env_remove("WS_HARNESS_BACKEND")
+            .env_remove("WS_HARNESS_URL"),
+        std::time::Duration::from_secs(40 * 60),
+    );
     let output = format!(
         "{}{}",
         String::from_utf8_lossy(&run.stdout),

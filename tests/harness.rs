@@ -12,7 +12,7 @@ use ws_harness::{
 fn factory() -> TestClientFactory {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .event_timeout(Duration::from_millis(300))
+        .event_timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     TestClientFactory::new(config, InProcessBackend::shared().unwrap().info()).unwrap()
@@ -90,7 +90,10 @@ async fn a_missing_event_fails_with_the_transcript_and_the_backend() {
     let f = factory();
     let mut c = f.client("h-missing").await.unwrap();
     c.ping("p").await.unwrap();
-    let err = c.expect(event("agent_started")).await.unwrap_err();
+    let err = c
+        .expect_within(event("agent_started"), Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert_eq!(
         pinned(&err),
         format!(

@@ -82,10 +82,15 @@ async fn shutdown_with_no_connections_returns_at_once_and_cannot_serve_again() {
     let server = Server::new(ServerConfig::test_mode()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let serving = server.serve(listener, tokio::time::sleep(Duration::from_millis(50)));
+    // Shut down once the server has answered.
+    let (answered, shutdown) = tokio::sync::oneshot::channel::<()>();
+    let serving = server.serve(listener, async {
+        let _ = shutdown.await;
+    });
     let (served, _) = tokio::join!(serving, async {
         let (status, _) = http_get(addr, "/health").await;
         assert_eq!(status, 200);
+        answered.send(()).unwrap();
     });
     served.unwrap();
     let again = server

@@ -16,7 +16,9 @@ fn rates(rates: RateLimitConfig) -> ServerConfig {
 #[tokio::test]
 async fn over_the_message_rate_a_frame_is_refused_with_a_truthful_retry_after() {
     let config = rates(RateLimitConfig {
-        messages_per_second: 5,
+        // One frame a second once the burst is spent: the four frames
+        // below go out well within it, even on a busy machine.
+        messages_per_second: 1,
         message_burst: 3,
         ..Default::default()
     });
@@ -32,8 +34,8 @@ async fn over_the_message_rate_a_frame_is_refused_with_a_truthful_retry_after() 
     assert_eq!(refused["message_id"], "m-over");
     let retry_after_ms = refused["retry_after_ms"].as_u64().unwrap();
     assert!(
-        (1..=200).contains(&retry_after_ms),
-        "one frame per 200 ms: {refused}"
+        (1..=1000).contains(&retry_after_ms),
+        "one frame a second: {refused}"
     );
     assert_eq!(
         server.server.manager().last_event_id("alice"),

@@ -199,36 +199,62 @@ async fn helper_resolves_the_websocat_service_and_prints_its_container() {
     println!("container-id={}", container.id);
 }
 
-/// Starts the helper test in another process, under `sh` (its owner, as
-/// `cargo test` or nextest would be), and returns the owner and the id.
-fn spawn_helper(run: &str) -> (std::process::Child, String) {
+/// The `sh` that owns a helper test (as `cargo test` or nextest would),
+/// killed when dropped, so a failing test leaves no process behind.
+struct Owner(std::process::Child);
+
+impl Owner {
+    /// Kills it with SIGKILL: nothing of its run gets to clean up.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts the helper test in another process, under its [`Owner`], and
+/// returns the owner and the id of the helper's container.
+fn spawn_helper(run: &str) -> (Owner, String) {
     spawn_helper_with(run, &[])
 }
 
 /// [`spawn_helper`] with more variables for the helper.
-fn spawn_helper_with(
-    run: &str,
-    vars: &[(&str, &std::ffi::OsStr)],
-) -> (std::process::Child, String) {
+fn spawn_helper_with(run: &str, vars: &[(&str, &std::ffi::OsStr)]) -> (Owner, String) {
     use std::io::BufRead;
     let exe = std::env::current_exe().unwrap();
-    let mut owner = Command::new("sh")
-        .arg("-c")
-        // The owner outlives the helper, as a test runner does.
-        .arg("\"$0\" --exact helper_resolves_the_websocat_service_and_prints_its_container --ignored --nocapture; sleep 600")
-        .arg(exe)
-        .env(HELPER_VAR, run)
-        .envs(vars.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(owner.stdout.take().unwrap());
-    let id = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("container-id=").map(str::to_owned))
-        .expect("the helper prints its container");
+    let mut owner = Owner(
+        Command::new("sh")
+            .arg("-c")
+            // The owner outlives the helper, as a test runner does; `exec`
+            // keeps its pid, so killing it leaves nothing running.
+            .arg("\"$0\" --exact helper_resolves_the_websocat_service_and_prints_its_container --ignored --nocapture; exec sleep 600")
+            .arg(exe)
+            .env(HELPER_VAR, run)
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(owner.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let id = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("container-id=").map(str::to_owned));
+        let _ = tx.send(id);
+    });
+    let id = rx
+        .recv_timeout(Duration::from_secs(120))
+        .ok()
+        .flatten()
+        .expect("the helper prints its container within 120 s");
     (owner, id)
 }
 
@@ -371,8 +397,7 @@ async fn a_compose_project_of_a_run_killed_with_sigkill_goes_down_whole_at_the_n
         spawn_helper_with("compose-killed", &[(HELPER_COMPOSE_VAR, file.as_os_str())]);
     let project = project_of(&id).await;
     assert_eq!(project_parts(&project).await, (2, 1));
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert_eq!(
         project_parts(&project).await,
         (2, 1),
@@ -421,8 +446,7 @@ async fn processes_of_one_run_share_a_container_and_a_changed_definition_gets_it
     let (mut c, changed) = spawn_helper("changed");
     assert_ne!(changed, first);
     for owner in [&mut a, &mut b, &mut c] {
-        owner.kill().unwrap();
-        owner.wait().unwrap();
+        owner.kill();
     }
 }
 
@@ -433,8 +457,7 @@ async fn a_run_killed_with_sigkill_leaves_nothing_once_the_next_run_starts() {
     let (mut owner, id) = spawn_helper("killed");
     assert!(exists(&id).await);
     // SIGKILL: nothing of the run gets to clean up.
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
     assert!(exists(&id).await, "nothing removed it yet");
     // The next run's start sweeps it.
     let config = service(

@@ -3,6 +3,9 @@
 //! `cargo test -p ws-harness-cli --test container -- --ignored` and `WS_HARNESS_REQUIRE=container`,
 //! so a broken Docker path fails CI instead of falling back.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use ws_harness::{
@@ -20,12 +23,14 @@ fn container_config() -> RealWebSocketTestConfig {
 
 fn check_json(extra_env: &[(&str, &str)]) -> (serde_json::Value, Duration) {
     let started = Instant::now();
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-        .args(["check", "--users", "2", "--json"])
-        .env("WS_HARNESS_REQUIRE", "container")
-        .envs(extra_env.iter().copied())
-        .output()
-        .unwrap();
+    // The first check may build the reference image: minutes.
+    let output: Output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["check", "--users", "2", "--json"])
+            .env("WS_HARNESS_REQUIRE", "container")
+            .envs(extra_env.iter().copied()),
+        Duration::from_secs(600),
+    );
     let took = started.elapsed();
     assert_eq!(
         output.status.code(),
