@@ -1,6 +1,8 @@
 //! The in-process backend, its faults, the fixtures, and connecting:
 //! retries, refusals, subprotocol auth, reconnect with resume.
 
+mod common;
+
 use rstest::rstest;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use ws_harness::fixtures::*;
 use ws_harness::protocol::Scenario;
 use ws_harness::{
     BackendKind, ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
-    TierOutcome, event, frame,
+    TierOutcome, error_code, event, frame,
 };
 
 fn quick_config() -> RealWebSocketTestConfig {
@@ -107,20 +109,54 @@ async fn injected_latency_delays_events_but_not_replies() {
     let backend = InProcessBackend::start().unwrap();
     let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
     let mut c = factory.client("fault-latency").await.unwrap();
-    backend.set_event_latency(Duration::from_millis(300));
+    // Long enough that a pong held behind the event could not come first,
+    // even on a busy machine.
+    let latency = Duration::from_millis(1500);
+    backend.set_event_latency(latency);
     let started = Instant::now();
     c.send_user_message("m-1", "hello").await.unwrap();
     c.ping("p").await.unwrap();
     c.expect(event("pong")).await.unwrap();
     let pong_after = started.elapsed();
     c.expect(event("agent_started")).await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(pong_after < Duration::from_millis(300), "{pong_after:?}");
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    assert!(pong_after < latency, "{pong_after:?}");
     backend.set_event_latency(Duration::ZERO);
+}
+
+/// A run that panics is answered with `internal` on the connection that
+/// started it, over the wire; the server goes on serving that connection
+/// and every other.
+#[tokio::test]
+async fn a_panicking_run_gets_internal_and_the_server_goes_on() {
+    let backend = InProcessBackend::start().unwrap();
+    let factory = TestClientFactory::new(quick_config(), backend.info()).unwrap();
+    let mut c = factory.client("fault-panic").await.unwrap();
+    backend.panic_next_run();
+    c.send_user_message("m-1", "hello").await.unwrap();
+    c.expect(event("agent_started")).await.unwrap();
+    let internal = c.expect(error_code("internal")).await.unwrap();
+    assert_eq!(internal["message_id"], "m-1", "{internal}");
+    // Only one run panics: the next one, on the same connection, is whole,
+    // and so is another user's.
+    c.send_user_message("m-2", "hello").await.unwrap();
+    c.expect_required_events("m-2").await.unwrap();
+    let mut other = factory.client("fault-panic-bystander").await.unwrap();
+    other.send_user_message("b-1", "hello").await.unwrap();
+    other.expect_required_events("b-1").await.unwrap();
+    c.expect_nothing(Duration::from_millis(100)).await.unwrap();
+    let (status, metrics) = common::http_get(backend.addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        r#"ws_harness_protocol_errors_total{code="internal"} 1"#,
+        "ws_harness_runs_failed_total 1",
+        "ws_harness_runs_completed_total 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

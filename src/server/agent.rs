@@ -27,6 +27,9 @@ pub struct AgentHandler {
     breakers: Mutex<HashMap<(String, String), Arc<CircuitBreaker>>>,
     /// Fault injection: extra delay before each event, in µs.
     event_latency_us: AtomicU64,
+    /// Fault injection: how many of the next runs panic after their first
+    /// event.
+    panics_pending: AtomicU64,
 }
 
 /// The facts of one run, shared by all of its events.
@@ -74,6 +77,7 @@ impl AgentHandler {
             breaker_config: CircuitBreakerConfig::default(),
             breakers: Mutex::default(),
             event_latency_us: AtomicU64::new(0),
+            panics_pending: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +85,20 @@ impl AgentHandler {
     pub fn set_event_latency(&self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.event_latency_us.store(micros, Ordering::Relaxed);
+    }
+
+    /// Makes the next run to start panic right after its `agent_started`
+    /// (fault injection): the server answers the connection that sent it
+    /// with an `internal` error and goes on serving.
+    pub fn panic_next_run(&self) {
+        self.panics_pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one pending panic, if any.
+    fn take_panic(&self) -> bool {
+        self.panics_pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// The same agent with tool circuits that open and reset as `config` says.
@@ -245,6 +263,9 @@ impl Emitter<'_> {
         }
         let event_type = kind.event_type();
         self.send(kind);
+        if event_type == EventType::AgentStarted && self.agent.take_panic() {
+            panic!("injected fault: this run panics after agent_started (panic_next_run)");
+        }
         if self.run.scenario.fail_at == Some(event_type) {
             self.fail(format!(
                 "the scenario asked the run to fail after {event_type}"

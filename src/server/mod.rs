@@ -203,6 +203,13 @@ impl Server {
         self.shared.agent.set_event_latency(latency);
     }
 
+    /// Fault injection: the next run to start panics right after its
+    /// `agent_started`; the connection that sent its `user_message` gets an
+    /// `internal` error, and the server goes on serving.
+    pub fn panic_next_run(&self) {
+        self.shared.agent.panic_next_run();
+    }
+
     /// The configuration the server runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.shared.config

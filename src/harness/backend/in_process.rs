@@ -201,6 +201,13 @@ impl InProcessBackend {
         self.server().set_event_latency(latency);
     }
 
+    /// Fault: the next run to start panics right after its `agent_started`;
+    /// the connection that sent its `user_message` gets an `internal`
+    /// error (with the `message_id`), and the server goes on serving.
+    pub fn panic_next_run(&self) {
+        self.server().panic_next_run();
+    }
+
     /// Fault: sends a frame that is not JSON to every connection of `user_id`.
     /// Returns how many connections it went to.
     pub fn send_malformed_frame(&self, user_id: &str) -> usize {
