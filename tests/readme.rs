@@ -37,3 +37,29 @@ fn the_two_commands_are_check_and_test() {
         .collect();
     assert_eq!(commands, ["cargo run --release -- check", "cargo test"]);
 }
+
+/// The README's `MockServer` example is compiled as a doc test of
+/// `ws_harness::mock`: the two say the same, line for line.
+#[test]
+fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
+    let block = README
+        .split("### A mock of your service: `MockServer`")
+        .nth(1)
+        .and_then(|section| section.split("```rust\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("a rust block in the MockServer section");
+    let doc: String = include_str!("../src/harness/mock/mod.rs")
+        .split("//! ```no_run\n")
+        .nth(1)
+        .and_then(|rest| rest.split("//! ```").next())
+        .expect("the module's no_run example")
+        .lines()
+        .map(|line| {
+            let line = line.strip_prefix("//!").unwrap();
+            line.strip_prefix(' ').unwrap_or(line)
+        })
+        .filter(|line| !line.starts_with("# "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(block, doc, "README and src/harness/mock/mod.rs differ");
+}

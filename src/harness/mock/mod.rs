@@ -28,6 +28,42 @@
 //! server.verify().unwrap();
 //! # }
 //! ```
+//!
+//! The README's example of a mock as the chain's last tier (compiled here):
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use serde_json::json;
+//! use std::time::Duration;
+//! use ws_harness::{event, RealWebSocketTestConfig, TestClientFactory};
+//! use ws_harness::mock::{Mock, MockServer, Respond, subject};
+//!
+//! let config = RealWebSocketTestConfig::from_env()?;
+//! let server = MockServer::builder()
+//!     .name("orders")
+//!     .tls()
+//!     .contract(&config.contract) // what clients send is held to the service's contract
+//!     .start()
+//!     .await?;
+//! Mock::given(event("get"))
+//!     .and(subject("alice"))
+//!     .respond_with(
+//!         Respond::reply_with(|get| json!({"type": "order", "id": get["id"]}))
+//!             .then(Respond::wait(Duration::from_millis(50)))
+//!             .then(Respond::reply(json!({"type": "shipped"}))),
+//!     )
+//!     .expect(1)
+//!     .named("alice gets her order")
+//!     .mount(&server);
+//!
+//! // The team's service in a container, then its staging, then this mock.
+//! let backend = server.resolve(&config).await?;
+//! let factory = TestClientFactory::new(config, backend)?;
+//! // ... the suite's tests, unchanged ...
+//! server.verify()?; // also on drop
+//! # Ok(())
+//! # }
+//! ```
 
 mod expectation;
 mod matcher;
