@@ -33,12 +33,11 @@ impl TestClient {
                     if self.pull(deadline).await {
                         continue;
                     }
-                    let why = if self.ws.is_none() {
-                        "the connection closed"
+                    if self.ws.is_none() {
+                        format!("the connection closed; missing: {missing}")
                     } else {
-                        "timed out"
-                    };
-                    format!("{why} after {timeout:?}; missing: {missing}")
+                        format!("timed out after {timeout:?}; missing: {missing}")
+                    }
                 }
             };
             return Err(self.failure(expected, problem).await);
