@@ -99,3 +99,37 @@ async fn a_failed_trial_opens_the_circuit_again() {
         "{run:?}"
     );
 }
+
+/// A user gone for the replay TTL is forgotten with its circuits: back
+/// later, its tool is called again.
+#[tokio::test]
+async fn a_departed_users_circuits_are_forgotten_after_the_replay_ttl() {
+    let mut config = ServerConfig::test_mode();
+    config.tool_circuit = CircuitBreakerConfig {
+        failure_threshold: 1,
+        reset_timeout: Duration::from_secs(600),
+    };
+    config.limits.replay_ttl = Duration::from_millis(200);
+    let server = TestServer::with_config(config).await;
+    let mut alice = server.connect("alice").await;
+    alice
+        .user_message("fail", Some(json!({"fail_at": "tool_executing"})))
+        .await;
+    alice.until("agent_error").await;
+    alice.user_message("fast-fail", None).await;
+    assert_eq!(alice.until("agent_error").await.len(), 3, "open");
+    drop(alice);
+
+    let manager = server.server.manager();
+    common::eventually("alice is forgotten", || {
+        manager
+            .session("alice")
+            .is_some_and(|s| s.buffered_events == 0)
+    })
+    .await;
+    let mut alice = server.connect("alice").await;
+    assert_eq!(
+        types(&alice.run("back").await).last(),
+        Some(&"agent_completed")
+    );
+}

@@ -170,3 +170,76 @@ async fn the_server_tracks_each_users_session_across_reconnections() {
     assert_eq!((session.connects, session.resumes), (2, 1));
     assert_eq!(session.oldest_buffered_event_id, Some(1));
 }
+
+/// After `replay_ttl` with no connection, a user's buffer is gone: a
+/// `resume` gets `replay_gap` and nothing replayed, and the ids of the
+/// next run go on from the last one, without a gap. A user still
+/// connected keeps everything; a run that goes on without its user keeps
+/// its events for a TTL after its last one.
+#[tokio::test]
+async fn after_the_replay_ttl_a_departed_user_keeps_only_its_next_event_id() {
+    let ttl = Duration::from_secs(1);
+    let limits = Limits {
+        replay_ttl: ttl,
+        ..Limits::default()
+    };
+    let server = TestServer::with_config(ServerConfig::test_mode().limits(limits)).await;
+    let manager = server.server.manager();
+    let mut alice = server.connect("alice").await;
+    alice.run("m-1").await;
+    let mut bob = server.connect("bob").await;
+    bob.run("b-1").await;
+    // Carol's run goes on without her for longer than the TTL (four pauses
+    // of 400 ms).
+    let mut carol = server.connect("carol").await;
+    carol
+        .user_message("c-1", Some(json!({"step_delay_ms": 400})))
+        .await;
+    carol.next_json().await;
+    drop(carol);
+    drop(alice);
+
+    common::eventually("alice is forgotten", || {
+        manager.session("alice").unwrap().buffered_events == 0
+    })
+    .await;
+    let session = manager.session("alice").unwrap();
+    assert_eq!(
+        (session.last_event_id, session.connects),
+        (5, 1),
+        "{session:?}"
+    );
+    assert_eq!(manager.session("bob").unwrap().buffered_events, 5);
+
+    let mut alice = server.connect("alice").await;
+    alice
+        .send_json(json!({"type": "resume", "last_event_id": 0}))
+        .await;
+    let gap = alice.next_json().await;
+    assert_eq!(
+        (&gap["code"], &gap["oldest_event_id"]),
+        (&json!("replay_gap"), &json!(6)),
+        "{gap}"
+    );
+    let resumed = alice.next_json().await;
+    assert_eq!(
+        (
+            &resumed["type"],
+            &resumed["replayed"],
+            &resumed["last_event_id"]
+        ),
+        (&json!("resumed"), &json!(0), &json!(5)),
+        "{resumed}"
+    );
+    assert_eq!(ids(&alice.run("m-2").await), [6, 7, 8, 9, 10]);
+
+    // Carol's run ended more than a TTL after she left: all of it is kept,
+    // then forgotten a TTL after its last event.
+    server.wait_for_runs(4).await;
+    assert_eq!(manager.session("carol").unwrap().buffered_events, 5);
+    common::eventually("carol is forgotten", || {
+        manager.session("carol").unwrap().buffered_events == 0
+    })
+    .await;
+    assert_eq!(manager.last_event_id("carol"), 5);
+}

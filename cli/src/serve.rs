@@ -68,6 +68,9 @@ pub(crate) struct LimitArgs {
     /// Events kept per user for `resume` [default: 1000].
     #[arg(long, value_name = "EVENTS")]
     replay_buffer: Option<usize>,
+    /// How long a user with no connection keeps its replay buffer; later a `resume` gets replay_gap [default: 10m].
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    replay_ttl: Option<Duration>,
     /// Client frames per second per user, sustained [default: 100].
     #[arg(long, value_name = "PER_SECOND")]
     message_rate: Option<u32>,
@@ -91,6 +94,7 @@ impl LimitArgs {
         set(&mut limits.max_message_size, self.max_message_size);
         set(&mut limits.max_frame_size, self.max_message_size);
         set(&mut limits.replay_buffer, self.replay_buffer);
+        set(&mut limits.replay_ttl, self.replay_ttl);
         set(&mut rates.messages_per_second, self.message_rate);
         set(&mut rates.message_burst, self.message_burst);
         set(&mut rates.connections_per_second, self.connection_rate);

@@ -108,6 +108,16 @@ impl AgentHandler {
         self
     }
 
+    /// Forgets the tool circuits of these users (gone for the replay TTL).
+    pub(crate) fn forget_users(&self, users: &[String]) {
+        if users.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<&str> = users.iter().map(String::as_str).collect();
+        let mut breakers = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);
+        breakers.retain(|(user_id, _), _| !gone.contains(user_id.as_str()));
+    }
+
     /// The circuit of `tool` for `user_id`.
     fn breaker(&self, user_id: &str, tool: &str) -> Arc<CircuitBreaker> {
         let mut breakers = self.breakers.lock().unwrap_or_else(PoisonError::into_inner);

@@ -65,6 +65,11 @@ pub struct Limits {
     pub outbound_queue: usize,
     /// Events kept per user for `resume`. Default 1,000.
     pub replay_buffer: usize,
+    /// How long a user with no open connection and no run going keeps its
+    /// replay buffer (and tool circuits). After it, only where its event
+    /// ids go on is kept, and a `resume` that asks for more than that gets
+    /// `replay_gap`. Default 10 minutes.
+    pub replay_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -80,6 +85,7 @@ impl Default for Limits {
             max_frame_size: 256 * 1024,
             outbound_queue: 1024,
             replay_buffer: 1000,
+            replay_ttl: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -124,6 +130,7 @@ impl Limits {
         let durations = [
             ("handshake_timeout", self.handshake_timeout),
             ("write_timeout", self.write_timeout),
+            ("replay_ttl", self.replay_ttl),
         ];
         for (name, value) in durations {
             if value.is_zero() {

@@ -27,10 +27,16 @@ pub(crate) enum Outbound {
 /// It keeps, per user: the open connections, the `event_id` sequence (1, 2,
 /// 3, ... with no gaps across all runs and connections of that user) and the
 /// replay buffer of recent events. An event goes to every connection of its
-/// own user and never to anyone else's.
+/// own user and never to anyone else's. A user with no open connection and
+/// no run going for [`Limits::replay_ttl`](super::Limits::replay_ttl) is
+/// forgotten but for a [`Departed`] record, so the ids of a returning user
+/// go on without a gap.
 #[derive(Debug)]
 pub struct ConnectionManager {
     users: Mutex<HashMap<String, Arc<UserSlot>>>,
+    /// Users forgotten after the replay TTL; locked after `users`, never
+    /// before.
+    departed: Mutex<HashMap<Box<str>, Departed>>,
     next_connection: AtomicU64,
     open: AtomicUsize,
     /// When the number of open connections last changed.
@@ -46,6 +52,16 @@ pub(crate) struct UserSlot {
     replay_capacity: usize,
 }
 
+/// What is kept of a user forgotten after the replay TTL: where its ids
+/// go on, and its session's counters.
+#[derive(Debug, Clone, Copy)]
+struct Departed {
+    last_event_id: u64,
+    connects: u64,
+    resumes: u64,
+    since: Instant,
+}
+
 #[derive(Debug, Default)]
 struct UserState {
     last_event_id: u64,
@@ -54,6 +70,9 @@ struct UserState {
     connects: u64,
     resumes: u64,
     disconnected_at: Option<Instant>,
+    /// While no connection is open: when the user last had one, or an
+    /// event (a run goes on without it). The replay TTL counts from here.
+    idle_since: Option<Instant>,
 }
 
 /// Whether a user is connected.
@@ -124,6 +143,7 @@ impl ConnectionManager {
     pub(crate) fn new(queue_capacity: usize, replay_capacity: usize) -> Self {
         Self {
             users: Mutex::default(),
+            departed: Mutex::default(),
             next_connection: AtomicU64::new(1),
             open: AtomicUsize::new(0),
             last_change: Mutex::new(Instant::now()),
@@ -177,7 +197,8 @@ impl ConnectionManager {
         })
     }
 
-    /// A user's session across reconnections; `None` for a user never seen.
+    /// A user's session across reconnections; `None` for a user never seen
+    /// (or seen without events and forgotten after the replay TTL).
     ///
     /// ```
     /// use ws_harness::server::{Server, ServerConfig};
@@ -186,7 +207,20 @@ impl ConnectionManager {
     /// ```
     #[must_use]
     pub fn session(&self, user_id: &str) -> Option<ReconnectionSession> {
-        let slot = self.existing(user_id)?;
+        let Some(slot) = self.existing(user_id) else {
+            let departed = *lock(&self.departed).get(user_id)?;
+            return Some(ReconnectionSession {
+                user_id: user_id.to_owned(),
+                state: ReconnectionState::Disconnected {
+                    since: departed.since,
+                },
+                connects: departed.connects,
+                resumes: departed.resumes,
+                last_event_id: departed.last_event_id,
+                oldest_buffered_event_id: None,
+                buffered_events: 0,
+            });
+        };
         let state = slot.lock();
         Some(ReconnectionSession {
             user_id: user_id.to_owned(),
@@ -205,18 +239,68 @@ impl ConnectionManager {
     /// The newest `event_id` of a user (0 before the first event).
     #[must_use]
     pub fn last_event_id(&self, user_id: &str) -> u64 {
-        self.existing(user_id)
-            .map_or(0, |slot| slot.lock().last_event_id)
+        self.session(user_id).map_or(0, |s| s.last_event_id)
     }
 
+    /// The user's slot, made (or brought back from its [`Departed`] record)
+    /// when there is none.
     pub(crate) fn user(&self, user_id: &str) -> Arc<UserSlot> {
         let mut users = lock(&self.users);
-        Arc::clone(users.entry(user_id.to_owned()).or_insert_with(|| {
-            Arc::new(UserSlot {
-                state: Mutex::default(),
-                replay_capacity: self.replay_capacity,
-            })
-        }))
+        if let Some(slot) = users.get(user_id) {
+            return Arc::clone(slot);
+        }
+        let mut state = UserState::default();
+        if let Some(departed) = lock(&self.departed).remove(user_id) {
+            state.last_event_id = departed.last_event_id;
+            state.connects = departed.connects;
+            state.resumes = departed.resumes;
+            state.disconnected_at = Some(departed.since);
+            state.idle_since = Some(departed.since);
+        }
+        let slot = Arc::new(UserSlot {
+            state: Mutex::new(state),
+            replay_capacity: self.replay_capacity,
+        });
+        users.insert(user_id.to_owned(), Arc::clone(&slot));
+        slot
+    }
+
+    /// Forgets every user with no open connection and no run going (nothing
+    /// else holds its slot) for at least `ttl`: its replay buffer goes, and
+    /// a [`Departed`] record keeps where its ids go on (nothing at all for
+    /// a user who never had an event). Returns the users forgotten.
+    pub(crate) fn forget_departed(&self, ttl: std::time::Duration) -> Vec<String> {
+        let mut users = lock(&self.users);
+        let mut departed = lock(&self.departed);
+        let mut forgotten = Vec::new();
+        users.retain(|user_id, slot| {
+            if Arc::strong_count(slot) > 1 {
+                return true;
+            }
+            let state = slot.lock();
+            if state.idle_since.is_none_or(|t| t.elapsed() < ttl) {
+                return true;
+            }
+            let since = state.disconnected_at.unwrap_or_else(Instant::now);
+            if state.last_event_id > 0 {
+                departed.insert(
+                    user_id.as_str().into(),
+                    Departed {
+                        last_event_id: state.last_event_id,
+                        connects: state.connects,
+                        resumes: state.resumes,
+                        since,
+                    },
+                );
+            }
+            forgotten.push(user_id.clone());
+            false
+        });
+        // A map keeps its largest size; give back what a wave of users left.
+        if users.capacity() > 4 * users.len().max(16) {
+            users.shrink_to_fit();
+        }
+        forgotten
     }
 
     fn existing(&self, user_id: &str) -> Option<Arc<UserSlot>> {
@@ -233,6 +317,7 @@ impl ConnectionManager {
             state.connections.push((id, tx));
             state.connects += 1;
             state.disconnected_at = None;
+            state.idle_since = None;
         }
         self.open.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_change) = Instant::now();
@@ -248,7 +333,9 @@ impl ConnectionManager {
         let mut state = registration.user.lock();
         state.connections.retain(|(id, _)| *id != registration.id);
         if state.connections.is_empty() {
-            state.disconnected_at = Some(Instant::now());
+            let now = Instant::now();
+            state.disconnected_at = Some(now);
+            state.idle_since = Some(now);
         }
         drop(state);
         self.open.fetch_sub(1, Ordering::Relaxed);
@@ -299,6 +386,9 @@ impl UserSlot {
                 Err(TrySendError::Closed(_)) => false,
             }
         });
+        if state.connections.is_empty() {
+            state.idle_since = Some(Instant::now());
+        }
         Emitted { event_id, too_slow }
     }
 

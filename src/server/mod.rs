@@ -234,6 +234,13 @@ impl Server {
         tracing::info!(addr = ?local, test_mode = shared.config.test_mode, "serving");
         tokio::pin!(shutdown);
         let mut forget_idle_users = tokio::time::interval(FORGET_IDLE_USERS_EVERY);
+        // Users are forgotten between one and one and a quarter TTLs after
+        // they left.
+        let replay_ttl = shared.config.limits.replay_ttl;
+        let mut forget_departed = tokio::time::interval((replay_ttl / 4).clamp(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(30),
+        ));
         let idle_exit = shared.config.idle_exit;
         // Look a few times per idle period, at most once a second (the branch
         // is off without an idle exit).
@@ -244,6 +251,10 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = forget_idle_users.tick() => shared.rate_limiter.retain_recent(),
+                _ = forget_departed.tick() => {
+                    let forgotten = shared.manager.forget_departed(replay_ttl);
+                    shared.agent.forget_users(&forgotten);
+                }
                 _ = idle_check.tick(), if idle_exit.is_some() => {
                     let idle = shared.manager.idle_for();
                     if idle.zip(idle_exit).is_some_and(|(idle, limit)| idle >= limit) {
