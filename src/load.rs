@@ -25,6 +25,9 @@ pub struct LoadPlan {
     pub url: Url,
     /// Users, each with its own connection.
     pub users: usize,
+    /// The users are `<user_prefix>-0`, `<user_prefix>-1`, ...: another
+    /// prefix gives another set of users.
+    pub user_prefix: String,
     /// Golden-path runs per user, one after another.
     pub runs: usize,
     /// Connections being opened at once.
@@ -235,7 +238,8 @@ pub async fn golden_path_run(
 /// let contract = config.load_contract().unwrap();
 /// let plan = LoadPlan {
 ///     url: "ws://127.0.0.1:8765/ws".parse().unwrap(),
-///     users: 100, runs: 10, concurrency: 50, progress: false, server_pid: None,
+///     users: 100, user_prefix: "load".into(), runs: 10, concurrency: 50,
+///     progress: false, server_pid: None,
 ///     access: Access::test(), contract,
 /// };
 /// let report = run(&config, &plan).await;
@@ -280,7 +284,10 @@ pub async fn run(config: &RealWebSocketTestConfig, plan: &LoadPlan) -> LoadRepor
     for i in 0..plan.users {
         let token = minter.as_ref().and_then(|minter| {
             minter
-                .token_for(&format!("load-{i}"), Duration::from_secs(3600))
+                .token_for(
+                    &format!("{}-{i}", plan.user_prefix),
+                    Duration::from_secs(3600),
+                )
                 .ok()
         });
         let (url, access, timeout, gate) = (

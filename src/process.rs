@@ -14,7 +14,7 @@ pub const LISTENING_ON: &str = "listening on ";
 ///
 /// ```no_run
 /// use ws_harness::process::ServerProcess;
-/// let server = ServerProcess::serve_for_load("target/release/ws-harness".as_ref()).unwrap();
+/// let server = ServerProcess::serve_for_load("target/release/ws-harness".as_ref(), &[]).unwrap();
 /// println!("{} (pid {})", server.url(), server.pid());
 /// ```
 #[derive(Debug)]
@@ -70,12 +70,12 @@ impl ServerProcess {
 
     /// `exe serve --test-mode` on a free loopback port with the rate limits
     /// [lifted](crate::server::RateLimitConfig::LIFTED), as `ws-harness load`
-    /// starts it.
+    /// starts it, then `more_flags` (e.g. `--replay-ttl=1s`).
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
     #[cfg(feature = "server")]
-    pub fn serve_for_load(exe: &std::path::Path) -> std::io::Result<Self> {
+    pub fn serve_for_load(exe: &std::path::Path, more_flags: &[&str]) -> std::io::Result<Self> {
         let lifted = crate::server::RateLimitConfig::LIFTED;
         let mut command = std::process::Command::new(exe);
         command
@@ -87,6 +87,7 @@ impl ServerProcess {
                 lifted.connections_per_second
             ))
             .arg(format!("--connection-burst={}", lifted.connection_burst))
+            .args(more_flags)
             .env("RUST_LOG", "warn");
         Self::spawn(command)
     }

@@ -1,4 +1,4 @@
-//! The five figures of the suite, each measured beside its baselines in the
+//! The figures of the suite, each measured beside its baselines in the
 //! same run. Every function returns the figure as JSON; a row that could not
 //! be measured carries an `error` instead of numbers.
 
@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
+use ws_harness::process::ServerProcess;
 use ws_harness::server::{RateLimitConfig, ServerConfig};
 use ws_harness::{
     Access, BackendKind, Contract, ContractSettings, ContractSource, InProcessBackend,
@@ -29,6 +30,8 @@ pub(crate) struct Sizes {
     pub(crate) connections: usize,
     pub(crate) overhead_runs: usize,
     pub(crate) handshakes: usize,
+    /// Distinct users of the churn figure, in waves of [`CHURN_WAVE`].
+    pub(crate) churn_users: usize,
 }
 
 impl Sizes {
@@ -41,6 +44,7 @@ impl Sizes {
         connections: 10_000,
         overhead_runs: 3_000,
         handshakes: 1_000,
+        churn_users: 20_000,
     };
     pub(crate) const QUICK: Sizes = Sizes {
         startup_repeats: 3,
@@ -51,6 +55,7 @@ impl Sizes {
         connections: 1_000,
         overhead_runs: 300,
         handshakes: 100,
+        churn_users: 3_000,
     };
 }
 
@@ -115,7 +120,7 @@ fn repeat(times: usize, mut once: impl FnMut() -> Result<f64, String>) -> Result
 /// 1. Backend start until the first authenticated handshake succeeds, per tier.
 pub(crate) fn startup(bench: &Bench) -> Value {
     let times = bench.sizes.startup_repeats;
-    eprintln!("[1/6] backend start until ready ({times} starts each)");
+    eprintln!("[1/7] backend start until ready ({times} starts each)");
     let in_process = repeat(times, || run_probe("in-process").map(|(ms, _)| ms));
     let floor = repeat(times, || run_probe("floor").map(|(ms, _)| ms));
     let python = repeat(times, || {
@@ -433,7 +438,7 @@ async fn sequential(url: url::Url, access: &Access, runs: usize) -> Result<Histo
 /// 2. Golden-path latency, one user, sequential runs on one connection.
 pub(crate) fn latency(bench: &Bench) -> Value {
     let runs = bench.sizes.latency_runs;
-    eprintln!("[2/6] golden-path latency, one user, {runs} sequential runs");
+    eprintln!("[2/7] golden-path latency, one user, {runs} sequential runs");
     let measure = |name: &str, url: Result<url::Url, String>| -> Value {
         let result = url.and_then(|url| {
             bench
@@ -502,6 +507,7 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
     LoadPlan {
         url,
         users,
+        user_prefix: "load".to_owned(),
         runs,
         concurrency: users.min(256),
         progress: false,
@@ -517,7 +523,7 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
 pub(crate) fn throughput(bench: &Bench) -> Value {
     let total = bench.sizes.throughput_runs;
     eprintln!(
-        "[3/5] runs per second, {total} runs per measurement, median of {}",
+        "[3/7] runs per second, {total} runs per measurement, median of {}",
         bench.sizes.repeats
     );
     let mut rows = Vec::new();
@@ -577,7 +583,7 @@ pub(crate) fn throughput(bench: &Bench) -> Value {
 pub(crate) fn connections(bench: &Bench) -> Value {
     let n = bench.sizes.connections;
     eprintln!(
-        "[4/5] {n} concurrent connections, one run each, median of {}",
+        "[4/7] {n} concurrent connections, one run each, median of {}",
         bench.sizes.repeats
     );
     let mut rows = Vec::new();
@@ -637,7 +643,7 @@ pub(crate) fn connections(bench: &Bench) -> Value {
 pub(crate) fn client_overhead(bench: &Bench) -> Value {
     let runs = bench.sizes.overhead_runs;
     eprintln!(
-        "[5/6] harness client (contract reference, contract none) against the bare client, {runs} runs each, interleaved"
+        "[5/7] harness client (contract reference, contract none) against the bare client, {runs} runs each, interleaved"
     );
     let result = (|| -> Result<[Histogram<u64>; 3], String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
@@ -783,7 +789,7 @@ async fn handshakes(
 /// through `tls_ca_file`) and one passing bytes on.
 pub(crate) fn tls(bench: &Bench) -> Value {
     let (count, runs) = (bench.sizes.handshakes, bench.sizes.latency_runs);
-    eprintln!("[6/6] wss:// against ws://, {count} handshakes and {runs} golden-path runs each");
+    eprintln!("[6/7] wss:// against ws://, {count} handshakes and {runs} golden-path runs each");
     let result = (|| -> Result<Vec<Value>, String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
         let pki = Pki::new("bench");
@@ -829,4 +835,83 @@ pub(crate) fn tls(bench: &Bench) -> Value {
             json!({"figure": "tls", "what": what, "rows": [], "error": error})
         }
     }
+}
+
+/// Users per wave of the churn figure.
+const CHURN_WAVE: usize = 1_000;
+/// The churn figure's replay TTL, and how long it waits for it to pass
+/// (the server looks every quarter TTL).
+const CHURN_TTL: Duration = Duration::from_secs(1);
+const CHURN_SETTLE: Duration = Duration::from_millis(1_500);
+
+/// 7. Users who leave.
+///
+/// Distinct users in waves of [`CHURN_WAVE`], each
+/// connecting once, completing one run and leaving; the server's RSS
+/// growth per user once the replay TTL has passed, with a TTL of 1 s and
+/// with one that does not pass in the run (what the server kept before it
+/// had one). The first waves warm the process up and are not counted.
+pub(crate) fn churn(bench: &Bench) -> Value {
+    let users = bench.sizes.churn_users;
+    let waves = (users / CHURN_WAVE).max(2);
+    let warm_up = (waves / 10).max(1);
+    eprintln!(
+        "[7/7] {users} users who each connect once, run once and leave, in waves of {CHURN_WAVE}"
+    );
+    let exe: &std::path::Path = env!("CARGO_BIN_EXE_ws-harness").as_ref();
+    let mut rows = Vec::new();
+    for (name, ttl) in [
+        ("replay TTL 1 s", CHURN_TTL),
+        ("replay TTL 1 h (not reached)", Duration::from_secs(3600)),
+    ] {
+        let flag = format!("--replay-ttl={}", humantime::format_duration(ttl));
+        let result = (|| -> Result<Value, String> {
+            let server = ServerProcess::serve_for_load(exe, &[&flag]).map_err(|e| e.to_string())?;
+            let rss = || load::rss_bytes(server.pid()).ok_or("cannot read the server's RSS");
+            let mut completed = 0;
+            let mut base = None;
+            for wave in 0..waves {
+                let mut plan = load_plan(server.url(), CHURN_WAVE, 1, None);
+                plan.user_prefix = format!("churn-{wave}");
+                let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+                completed += report.completed_runs;
+                if wave + 1 == warm_up {
+                    std::thread::sleep(CHURN_SETTLE);
+                    base = Some(rss()?);
+                }
+            }
+            std::thread::sleep(CHURN_SETTLE);
+            let (base, end) = (base.ok_or("no warm-up wave")?, rss()?);
+            let counted = (waves - warm_up) * CHURN_WAVE;
+            Ok(json!({
+                "name": name,
+                "replay_ttl_ms": ttl.as_millis() as u64,
+                "users": waves * CHURN_WAVE,
+                "counted_users": counted,
+                "all_completed": completed == (waves * CHURN_WAVE) as u64,
+                "rss_after_warm_up_bytes": base,
+                "rss_at_end_bytes": end,
+                "rss_kept_per_user_bytes": end.saturating_sub(base) as f64 / counted as f64,
+            }))
+        })();
+        match result {
+            Ok(row) => {
+                eprintln!(
+                    "  {name}: {:.0} B kept per departed user, all completed: {}",
+                    row["rss_kept_per_user_bytes"].as_f64().unwrap_or(0.0),
+                    row["all_completed"]
+                );
+                rows.push(row);
+            }
+            Err(error) => {
+                eprintln!("  {name}: NOT MEASURED: {error}");
+                rows.push(json!({"name": name, "error": error}));
+            }
+        }
+    }
+    json!({
+        "figure": "churn",
+        "what": "distinct users in waves of 1,000 (256 handshakes in flight), each connecting once, completing one run and leaving, against `ws-harness serve` in a fresh process; the server's RSS growth per user from after the warm-up waves to the end, each time 1.5 s after the last wave left (longer than a 1 s TTL and its sweep); with a 1 h TTL nothing is forgotten in the run",
+        "rows": rows,
+    })
 }

@@ -162,6 +162,7 @@ fn run_suite(args: &Args) -> ExitCode {
         connections: figures::connections(&bench),
         client_overhead: figures::client_overhead(&bench),
         tls: figures::tls(&bench),
+        churn: figures::churn(&bench),
         run,
     };
     let targets = report::targets(&figures);
@@ -184,6 +185,7 @@ fn run_suite(args: &Args) -> ExitCode {
         ("connections", &figures.connections),
         ("client_overhead", &figures.client_overhead),
         ("tls", &figures.tls),
+        ("churn", &figures.churn),
     ]
     .into_iter()
     .map(|(name, figure)| {
@@ -232,7 +234,7 @@ fn run_suite(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Whether every load run of figures 3 and 4 completed all its runs.
+/// Whether every load run of figures 3, 4 and 7 completed all its runs.
 fn all_runs_completed(figures: &report::Figures) -> bool {
     let throughput_clean = figures.throughput["rows"]
         .as_array()
@@ -249,7 +251,12 @@ fn all_runs_completed(figures: &report::Figures) -> bool {
         .into_iter()
         .flatten()
         .all(|row| row["all_completed"] == true);
-    throughput_clean && connections_clean
+    let churn_clean = figures.churn["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|row| row["all_completed"] == true);
+    throughput_clean && connections_clean && churn_clean
 }
 
 /// When, where and what: the date, the commit, the CPU, the cores, the kernel.

@@ -33,7 +33,7 @@ impl Peer {
     pub(crate) fn start(self, python: &Path) -> std::io::Result<ServerProcess> {
         match self {
             Peer::WsHarness => {
-                ServerProcess::serve_for_load(env!("CARGO_BIN_EXE_ws-harness").as_ref())
+                ServerProcess::serve_for_load(env!("CARGO_BIN_EXE_ws-harness").as_ref(), &[])
             }
             Peer::Floor => {
                 let mut command = Command::new(std::env::current_exe()?);

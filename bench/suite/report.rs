@@ -14,6 +14,7 @@ pub(crate) struct Figures {
     pub(crate) connections: Value,
     pub(crate) client_overhead: Value,
     pub(crate) tls: Value,
+    pub(crate) churn: Value,
 }
 
 fn named<'a>(figure: &'a Value, name: &str) -> Option<&'a Value> {
@@ -149,6 +150,13 @@ pub(crate) fn targets(f: &Figures) -> Vec<Target> {
             number(&f.startup, "ws-harness container, reused", "median_ms"),
             |v| format!("{v:.1} ms"),
             |v| v <= 100.0,
+        ),
+        target(
+            "server RSS kept per departed user, once the replay TTL has passed",
+            "≤ 256 B",
+            number(&f.churn, "replay TTL 1 s", "rss_kept_per_user_bytes"),
+            |v| format!("{v:.0} B"),
+            |v| v <= 256.0,
         ),
         target(
             "harness client overhead against the bare client (p50)",
@@ -388,6 +396,33 @@ pub(crate) fn markdown(
     if let Some(error) = f.tls["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
     }
+    section(&mut md, "7. Users who leave", &f.churn);
+    let _ = writeln!(
+        md,
+        "| server | users (counted) | all completed | RSS kept per user | against the 1 h TTL |\n|---|---|---|---|---|"
+    );
+    let kept_without = number(
+        &f.churn,
+        "replay TTL 1 h (not reached)",
+        "rss_kept_per_user_bytes",
+    );
+    for row in f.churn["rows"].as_array().into_iter().flatten() {
+        if row.get("error").is_some() {
+            continue;
+        }
+        let kept = row["rss_kept_per_user_bytes"].as_f64();
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}) | {} | {} B | {} |",
+            row["name"].as_str().unwrap_or("?"),
+            row["users"],
+            row["counted_users"],
+            row["all_completed"],
+            cell(kept, 0),
+            times(kept, kept_without),
+        );
+    }
+    md += &errors(&f.churn);
     if let Some(build) = dependent_build {
         md += &dependent_build_section(build);
     }
@@ -467,7 +502,7 @@ fn dependent_build_section(build: &Value) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "\n## 7. Building a crate that depends on ws-harness\n\n{}\n\n| crate | features | commit | clean `cargo test --no-run` | crates compiled | against the first row |\n|---|---|---|---|---|---|",
+        "\n## 8. Building a crate that depends on ws-harness\n\n{}\n\n| crate | features | commit | clean `cargo test --no-run` | crates compiled | against the first row |\n|---|---|---|---|---|---|",
         build["method"].as_str().unwrap_or("")
     );
     let rows = build["rows"]

@@ -11,6 +11,9 @@ pub(crate) struct LoadArgs {
     /// Users, each with its own connection.
     #[arg(long, default_value_t = 10)]
     users: usize,
+    /// The users are PREFIX-0, PREFIX-1, ...; another prefix, other users.
+    #[arg(long, default_value = "load", value_name = "PREFIX")]
+    user_prefix: String,
     /// Golden-path runs per user.
     #[arg(long, default_value_t = 10)]
     runs: usize,
@@ -37,7 +40,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
             (None, url, access)
         }
         None => {
-            let server = ServerProcess::serve_for_load(&std::env::current_exe()?)?;
+            let server = ServerProcess::serve_for_load(&std::env::current_exe()?, &[])?;
             let url = server.url();
             (Some(server), url, Access::test())
         }
@@ -46,6 +49,7 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
     let plan = LoadPlan {
         url,
         users: args.users,
+        user_prefix: args.user_prefix,
         runs: args.runs,
         concurrency: args.concurrency.unwrap_or(args.users.min(256)),
         progress: std::io::stderr().is_terminal(),

@@ -382,6 +382,35 @@ async fn load_counts_errors_by_kind_and_fails() {
 }
 
 #[test]
+fn load_names_its_users_after_the_user_prefix() {
+    let backend = ws_harness::InProcessBackend::start().unwrap();
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args([
+                "load",
+                "--users",
+                "2",
+                "--runs",
+                "1",
+                "--user-prefix",
+                "wave-7",
+            ])
+            .arg("--url")
+            .arg(backend.url().as_str())
+            .env_remove("WS_HARNESS_JWT_SECRET"),
+        RUNS,
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let manager = backend.server();
+    let manager = manager.manager();
+    let last_ids: Vec<u64> = ["wave-7-0", "wave-7-1", "load-0"]
+        .iter()
+        .map(|user| manager.last_event_id(user))
+        .collect();
+    assert_eq!(last_ids, [5, 5, 0]);
+}
+
+#[test]
 fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
     let mut silent = Command::new(env!("CARGO_BIN_EXE_ws-harness"));
     silent.arg("--version");
@@ -407,6 +436,7 @@ fn a_server_process_that_does_not_say_where_it_listens_is_refused_by_name() {
 fn a_server_process_serves_until_dropped() {
     let server = ws_harness::process::ServerProcess::serve_for_load(
         env!("CARGO_BIN_EXE_ws-harness").as_ref(),
+        &[],
     )
     .unwrap();
     let addr = server.addr().to_owned();
