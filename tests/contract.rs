@@ -346,6 +346,16 @@ fn a_json_schema_file_by_kind_or_whole() {
             "$defs": {"hello": {"properties": {"t": {"const": "hello"}, "name": {"type": "string"}}, "required": ["name"]}}}"##,
     );
     let contract = load(&by_kind, "t").unwrap();
+    // It says where it came from and what it holds.
+    assert_eq!(contract.source(), &ContractSource::File(by_kind.clone()));
+    let debug = format!("{contract:?}");
+    assert!(
+        debug.starts_with(&format!(
+            "Contract {{ source: File({by_kind:?}), direction: FromService, kinds: Some(["
+        )),
+        "{debug}"
+    );
+    assert!(debug.contains(r#""a", "b", "hello""#), "{debug}");
     assert_eq!(verdict(&contract, json!({"t": "hello", "name": "x"})), None);
     assert_eq!(verdict(&contract, json!({"t": "b", "n": 1})), None);
     assert_eq!(
@@ -356,6 +366,20 @@ fn a_json_schema_file_by_kind_or_whole() {
         verdict(&contract, json!({"t": "zzz"})),
         Some((Rule::UnknownKind, "/t".to_owned()))
     );
+    // Unless unknown kinds are allowed; the known ones are still checked.
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::File(by_kind.clone());
+    settings.kind_field = "t".to_owned();
+    settings.unknown_kinds_allowed = true;
+    let lenient = Contract::load(&settings, &[] as &[&str]).unwrap();
+    assert_eq!(verdict(&lenient, json!({"t": "zzz"})), None);
+    assert_eq!(
+        verdict(&lenient, json!({"t": "a", "n": "1"})),
+        Some((Rule::Schema, "/n".to_owned()))
+    );
+    assert!(!lenient.is_none());
+    settings.source = ContractSource::None;
+    assert!(Contract::load(&settings, &[] as &[&str]).unwrap().is_none());
     let whole = contract_file("whole.json", r#"{"type": "object", "required": ["id"]}"#);
     let contract = load(&whole, "type").unwrap();
     assert_eq!(verdict(&contract, json!({"id": 1, "anything": true})), None);
@@ -575,4 +599,82 @@ fn a_frame_that_breaks_its_schema_is_blamed_alone() {
     );
     // The bad frame still counted as event 1 and the start of its run.
     assert_eq!(stream.check(&next, &next.to_string()), None);
+}
+
+/// A new connection without a resume starts the sequence afresh: events
+/// sent while no connection was open never reach it. On the same
+/// connection, a jump is a gap.
+#[test]
+fn a_new_connection_starts_the_sequence_afresh() {
+    let contract = Contract::load(&ContractSettings::default(), &["agent_started"]).unwrap();
+    let event = |id: u64| {
+        json!({"type": "agent_started", "event_id": id, "timestamp": "2026-01-01T00:00:00.000Z",
+            "user_id": "alice", "thread_id": "t", "run_id": format!("r-{id}"),
+            "message_id": format!("m-{id}"), "agent_name": "a", "critical": true})
+    };
+    let check = |stream: &mut ws_harness::ContractStream, id: u64| {
+        stream
+            .check(&event(id), &event(id).to_string())
+            .map(|v| v.rule)
+    };
+    let mut stream = contract.stream(Some("alice".into()));
+    assert_eq!(check(&mut stream, 1), None);
+    let mut same_connection = stream.clone();
+    assert_eq!(check(&mut same_connection, 5), Some(Rule::SequenceGap));
+    stream.new_connection();
+    assert_eq!(check(&mut stream, 5), None);
+    assert_eq!(check(&mut stream, 6), None);
+}
+
+/// The run rules of a contract of one's own: a kind that is neither a run
+/// event nor terminal is not the run's; a terminal kind ends the run, and a
+/// run event after it is reported; a run joined mid-way (the first frame
+/// of a connection is not its first event) is not judged, a run seen from
+/// its start is; ended runs are remembered.
+#[test]
+fn run_rules_of_a_contract_of_ones_own() {
+    let mut settings = ContractSettings::default();
+    settings.source = ContractSource::File(contract_file("anything.json", r#"{"type": "object"}"#));
+    settings.kind_field = "kind".to_owned();
+    settings.sequence_field = Some("seq".to_owned());
+    settings.owner_field = None;
+    settings.forbidden_fields = None;
+    settings.run_field = Some("run".to_owned());
+    settings.run_events = Some(vec!["start".into(), "mid".into(), "end".into()]);
+    settings.terminal_kinds = Some(vec!["end".into(), "fail".into()]);
+    let contract = Contract::load(&settings, &[] as &[&str]).unwrap();
+    let run = |frames: &[(&str, &str)]| -> Vec<Option<Rule>> {
+        let mut stream = contract.stream(None);
+        frames
+            .iter()
+            .zip(1u64..)
+            .map(|((kind, run), seq)| {
+                let frame = json!({"kind": kind, "run": run, "seq": seq});
+                stream.check(&frame, &frame.to_string()).map(|v| v.rule)
+            })
+            .collect()
+    };
+    // Failed, then a run event of the ended run.
+    assert_eq!(
+        run(&[("start", "a"), ("note", "a"), ("fail", "a"), ("start", "a")]),
+        [None, None, None, Some(Rule::AfterTerminal)]
+    );
+    // Joined mid-way: not judged. From its start: judged.
+    assert_eq!(run(&[("end", "b")]), [None]);
+    assert_eq!(
+        run(&[("start", "c"), ("end", "c")]),
+        [None, Some(Rule::RunMissingEvent)]
+    );
+    // Two ended runs: the first is still known to have ended.
+    assert_eq!(
+        run(&[
+            ("start", "d"),
+            ("mid", "d"),
+            ("end", "d"),
+            ("start", "e"),
+            ("fail", "e"),
+            ("mid", "d"),
+        ]),
+        [None, None, None, None, None, Some(Rule::AfterTerminal)]
+    );
 }

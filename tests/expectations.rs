@@ -433,3 +433,77 @@ async fn reconnect_and_resume_reports_the_answer_or_its_absence() {
     };
     assert_eq!(problem(&failed), "timed out after 200ms; missing: resumed");
 }
+
+/// The transcript times each frame from the first connect, on the clock
+/// `elapsed` reads, and shows the time in a failure.
+#[tokio::test]
+async fn the_transcript_times_each_frame_from_the_connect() {
+    let server = MockServer::start().await.unwrap();
+    Mock::given(event("later"))
+        .respond_with(
+            Respond::wait(Duration::from_millis(150)).then(Respond::reply(json!({"type": "late"}))),
+        )
+        .mount(&server);
+    let mut client = client_on(server.info()).await;
+    client.send_json(&json!({"type": "later"})).await.unwrap();
+    client.expect(event("late")).await.unwrap();
+    let at = client.transcript().frames()[0].at;
+    assert!(at >= Duration::from_millis(150), "{at:?}");
+    assert!(client.transcript().elapsed() >= at);
+    let failed = client
+        .expect_within(event("never"), ABSENT)
+        .await
+        .unwrap_err();
+    let shown = format!("+{:.3}s #1 * ", at.as_secs_f64());
+    assert!(
+        failed.transcript.contains(&shown),
+        "{shown} in {}",
+        failed.transcript
+    );
+}
+
+/// A failure writes the transcript to `<target dir>/ws-harness/transcripts`,
+/// named after the user (characters a file name should not hold made `_`),
+/// and shows a long frame cut at 160 characters.
+#[tokio::test]
+async fn a_failure_saves_the_transcript_under_the_target_dir_and_cuts_long_frames() {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .expect("a test binary lives in cargo's target directory");
+    let dir = ws_harness::transcript_dir();
+    assert_eq!(dir, target.join("ws-harness").join("transcripts"));
+
+    let server = MockServer::start().await.unwrap();
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .build()
+        .unwrap();
+    let mut client = TestClientFactory::new(config, server.info())
+        .unwrap()
+        .client("odd/user name-1")
+        .await
+        .unwrap();
+    let long = "x".repeat(200);
+    server.push_all(&json!({"type": "short"}));
+    server.push_all(&json!({"type": "long", "text": long}));
+    client.expect(event("long")).await.unwrap();
+    let failed = client
+        .expect_within(event("never"), ABSENT)
+        .await
+        .unwrap_err();
+    let file = failed.transcript_file.as_ref().unwrap();
+    assert_eq!(file.parent(), Some(dir.as_path()));
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(
+        name.starts_with("odd_user_name-1-") && name.ends_with(".jsonl"),
+        "{name}"
+    );
+    let lines: Vec<&str> = failed.transcript.lines().collect();
+    assert!(lines[1].ends_with(r#"{"type":"short"}"#), "{}", lines[1]);
+    let shown = lines[2].split_once(" * ").unwrap().1;
+    assert_eq!(shown.chars().count(), 161, "{shown}");
+    assert!(shown.ends_with('…'), "{shown}");
+}
