@@ -4,6 +4,7 @@
 mod common;
 
 use common::TestServer;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -77,6 +78,12 @@ async fn replies_go_to_the_asking_connection_and_events_to_all() {
     let server = TestServer::start().await;
     let mut laptop = server.connect("alice").await;
     let mut phone = server.connect("alice").await;
+    let manager = server.server.manager();
+    // A connection is registered just after its handshake's answer.
+    common::eventually("both connections are registered", || {
+        manager.user_connection_count("alice") == 2
+    })
+    .await;
     laptop.user_message("m-1", None).await;
     let first_run = laptop.until("agent_completed").await;
     assert_eq!(phone.until("agent_completed").await, first_run);
@@ -110,4 +117,41 @@ async fn replies_go_to_the_asking_connection_and_events_to_all() {
     assert_eq!(second_run[0]["type"], "agent_started", "{second_run:?}");
     assert_eq!(second_run[0]["event_id"], last_id + 1, "{second_run:?}");
     assert_eq!(laptop.until("agent_completed").await, second_run);
+}
+
+/// The manager's faults reach every connection of the user named, and
+/// say how many: raw text to both of alice's, none to a stranger; a drop
+/// closes both without a close frame.
+#[tokio::test]
+async fn faults_reach_every_connection_of_the_user_and_count_them() {
+    let server = TestServer::start().await;
+    let manager = server.server.manager();
+    let mut laptop = server.connect("alice").await;
+    let mut phone = server.connect("alice").await;
+    let mut bob = server.connect("bob").await;
+    // A connection is registered just after its handshake's answer.
+    common::eventually("both of alice's connections are registered", || {
+        manager.user_connection_count("alice") == 2
+    })
+    .await;
+    assert_eq!(manager.send_raw_text("alice", r#"{"type":"raw"}"#), 2);
+    assert_eq!(manager.send_raw_text("nobody", r#"{"type":"raw"}"#), 0);
+    for client in [&mut laptop, &mut phone] {
+        assert_eq!(client.next_json().await, json!({"type": "raw"}));
+    }
+    assert_eq!(manager.drop_user_connections("alice"), 2);
+    assert_eq!(manager.drop_user_connections("nobody"), 0);
+    for client in [&mut laptop, &mut phone] {
+        let next = tokio::time::timeout(common::WAIT, client.ws.next())
+            .await
+            .expect("the drop arrives");
+        assert!(
+            !matches!(
+                next,
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+            ),
+            "dropped without a close frame: {next:?}"
+        );
+    }
+    bob.assert_alive().await;
 }
