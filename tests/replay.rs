@@ -173,12 +173,13 @@ async fn the_server_tracks_each_users_session_across_reconnections() {
 
 /// After `replay_ttl` with no connection, a user's buffer is gone: a
 /// `resume` gets `replay_gap` and nothing replayed, and the ids of the
-/// next run go on from the last one, without a gap. A user still
-/// connected keeps everything; a run that goes on without its user keeps
-/// its events for a TTL after its last one.
+/// next run go on from the last one, without a gap. Within the TTL, a
+/// user who left keeps everything; a run that goes on without its user
+/// keeps its events for a TTL after its last one, however long its
+/// pauses; a user who never had an event leaves nothing behind.
 #[tokio::test]
 async fn after_the_replay_ttl_a_departed_user_keeps_only_its_next_event_id() {
-    let ttl = Duration::from_secs(1);
+    let ttl = Duration::from_secs(2);
     let limits = Limits {
         replay_ttl: ttl,
         ..Limits::default()
@@ -189,15 +190,26 @@ async fn after_the_replay_ttl_a_departed_user_keeps_only_its_next_event_id() {
     alice.run("m-1").await;
     let mut bob = server.connect("bob").await;
     bob.run("b-1").await;
-    // Carol's run goes on without her for longer than the TTL (four pauses
-    // of 400 ms).
+    // Carol's run pauses longer than the TTL between its two events.
     let mut carol = server.connect("carol").await;
     carol
-        .user_message("c-1", Some(json!({"step_delay_ms": 400})))
+        .user_message(
+            "c-1",
+            Some(json!({"tools": [], "thinking_steps": 0, "step_delay_ms": 2500})),
+        )
         .await;
     carol.next_json().await;
     drop(carol);
+    let dave = server.connect("dave").await;
+    drop(dave);
     drop(alice);
+    common::eventually("alice and dave left", || {
+        manager.user_connection_count("alice") + manager.user_connection_count("dave") == 0
+    })
+    .await;
+    // Well within the TTL (the server looks every quarter TTL).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(manager.session("alice").unwrap().buffered_events, 5);
 
     common::eventually("alice is forgotten", || {
         manager.session("alice").unwrap().buffered_events == 0
@@ -210,6 +222,7 @@ async fn after_the_replay_ttl_a_departed_user_keeps_only_its_next_event_id() {
         "{session:?}"
     );
     assert_eq!(manager.session("bob").unwrap().buffered_events, 5);
+    assert!(manager.session("dave").is_none());
 
     let mut alice = server.connect("alice").await;
     alice
@@ -236,10 +249,10 @@ async fn after_the_replay_ttl_a_departed_user_keeps_only_its_next_event_id() {
     // Carol's run ended more than a TTL after she left: all of it is kept,
     // then forgotten a TTL after its last event.
     server.wait_for_runs(4).await;
-    assert_eq!(manager.session("carol").unwrap().buffered_events, 5);
+    assert_eq!(manager.session("carol").unwrap().buffered_events, 2);
     common::eventually("carol is forgotten", || {
         manager.session("carol").unwrap().buffered_events == 0
     })
     .await;
-    assert_eq!(manager.last_event_id("carol"), 5);
+    assert_eq!(manager.last_event_id("carol"), 2);
 }
