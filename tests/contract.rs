@@ -643,17 +643,33 @@ fn run_rules_of_a_contract_of_ones_own() {
     settings.run_events = Some(vec!["start".into(), "mid".into(), "end".into()]);
     settings.terminal_kinds = Some(vec!["end".into(), "fail".into()]);
     let contract = Contract::load(&settings, &[] as &[&str]).unwrap();
-    let run = |frames: &[(&str, &str)]| -> Vec<Option<Rule>> {
+    let run_of = |frames: &[(&str, &str)], sequenced: bool| -> Vec<Option<Rule>> {
         let mut stream = contract.stream(None);
         frames
             .iter()
             .zip(1u64..)
             .map(|((kind, run), seq)| {
-                let frame = json!({"kind": kind, "run": run, "seq": seq});
+                let mut frame = json!({"kind": kind, "run": run});
+                if sequenced {
+                    frame["seq"] = json!(seq);
+                }
                 stream.check(&frame, &frame.to_string()).map(|v| v.rule)
             })
             .collect()
     };
+    let run = |frames: &[(&str, &str)]| run_of(frames, true);
+    // Frames without a sequence value are judged by their kind alone.
+    assert_eq!(
+        run_of(
+            &[("start", "x"), ("note", "x"), ("fail", "x"), ("start", "x")],
+            false
+        ),
+        [None, None, None, Some(Rule::AfterTerminal)]
+    );
+    assert_eq!(
+        run_of(&[("start", "y"), ("end", "y")], false),
+        [None, Some(Rule::RunMissingEvent)]
+    );
     // Failed, then a run event of the ended run.
     assert_eq!(
         run(&[("start", "a"), ("note", "a"), ("fail", "a"), ("start", "a")]),
