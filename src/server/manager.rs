@@ -29,8 +29,8 @@ pub(crate) enum Outbound {
 /// replay buffer of recent events. An event goes to every connection of its
 /// own user and never to anyone else's. A user with no open connection and
 /// no run going for [`Limits::replay_ttl`](super::Limits::replay_ttl) is
-/// forgotten but for a [`Departed`] record, so the ids of a returning user
-/// go on without a gap.
+/// forgotten but for its last event id, so the ids of a returning user go
+/// on without a gap.
 #[derive(Debug)]
 pub struct ConnectionManager {
     users: Mutex<HashMap<String, Arc<UserSlot>>>,
