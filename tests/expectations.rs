@@ -237,15 +237,19 @@ async fn expect_required_events_checks_the_run_its_order_and_its_shape() {
     );
 }
 
-#[tokio::test]
-async fn expect_nothing_fails_on_a_frame_waiting_or_arriving_within_the_quiet_period() {
+/// A mock that answers `later` with `late` after `delay`, and a client of it.
+async fn answers_later_with_late(delay: Duration) -> (MockServer, TestClient) {
     let server = MockServer::start().await.unwrap();
     Mock::given(event("later"))
-        .respond_with(
-            Respond::wait(Duration::from_millis(100)).then(Respond::reply(json!({"type": "late"}))),
-        )
+        .respond_with(Respond::wait(delay).then(Respond::reply(json!({"type": "late"}))))
         .mount(&server);
-    let mut client = client_on(server.info()).await;
+    let client = client_on(server.info()).await;
+    (server, client)
+}
+
+#[tokio::test]
+async fn expect_nothing_fails_on_a_frame_waiting_or_arriving_within_the_quiet_period() {
+    let (_server, mut client) = answers_later_with_late(Duration::from_millis(100)).await;
     client.expect_nothing(ABSENT).await.unwrap();
 
     // One arriving 100 ms into a quiet second.
@@ -438,13 +442,7 @@ async fn reconnect_and_resume_reports_the_answer_or_its_absence() {
 /// `elapsed` reads, and shows the time in a failure.
 #[tokio::test]
 async fn the_transcript_times_each_frame_from_the_connect() {
-    let server = MockServer::start().await.unwrap();
-    Mock::given(event("later"))
-        .respond_with(
-            Respond::wait(Duration::from_millis(150)).then(Respond::reply(json!({"type": "late"}))),
-        )
-        .mount(&server);
-    let mut client = client_on(server.info()).await;
+    let (_server, mut client) = answers_later_with_late(Duration::from_millis(150)).await;
     client.send_json(&json!({"type": "later"})).await.unwrap();
     client.expect(event("late")).await.unwrap();
     let at = client.transcript().frames()[0].at;

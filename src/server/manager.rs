@@ -239,7 +239,12 @@ impl ConnectionManager {
     /// The newest `event_id` of a user (0 before the first event).
     #[must_use]
     pub fn last_event_id(&self, user_id: &str) -> u64 {
-        self.session(user_id).map_or(0, |s| s.last_event_id)
+        match self.existing(user_id) {
+            Some(slot) => slot.lock().last_event_id,
+            None => lock(&self.departed)
+                .get(user_id)
+                .map_or(0, |departed| departed.last_event_id),
+        }
     }
 
     /// The user's slot, made (or brought back from its [`Departed`] record)
