@@ -76,6 +76,23 @@ impl ServerProcess {
     /// As [`spawn`](Self::spawn).
     #[cfg(feature = "server")]
     pub fn serve_for_load(exe: &std::path::Path, more_flags: &[&str]) -> std::io::Result<Self> {
+        Self::spawn(Self::serve_for_load_command(exe, more_flags))
+    }
+
+    /// The command [`serve_for_load`](Self::serve_for_load) starts, to
+    /// start it another way (e.g. under a profiler).
+    ///
+    /// ```
+    /// use ws_harness::process::ServerProcess;
+    /// let command = ServerProcess::serve_for_load_command("ws-harness".as_ref(), &["--idle-exit=1s"]);
+    /// assert!(command.get_args().any(|arg| arg == "--idle-exit=1s"));
+    /// ```
+    #[cfg(feature = "server")]
+    #[must_use]
+    pub fn serve_for_load_command(
+        exe: &std::path::Path,
+        more_flags: &[&str],
+    ) -> std::process::Command {
         let lifted = crate::server::RateLimitConfig::LIFTED;
         let mut command = std::process::Command::new(exe);
         command
@@ -89,7 +106,7 @@ impl ServerProcess {
             .arg(format!("--connection-burst={}", lifted.connection_burst))
             .args(more_flags)
             .env("RUST_LOG", "warn");
-        Self::spawn(command)
+        command
     }
 
     /// `HOST:PORT` it listens on.
@@ -107,6 +124,27 @@ impl ServerProcess {
         format!("ws://{}/ws", self.addr)
             .parse()
             .expect("HOST:PORT makes a URL")
+    }
+
+    /// Waits until it exits by itself (e.g. `serve --idle-exit`), at most
+    /// `timeout`; then it is killed and that is an error.
+    ///
+    /// # Errors
+    /// When it is still running after `timeout`, or waiting fails.
+    pub fn wait(mut self, timeout: Duration) -> std::io::Result<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the server did not exit within {timeout:?}; killed it"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its process id.

@@ -2,6 +2,7 @@
 //! same run. Every function returns the figure as JSON; a row that could not
 //! be measured carries an `error` instead of numbers.
 
+use crate::costs::{Client, ClientKind};
 use crate::floor::InProcessFloor;
 use crate::peers::Peer;
 use crate::tls_support::{Pki, Relay};
@@ -16,7 +17,7 @@ use ws_harness::process::ServerProcess;
 use ws_harness::server::{RateLimitConfig, ServerConfig};
 use ws_harness::{
     Access, BackendKind, Contract, ContractSettings, ContractSource, InProcessBackend,
-    RealWebSocketTestConfig, TestClientFactory,
+    RealWebSocketTestConfig,
 };
 
 /// How much of everything to run.
@@ -32,6 +33,10 @@ pub(crate) struct Sizes {
     pub(crate) handshakes: usize,
     /// Distinct users of the churn figure, in waves of [`CHURN_WAVE`].
     pub(crate) churn_users: usize,
+    /// Runs of the counted figures (8 and 9), measured against a fifth as many.
+    pub(crate) counted_runs: usize,
+    /// Waves of users who leave in figure 8, measured against a fifth as many.
+    pub(crate) counted_waves: usize,
 }
 
 impl Sizes {
@@ -45,6 +50,8 @@ impl Sizes {
         overhead_runs: 3_000,
         handshakes: 1_000,
         churn_users: 20_000,
+        counted_runs: 1_000,
+        counted_waves: 10,
     };
     pub(crate) const QUICK: Sizes = Sizes {
         startup_repeats: 3,
@@ -56,6 +63,8 @@ impl Sizes {
         overhead_runs: 300,
         handshakes: 100,
         churn_users: 3_000,
+        counted_runs: 100,
+        counted_waves: 3,
     };
 }
 
@@ -70,10 +79,10 @@ pub(crate) struct Bench {
     pub(crate) config: RealWebSocketTestConfig,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 const USER_COUNTS: [usize; 4] = [1, 10, 100, 1_000];
 
-fn token(user: &str) -> String {
+pub(crate) fn token(user: &str) -> String {
     JwtAuth::new(TEST_JWT_SECRET)
         .and_then(|auth| auth.mint(user, Duration::from_secs(3600)))
         .expect("the test secret mints tokens")
@@ -81,7 +90,7 @@ fn token(user: &str) -> String {
 
 /// The in-process server in test mode with its rate limits lifted, as
 /// `ws-harness load` runs `serve`.
-fn lifted() -> ServerConfig {
+pub(crate) fn lifted() -> ServerConfig {
     ServerConfig {
         rate_limits: RateLimitConfig::LIFTED,
         ..ServerConfig::test_mode()
@@ -120,7 +129,7 @@ fn repeat(times: usize, mut once: impl FnMut() -> Result<f64, String>) -> Result
 /// 1. Backend start until the first authenticated handshake succeeds, per tier.
 pub(crate) fn startup(bench: &Bench) -> Value {
     let times = bench.sizes.startup_repeats;
-    eprintln!("[1/7] backend start until ready ({times} starts each)");
+    eprintln!("[1/9] backend start until ready ({times} starts each)");
     let in_process = repeat(times, || run_probe("in-process").map(|(ms, _)| ms));
     let floor = repeat(times, || run_probe("floor").map(|(ms, _)| ms));
     let python = repeat(times, || {
@@ -438,7 +447,7 @@ async fn sequential(url: url::Url, access: &Access, runs: usize) -> Result<Histo
 /// 2. Golden-path latency, one user, sequential runs on one connection.
 pub(crate) fn latency(bench: &Bench) -> Value {
     let runs = bench.sizes.latency_runs;
-    eprintln!("[2/7] golden-path latency, one user, {runs} sequential runs");
+    eprintln!("[2/9] golden-path latency, one user, {runs} sequential runs");
     let measure = |name: &str, url: Result<url::Url, String>| -> Value {
         let result = url.and_then(|url| {
             bench
@@ -503,7 +512,12 @@ fn no_contract() -> Contract {
     Contract::load(&settings, &[] as &[&str]).expect("contract none loads")
 }
 
-fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) -> LoadPlan {
+pub(crate) fn load_plan(
+    url: url::Url,
+    users: usize,
+    runs: usize,
+    server_pid: Option<u32>,
+) -> LoadPlan {
     LoadPlan {
         url,
         users,
@@ -523,7 +537,7 @@ fn load_plan(url: url::Url, users: usize, runs: usize, server_pid: Option<u32>) 
 pub(crate) fn throughput(bench: &Bench) -> Value {
     let total = bench.sizes.throughput_runs;
     eprintln!(
-        "[3/7] runs per second, {total} runs per measurement, median of {}",
+        "[3/9] runs per second, {total} runs per measurement, median of {}",
         bench.sizes.repeats
     );
     let mut rows = Vec::new();
@@ -583,7 +597,7 @@ pub(crate) fn throughput(bench: &Bench) -> Value {
 pub(crate) fn connections(bench: &Bench) -> Value {
     let n = bench.sizes.connections;
     eprintln!(
-        "[4/7] {n} concurrent connections, one run each, median of {}",
+        "[4/9] {n} concurrent connections, one run each, median of {}",
         bench.sizes.repeats
     );
     let mut rows = Vec::new();
@@ -643,95 +657,41 @@ pub(crate) fn connections(bench: &Bench) -> Value {
 pub(crate) fn client_overhead(bench: &Bench) -> Value {
     let runs = bench.sizes.overhead_runs;
     eprintln!(
-        "[5/7] harness client (contract reference, contract none) against the bare client, {runs} runs each, interleaved"
+        "[5/9] harness client (contract reference, contract none) against the bare client, {runs} runs each, interleaved"
     );
-    let result = (|| -> Result<[Histogram<u64>; 3], String> {
+    let result = (|| -> Result<Vec<Histogram<u64>>, String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
-        let factory = |contract: &str| {
-            let env = std::collections::HashMap::from([(
-                "WS_HARNESS_CONTRACT_SOURCE".to_owned(),
-                contract.to_owned(),
-            )]);
-            let config = RealWebSocketTestConfig::builder()
-                .environment(env)
-                .build()
-                .map_err(|e| e.to_string())?;
-            TestClientFactory::new(config, backend.info()).map_err(|e| e.to_string())
-        };
-        let (checked, unchecked) = (factory("reference")?, factory("none")?);
         bench.one_thread.block_on(async {
-            let mut with_contract = checked
-                .client("overhead-contract")
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut without_contract = unchecked
-                .client("overhead-no-contract")
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut bare = connect_user(
-                &backend.url(),
-                &Access::test(),
-                &token("overhead-bare"),
-                TIMEOUT,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            let mut histograms = [
-                latency_histogram(),
-                latency_histogram(),
-                latency_histogram(),
-            ];
+            let mut clients = Vec::new();
+            for kind in ClientKind::ALL {
+                let user = format!("overhead-{}", clients.len());
+                clients.push(Client::open(kind, &backend.url(), &user).await?);
+            }
+            let mut histograms: Vec<_> = clients.iter().map(|_| latency_histogram()).collect();
             for r in 0..runs / 10 + runs {
                 let id = format!("m-{r}");
-                let mut took = [Duration::ZERO; 3];
-                for (i, harness) in [&mut with_contract, &mut without_contract]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (client, histogram) in clients.iter_mut().zip(&mut histograms) {
                     let started = Instant::now();
-                    harness
-                        .send_user_message(&id, "load")
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    harness
-                        .expect_required_events(&id)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    took[i] = started.elapsed();
-                }
-                let started = Instant::now();
-                golden_path_run(&mut bare, &id, TIMEOUT, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                took[2] = started.elapsed();
-                if r >= runs / 10 {
-                    for (histogram, took) in histograms.iter_mut().zip(took) {
-                        histogram.saturating_record(took.as_nanos() as u64);
+                    client.run(&id).await?;
+                    if r >= runs / 10 {
+                        histogram.saturating_record(started.elapsed().as_nanos() as u64);
                     }
                 }
             }
-            if !with_contract.violations().is_empty() {
-                return Err(format!(
-                    "contract violations: {:?}",
-                    with_contract.violations()
-                ));
+            match clients[0].violations() {
+                0 => Ok(histograms),
+                n => Err(format!("{n} frames broke the reference contract")),
             }
-            Ok(histograms)
         })
     })();
     match result {
         Ok(histograms) => {
-            let names = [
-                "harness TestClient, contract reference",
-                "harness TestClient, contract none",
-                "bare tokio-tungstenite client",
-            ];
             let rows: Vec<Value> = histograms
                 .iter()
-                .zip(names)
-                .map(|(h, name)| {
+                .zip(ClientKind::ALL)
+                .map(|(h, kind)| {
                     let mut row = percentiles_us(h);
-                    row["name"] = json!(name);
+                    row["name"] = json!(kind.name());
                     row
                 })
                 .collect();
@@ -789,7 +749,7 @@ async fn handshakes(
 /// through `tls_ca_file`) and one passing bytes on.
 pub(crate) fn tls(bench: &Bench) -> Value {
     let (count, runs) = (bench.sizes.handshakes, bench.sizes.latency_runs);
-    eprintln!("[6/7] wss:// against ws://, {count} handshakes and {runs} golden-path runs each");
+    eprintln!("[6/9] wss:// against ws://, {count} handshakes and {runs} golden-path runs each");
     let result = (|| -> Result<Vec<Value>, String> {
         let backend = InProcessBackend::start_with(lifted()).map_err(|e| e.to_string())?;
         let pki = Pki::new("bench");
@@ -838,11 +798,11 @@ pub(crate) fn tls(bench: &Bench) -> Value {
 }
 
 /// Users per wave of the churn figure.
-const CHURN_WAVE: usize = 1_000;
+pub(crate) const CHURN_WAVE: usize = 1_000;
 /// The churn figure's replay TTL, and how long it waits for it to pass
 /// (the server looks every quarter TTL).
-const CHURN_TTL: Duration = Duration::from_secs(1);
-const CHURN_SETTLE: Duration = Duration::from_millis(1_500);
+pub(crate) const CHURN_TTL: Duration = Duration::from_secs(1);
+pub(crate) const CHURN_SETTLE: Duration = Duration::from_millis(1_500);
 
 /// 7. Users who leave.
 ///
@@ -856,7 +816,7 @@ pub(crate) fn churn(bench: &Bench) -> Value {
     let waves = (users / CHURN_WAVE).max(2);
     let warm_up = (waves / 10).max(1);
     eprintln!(
-        "[7/7] {users} users who each connect once, run once and leave, in waves of {CHURN_WAVE}"
+        "[7/9] {users} users who each connect once, run once and leave, in waves of {CHURN_WAVE}"
     );
     let exe: &std::path::Path = env!("CARGO_BIN_EXE_ws-harness").as_ref();
     let mut rows = Vec::new();

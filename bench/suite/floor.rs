@@ -33,13 +33,18 @@ fn event(kind: &str, extra: &str, event_id: u64) -> String {
     )
 }
 
-/// Serves until the listener fails.
-pub(crate) async fn serve(listener: TcpListener) {
-    loop {
+/// Serves until the listener fails, or, given `connections`, until that
+/// many connections were served to their end.
+pub(crate) async fn serve(listener: TcpListener, connections: Option<usize>) {
+    let mut served = tokio::task::JoinSet::new();
+    while connections.is_none_or(|limit| served.len() < limit) {
         if let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(connection(stream));
+            served.spawn(connection(stream));
         }
+        // Finished connections leave the set; an unlimited floor keeps none.
+        while connections.is_none() && served.try_join_next().is_some() {}
     }
+    served.join_all().await;
 }
 
 async fn connection(stream: TcpStream) {
@@ -87,7 +92,7 @@ impl InProcessFloor {
             ws_harness::server::bind("127.0.0.1:0".parse().expect("an address"))?
         };
         let addr = listener.local_addr()?;
-        runtime.spawn(serve(listener));
+        runtime.spawn(serve(listener, None));
         Ok(Self {
             _runtime: runtime,
             addr,

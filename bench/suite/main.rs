@@ -5,6 +5,7 @@
 //! `bench/results/*.json`, `bench/results/throughput.svg` and `BENCHMARKS.md`.
 //! See `bench/README.md`.
 
+mod costs;
 mod figures;
 mod floor;
 mod peers;
@@ -42,6 +43,11 @@ struct Args {
     /// target/bench-quick/BENCHMARKS.md with --quick].
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Only these figures (startup, latency, throughput, connections,
+    /// client_overhead, tls, churn, heap, instructions), printed as JSON;
+    /// nothing is written and no target is judged.
+    #[arg(long, value_delimiter = ',', value_name = "FIGURE")]
+    only: Vec<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -53,6 +59,21 @@ enum Step {
     Floor {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// Exit after serving this many connections to their end.
+        #[arg(long)]
+        connections: Option<usize>,
+    },
+    /// Golden-path runs with one client, then exit (used by the suite
+    /// itself, under callgrind).
+    Client {
+        /// The server's ws:// URL (test mode: tokens of the test secret).
+        #[arg(long)]
+        url: url::Url,
+        /// bare, harness-none or harness-reference.
+        #[arg(long)]
+        kind: costs::ClientKind,
+        #[arg(long)]
+        runs: usize,
     },
     /// Start one backend and print how long until ready, as JSON (used by the suite itself).
     Probe {
@@ -64,7 +85,11 @@ enum Step {
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
-        Some(Step::Floor { listen }) => serve_floor(&listen),
+        Some(Step::Floor {
+            listen,
+            connections,
+        }) => serve_floor(&listen, connections),
+        Some(Step::Client { url, kind, runs }) => costs::client_runs(&url, kind, runs),
         Some(Step::Probe { target }) => {
             println!("{}", figures::probe(&target));
             ExitCode::SUCCESS
@@ -73,7 +98,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve_floor(listen: &str) -> ExitCode {
+fn serve_floor(listen: &str, connections: Option<usize>) -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
         let bound = listen
@@ -94,7 +119,7 @@ fn serve_floor(listen: &str) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        floor::serve(listener).await;
+        floor::serve(listener, connections).await;
         ExitCode::SUCCESS
     })
 }
@@ -155,6 +180,9 @@ fn run_suite(args: &Args) -> ExitCode {
     };
     let run = machine(args.quick);
     eprintln!("ws-harness benchmark suite: {run}");
+    if !args.only.is_empty() {
+        return run_only(&bench, &args.only);
+    }
     let figures = report::Figures {
         startup: figures::startup(&bench),
         latency: figures::latency(&bench),
@@ -163,6 +191,8 @@ fn run_suite(args: &Args) -> ExitCode {
         client_overhead: figures::client_overhead(&bench),
         tls: figures::tls(&bench),
         churn: figures::churn(&bench),
+        heap: costs::heap(&bench),
+        instructions: costs::instructions(&bench),
         run,
     };
     let targets = report::targets(&figures);
@@ -186,6 +216,8 @@ fn run_suite(args: &Args) -> ExitCode {
         ("client_overhead", &figures.client_overhead),
         ("tls", &figures.tls),
         ("churn", &figures.churn),
+        ("heap", &figures.heap),
+        ("instructions", &figures.instructions),
     ]
     .into_iter()
     .map(|(name, figure)| {
@@ -227,11 +259,67 @@ fn run_suite(args: &Args) -> ExitCode {
         plot.display(),
         markdown.display()
     );
-    if targets.iter().any(|t| t.met.is_none()) || !all_runs_completed(&figures) {
+    if targets.iter().any(|t| t.met.is_none())
+        || !all_runs_completed(&figures)
+        || !all_counted(&figures)
+    {
         eprintln!("error: some figures were not measured or some runs failed (see above)");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `--only`: the named figures, as JSON on stdout.
+fn run_only(bench: &Bench, names: &[String]) -> ExitCode {
+    type Figure = fn(&Bench) -> Value;
+    let figures: [(&str, Figure); 9] = [
+        ("startup", figures::startup),
+        ("latency", figures::latency),
+        ("throughput", figures::throughput),
+        ("connections", figures::connections),
+        ("client_overhead", figures::client_overhead),
+        ("tls", figures::tls),
+        ("churn", figures::churn),
+        ("heap", costs::heap),
+        ("instructions", costs::instructions),
+    ];
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !figures.iter().any(|(known, _)| known == name))
+    {
+        let known: Vec<&str> = figures.iter().map(|(name, _)| *name).collect();
+        eprintln!(
+            "error: --only: no figure named {unknown:?}; the figures are {}",
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    for (name, figure) in figures {
+        if names.iter().any(|wanted| wanted == name) {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&figure(bench)).expect("JSON")
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Whether figures 8 and 9 counted every one of their rows.
+fn all_counted(figures: &report::Figures) -> bool {
+    let rows = |figure: &Value, key: &str| figure[key].as_array().cloned().unwrap_or_default();
+    figures.heap.get("error").is_none()
+        && figures.instructions.get("error").is_none()
+        && [
+            rows(&figures.heap, "servers"),
+            rows(&figures.heap, "clients"),
+            rows(&figures.heap, "departed"),
+            rows(&figures.instructions, "servers"),
+            rows(&figures.instructions, "clients"),
+        ]
+        .iter()
+        .flatten()
+        .all(|row| row.get("error").is_none())
 }
 
 /// Whether every load run of figures 3, 4 and 7 completed all its runs.
