@@ -330,3 +330,50 @@ async fn every_frame_matches_the_shipped_schema() {
     nested["data"] = json!({"thought": "x"});
     assert!(!validator.is_valid(&nested));
 }
+
+/// A client may send its first frame right behind the handshake, before the
+/// `101`: the server reads it with the request and must still answer it.
+#[tokio::test]
+async fn a_frame_sent_with_the_handshake_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let mut bytes = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        server.token("alice")
+    )
+    .into_bytes();
+    // One masked text frame, in the same write as the request.
+    let payload = br#"{"type":"ping","nonce":"early"}"#;
+    let mask = [1u8, 2, 3, 4];
+    bytes.extend([0x81, 0x80 | payload.len() as u8]);
+    bytes.extend(mask);
+    bytes.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket.write_all(&bytes).await.unwrap();
+
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&received));
+            received.extend(&chunk[..n]);
+            let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            // An unmasked server frame: 0x81, its length, the payload.
+            let frame = &received[end + 4..];
+            if frame.len() >= 2 && frame.len() >= 2 + usize::from(frame[1]) {
+                assert_eq!(frame[0], 0x81, "a text frame");
+                return serde_json::from_slice::<Value>(&frame[2..2 + usize::from(frame[1])])
+                    .unwrap();
+            }
+        }
+    })
+    .await
+    .expect("an answer within 5 s");
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    assert_eq!(answered, json!({"type": "pong", "nonce": "early"}));
+}

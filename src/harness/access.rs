@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
@@ -297,9 +298,22 @@ impl Access {
             // from rustls' process default (which can panic).
             None => Connector::Plain,
         };
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)).await
+        let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
+        tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            Some(connector),
+        )
+        .await
     }
 }
+
+/// How much a client reads from its socket at a time: several runs' frames,
+/// and no more, because tungstenite zero-fills that much before every read
+/// (its default, 128 KiB, cost a client more than parsing the frames).
+/// Larger frames still arrive whole, in several reads.
+const CLIENT_READ_BUFFER: usize = 4 * 1024;
 
 impl fmt::Display for Access {
     /// `the token from token_command, headers x-api-key, cookie, TLS trusting the platform's roots`

@@ -10,7 +10,7 @@ use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfi
 use crate::auth::AuthError;
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
@@ -602,8 +602,10 @@ impl TestClient {
         })
     }
 
-    /// Reads frames into the transcript until `deadline`; `false` when the
-    /// deadline passed or the connection is closed.
+    /// Reads frames into the transcript until `deadline`: the next one, and
+    /// every one already read from the socket with it, so an expectation
+    /// looks once per batch. `false` when the deadline passed or the
+    /// connection is closed.
     pub(super) async fn pull(&mut self, deadline: Instant) -> bool {
         let Some(ws) = self.ws.as_mut() else {
             return false;
@@ -612,6 +614,16 @@ impl TestClient {
         let Ok(next) = tokio::time::timeout(wait, ws.next()).await else {
             return false;
         };
+        self.receive(next);
+        while let Some(ready) = self.ws.as_mut().and_then(|ws| ws.next().now_or_never()) {
+            self.receive(ready);
+        }
+        true
+    }
+
+    /// Puts one read into the transcript (a close or an error as a line of
+    /// its own), checked against the contract.
+    fn receive(&mut self, next: Option<Result<Message, WsError>>) {
         let (text, json) = match next {
             Some(Ok(Message::Text(text))) => {
                 let json =
@@ -622,7 +634,7 @@ impl TestClient {
                 format!("<binary frame, {} bytes>", bytes.len()),
                 Value::Null,
             ),
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return true,
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return,
             Some(Ok(Message::Close(frame))) => {
                 let what = frame.map_or("<close>".to_owned(), |f| {
                     format!("<close {} {}>", u16::from(f.code), f.reason)
@@ -643,7 +655,6 @@ impl TestClient {
             self.violations.push(violation);
         }
         self.transcript.push(text, json, self.connection);
-        true
     }
 }
 

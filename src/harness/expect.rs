@@ -6,18 +6,18 @@ use super::matcher::FrameMatcher;
 use super::transcript::{SaveError, Transcript, transcript_dir};
 use super::with_sources;
 use crate::protocol::{AgentEvent, EventType};
-use serde::Deserialize as _;
 use serde_json::Value;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 impl TestClient {
     /// Waits until `check` says the transcript satisfies an expectation.
-    async fn wait<T>(
+    /// `expected` and what is missing are put into words only for a failure.
+    async fn wait<'m, T>(
         &mut self,
-        expected: String,
+        expected: impl FnOnce() -> String,
         timeout: Duration,
-        mut check: impl FnMut(&mut Transcript) -> Check<T>,
+        mut check: impl FnMut(&mut Transcript) -> Check<'m, T>,
     ) -> Result<T, ExpectationFailed> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -40,7 +40,7 @@ impl TestClient {
                     }
                 }
             };
-            return Err(self.failure(expected, problem).await);
+            return Err(self.failure(expected(), problem).await);
         }
     }
 
@@ -90,11 +90,12 @@ impl TestClient {
         timeout: Duration,
     ) -> Result<Value, ExpectationFailed> {
         let matcher = matcher.into();
-        self.wait(format!("{matcher} within {timeout:?}"), timeout, |t| {
+        let expected = || format!("{matcher} within {timeout:?}");
+        self.wait(expected, timeout, |t| {
             let found = t.pending().find(|(_, f)| matcher.matches(&f.json));
             match found.map(|(i, _)| i) {
                 Some(i) => Check::Done(take(t, &[i]).remove(0)),
-                None => Check::Wait(matcher.to_string()),
+                None => Check::Wait(Missing::Frames(std::slice::from_ref(&matcher))),
             }
         })
         .await
@@ -110,11 +111,12 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
-        self.wait(format!("in order: {}", list(matchers)), timeout, |t| {
+        let expected = || format!("in order: {}", Missing::Frames(matchers));
+        self.wait(expected, timeout, |t| {
             let pending: Vec<usize> = t.pending().map(|(i, _)| i).take(matchers.len()).collect();
             for (k, matcher) in matchers.iter().enumerate() {
                 let Some(&i) = pending.get(k) else {
-                    return Check::Wait(list(&matchers[k..]));
+                    return Check::Wait(Missing::Frames(&matchers[k..]));
                 };
                 if !matcher.matches(&t.frames()[i].json) {
                     return Check::Fail(format!(
@@ -139,7 +141,8 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
-        self.wait(format!("in any order: {}", list(matchers)), timeout, |t| {
+        let expected = || format!("in any order: {}", Missing::Frames(matchers));
+        self.wait(expected, timeout, |t| {
             let mut used = Vec::new();
             let mut missing = Vec::new();
             for matcher in matchers {
@@ -148,13 +151,13 @@ impl TestClient {
                     .find(|(i, f)| !used.contains(i) && matcher.matches(&f.json));
                 match found {
                     Some((i, _)) => used.push(i),
-                    None => missing.push(matcher.clone()),
+                    None => missing.push(matcher),
                 }
             }
             if missing.is_empty() {
                 Check::Done(take(t, &used))
             } else {
-                Check::Wait(list(&missing))
+                Check::Wait(Missing::Each(missing))
             }
         })
         .await
@@ -170,14 +173,18 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
-        self.wait(
-            format!("in order, others allowed between: {}", list(matchers)),
-            timeout,
-            |t| match subsequence(t, matchers) {
+        let expected = || {
+            format!(
+                "in order, others allowed between: {}",
+                Missing::Frames(matchers)
+            )
+        };
+        self.wait(expected, timeout, |t| {
+            match subsequence(t, matchers.len(), |k, json| matchers[k].matches(json)) {
                 Ok(found) => Check::Done(take(t, &found)),
-                Err(k) => Check::Wait(list(&matchers[k..])),
-            },
-        )
+                Err(k) => Check::Wait(Missing::Frames(&matchers[k..])),
+            }
+        })
         .await
     }
 
@@ -194,25 +201,27 @@ impl TestClient {
         message_id: &str,
     ) -> Result<Vec<AgentEvent>, ExpectationFailed> {
         let required = self.options.factory.config.required_agent_events.clone();
-        let matchers: Vec<FrameMatcher> = required
-            .iter()
-            .map(|e| FrameMatcher::from(*e).with(serde_json::json!({ "message_id": message_id })))
-            .collect();
         let timeout = self.event_timeout;
-        let expected = format!(
-            "the required events of run {message_id:?}: {}",
-            names(&required)
-        );
+        let expected = || {
+            format!(
+                "the required events of run {message_id:?}: {}",
+                Missing::Events(&required)
+            )
+        };
+        // Of this run: its `message_id`; the frames are compared in place.
+        let of_run =
+            |json: &Value| json.get("message_id").and_then(Value::as_str) == Some(message_id);
+        let is =
+            |json: &Value, event: &str| json.get("type").and_then(Value::as_str) == Some(event);
         self.wait(expected, timeout, |t| {
-            let failed = t
-                .pending()
-                .map(|(_, f)| f)
-                .find(|f| f.json["type"] == "agent_error" && f.json["message_id"] == message_id);
-            match subsequence(t, &matchers) {
+            let in_order = subsequence(t, required.len(), |k, json| {
+                is(json, required[k].as_str()) && of_run(json)
+            });
+            match in_order {
                 Ok(found) => {
                     let events = found
                         .iter()
-                        .map(|i| AgentEvent::deserialize(&t.frames()[*i].json))
+                        .map(|i| AgentEvent::from_json(&t.frames()[*i].json))
                         .collect::<Result<Vec<_>, _>>();
                     match events {
                         Ok(events) => {
@@ -226,14 +235,20 @@ impl TestClient {
                         }
                     }
                 }
-                Err(k) => match failed {
-                    Some(error) => Check::Fail(format!(
-                        "the run failed before {}: {}",
-                        names(&required[k..]),
-                        summary(&error.json, &error.text)
-                    )),
-                    None => Check::Wait(names(&required[k..])),
-                },
+                Err(k) => {
+                    let failed = t
+                        .pending()
+                        .map(|(_, f)| f)
+                        .find(|f| is(&f.json, "agent_error") && of_run(&f.json));
+                    match failed {
+                        Some(error) => Check::Fail(format!(
+                            "the run failed before {}: {}",
+                            Missing::Events(&required[k..]),
+                            summary(&error.json, &error.text)
+                        )),
+                        None => Check::Wait(Missing::Events(&required[k..])),
+                    }
+                }
             }
         })
         .await
@@ -307,19 +322,44 @@ impl TestClient {
 }
 
 /// What an expectation made of the transcript so far.
-enum Check<T> {
+enum Check<'m, T> {
     Done(T),
-    Wait(String),
+    Wait(Missing<'m>),
     Fail(String),
 }
 
-/// The positions of unmatched frames matching `matchers` in order, or the
-/// index of the first matcher not found.
-fn subsequence(t: &Transcript, matchers: &[FrameMatcher]) -> Result<Vec<usize>, usize> {
-    let mut found = Vec::new();
+/// What an expectation still waits for, put into words only when it fails.
+enum Missing<'m> {
+    /// Frames matching these, in turn.
+    Frames(&'m [FrameMatcher]),
+    /// Frames matching each of these.
+    Each(Vec<&'m FrameMatcher>),
+    /// These agent events.
+    Events(&'m [EventType]),
+}
+
+impl fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = match self {
+            Missing::Frames(matchers) => matchers.iter().map(ToString::to_string).collect(),
+            Missing::Each(matchers) => matchers.iter().map(ToString::to_string).collect(),
+            Missing::Events(events) => events.iter().map(|e| e.as_str().to_owned()).collect(),
+        };
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// The positions of unmatched frames for which `is(0, ..)`, `is(1, ..)`,
+/// ... `is(n - 1, ..)` hold, in that order, or the first `k` not found.
+fn subsequence(
+    t: &Transcript,
+    n: usize,
+    is: impl Fn(usize, &Value) -> bool,
+) -> Result<Vec<usize>, usize> {
+    let mut found = Vec::with_capacity(n);
     let mut pending = t.pending();
-    for (k, matcher) in matchers.iter().enumerate() {
-        match pending.find(|(_, f)| matcher.matches(&f.json)) {
+    for k in 0..n {
+        match pending.find(|(_, f)| is(k, &f.json)) {
             Some((i, _)) => found.push(i),
             None => return Err(k),
         }
@@ -358,22 +398,6 @@ fn summary(json: &Value, text: &str) -> String {
         }
     }
     out
-}
-
-fn list(matchers: &[FrameMatcher]) -> String {
-    matchers
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn names(events: &[EventType]) -> String {
-    events
-        .iter()
-        .map(|e| e.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// An expectation that did not hold. Its message (`Display` and `Debug`

@@ -188,6 +188,39 @@ impl FromStr for EventType {
     }
 }
 
+impl AgentEvent {
+    /// The event of a frame already parsed as JSON, as
+    /// `AgentEvent::deserialize(json)` reads it, without the copy of every
+    /// field that deserializing a flattened struct makes.
+    pub(crate) fn from_json(json: &Value) -> Result<Self, serde_json::Error> {
+        /// The fields every event has, read in place.
+        #[derive(Deserialize)]
+        struct Common {
+            event_id: u64,
+            timestamp: String,
+            user_id: String,
+            thread_id: String,
+            run_id: String,
+            message_id: String,
+            agent_name: String,
+            critical: bool,
+        }
+        let kind = EventKind::deserialize(json)?;
+        let common = Common::deserialize(json)?;
+        Ok(Self {
+            kind,
+            event_id: common.event_id,
+            timestamp: common.timestamp,
+            user_id: common.user_id,
+            thread_id: common.thread_id,
+            run_id: common.run_id,
+            message_id: common.message_id,
+            agent_name: common.agent_name,
+            critical: common.critical,
+        })
+    }
+}
+
 #[cfg(test)]
 impl AgentEvent {
     /// An event of `alice` with placeholder common fields, for unit tests.
@@ -209,6 +242,29 @@ impl AgentEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_json_reads_what_deserialize_reads_and_fails_alike() {
+        let event = AgentEvent::sample(
+            4,
+            EventKind::ToolCompleted {
+                tool_name: "search".into(),
+                result: serde_json::json!({"hits": 1}),
+                duration_ms: 2,
+            },
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(AgentEvent::from_json(&json).unwrap(), event);
+        for missing in ["duration_ms", "run_id", "type"] {
+            let mut broken = json.clone();
+            broken.as_object_mut().unwrap().remove(missing);
+            assert_eq!(
+                AgentEvent::from_json(&broken).unwrap_err().to_string(),
+                AgentEvent::deserialize(&broken).unwrap_err().to_string(),
+                "without {missing}"
+            );
+        }
+    }
 
     #[test]
     fn event_serializes_flat_with_type_beside_common_fields() {

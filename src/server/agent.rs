@@ -1,7 +1,8 @@
 use super::event_monitor::{EventMonitor, EventTracker};
 use super::manager::UserSlot;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
-use crate::protocol::{AgentEvent, EventKind, EventType, Scenario};
+use crate::protocol::{EventKind, EventType, Scenario};
+use serde::Serialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -217,19 +218,52 @@ impl AgentHandler {
         .await
     }
 
-    fn event(&self, run: &Run, event_id: u64, kind: EventKind) -> AgentEvent {
-        AgentEvent {
-            event_id,
-            timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-            user_id: run.user_id.clone(),
-            thread_id: run.thread_id.clone(),
-            run_id: run.run_id.clone(),
-            message_id: run.message_id.clone(),
-            agent_name: self.name.clone(),
-            critical: true,
+    /// The frame of one event of `run`: an [`AgentEvent`]'s JSON, written
+    /// from the run's fields without copying them.
+    fn frame(&self, run: &Run, event_id: u64, kind: &EventKind) -> String {
+        let event = EventFrame {
             kind,
-        }
+            event_id,
+            timestamp: humantime::format_rfc3339_millis(SystemTime::now()),
+            user_id: &run.user_id,
+            thread_id: &run.thread_id,
+            run_id: &run.run_id,
+            message_id: &run.message_id,
+            agent_name: &self.name,
+            critical: true,
+        };
+        // Room for a whole event, so the frame is written without growing.
+        let mut frame = Vec::with_capacity(FRAME_CAPACITY);
+        serde_json::to_writer(&mut frame, &event).expect("an event always serializes");
+        String::from_utf8(frame).expect("serde_json writes UTF-8")
     }
+}
+
+/// Bytes set aside for one event's frame: more than the events of a default run take.
+const FRAME_CAPACITY: usize = 512;
+
+/// [`AgentEvent`] with its fields borrowed: the same JSON, field for field.
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    #[serde(flatten)]
+    kind: &'a EventKind,
+    event_id: u64,
+    #[serde(serialize_with = "display")]
+    timestamp: humantime::Rfc3339Timestamp,
+    user_id: &'a str,
+    thread_id: &'a str,
+    run_id: &'a str,
+    message_id: &'a str,
+    agent_name: &'a str,
+    critical: bool,
+}
+
+/// Writes a value's `Display` form as a JSON string, without a `String` in between.
+fn display<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -297,12 +331,53 @@ impl Emitter<'_> {
     fn send(&mut self, kind: EventKind) {
         let event_type = kind.event_type();
         let (agent, run) = (self.agent, self.run);
-        let emitted = self.user.emit(|event_id| agent.event(run, event_id, kind));
+        let emitted = self.user.emit(|event_id| agent.frame(run, event_id, &kind));
         self.last = Some(event_type);
         self.events += 1;
         self.too_slow += emitted.too_slow;
         if let Some(tracker) = &mut self.tracker {
             tracker.record(event_type, emitted.event_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::AgentEvent;
+
+    #[test]
+    fn a_frame_is_the_json_of_its_agent_event_field_for_field() {
+        let agent = AgentHandler::new("reference-agent");
+        let run = Run {
+            user_id: "alice".into(),
+            thread_id: "t-1".into(),
+            message_id: "m-1".into(),
+            run_id: "run-1".into(),
+            content: "hi".into(),
+            scenario: Scenario::default(),
+        };
+        let kinds = [
+            EventKind::AgentStarted,
+            EventKind::ToolExecuting {
+                tool_name: "search".into(),
+                tool_input: json!({ "query": "say \"hi\"" }),
+            },
+            EventKind::AgentCompleted {
+                final_response: "done".into(),
+                duration_ms: 3,
+            },
+        ];
+        for (event_id, kind) in (7..).zip(kinds) {
+            let frame = agent.frame(&run, event_id, &kind);
+            let event: AgentEvent = serde_json::from_str(&frame).unwrap();
+            assert_eq!(
+                (event.event_id, &event.user_id, &event.run_id, &event.kind),
+                (event_id, &run.user_id, &run.run_id, &kind)
+            );
+            assert!(humantime::parse_rfc3339(&event.timestamp).is_ok());
+            // The same text as the owned event serializes to, order included.
+            assert_eq!(frame, serde_json::to_string(&event).unwrap());
         }
     }
 }

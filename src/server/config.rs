@@ -50,7 +50,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// How long shutdown waits for connections to close. Default 5 s.
     pub shutdown_grace: Duration,
-    /// WebSocket read buffer per connection, allocated up front. Default 4 KiB.
+    /// WebSocket read buffer per connection, allocated up front. Default 2 KiB:
+    /// clients send small frames, and a larger one grows it for itself.
     pub read_buffer_size: usize,
     /// Bytes buffered before a write goes to the socket. Default 8 KiB.
     pub write_buffer_size: usize,
@@ -78,7 +79,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 2 * 1024,
             write_buffer_size: 8 * 1024,
             max_write_buffer_size: 1024 * 1024,
             max_message_size: 256 * 1024,

@@ -410,7 +410,12 @@ mod tests {
         let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let registration = shared.manager.register("alice");
         let user = Arc::clone(&registration.user);
-        let emit = || user.emit(|event_id| AgentEvent::sample(event_id, EventKind::AgentStarted));
+        let emit = || {
+            user.emit(|event_id| {
+                serde_json::to_string(&AgentEvent::sample(event_id, EventKind::AgentStarted))
+                    .unwrap()
+            })
+        };
         let mut conn = Connection {
             shared,
             ws,

@@ -13,7 +13,6 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use std::convert::Infallible;
@@ -166,7 +165,7 @@ fn switch_protocols<F, Fut>(
     serve: F,
 ) -> Response<Body>
 where
-    F: FnOnce(Arc<Shared>, WebSocketStream<TokioIo<Upgraded>>) -> Fut + Send + 'static,
+    F: FnOnce(Arc<Shared>, WebSocketStream<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
     let mut response = Response::builder()
@@ -178,17 +177,31 @@ where
         response = response.header(SEC_WEBSOCKET_PROTOCOL, AUTH_SUBPROTOCOL);
     }
     let config = websocket_config(&shared);
+    // Only the upgrade goes into the task: the request, its headers and
+    // hyper's read buffer are freed once the socket is handed over.
+    let upgrade = hyper::upgrade::on(&mut req);
     let task = {
         let shared = Arc::clone(&shared);
         async move {
-            match hyper::upgrade::on(&mut req).await {
-                Ok(upgraded) => {
-                    let io = TokioIo::new(upgraded);
-                    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                    serve(shared, ws).await;
-                }
-                Err(error) => tracing::debug!(%error, "upgrade did not complete"),
-            }
+            let upgraded = match upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => return tracing::debug!(%error, "upgrade did not complete"),
+            };
+            // `serve_http` serves a `TcpStream`, so the downcast holds.
+            let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+                return tracing::error!("the upgraded connection is not a TCP stream");
+            };
+            let stream = parts.io.into_inner();
+            // What hyper read past the request: the client's first frames, if
+            // any. Its buffer is freed here; an empty view would keep it.
+            let read = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            let ws = if read.is_empty() {
+                WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await
+            } else {
+                WebSocketStream::from_partially_read(stream, read, Role::Server, Some(config)).await
+            };
+            serve(shared, ws).await;
         }
     };
     shared.tasks.spawn(task);

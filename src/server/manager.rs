@@ -1,4 +1,3 @@
-use crate::protocol::AgentEvent;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -360,17 +359,15 @@ impl UserSlot {
         lock(&self.state)
     }
 
-    /// Gives the next `event_id` to the event `build` makes, keeps it for
-    /// replay and queues it for every connection of the user. A connection
-    /// whose queue is full is dropped (it reads too slowly); the event stays
-    /// in the replay buffer.
-    pub(crate) fn emit(&self, build: impl FnOnce(u64) -> AgentEvent) -> Emitted {
+    /// Gives the next `event_id` to the event frame `write` makes (the JSON
+    /// of an [`AgentEvent`](crate::protocol::AgentEvent) with that id), keeps
+    /// it for replay and queues it for every connection of the user: one copy,
+    /// shared. A connection whose queue is full is dropped (it reads too
+    /// slowly); the event stays in the replay buffer.
+    pub(crate) fn emit(&self, write: impl FnOnce(u64) -> String) -> Emitted {
         let mut state = self.lock();
         let event_id = state.last_event_id + 1;
-        let event = build(event_id);
-        debug_assert_eq!(event.event_id, event_id);
-        let frame =
-            Utf8Bytes::from(serde_json::to_string(&event).expect("an event always serializes"));
+        let frame = Utf8Bytes::from(write(event_id));
         state.last_event_id = event_id;
         if state.buffer.len() == self.replay_capacity {
             state.buffer.pop_front();
