@@ -494,16 +494,38 @@ pub(crate) fn latency(bench: &Bench) -> Value {
     for peer in Peer::ALL {
         let server = peer.start(&bench.python).map_err(|e| e.to_string());
         let name = format!("{} process", peer.name());
-        rows.push(measure(
+        let cpu_before = server.as_ref().ok().and_then(|s| cpu_seconds(s.pid()));
+        let mut row = measure(
             &name,
             server.as_ref().map(|s| s.url()).map_err(Clone::clone),
-        ));
+        );
+        let cpu_after = server.as_ref().ok().and_then(|s| cpu_seconds(s.pid()));
+        if let (Some(before), Some(after), Some(done)) =
+            (cpu_before, cpu_after, row["runs"].as_u64())
+        {
+            // The warm-up's runs were served too.
+            let served = (done + done / 10) as f64;
+            row["server_user_us_per_run"] = json!((after.0 - before.0) * 1e6 / served);
+            row["server_system_us_per_run"] = json!((after.1 - before.1) * 1e6 / served);
+        }
+        rows.push(row);
     }
     json!({
         "figure": "latency",
-        "what": "one user, sequential golden-path runs on one connection: user_message sent until agent_completed received",
+        "what": "one user, sequential golden-path runs on one connection: user_message sent until agent_completed received; for a server process, its CPU time per run too (user and system, from /proc, in 10 ms ticks over all the runs)",
         "rows": rows,
     })
+}
+
+/// A process's CPU time so far, user and system, in seconds (Linux:
+/// `/proc/PID/stat`, all threads, in ticks of `USER_HZ`, 100 a second).
+fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (in parentheses, maybe with spaces):
+    // utime and stime are the 12th and 13th of them.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
 fn no_contract() -> Contract {

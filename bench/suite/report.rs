@@ -254,6 +254,8 @@ pub(crate) fn markdown(
         );
     }
 
+    md += &bounds(f);
+
     section(&mut md, "1. Backend start until ready", &f.startup);
     let _ = writeln!(
         md,
@@ -276,7 +278,7 @@ pub(crate) fn markdown(
     section(&mut md, "2. Golden-path latency, one user", &f.latency);
     let _ = writeln!(
         md,
-        "| server | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | p50 against the floor (same setup) | Python p50 over this p50 |\n|---|---|---|---|---|---|---|---|"
+        "| server | p50 µs | p90 µs | p99 µs | p99.9 µs | mean µs | p50 against the floor (same setup) | Python p50 over this p50 | server CPU per run, user + system µs |\n|---|---|---|---|---|---|---|---|---|"
     );
     let python = number(&f.latency, "python process", "p50_us");
     for row in f.latency["rows"].as_array().into_iter().flatten() {
@@ -287,9 +289,16 @@ pub(crate) fn markdown(
             "floor process"
         };
         let p50 = row["p50_us"].as_f64();
+        let cpu = match (
+            row["server_user_us_per_run"].as_f64(),
+            row["server_system_us_per_run"].as_f64(),
+        ) {
+            (Some(user), Some(system)) => format!("{user:.1} + {system:.1}"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {cpu} |",
             cell(p50, 1),
             cell(row["p90_us"].as_f64(), 1),
             cell(row["p99_us"].as_f64(), 1),
@@ -435,9 +444,53 @@ pub(crate) fn markdown(
     }
     let _ = writeln!(
         md,
-        "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 5 minutes\nbash bench/run --quick    # smaller counts, to check the suite works\n```"
+        "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 20 minutes\nbash bench/run --quick    # smaller counts, to check the suite works\nbash bench/run --only instructions,heap   # figures 9 and 8 alone, as JSON: to judge a change\n```"
     );
     md
+}
+
+/// What bounds the speed targets, in this run's own counts: where a run's
+/// time goes, server against floor and harness client against bare client.
+fn bounds(f: &Figures) -> String {
+    let counted = |figure: &Value, key: &str, name: &str, field: &str| {
+        figure[key].as_array()?.iter().find(|r| r["name"] == name)?[field].as_f64()
+    };
+    let cpu = |name: &str| {
+        let row = named(&f.latency, name)?;
+        Some((
+            row["server_user_us_per_run"].as_f64()?,
+            row["server_system_us_per_run"].as_f64()?,
+        ))
+    };
+    let server = "ws-harness serve";
+    let instructions = |key, name| counted(&f.instructions, key, name, "instructions_per_run");
+    let blocks = |key, name| counted(&f.heap, key, name, "blocks_per_run");
+    let mut out = String::from("\n### What bounds them\n\n");
+    if let (Some((user, system)), Some((floor_user, floor_system))) =
+        (cpu("ws-harness process"), cpu("floor process"))
+    {
+        let _ = writeln!(
+            out,
+            "- **The server against the floor.** The floor already writes a run's five events with one flush, as the server does, so batching cannot put the server ahead of it. Per run the server process spends {user:.1} + {system:.1} µs of CPU (user + system), the floor {floor_user:.1} + {floor_system:.1} (section 2): {:+.1} µs of user and {:+.1} µs of system time. The user time is the server's own work: {} instructions per run against the floor's {} (section 9; the floor's count is swollen by zero-filling its 128 KiB read buffer, which is cheap on the CPU) and {} allocations against {} (section 8), for the replay buffer, the monitors, the per-user limits and a timestamped event the floor does not have.",
+            user - floor_user,
+            system - floor_system,
+            cell(instructions("servers", server), 0),
+            cell(instructions("servers", "floor"), 0),
+            cell(blocks("servers", server), 0),
+            cell(blocks("servers", "floor"), 0),
+        );
+    }
+    let harness = "harness TestClient, contract reference";
+    let bare = "bare tokio-tungstenite client";
+    let _ = writeln!(
+        out,
+        "- **The harness client against the bare one.** Per run the harness client executes {} instructions and {} allocations, the bare client {} and {} (sections 9 and 8): it keeps every frame in the transcript as text and JSON, checks each against the contract, matches the expectation and returns typed events, where the bare client reads each frame's `type` and drops it.",
+        cell(instructions("clients", harness), 0),
+        cell(blocks("clients", harness), 0),
+        cell(instructions("clients", bare), 0),
+        cell(blocks("clients", bare), 0),
+    );
+    out
 }
 
 /// Section 8: the heap, counted.
