@@ -232,9 +232,11 @@ impl AgentHandler {
             agent_name: &self.name,
             critical: true,
         };
-        // Room for a whole event, so the frame is written without growing.
+        // Room for a whole event, so the frame is written without growing,
+        // then cut to its length: the replay buffer keeps it.
         let mut frame = Vec::with_capacity(FRAME_CAPACITY);
         serde_json::to_writer(&mut frame, &event).expect("an event always serializes");
+        frame.shrink_to_fit();
         String::from_utf8(frame).expect("serde_json writes UTF-8")
     }
 }
@@ -370,6 +372,8 @@ mod tests {
         ];
         for (event_id, kind) in (7..).zip(kinds) {
             let frame = agent.frame(&run, event_id, &kind);
+            // The replay buffer keeps the frame: nothing beyond its length.
+            assert_eq!(frame.capacity(), frame.len());
             let event: AgentEvent = serde_json::from_str(&frame).unwrap();
             assert_eq!(
                 (event.event_id, &event.user_id, &event.run_id, &event.kind),
