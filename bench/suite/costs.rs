@@ -470,16 +470,38 @@ fn measured_row(name: &str, row: Result<Value, String>) -> Value {
     }
 }
 
-/// Heap per run of `measure` (runs in, counts out).
-fn heap_per_run(
+/// What `tool` counts per golden-path run, from `measure` (runs in,
+/// counts out) given few runs and many.
+fn per_run(
     bench: &Bench,
+    tool: Tool,
     measure: impl FnMut(usize) -> Result<Counted, String>,
 ) -> Result<Value, String> {
     let (small, large, runs) = per_unit(bench.sizes.counted_runs, measure)?;
-    Ok(json!({
-        "blocks_per_run": each(small.blocks, large.blocks, runs),
-        "bytes_per_run": each(small.bytes, large.bytes, runs),
-    }))
+    let mut row = json!({ "runs": few_and_many(bench.sizes.counted_runs) });
+    match tool {
+        Tool::Dhat => {
+            row["blocks_per_run"] = json!(each(small.blocks, large.blocks, runs));
+            row["bytes_per_run"] = json!(each(small.bytes, large.bytes, runs));
+        }
+        Tool::Callgrind => {
+            row["instructions_per_run"] = json!(each(small.instructions, large.instructions, runs));
+        }
+    }
+    Ok(row)
+}
+
+/// Each server's [`per_run`] under `tool`, driven by the bare client.
+fn servers_per_run(bench: &Bench, tool: Tool) -> Vec<Value> {
+    [Server::REFERENCE, Server::Floor]
+        .into_iter()
+        .map(|server| {
+            let row = per_run(bench, tool, |runs| {
+                server_counted(bench, tool, &server, Work::Runs(runs))
+            });
+            measured_row(&server.name(), row)
+        })
+        .collect()
 }
 
 /// Figure 8, the heap counted by DHAT: per run (servers and clients), per
@@ -490,25 +512,24 @@ pub(crate) fn heap(bench: &Bench) -> Value {
         return json!({"figure": "heap", "error": error});
     }
     let connections = bench.sizes.connections / 2;
-    let servers: Vec<Value> = [Server::REFERENCE, Server::Floor]
-        .into_iter()
-        .map(|server| {
-            let row = heap_per_run(bench, |runs| {
-                server_counted(bench, Tool::Dhat, &server, Work::Runs(runs))
-            })
-            .and_then(|mut row| {
-                let (small, large, users) = per_unit(connections, |n| {
-                    server_counted(bench, Tool::Dhat, &server, Work::Connections(n))
-                })?;
+    let mut servers = servers_per_run(bench, Tool::Dhat);
+    for (row, server) in servers.iter_mut().zip([Server::REFERENCE, Server::Floor]) {
+        if row.get("error").is_some() {
+            continue;
+        }
+        let counted = per_unit(connections, |n| {
+            server_counted(bench, Tool::Dhat, &server, Work::Connections(n))
+        });
+        match counted {
+            Ok((small, large, users)) => {
                 row["peak_bytes_per_connection"] =
                     json!(each(small.peak_bytes, large.peak_bytes, users));
                 row["connections"] = json!(few_and_many(connections));
-                Ok(row)
-            });
-            measured_row(&server.name(), row)
-        })
-        .collect();
-    let clients = clients_counted(Tool::Dhat, |measure| heap_per_run(bench, measure));
+            }
+            Err(error) => *row = measured_row(&server.name(), Err(error)),
+        }
+    }
+    let clients = clients_per_run(bench, Tool::Dhat);
     let departed: Vec<Value> = [Duration::from_secs(1), Duration::from_secs(3600)]
         .into_iter()
         .map(|replay_ttl| {
@@ -562,16 +583,15 @@ pub(crate) fn heap(bench: &Bench) -> Value {
     })
 }
 
-/// Each client kind under `tool`, against the in-process server.
-fn clients_counted(
-    tool: Tool,
-    per_run: impl Fn(&mut dyn FnMut(usize) -> Result<Counted, String>) -> Result<Value, String>,
-) -> Vec<Value> {
+/// Each client kind's [`per_run`] under `tool`, against the in-process server.
+fn clients_per_run(bench: &Bench, tool: Tool) -> Vec<Value> {
     match ws_harness::InProcessBackend::start_with(lifted()) {
         Ok(backend) => ClientKind::ALL
             .into_iter()
             .map(|kind| {
-                let row = per_run(&mut |runs| client_counted(tool, kind, &backend.url(), runs));
+                let row = per_run(bench, tool, |runs| {
+                    client_counted(tool, kind, &backend.url(), runs)
+                });
                 measured_row(kind.name(), row)
             })
             .collect(),
@@ -591,18 +611,6 @@ fn no_valgrind() -> Option<String> {
     }
 }
 
-/// Instructions per run of `measure` (runs in, counts out).
-fn instructions_per_run(
-    bench: &Bench,
-    measure: impl FnMut(usize) -> Result<Counted, String>,
-) -> Result<Value, String> {
-    let (small, large, runs) = per_unit(bench.sizes.counted_runs, measure)?;
-    Ok(json!({
-        "runs": few_and_many(bench.sizes.counted_runs),
-        "instructions_per_run": each(small.instructions, large.instructions, runs),
-    }))
-}
-
 /// Figure 9, instructions per run counted by callgrind: the servers as
 /// processes driven by the bare client, the clients as processes against the
 /// in-process server.
@@ -611,22 +619,12 @@ pub(crate) fn instructions(bench: &Bench) -> Value {
     if let Some(error) = no_valgrind() {
         return json!({"figure": "instructions", "error": error});
     }
-    let servers: Vec<Value> = [Server::REFERENCE, Server::Floor]
-        .into_iter()
-        .map(|server| {
-            let row = instructions_per_run(bench, |runs| {
-                server_counted(bench, Tool::Callgrind, &server, Work::Runs(runs))
-            });
-            measured_row(&server.name(), row)
-        })
-        .collect();
-    let clients = clients_counted(Tool::Callgrind, |measure| {
-        instructions_per_run(bench, measure)
-    });
+    let servers = servers_per_run(bench, Tool::Callgrind);
+    let clients = clients_per_run(bench, Tool::Callgrind);
     for row in servers.iter().chain(&clients) {
-        if let Some(per_run) = row["instructions_per_run"].as_f64() {
+        if let Some(instructions) = row["instructions_per_run"].as_f64() {
             eprintln!(
-                "  {}: {per_run:.0} instructions per run",
+                "  {}: {instructions:.0} instructions per run",
                 row["name"].as_str().unwrap_or("?")
             );
         }
