@@ -147,6 +147,7 @@ impl AgentHandler {
         let mut out = Emitter {
             agent: self,
             run,
+            frames: FrameWriter::new(&self.name, run),
             user,
             delay: Duration::from_millis(run.scenario.step_delay_ms),
             last: None,
@@ -217,41 +218,24 @@ impl AgentHandler {
         })
         .await
     }
-
-    /// The frame of one event of `run`: an [`AgentEvent`]'s JSON, written
-    /// from the run's fields without copying them.
-    fn frame(&self, run: &Run, event_id: u64, kind: &EventKind) -> String {
-        let event = EventFrame {
-            kind,
-            event_id,
-            timestamp: humantime::format_rfc3339_millis(SystemTime::now()),
-            user_id: &run.user_id,
-            thread_id: &run.thread_id,
-            run_id: &run.run_id,
-            message_id: &run.message_id,
-            agent_name: &self.name,
-            critical: true,
-        };
-        // Room for a whole event, so the frame is written without growing,
-        // then cut to its length: the replay buffer keeps it.
-        let mut frame = Vec::with_capacity(FRAME_CAPACITY);
-        serde_json::to_writer(&mut frame, &event).expect("an event always serializes");
-        frame.shrink_to_fit();
-        String::from_utf8(frame).expect("serde_json writes UTF-8")
-    }
 }
 
-/// Bytes set aside for one event's frame: more than the events of a default run take.
-const FRAME_CAPACITY: usize = 512;
+/// Writes the frames of one run's events: an [`AgentEvent`]'s JSON, field
+/// for field, with the fields every event of the run shares escaped once
+/// per run instead of once per event.
+///
+/// [`AgentEvent`]: crate::protocol::AgentEvent
+struct FrameWriter {
+    /// `,"user_id":…,"agent_name":…,"critical":true}`: what follows an
+    /// event's own fields.
+    shared: String,
+}
 
-/// [`AgentEvent`] with its fields borrowed: the same JSON, field for field.
+/// The fields every event of a run shares, in [`AgentEvent`]'s order.
+///
+/// [`AgentEvent`]: crate::protocol::AgentEvent
 #[derive(Serialize)]
-struct EventFrame<'a> {
-    #[serde(flatten)]
-    kind: &'a EventKind,
-    event_id: u64,
-    #[serde(serialize_with = "display")]
-    timestamp: humantime::Rfc3339Timestamp,
+struct SharedFields<'a> {
     user_id: &'a str,
     thread_id: &'a str,
     run_id: &'a str,
@@ -260,12 +244,41 @@ struct EventFrame<'a> {
     critical: bool,
 }
 
-/// Writes a value's `Display` form as a JSON string, without a `String` in between.
-fn display<S: serde::Serializer>(
-    value: &impl std::fmt::Display,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+/// Bytes set aside for one event's frame: more than the events of a default run take.
+const FRAME_CAPACITY: usize = 512;
+
+impl FrameWriter {
+    fn new(agent_name: &str, run: &Run) -> Self {
+        let fields = SharedFields {
+            user_id: &run.user_id,
+            thread_id: &run.thread_id,
+            run_id: &run.run_id,
+            message_id: &run.message_id,
+            agent_name,
+            critical: true,
+        };
+        let mut shared = serde_json::to_string(&fields).expect("strings always serialize");
+        // `{"user_id":…}` becomes `,"user_id":…}`, to follow an event's own fields.
+        shared.replace_range(..1, ",");
+        Self { shared }
+    }
+
+    /// The frame of event `event_id`, timestamped now, cut to its length
+    /// (the replay buffer keeps it).
+    fn frame(&self, event_id: u64, kind: &EventKind) -> String {
+        use std::io::Write;
+        // Room for a whole event, so the frame is written without growing.
+        let mut frame = Vec::with_capacity(FRAME_CAPACITY);
+        serde_json::to_writer(&mut frame, kind).expect("an event kind always serializes");
+        // `{"type":…,…}`, opened again for the event's own fields.
+        frame.pop();
+        let timestamp = humantime::format_rfc3339_millis(SystemTime::now());
+        write!(frame, r#","event_id":{event_id},"timestamp":"{timestamp}""#)
+            .expect("writing to a Vec never fails");
+        frame.extend_from_slice(self.shared.as_bytes());
+        frame.shrink_to_fit();
+        String::from_utf8(frame).expect("serde_json and humantime write UTF-8")
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -276,6 +289,7 @@ fn millis(duration: Duration) -> u64 {
 struct Emitter<'a> {
     agent: &'a AgentHandler,
     run: &'a Run,
+    frames: FrameWriter,
     user: &'a UserSlot,
     delay: Duration,
     /// The type of the last event emitted, if any.
@@ -332,8 +346,8 @@ impl Emitter<'_> {
 
     fn send(&mut self, kind: EventKind) {
         let event_type = kind.event_type();
-        let (agent, run) = (self.agent, self.run);
-        let emitted = self.user.emit(|event_id| agent.frame(run, event_id, &kind));
+        let frames = &self.frames;
+        let emitted = self.user.emit(|event_id| frames.frame(event_id, &kind));
         self.last = Some(event_type);
         self.events += 1;
         self.too_slow += emitted.too_slow;
@@ -353,8 +367,9 @@ mod tests {
         let agent = AgentHandler::new("reference-agent");
         let run = Run {
             user_id: "alice".into(),
-            thread_id: "t-1".into(),
-            message_id: "m-1".into(),
+            // Escaped once per run, in the shared fields.
+            thread_id: "t-\"1\"".into(),
+            message_id: "m\\1 é".into(),
             run_id: "run-1".into(),
             content: "hi".into(),
             scenario: Scenario::default(),
@@ -370,14 +385,24 @@ mod tests {
                 duration_ms: 3,
             },
         ];
-        for (event_id, kind) in (7..).zip(kinds) {
-            let frame = agent.frame(&run, event_id, &kind);
+        let frames = FrameWriter::new(agent.name(), &run);
+        for (event_id, kind) in [7, 10_000, u64::MAX].into_iter().zip(kinds) {
+            let frame = frames.frame(event_id, &kind);
             // The replay buffer keeps the frame: nothing beyond its length.
             assert_eq!(frame.capacity(), frame.len());
             let event: AgentEvent = serde_json::from_str(&frame).unwrap();
             assert_eq!(
-                (event.event_id, &event.user_id, &event.run_id, &event.kind),
-                (event_id, &run.user_id, &run.run_id, &kind)
+                (event.event_id, &event.kind, &event.agent_name),
+                (event_id, &kind, &agent.name)
+            );
+            assert_eq!(
+                [
+                    &event.user_id,
+                    &event.thread_id,
+                    &event.run_id,
+                    &event.message_id
+                ],
+                [&run.user_id, &run.thread_id, &run.run_id, &run.message_id]
             );
             assert!(humantime::parse_rfc3339(&event.timestamp).is_ok());
             // The same text as the owned event serializes to, order included.
