@@ -191,7 +191,8 @@ impl FromStr for EventType {
 impl AgentEvent {
     /// The event of a frame already parsed as JSON, as
     /// `AgentEvent::deserialize(json)` reads it, without the copy of every
-    /// field that deserializing a flattened struct makes.
+    /// field that deserializing a flattened struct and a tagged enum makes:
+    /// the kind's fields are read in place, chosen by `"type"`.
     pub(crate) fn from_json(json: &Value) -> Result<Self, serde_json::Error> {
         /// The fields every event has, read in place.
         #[derive(Deserialize)]
@@ -205,8 +206,43 @@ impl AgentEvent {
             agent_name: String,
             critical: bool,
         }
-        let kind = EventKind::deserialize(json)?;
+        let field = |name: &'static str| {
+            json.get(name)
+                .ok_or_else(|| serde::de::Error::missing_field(name))
+        };
+        let Some(event_type) = json
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(|name| name.parse::<EventType>().ok())
+        else {
+            // Not an object with one of the types: serde's own words for it.
+            return Self::deserialize(json);
+        };
+        // The common fields before the kind's, as the flattened derive reports them.
         let common = Common::deserialize(json)?;
+        let kind = match event_type {
+            EventType::AgentStarted => EventKind::AgentStarted,
+            EventType::AgentThinking => EventKind::AgentThinking {
+                thought: String::deserialize(field("thought")?)?,
+            },
+            EventType::ToolExecuting => EventKind::ToolExecuting {
+                tool_name: String::deserialize(field("tool_name")?)?,
+                tool_input: field("tool_input")?.clone(),
+            },
+            EventType::ToolCompleted => EventKind::ToolCompleted {
+                tool_name: String::deserialize(field("tool_name")?)?,
+                result: field("result")?.clone(),
+                duration_ms: u64::deserialize(field("duration_ms")?)?,
+            },
+            EventType::AgentCompleted => EventKind::AgentCompleted {
+                final_response: String::deserialize(field("final_response")?)?,
+                duration_ms: u64::deserialize(field("duration_ms")?)?,
+            },
+            EventType::AgentError => EventKind::AgentError {
+                error: String::deserialize(field("error")?)?,
+                failed_after: EventType::deserialize(field("failed_after")?)?,
+            },
+        };
         Ok(Self {
             kind,
             event_id: common.event_id,
@@ -245,25 +281,54 @@ mod tests {
 
     #[test]
     fn from_json_reads_what_deserialize_reads_and_fails_alike() {
-        let event = AgentEvent::sample(
-            4,
+        use serde_json::json;
+        let kinds = [
+            EventKind::AgentStarted,
+            EventKind::AgentThinking {
+                thought: "hmm".into(),
+            },
+            EventKind::ToolExecuting {
+                tool_name: "search".into(),
+                tool_input: json!({"query": "q"}),
+            },
             EventKind::ToolCompleted {
                 tool_name: "search".into(),
-                result: serde_json::json!({"hits": 1}),
+                result: json!({"hits": 1}),
                 duration_ms: 2,
             },
-        );
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(AgentEvent::from_json(&json).unwrap(), event);
-        for missing in ["duration_ms", "run_id", "type"] {
-            let mut broken = json.clone();
-            broken.as_object_mut().unwrap().remove(missing);
+            EventKind::AgentCompleted {
+                final_response: "done".into(),
+                duration_ms: 3,
+            },
+            EventKind::AgentError {
+                error: "boom".into(),
+                failed_after: EventType::ToolExecuting,
+            },
+        ];
+        let fails_alike = |broken: &Value, what: &str| {
             assert_eq!(
-                AgentEvent::from_json(&broken).unwrap_err().to_string(),
-                AgentEvent::deserialize(&broken).unwrap_err().to_string(),
-                "without {missing}"
+                AgentEvent::from_json(broken).unwrap_err().to_string(),
+                AgentEvent::deserialize(broken).unwrap_err().to_string(),
+                "{what}"
             );
+        };
+        for (event_id, kind) in (1..).zip(kinds) {
+            let event = AgentEvent::sample(event_id, kind);
+            let json = serde_json::to_value(&event).unwrap();
+            assert_eq!(AgentEvent::from_json(&json).unwrap(), event);
+            for key in json.as_object().unwrap().keys() {
+                let mut broken = json.clone();
+                broken.as_object_mut().unwrap().remove(key);
+                fails_alike(&broken, &format!("{event_id} without {key}"));
+                if key != "tool_input" && key != "result" {
+                    let mut broken = json.clone();
+                    broken[key] = json!([]);
+                    fails_alike(&broken, &format!("{event_id} with {key} a list"));
+                }
+            }
         }
+        fails_alike(&json!({"type": "agent_dancing"}), "an unknown type");
+        fails_alike(&json!(["agent_started"]), "not an object");
     }
 
     #[test]
