@@ -294,6 +294,16 @@ enum Work {
     Waves(usize),
 }
 
+impl std::fmt::Display for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Work::Runs(runs) => write!(f, "{runs} runs"),
+            Work::Connections(connections) => write!(f, "{connections} connections"),
+            Work::Waves(waves) => write!(f, "{waves} waves"),
+        }
+    }
+}
+
 impl Work {
     /// Does it, against `url`, from this process.
     fn drive(self, bench: &Bench, url: &Url) -> Result<(), String> {
@@ -340,7 +350,7 @@ fn server_counted(
     server: &Server,
     work: Work,
 ) -> Result<Counted, String> {
-    let measured = Measured::new(tool, &format!("{} {work:?}", server.name()))?;
+    let measured = Measured::new(tool, &format!("{} {work}", server.name()))?;
     let process =
         ws_harness::process::ServerProcess::spawn(measured.command(&server.command(work)?))
             .map_err(|e| e.to_string())?;
