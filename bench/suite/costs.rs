@@ -401,6 +401,8 @@ impl Server {
     const REFERENCE: Server = Server::WsHarness {
         replay_ttl: Duration::from_secs(600),
     };
+    /// The servers every counted figure measures per run.
+    const COUNTED: [Server; 2] = [Server::REFERENCE, Server::Floor];
 
     fn name(self) -> String {
         match self {
@@ -503,7 +505,7 @@ fn per_run(
 
 /// Each server's [`per_run`] under `tool`, driven by the bare client.
 fn servers_per_run(bench: &Bench, tool: Tool) -> Vec<Value> {
-    [Server::REFERENCE, Server::Floor]
+    Server::COUNTED
         .into_iter()
         .map(|server| {
             let row = per_run(bench, tool, |runs| {
@@ -523,7 +525,7 @@ pub(crate) fn heap(bench: &Bench) -> Value {
     }
     let connections = bench.sizes.connections / 2;
     let mut servers = servers_per_run(bench, Tool::Dhat);
-    for (row, server) in servers.iter_mut().zip([Server::REFERENCE, Server::Floor]) {
+    for (row, server) in servers.iter_mut().zip(Server::COUNTED) {
         if row.get("error").is_some() {
             continue;
         }

@@ -271,7 +271,8 @@ impl FrameWriter {
         let mut frame = Vec::with_capacity(FRAME_CAPACITY);
         serde_json::to_writer(&mut frame, kind).expect("an event kind always serializes");
         // `{"type":…,…}`, opened again for the event's own fields.
-        frame.pop();
+        let closing = frame.pop();
+        debug_assert_eq!(closing, Some(b'}'), "an event kind is a JSON object");
         let timestamp = humantime::format_rfc3339_millis(SystemTime::now());
         write!(frame, r#","event_id":{event_id},"timestamp":"{timestamp}""#)
             .expect("writing to a Vec never fails");
