@@ -1,3 +1,4 @@
+use super::departed::{Departed, DepartedUsers};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,7 +36,7 @@ pub struct ConnectionManager {
     users: Mutex<HashMap<String, Arc<UserSlot>>>,
     /// Users forgotten after the replay TTL; locked after `users`, never
     /// before.
-    departed: Mutex<HashMap<Box<str>, Departed>>,
+    departed: Mutex<DepartedUsers>,
     next_connection: AtomicU64,
     open: AtomicUsize,
     /// When the number of open connections last changed.
@@ -49,16 +50,6 @@ pub struct ConnectionManager {
 pub(crate) struct UserSlot {
     state: Mutex<UserState>,
     replay_capacity: usize,
-}
-
-/// What is kept of a user forgotten after the replay TTL: where its ids
-/// go on, and its session's counters.
-#[derive(Debug, Clone, Copy)]
-struct Departed {
-    last_event_id: u64,
-    connects: u64,
-    resumes: u64,
-    since: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -207,7 +198,7 @@ impl ConnectionManager {
     #[must_use]
     pub fn session(&self, user_id: &str) -> Option<ReconnectionSession> {
         let Some(slot) = self.existing(user_id) else {
-            let departed = *lock(&self.departed).get(user_id)?;
+            let departed = lock(&self.departed).get(user_id)?;
             return Some(ReconnectionSession {
                 user_id: user_id.to_owned(),
                 state: ReconnectionState::Disconnected {
@@ -288,7 +279,7 @@ impl ConnectionManager {
             let since = state.disconnected_at.unwrap_or_else(Instant::now);
             if state.last_event_id > 0 {
                 departed.insert(
-                    user_id.as_str().into(),
+                    user_id,
                     Departed {
                         last_event_id: state.last_event_id,
                         connects: state.connects,

@@ -22,12 +22,14 @@
 mod agent;
 mod config;
 mod connection;
+mod departed;
 mod echo;
 mod entrypoint;
 mod error;
 mod event_monitor;
 mod http;
 mod manager;
+mod memory;
 mod metrics;
 mod performance;
 mod rate_limit;
@@ -253,7 +255,11 @@ impl Server {
                 _ = forget_idle_users.tick() => shared.rate_limiter.retain_recent(),
                 _ = forget_departed.tick() => {
                     let forgotten = shared.manager.forget_departed(replay_ttl);
-                    shared.agent.forget_users(&forgotten);
+                    if !forgotten.is_empty() {
+                        shared.agent.forget_users(&forgotten);
+                        shared.rate_limiter.retain_recent();
+                        memory::give_back_freed();
+                    }
                 }
                 _ = idle_check.tick(), if idle_exit.is_some() => {
                     let idle = shared.manager.idle_for();
