@@ -503,7 +503,8 @@ fn bounds(f: &Figures) -> String {
     if let (Some(rss), Some(heap)) = (departed_rss, departed_heap(f)) {
         let _ = writeln!(
             out,
-            "- **Users who leave.** A departed user keeps a 48-byte record and its id, in one table and one string with no allocation per user; the table's slots (49 bytes with their control byte) double when it is 7/8 full, so a user's share is between 56 and 112 B beside its id: {heap:.0} B of heap per user (section 8). The RSS kept, {rss:.0} B per user (section 7), is that and the allocator's pages that still hold a live block among freed ones, which `malloc_trim` after each sweep cannot give back.",
+            "- **Users who leave.** A departed user keeps a 48-byte record and its id, in one table and one string with no allocation per user; the table's slots (49 bytes with their control byte) double when it is 7/8 full, so a user's share is between 56 and 112 B beside its id: {heap:.0} B of heap per user (section 8). The RSS kept, {rss:.0} B per user (section 7), is that and {:.0} B of pages the allocator keeps resident beyond the live heap, which `malloc_trim` after each sweep did not give back.",
+            rss - heap,
         );
     }
     let harness = "harness TestClient, contract reference";
