@@ -229,6 +229,32 @@ struct FrameWriter {
     /// `,"user_id":…,"agent_name":…,"critical":true}`: what follows an
     /// event's own fields.
     shared: String,
+    /// An event kind's JSON, kept between events for its capacity.
+    kind_json: Vec<u8>,
+    timestamps: Timestamps,
+}
+
+/// The timestamps of events, formatted once per millisecond: the events of
+/// a run mostly share one.
+struct Timestamps {
+    /// The millisecond since the epoch that `text` names.
+    millis: u128,
+    text: String,
+}
+
+impl Timestamps {
+    /// Now, as RFC 3339 with milliseconds.
+    fn now(&mut self) -> &str {
+        let now = SystemTime::now();
+        let millis = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(u128::MAX, |since| since.as_millis());
+        if millis != self.millis || millis == u128::MAX {
+            self.millis = millis;
+            self.text = humantime::format_rfc3339_millis(now).to_string();
+        }
+        &self.text
+    }
 }
 
 /// The fields every event of a run shares, in [`AgentEvent`]'s order.
@@ -244,8 +270,9 @@ struct SharedFields<'a> {
     critical: bool,
 }
 
-/// Bytes set aside for one event's frame: more than the events of a default run take.
-const FRAME_CAPACITY: usize = 512;
+/// Bytes set aside for an event kind's JSON: more than the events of a
+/// default run take.
+const KIND_JSON_CAPACITY: usize = 256;
 
 impl FrameWriter {
     fn new(agent_name: &str, run: &Run) -> Self {
@@ -260,25 +287,52 @@ impl FrameWriter {
         let mut shared = serde_json::to_string(&fields).expect("strings always serialize");
         // `{"user_id":…}` becomes `,"user_id":…}`, to follow an event's own fields.
         shared.replace_range(..1, ",");
-        Self { shared }
+        Self {
+            shared,
+            kind_json: Vec::with_capacity(KIND_JSON_CAPACITY),
+            timestamps: Timestamps {
+                millis: u128::MAX,
+                text: String::new(),
+            },
+        }
     }
 
-    /// The frame of event `event_id`, timestamped now, cut to its length
-    /// (the replay buffer keeps it).
-    fn frame(&self, event_id: u64, kind: &EventKind) -> String {
-        use std::io::Write;
-        // Room for a whole event, so the frame is written without growing.
-        let mut frame = Vec::with_capacity(FRAME_CAPACITY);
-        serde_json::to_writer(&mut frame, kind).expect("an event kind always serializes");
+    /// The frame of event `event_id`, timestamped now, in a string of its
+    /// length (the replay buffer keeps it).
+    fn frame(&mut self, event_id: u64, kind: &EventKind) -> String {
+        use std::fmt::Write;
+        self.kind_json.clear();
+        serde_json::to_writer(&mut self.kind_json, kind).expect("an event kind always serializes");
         // `{"type":…,…}`, opened again for the event's own fields.
-        let closing = frame.pop();
+        let closing = self.kind_json.pop();
         debug_assert_eq!(closing, Some(b'}'), "an event kind is a JSON object");
-        let timestamp = humantime::format_rfc3339_millis(SystemTime::now());
-        write!(frame, r#","event_id":{event_id},"timestamp":"{timestamp}""#)
-            .expect("writing to a Vec never fails");
-        frame.extend_from_slice(self.shared.as_bytes());
-        frame.shrink_to_fit();
-        String::from_utf8(frame).expect("serde_json and humantime write UTF-8")
+        let kind_json = std::str::from_utf8(&self.kind_json).expect("serde_json writes UTF-8");
+        let timestamp = self.timestamps.now();
+        const EVENT_ID: &str = r#","event_id":"#;
+        const TIMESTAMP: &str = r#","timestamp":""#;
+        let digits = event_id.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let mut frame = String::with_capacity(
+            kind_json.len()
+                + EVENT_ID.len()
+                + digits
+                + TIMESTAMP.len()
+                + timestamp.len()
+                + 1
+                + self.shared.len(),
+        );
+        frame.push_str(kind_json);
+        frame.push_str(EVENT_ID);
+        write!(frame, "{event_id}").expect("writing to a String never fails");
+        frame.push_str(TIMESTAMP);
+        frame.push_str(timestamp);
+        frame.push('"');
+        frame.push_str(&self.shared);
+        debug_assert_eq!(
+            frame.len(),
+            frame.capacity(),
+            "the frame's length was counted right"
+        );
+        frame
     }
 }
 
@@ -347,7 +401,7 @@ impl Emitter<'_> {
 
     fn send(&mut self, kind: EventKind) {
         let event_type = kind.event_type();
-        let frames = &self.frames;
+        let frames = &mut self.frames;
         let emitted = self.user.emit(|event_id| frames.frame(event_id, &kind));
         self.last = Some(event_type);
         self.events += 1;
@@ -386,15 +440,22 @@ mod tests {
                 duration_ms: 3,
             },
         ];
-        let frames = FrameWriter::new(agent.name(), &run);
-        for (event_id, kind) in [7, 10_000, u64::MAX].into_iter().zip(kinds) {
-            let frame = frames.frame(event_id, &kind);
+        let mut frames = FrameWriter::new(agent.name(), &run);
+        let ids = [1, 9, 10, 7, 10_000, u64::MAX];
+        for (n, (event_id, kind)) in ids.into_iter().zip(kinds.iter().cycle()).enumerate() {
+            if n == 3 {
+                // Into another millisecond: the timestamp is written anew.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let before = SystemTime::now();
+            let frame = frames.frame(event_id, kind);
+            let after = SystemTime::now();
             // The replay buffer keeps the frame: nothing beyond its length.
             assert_eq!(frame.capacity(), frame.len());
             let event: AgentEvent = serde_json::from_str(&frame).unwrap();
             assert_eq!(
                 (event.event_id, &event.kind, &event.agent_name),
-                (event_id, &kind, &agent.name)
+                (event_id, kind, &agent.name)
             );
             assert_eq!(
                 [
@@ -405,7 +466,17 @@ mod tests {
                 ],
                 [&run.user_id, &run.thread_id, &run.run_id, &run.message_id]
             );
-            assert!(humantime::parse_rfc3339(&event.timestamp).is_ok());
+            // Now, to the millisecond.
+            let at = humantime::parse_rfc3339(&event.timestamp).unwrap();
+            let millis = |t: SystemTime| {
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+            };
+            assert!(
+                millis(before) <= millis(at) && millis(at) <= millis(after),
+                "{frame}"
+            );
             // The same text as the owned event serializes to, order included.
             assert_eq!(frame, serde_json::to_string(&event).unwrap());
         }
