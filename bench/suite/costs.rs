@@ -169,11 +169,80 @@ impl Tool {
     }
 }
 
+/// The parts of a golden-path run whose instructions figure 9 shows on
+/// their own, each the inclusive count (everything it calls included) of
+/// one function. A part a process does not have counts 0 there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    ClientFrameRead,
+    EventsKept,
+    FramesWritten,
+    ReadBuffersZeroed,
+    FramesParsed,
+    ContractChecked,
+    TypedEvents,
+    ClientDropped,
+}
+
+impl Part {
+    pub(crate) const ALL: [Part; 8] = [
+        Part::ClientFrameRead,
+        Part::EventsKept,
+        Part::FramesWritten,
+        Part::ReadBuffersZeroed,
+        Part::FramesParsed,
+        Part::ContractChecked,
+        Part::TypedEvents,
+        Part::ClientDropped,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Part::ClientFrameRead => "the client frame read (ClientMessage::parse)",
+            Part::EventsKept => {
+                "events kept for replay and fanned out (UserSlot::emit), frames written included"
+            }
+            Part::FramesWritten => "event frames written (FrameWriter::frame)",
+            Part::ReadBuffersZeroed => "read buffers zero-filled (memset)",
+            Part::FramesParsed => "frames parsed to JSON (serde_json::from_str)",
+            Part::ContractChecked => "frames checked against the contract (ContractStream::check)",
+            Part::TypedEvents => "typed events for the expectation (AgentEvent::from_json)",
+            Part::ClientDropped => "the client and its transcript dropped",
+        }
+    }
+
+    /// The function, as `callgrind_annotate` names it; one ending in `*`
+    /// stands for every function it begins.
+    fn function(self) -> &'static str {
+        match self {
+            Part::ClientFrameRead => "ws_harness::protocol::client::ClientMessage::parse",
+            Part::EventsKept => "ws_harness::server::manager::UserSlot::emit",
+            Part::FramesWritten => "ws_harness::server::agent::FrameWriter::frame",
+            Part::ReadBuffersZeroed => "__memset*",
+            Part::FramesParsed => "serde_json::de::from_trait",
+            Part::ContractChecked => "ws_harness::harness::contract::stream::ContractStream::check",
+            Part::TypedEvents => "ws_harness::protocol::event::AgentEvent::from_json",
+            Part::ClientDropped => {
+                "core::ptr::drop_in_place<ws_harness::harness::client::TestClient>"
+            }
+        }
+    }
+
+    fn is(self, function: &str) -> bool {
+        match self.function().strip_suffix('*') {
+            Some(prefix) => function.starts_with(prefix),
+            None => function == self.function(),
+        }
+    }
+}
+
 /// What one process counted under a tool.
 #[derive(Debug, Clone, Copy, Default)]
 struct Counted {
     /// Instructions, all threads (callgrind).
     instructions: u64,
+    /// Instructions of each of [`Part::ALL`], inclusive (callgrind).
+    parts: [u64; Part::ALL.len()],
     /// Blocks allocated (DHAT).
     blocks: u64,
     /// Bytes allocated (DHAT).
@@ -257,6 +326,7 @@ impl Measured {
                     .ok_or_else(|| format!("{} has no totals line", self.profile.display()))?;
                 Ok(Counted {
                     instructions,
+                    parts: self.parts()?,
                     ..Counted::default()
                 })
             }
@@ -279,6 +349,45 @@ impl Measured {
                 })
             }
         }
+    }
+}
+
+impl Measured {
+    /// The inclusive instructions of each of [`Part::ALL`], as
+    /// `callgrind_annotate` sums them from the profile.
+    fn parts(&self) -> Result<[u64; Part::ALL.len()], String> {
+        let output = Command::new("callgrind_annotate")
+            .args(["--inclusive=yes", "--threshold=100"])
+            .arg(&self.profile)
+            .output()
+            .map_err(|e| format!("cannot run callgrind_annotate (it comes with valgrind): {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "callgrind_annotate {} failed: {}",
+                self.profile.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let mut parts = [0; Part::ALL.len()];
+        // `   12,710,336 (16.47%)  ???:ws_harness::server::Server::new [/path/ws-harness]`
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Some((count, rest)) = line.trim_start().split_once(' ') else {
+                continue;
+            };
+            let Ok(count) = count.replace(',', "").parse::<u64>() else {
+                continue;
+            };
+            let Some((_, function)) = rest.split_once(':') else {
+                continue;
+            };
+            let function = function.split(" [").next().unwrap_or(function);
+            for (count_of, part) in parts.iter_mut().zip(Part::ALL) {
+                if part.is(function) {
+                    *count_of += count;
+                }
+            }
+        }
+        Ok(parts)
     }
 }
 
@@ -498,6 +607,15 @@ fn per_run(
         }
         Tool::Callgrind => {
             row["instructions_per_run"] = json!(each(small.instructions, large.instructions, runs));
+            let parts: serde_json::Map<String, Value> = Part::ALL
+                .iter()
+                .zip(small.parts.iter().zip(large.parts))
+                .filter(|(_, (_, large))| *large > 0)
+                .map(|(part, (small, large))| {
+                    (part.label().to_owned(), json!(each(*small, large, runs)))
+                })
+                .collect();
+            row["parts_per_run"] = Value::Object(parts);
         }
     }
     Ok(row)

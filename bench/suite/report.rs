@@ -1,5 +1,6 @@
 //! The suite's outputs: the targets judged, `BENCHMARKS.md`, and the plot.
 
+use crate::costs::Part;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -472,19 +473,30 @@ fn bounds(f: &Figures) -> String {
     let server = "ws-harness serve";
     let instructions = |key, name| counted(&f.instructions, key, name, "instructions_per_run");
     let blocks = |key, name| counted(&f.heap, key, name, "blocks_per_run");
+    let part = |key: &str, name: &str, part: Part| {
+        f.instructions[key]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == name)?["parts_per_run"][part.label()]
+        .as_f64()
+    };
     let mut out = String::from("\n### What bounds them\n\n");
     if let (Some((user, system)), Some((floor_user, floor_system))) =
         (cpu("ws-harness process"), cpu("floor process"))
     {
         let _ = writeln!(
             out,
-            "- **The server against the floor.** The floor already writes a run's five events with one flush, as the server does, so batching cannot put the server ahead of it. Per run the server process spends {user:.1} + {system:.1} µs of CPU (user + system), the floor {floor_user:.1} + {floor_system:.1} (section 2): {:+.1} µs of user and {:+.1} µs of system time. The user time is the server's own work: {} instructions per run against the floor's {} (section 9; the floor's count is swollen by zero-filling its 128 KiB read buffer, which is cheap on the CPU) and {} allocations against {} (section 8), for the replay buffer, the monitors, the per-user limits and a timestamped event the floor does not have.",
+            "- **The server against the floor.** The floor already writes a run's five events with one flush, as the server does, so batching cannot put the server ahead of it. Per run the server process spends {user:.1} + {system:.1} µs of CPU (user + system), the floor {floor_user:.1} + {floor_system:.1} (section 2): {:+.1} µs of user and {:+.1} µs of system time. The user time is the server's own work: {} instructions per run against the floor's {}, of which {} zero-fill the floor's 128 KiB read buffer, cheap on the CPU (section 9), and {} allocations against {} (section 8). Of the server's, reading the client's frame takes {} and keeping the events for replay and fanning them out {}, their frames written included ({}); the rest is the connection, the run's task, the monitors and the per-user limits, none of which the floor has.",
             user - floor_user,
             system - floor_system,
             cell(instructions("servers", server), 0),
             cell(instructions("servers", "floor"), 0),
+            cell(part("servers", "floor", Part::ReadBuffersZeroed), 0),
             cell(blocks("servers", server), 0),
             cell(blocks("servers", "floor"), 0),
+            cell(part("servers", server, Part::ClientFrameRead), 0),
+            cell(part("servers", server, Part::EventsKept), 0),
+            cell(part("servers", server, Part::FramesWritten), 0),
         );
     }
     let at_100 = |name| runs_per_second(f, name, 100);
@@ -511,11 +523,33 @@ fn bounds(f: &Figures) -> String {
     let bare = "bare tokio-tungstenite client";
     let _ = writeln!(
         out,
-        "- **The harness client against the bare one.** Per run the harness client executes {} instructions and {} allocations, the bare client {} and {} (sections 9 and 8): it keeps every frame in the transcript as text and JSON, checks each against the contract, matches the expectation and returns typed events, where the bare client reads each frame's `type` and drops it.",
+        "- **The harness client against the bare one.** Per run the harness client executes {} instructions and {} allocations, the bare client {} and {} (sections 9 and 8). Both parse each frame to JSON ({} and {} instructions); the harness then checks each frame against the contract ({}), builds the typed events the expectation returns ({}) and keeps every frame in the transcript, whose drop costs {} at the end, where the bare client reads each frame's `type` and drops it. Those three parts are {} of the {} instructions between the two clients.",
         cell(instructions("clients", harness), 0),
         cell(blocks("clients", harness), 0),
         cell(instructions("clients", bare), 0),
         cell(blocks("clients", bare), 0),
+        cell(part("clients", harness, Part::FramesParsed), 0),
+        cell(part("clients", bare, Part::FramesParsed), 0),
+        cell(part("clients", harness, Part::ContractChecked), 0),
+        cell(part("clients", harness, Part::TypedEvents), 0),
+        cell(part("clients", harness, Part::ClientDropped), 0),
+        cell(
+            [
+                Part::ContractChecked,
+                Part::TypedEvents,
+                Part::ClientDropped
+            ]
+            .into_iter()
+            .map(|p| part("clients", harness, p))
+            .sum::<Option<f64>>(),
+            0
+        ),
+        cell(
+            instructions("clients", harness)
+                .zip(instructions("clients", bare))
+                .map(|(h, b)| h - b),
+            0
+        ),
     );
     out
 }
@@ -596,6 +630,29 @@ fn instructions_section(md: &mut String, figure: &Value) {
     }
     if let Some(error) = figure["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
+    }
+    let _ = writeln!(
+        md,
+        "\nWhere they go: the instructions of a few parts of a run, each counted with all it calls (`callgrind_annotate --inclusive=yes`), so a part can hold another.\n\n| process | part | instructions per run | of the process's |\n|---|---|---|---|"
+    );
+    for row in ["servers", "clients"]
+        .into_iter()
+        .flat_map(|key| figure[key].as_array().into_iter().flatten())
+    {
+        let total = row["instructions_per_run"].as_f64();
+        for (part, count) in row["parts_per_run"].as_object().into_iter().flatten() {
+            let share = total
+                .zip(count.as_f64())
+                .map_or_else(String::new, |(total, count)| {
+                    format!("{:.0}%", 100.0 * count / total)
+                });
+            let _ = writeln!(
+                md,
+                "| {} | {part} | {} | {share} |",
+                row["name"].as_str().unwrap_or("?"),
+                cell(count.as_f64(), 0),
+            );
+        }
     }
     let _ = writeln!(
         md,
