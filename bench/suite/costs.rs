@@ -204,7 +204,7 @@ impl Part {
             }
             Part::FramesWritten => "event frames written (FrameWriter::frame)",
             Part::ReadBuffersZeroed => "read buffers zero-filled (memset)",
-            Part::FramesParsed => "frames parsed to JSON (serde_json::from_str)",
+            Part::FramesParsed => "frames parsed (serde_json::from_str)",
             Part::ContractChecked => "frames checked against the contract (ContractStream::check)",
             Part::TypedEvents => "typed events for the expectation (AgentEvent::from_json)",
             Part::ClientDropped => "the client and its transcript dropped",

@@ -1,6 +1,8 @@
 use super::{ErrorCode, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS, ProtocolError};
-use serde::Serialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// A frame a client sends, parsed and checked against `PROTOCOL.md`.
 ///
@@ -92,6 +94,16 @@ impl ClientMessage {
     /// A [`ProtocolError`] with the code the server sends back: `invalid_json`,
     /// `unknown_type`, `invalid_field` (naming the field) or `message_too_large`.
     pub fn parse(text: &str) -> Result<Self, ProtocolError> {
+        match serde_json::from_str::<PlainUserMessage<'_>>(text) {
+            Ok(plain) if plain.scenario.is_none() => plain.checked(),
+            _ => None,
+        }
+        .map_or_else(|| Self::parse_any(text), Ok)
+    }
+
+    /// [`parse`](Self::parse) through a [`Value`], for every frame: what
+    /// names the mistake in a frame that is wrong.
+    fn parse_any(text: &str) -> Result<Self, ProtocolError> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             ProtocolError::new(
                 ErrorCode::InvalidJson,
@@ -172,6 +184,41 @@ impl ClientMessage {
     #[must_use]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a client message always serializes")
+    }
+}
+
+/// The common frame, a `user_message` without a scenario, read in place:
+/// what [`ClientMessage::parse`] tries first.
+#[derive(Deserialize)]
+struct PlainUserMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    message_id: Cow<'a, str>,
+    #[serde(borrow)]
+    thread_id: Cow<'a, str>,
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+    /// Any value but `null` leaves the frame to the full parse.
+    scenario: Option<IgnoredAny>,
+}
+
+impl PlainUserMessage<'_> {
+    /// The message, when every field is as the protocol wants it; `None`
+    /// leaves the frame to the full parse, which names what is wrong.
+    fn checked(self) -> Option<ClientMessage> {
+        let fits = self.kind == "user_message"
+            && valid_id(&self.message_id)
+            && valid_id(&self.thread_id)
+            && self.content.len() <= MAX_CONTENT_BYTES;
+        fits.then(|| {
+            ClientMessage::UserMessage(UserMessage {
+                message_id: self.message_id.into_owned(),
+                thread_id: self.thread_id.into_owned(),
+                content: self.content.into_owned(),
+                scenario: None,
+            })
+        })
     }
 }
 
@@ -372,6 +419,52 @@ mod tests {
 
     fn err(text: &str) -> ProtocolError {
         ClientMessage::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn the_plain_path_reads_what_the_full_parse_reads_and_leaves_it_the_rest() {
+        let long = "é".repeat(MAX_CONTENT_BYTES / 2 + 1);
+        let frames = [
+            r#"{"type":"user_message","message_id":"m-1","thread_id":"t-1","content":"hi"}"#.to_owned(),
+            r#"{"content":"a\"b\n\u00e9","thread_id":"t\u0031","message_id":"m","type":"user_message","user_id":"mallory"}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"","scenario":null}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","scenario":{"tools":[]}}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","scenario":7}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","content":"d"}"#.to_owned(),
+            r#"{"type":"user_message","type":"ping","message_id":"m","thread_id":"t","content":"c"}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"","thread_id":"t","content":"c"}"#.to_owned(),
+            format!(r#"{{"type":"user_message","message_id":"{}","thread_id":"t","content":"c"}}"#, "é".repeat(MAX_ID_CHARS)),
+            format!(r#"{{"type":"user_message","message_id":"{}","thread_id":"t","content":"c"}}"#, "é".repeat(MAX_ID_CHARS + 1)),
+            r#"{"type":"user_message","message_id":"m","thread_id":5,"content":"c"}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t"}"#.to_owned(),
+            format!(r#"{{"type":"user_message","message_id":"m","thread_id":"t","content":"{long}"}}"#),
+            r#"{"type":"User_message","message_id":"m","thread_id":"t","content":"c"}"#.to_owned(),
+            r#"{"type":"ping","message_id":"m","thread_id":"t","content":"c"}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c"} x"#.to_owned(),
+            r#"["user_message"]"#.to_owned(),
+        ];
+        for frame in &frames {
+            assert_eq!(
+                ClientMessage::parse(frame),
+                ClientMessage::parse_any(frame),
+                "{frame}"
+            );
+        }
+        let plain = |frame: &str| {
+            serde_json::from_str::<PlainUserMessage<'_>>(frame)
+                .ok()
+                .map(|m| (m.scenario.is_some(), m.checked().is_some()))
+        };
+        assert_eq!(
+            plain(&frames[1]),
+            Some((false, true)),
+            "escapes read in place"
+        );
+        assert_eq!(
+            plain(&frames[3]),
+            Some((true, true)),
+            "a scenario: the full parse"
+        );
     }
 
     #[test]
