@@ -195,7 +195,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let work = shared.agent.run(&run, &user, &shared.event_monitor);
             supervise(&shared, message_id, reply_to, work).await;
         };
-        tokio::spawn(task.instrument(span));
+        // Boxed, so the task's cell holds a pointer: spawning moves the
+        // run's future (some kilobytes) once, not at every step.
+        tokio::spawn(Box::pin(task).instrument(span));
     }
 
     async fn resume(&mut self, last_event_id: u64) -> Result<(), WsError> {
