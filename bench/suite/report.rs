@@ -420,7 +420,7 @@ pub(crate) fn markdown(
     section(&mut md, "7. Users who leave", &f.churn);
     let _ = writeln!(
         md,
-        "| server | users (counted) | all completed | RSS kept per user | against the 1 h TTL |\n|---|---|---|---|---|"
+        "| server | users (counted) | all completed | RSS kept per user, median | each fresh server | against the 1 h TTL |\n|---|---|---|---|---|---|"
     );
     let kept_without = number(
         &f.churn,
@@ -432,14 +432,21 @@ pub(crate) fn markdown(
             continue;
         }
         let kept = row["rss_kept_per_user_bytes"].as_f64();
+        let each: Vec<String> = row["samples_rss_kept_per_user_bytes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|sample| format!("{} B", cell(sample.as_f64(), 0)))
+            .collect();
         let _ = writeln!(
             md,
-            "| {} | {} ({}) | {} | {} B | {} |",
+            "| {} | {} ({}) | {} | {} B | {} | {} |",
             row["name"].as_str().unwrap_or("?"),
             row["users"],
             row["counted_users"],
             row["all_completed"],
             cell(kept, 0),
+            each.join(", "),
             times(kept, kept_without),
         );
     }
@@ -512,10 +519,20 @@ fn bounds(f: &Figures) -> String {
         );
     }
     let departed_rss = number(&f.churn, "replay TTL 1 s", "rss_kept_per_user_bytes");
-    if let (Some(rss), Some(heap)) = (departed_rss, departed_heap(f)) {
+    let departed_rss_each: Vec<f64> = named(&f.churn, "replay TTL 1 s")
+        .and_then(|row| row["samples_rss_kept_per_user_bytes"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect();
+    let least = departed_rss_each.iter().copied().reduce(f64::min);
+    let most = departed_rss_each.iter().copied().reduce(f64::max);
+    if let (Some(rss), Some(heap), Some(least), Some(most)) =
+        (departed_rss, departed_heap(f), least, most)
+    {
         let _ = writeln!(
             out,
-            "- **Users who leave.** A departed user keeps a 48-byte record and its id, in one table and one string with no allocation per user; the table's slots (49 bytes with their control byte) double when it is 7/8 full, so a user's share is between 56 and 112 B beside its id: {heap:.0} B of heap per user (section 8). The RSS kept, {rss:.0} B per user (section 7), is that and {:.0} B of pages the allocator keeps resident beyond the live heap, which `malloc_trim` after each sweep did not give back.",
+            "- **Users who leave.** A departed user keeps a 48-byte record and its id, in one table and one string with no allocation per user; the table's slots (49 bytes with their control byte) double when it is 7/8 full, so a user's share is between 56 and 112 B beside its id: {heap:.0} B of heap per user (section 8). The RSS kept, {rss:.0} B per user (section 7, the median of fresh servers that kept from {least:.0} to {most:.0} B), is that heap and the pages the allocator keeps resident around it, which `malloc_trim` after each sweep does not give back: {:+.0} B against the heap at the median.",
             rss - heap,
         );
     }

@@ -6,7 +6,8 @@
 //! would land among the freed ones of the user's connection and keep
 //! those pages resident: with a boxed id per record, figure 7 of
 //! BENCHMARKS.md measured 1,237 bytes of RSS kept per departed user, and
-//! about 300 with this table.
+//! 300 to 400 with this table (as it was measured then: from the second
+//! wave of users on).
 
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, RandomState};
