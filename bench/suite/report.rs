@@ -507,15 +507,28 @@ fn bounds(f: &Figures) -> String {
         );
     }
     let at_100 = |name| runs_per_second(f, name, 100);
-    if let (Some(ws), Some(floor), Some(python)) =
-        (at_100("ws-harness"), at_100("floor"), at_100("python"))
-    {
+    if let (
+        Some(ws),
+        Some(floor),
+        Some(python),
+        Some((user, system)),
+        Some((floor_user, floor_system)),
+    ) = (
+        at_100("ws-harness"),
+        at_100("floor"),
+        at_100("python"),
+        cpu("ws-harness process"),
+        cpu("floor process"),
+    ) {
         let _ = writeln!(
             out,
-            "- **Runs per second.** At 100 users the server, the floor and the load client share the 2 cores, so runs/s follow the CPU a run costs, and the server's run costs more than the floor's (above): {:.2}× the floor. The floor is {:.2}× the Python peer, so the server's {:.2}× the Python peer is the floor's lead less the server's extra work.",
+            "- **Runs per second.** At 100 users the server, the floor and the load client share the 2 cores, so runs/s follow the CPU a run costs them together: the server made {:.2}× the floor's runs/s, where 1.3× takes a run that costs the cores 1/1.3 of a floor run, load client included. A run costs the server process {:.1} µs of CPU and the floor {:.1} (section 2), most of it system time in the socket calls both make alike. The floor made {:.2}× the Python peer's runs/s and the server {:.2}×, so 8× the Python peer is {:.2}× the floor.",
             ws / floor,
+            user + system,
+            floor_user + floor_system,
             floor / python,
             ws / python,
+            8.0 * python / floor,
         );
     }
     let departed_rss = number(&f.churn, "replay TTL 1 s", "rss_kept_per_user_bytes");
