@@ -458,7 +458,7 @@ pub(crate) fn markdown(
     }
     let _ = writeln!(
         md,
-        "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 20 minutes\nbash bench/run --quick    # smaller counts, to check the suite works\nbash bench/run --only instructions,heap   # figures 9 and 8 alone, as JSON: to judge a change\n```"
+        "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 10 minutes on a new checkout, 5 after\nbash bench/run --quick    # smaller counts, to check the suite works\nbash bench/run --only instructions,heap   # figures 9 and 8 alone, as JSON: to judge a change\n```"
     );
     md
 }
