@@ -3,12 +3,14 @@
 //! glibc's allocator keeps freed memory in its arenas for reuse and returns
 //! it only from the top of a heap, so after a wave of users is forgotten the
 //! pages they used stay resident, scattered below what is still live. The
-//! server asks for them back after each sweep that forgot someone.
+//! server asks for them back after each sweep that forgot someone, on
+//! tokio's blocking pool.
 
 /// Returns the free pages of every glibc arena to the system
 /// (`malloc_trim(0)`); elsewhere (musl, macOS, Windows) it does nothing,
 /// as their allocators have no such call. glibc locks each arena while it
-/// walks it, so this runs only after a sweep that forgot users.
+/// walks it and takes milliseconds, so this runs only after a sweep that
+/// forgot users, off the server's tasks.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "malloc_trim is a foreign function")]
 pub(super) fn give_back_freed() {
