@@ -827,6 +827,14 @@ pub(crate) const CHURN_WAVE: usize = 1_000;
 pub(crate) const CHURN_TTL: Duration = Duration::from_secs(1);
 pub(crate) const CHURN_SETTLE: Duration = Duration::from_millis(1_500);
 
+/// One fresh server of the churn figure: its RSS after the warm-up waves
+/// and at the end, and the runs completed.
+struct ChurnServer {
+    rss_after_warm_up: u64,
+    rss_at_end: u64,
+    completed: u64,
+}
+
 /// 7. Users who leave.
 ///
 /// Distinct users in waves of [`CHURN_WAVE`], each
@@ -852,9 +860,7 @@ pub(crate) fn churn(bench: &Bench) -> Value {
         ("replay TTL 1 h (not reached)", Duration::from_secs(3600)),
     ] {
         let flag = format!("--replay-ttl={}", humantime::format_duration(ttl));
-        // One fresh server: its RSS after the warm-up waves and at the end,
-        // and the runs completed.
-        let once = || -> Result<(u64, u64, u64), String> {
+        let once = || -> Result<ChurnServer, String> {
             let server = ServerProcess::serve_for_load(exe, &[&flag]).map_err(|e| e.to_string())?;
             let rss = || load::rss_bytes(server.pid()).ok_or("cannot read the server's RSS");
             let mut completed = 0;
@@ -870,7 +876,11 @@ pub(crate) fn churn(bench: &Bench) -> Value {
                 }
             }
             std::thread::sleep(CHURN_SETTLE);
-            Ok((base.ok_or("no warm-up wave")?, rss()?, completed))
+            Ok(ChurnServer {
+                rss_after_warm_up: base.ok_or("no warm-up wave")?,
+                rss_at_end: rss()?,
+                completed,
+            })
         };
         let counted = (waves - warm_up) * CHURN_WAVE;
         let result = (0..bench.sizes.repeats)
@@ -879,7 +889,7 @@ pub(crate) fn churn(bench: &Bench) -> Value {
             .map(|servers| {
                 let kept: Vec<f64> = servers
                     .iter()
-                    .map(|(base, end, _)| end.saturating_sub(*base) as f64 / counted as f64)
+                    .map(|s| s.rss_at_end.saturating_sub(s.rss_after_warm_up) as f64 / counted as f64)
                     .collect();
                 json!({
                     "name": name,
@@ -888,11 +898,11 @@ pub(crate) fn churn(bench: &Bench) -> Value {
                     "counted_users": counted,
                     "all_completed": servers
                         .iter()
-                        .all(|(_, _, completed)| *completed == (waves * CHURN_WAVE) as u64),
+                        .all(|s| s.completed == (waves * CHURN_WAVE) as u64),
                     "rss_kept_per_user_bytes": median(&kept),
                     "samples_rss_kept_per_user_bytes": kept,
-                    "rss_after_warm_up_bytes": servers.iter().map(|s| s.0).collect::<Vec<_>>(),
-                    "rss_at_end_bytes": servers.iter().map(|s| s.1).collect::<Vec<_>>(),
+                    "rss_after_warm_up_bytes": servers.iter().map(|s| s.rss_after_warm_up).collect::<Vec<_>>(),
+                    "rss_at_end_bytes": servers.iter().map(|s| s.rss_at_end).collect::<Vec<_>>(),
                 })
             });
         match result {

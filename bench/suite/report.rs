@@ -31,6 +31,16 @@ fn number(figure: &Value, name: &str, key: &str) -> Option<f64> {
     named(figure, name)?[key].as_f64()
 }
 
+/// The RSS kept per user of each fresh server of a churn row.
+fn churn_samples(row: &Value) -> Vec<f64> {
+    row["samples_rss_kept_per_user_bytes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect()
+}
+
 fn runs_per_second(figures: &Figures, peer: &str, users: u64) -> Option<f64> {
     named(&figures.throughput, peer)?["points"]
         .as_array()?
@@ -432,11 +442,9 @@ pub(crate) fn markdown(
             continue;
         }
         let kept = row["rss_kept_per_user_bytes"].as_f64();
-        let each: Vec<String> = row["samples_rss_kept_per_user_bytes"]
-            .as_array()
+        let each: Vec<String> = churn_samples(row)
             .into_iter()
-            .flatten()
-            .map(|sample| format!("{} B", cell(sample.as_f64(), 0)))
+            .map(|sample| format!("{sample:.0} B"))
             .collect();
         let _ = writeln!(
             md,
@@ -532,12 +540,7 @@ fn bounds(f: &Figures) -> String {
         );
     }
     let departed_rss = number(&f.churn, "replay TTL 1 s", "rss_kept_per_user_bytes");
-    let departed_rss_each: Vec<f64> = named(&f.churn, "replay TTL 1 s")
-        .and_then(|row| row["samples_rss_kept_per_user_bytes"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_f64)
-        .collect();
+    let departed_rss_each = named(&f.churn, "replay TTL 1 s").map_or_else(Vec::new, churn_samples);
     let least = departed_rss_each.iter().copied().reduce(f64::min);
     let most = departed_rss_each.iter().copied().reduce(f64::max);
     if let (Some(rss), Some(heap), Some(least), Some(most)) =

@@ -243,10 +243,7 @@ impl Server {
             std::time::Duration::from_millis(10),
             std::time::Duration::from_secs(30),
         ));
-        // glibc takes milliseconds to walk its arenas (0.4 to 7 ms after
-        // sweeps of 1,000 users each), so the pages go back on the blocking
-        // pool, one hand-back at a time, not on the accept loop.
-        let mut giving_back: Option<tokio::task::JoinHandle<()>> = None;
+        let mut page_return = memory::PageReturn::default();
         let idle_exit = shared.config.idle_exit;
         // Look a few times per idle period, at most once a second (the branch
         // is off without an idle exit).
@@ -262,9 +259,7 @@ impl Server {
                     if !forgotten.is_empty() {
                         shared.agent.forget_users(&forgotten);
                         shared.rate_limiter.retain_recent();
-                        if giving_back.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
-                            giving_back = Some(tokio::task::spawn_blocking(memory::give_back_freed));
-                        }
+                        page_return.start();
                     }
                 }
                 _ = idle_check.tick(), if idle_exit.is_some() => {
