@@ -57,6 +57,17 @@
 //! - `server` (default): the reference server ([`server`]) and the chain's
 //!   in-process tier ([`InProcessBackend`]).
 //! - `container` (default): the chain's container tier (bollard, tar).
+//! - `mock` (default): `ws_harness::mock`, a scriptable WebSocket mock
+//!   server for any protocol, over `ws://` or `wss://`; it needs a TLS
+//!   feature for its certificates.
+//! - `tls-ring` (default) or `tls-aws-lc-rs`: the rustls crypto provider of
+//!   `wss://`, `https://` and the mock's certificates, used when the test
+//!   binary installed no process default
+//!   (`rustls::crypto::CryptoProvider::install_default`). Take the one your
+//!   own crates use: a service on rustls' defaults (aws-lc-rs) sets
+//!   `default-features = false` and lists `tls-aws-lc-rs` with the others,
+//!   so rustls never has both providers and no `ClientConfig::builder()`
+//!   of yours panics. With neither, `wss://` needs an installed default.
 //! - `load`: the load engine behind `ws-harness load` ([`load`]).
 //!
 //! Without `server` or `container` the tier is still reported, skipped with
@@ -82,6 +93,14 @@
 //!   [`server::RateLimiter`], the [`server::EventMonitor`] and the
 //!   [`server::PerformanceMonitor`]; inside, one module per concept.
 //! - The `ws-harness` command line is the package `ws-harness-cli` (`cli/`).
+
+#[cfg(all(
+    feature = "mock",
+    not(any(feature = "tls-ring", feature = "tls-aws-lc-rs"))
+))]
+compile_error!(
+    "the ws-harness feature `mock` makes TLS certificates: turn on `tls-ring` or `tls-aws-lc-rs` beside it"
+);
 
 pub mod auth;
 pub mod check;

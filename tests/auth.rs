@@ -50,30 +50,24 @@ async fn each_refusal_is_a_401_with_its_json_code() {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let claims = URL_SAFE_NO_PAD.encode(json!({"sub": "alice", "exp": now() + 60}).to_string());
     let alg_none = format!("{header}.{claims}.");
-    let expired = server
-        .auth
-        .sign(&Claims {
-            sub: "alice".into(),
-            exp: now() - 30,
-            iat: None,
-        })
-        .unwrap();
-    let empty_sub = server
-        .auth
-        .sign(&Claims {
-            sub: String::new(),
-            exp: now() + 60,
-            iat: None,
-        })
-        .unwrap();
-    let long_sub = server
-        .auth
-        .sign(&Claims {
-            sub: "x".repeat(129),
-            exp: now() + 60,
-            iat: None,
-        })
-        .unwrap();
+    let expired = server.auth.sign(&Claims {
+        sub: "alice".into(),
+        exp: now() - 30,
+        iat: None,
+        nbf: None,
+    });
+    let empty_sub = server.auth.sign(&Claims {
+        sub: String::new(),
+        exp: now() + 60,
+        iat: None,
+        nbf: None,
+    });
+    let long_sub = server.auth.sign(&Claims {
+        sub: "x".repeat(129),
+        exp: now() + 60,
+        iat: None,
+        nbf: None,
+    });
     let cases = [
         ("garbage", "not.a.jwt".to_owned(), "invalid_token"),
         (

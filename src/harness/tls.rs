@@ -1,24 +1,25 @@
 //! TLS for `wss://` servers (staging, a `url`) and `https://` readiness
-//! checks: rustls with the `ring` provider.
+//! checks, and the crypto provider the mock's `wss://` uses.
 //!
-//! The provider is handed to every TLS config the harness builds, so the
-//! harness never needs rustls' process-wide default and never sets it: a
-//! test binary with both rustls providers compiled in (yours and ours), or
-//! with none installed, connects without panicking, and your own choice of
-//! default stays yours.
+//! The provider follows rustls' advice for libraries: the process default
+//! when the test binary installed one
+//! (`rustls::crypto::CryptoProvider::install_default`), otherwise the one
+//! the `tls-ring` (default) or `tls-aws-lc-rs` feature compiles in. It is
+//! handed to every TLS config the harness builds, so the harness never sets
+//! the process default and never needs it: your own choice stays yours.
 //!
-//! Trusted roots: the platform's store (read once per process with
-//! `rustls-native-certs`: the files of `SSL_CERT_FILE`/`SSL_CERT_DIR` or the
-//! distribution's bundle on Linux, the keychain on macOS, the system store
-//! on Windows), because that is where a team's IT puts its private CAs and
-//! what `curl` on the same machine trusts; plus `tls_ca_file`.
+//! Trusted roots: the platform's verifier (`rustls-platform-verifier`: the
+//! files of `SSL_CERT_FILE`/`SSL_CERT_DIR` or the distribution's bundle on
+//! Linux, the Security framework on macOS, CryptoAPI on Windows), because
+//! that is where a team's IT puts its private CAs and what `curl` on the
+//! same machine trusts; plus `tls_ca_file`.
 
-use once_cell::sync::Lazy;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls_platform_verifier::Verifier;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,32 +104,48 @@ pub enum TlsError {
         #[source]
         source: rustls::Error,
     },
-    /// No root certificate to verify a server with.
+    /// The platform's verifier has no root certificate to verify a server with.
     #[error(
-        "no trusted root certificates: the platform's store has none ({problems}); set tls_ca_file to the PEM file of the server's CA"
+        "no trusted root certificates: the platform's store has none ({source}); set tls_ca_file to the PEM file of the server's CA"
     )]
     NoRoots {
-        /// What reading the platform's store reported.
-        problems: String,
+        /// What the platform's verifier reported.
+        #[source]
+        source: rustls::Error,
+    },
+    /// No crypto provider: the test binary installed no process default and
+    /// neither TLS feature of ws-harness is on.
+    #[error(
+        "no TLS crypto provider: turn on the ws-harness feature `tls-ring` or `tls-aws-lc-rs`, or install one with rustls::crypto::CryptoProvider::install_default before the test connects"
+    )]
+    NoProvider,
+    /// The installed process-default provider cannot do TLS 1.2 or 1.3.
+    #[error("the process-default TLS crypto provider cannot do TLS 1.2 or 1.3")]
+    UnusableProvider {
+        /// rustls' reason.
+        #[source]
+        source: rustls::Error,
     },
 }
 
-/// The provider every TLS config of the harness is built with.
-fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: Lazy<Arc<CryptoProvider>> =
-        Lazy::new(|| Arc::new(rustls::crypto::ring::default_provider()));
-    Arc::clone(&PROVIDER)
-}
-
-/// The platform's roots, read once per process, and what went wrong
-/// reading them.
-fn platform_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
-    static ROOTS: Lazy<(Vec<CertificateDer<'static>>, Vec<String>)> = Lazy::new(|| {
-        let found = rustls_native_certs::load_native_certs();
-        let problems = found.errors.iter().map(ToString::to_string).collect();
-        (found.certs, problems)
-    });
-    &ROOTS
+/// The crypto provider of every TLS config of the harness: the process
+/// default when the test binary installed one, otherwise the one the
+/// `tls-ring` or `tls-aws-lc-rs` feature compiles in (`ring` when both are);
+/// [`TlsError::NoProvider`] when there is neither.
+pub(crate) fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Ok(Arc::clone(installed));
+    }
+    #[cfg(feature = "tls-ring")]
+    #[allow(
+        deprecated,
+        reason = "rustls 0.23.48 deprecates ring's provider for its lack of post-quantum key exchange; `tls-aws-lc-rs` has it"
+    )]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(feature = "tls-aws-lc-rs", not(feature = "tls-ring")))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+    Err(TlsError::NoProvider)
 }
 
 impl TlsSettings {
@@ -139,42 +156,38 @@ impl TlsSettings {
     /// [`TlsError`] naming the setting and the file when a file cannot be
     /// read or holds no certificate or key, or when no root is trusted.
     pub fn client(&self) -> Result<ClientTls, TlsError> {
-        let builder = ClientConfig::builder_with_provider(provider())
+        let provider = provider()?;
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .expect("ring supports TLS 1.2 and 1.3");
-        let (builder, trust) = if self.insecure_skip_verify {
-            let verifier = Arc::new(AnyCertificate(provider()));
-            let builder = builder
-                .dangerous()
-                .with_custom_certificate_verifier(verifier);
-            (builder, Trust::Unverified)
+            .map_err(|source| TlsError::UnusableProvider { source })?;
+        let (verifier, trust): (Arc<dyn ServerCertVerifier>, _) = if self.insecure_skip_verify {
+            (Arc::new(AnyCertificate(provider)), Trust::Unverified)
         } else {
-            let mut roots = RootCertStore::empty();
-            let (platform, problems) = platform_roots();
-            roots.add_parsable_certificates(platform.iter().cloned());
-            if let Some(path) = &self.ca_file {
-                for cert in read_certificates("tls_ca_file", path)? {
-                    roots.add(cert).map_err(|source| TlsError::Refused {
-                        key: "tls_ca_file",
-                        path: path.clone(),
-                        source,
-                    })?;
-                }
-            }
-            if roots.is_empty() {
-                let problems = if problems.is_empty() {
-                    "it is empty".to_owned()
-                } else {
-                    problems.join("; ")
-                };
-                return Err(TlsError::NoRoots { problems });
-            }
+            let extra_roots = match &self.ca_file {
+                Some(path) => read_certificates("tls_ca_file", path)?,
+                None => Vec::new(),
+            };
+            let verifier =
+                Verifier::new_with_extra_roots(extra_roots, provider).map_err(|source| {
+                    match &self.ca_file {
+                        // With a CA file there are roots, so the file was refused.
+                        Some(path) => TlsError::Refused {
+                            key: "tls_ca_file",
+                            path: path.clone(),
+                            source,
+                        },
+                        None => TlsError::NoRoots { source },
+                    }
+                })?;
             let trust = Trust::Verified {
                 ca_file: self.ca_file.clone(),
                 client_cert: self.client_cert.is_some(),
             };
-            (builder.with_root_certificates(roots), trust)
+            (Arc::new(verifier), trust)
         };
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
         let config = match (&self.client_cert, &self.client_key) {
             (Some(cert), Some(key)) => {
                 let chain = read_certificates("tls_client_cert", cert)?;

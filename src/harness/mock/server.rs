@@ -803,7 +803,7 @@ impl Certificate {
         ));
         let ca_file = dir.join("ca.pem");
         std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&ca_file, ca.pem()))
+            .and_then(|()| std::fs::write(&ca_file, pem_certificate(ca.der())))
             .map_err(|e| MockError::Certificate(format!("{}: {e}", ca_file.display())))?;
         let client_tls = TlsSettings {
             ca_file: Some(ca_file.clone()),
@@ -821,7 +821,8 @@ impl Certificate {
     }
 
     fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, MockError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider =
+            crate::harness::tls::provider().map_err(|e| MockError::ClientTls(Box::new(e)))?;
         let key = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.clone());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -832,6 +833,19 @@ impl Certificate {
             .map_err(|e| MockError::Certificate(e.to_string()))?;
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
+}
+
+/// A DER certificate as a PEM block (RFC 7468): base64 in lines of 64.
+fn pem_certificate(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in base64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 impl Drop for Certificate {
