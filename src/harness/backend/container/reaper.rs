@@ -3,30 +3,42 @@
 //!
 //! Each container of a user's service carries an owner label: the process
 //! that ran the tests (the parent of the test process: `cargo test` or the
-//! nextest runner) as `<boot id>/<pid>/<start time>`. Every start of the
-//! container tier first sweeps the engine: a container whose owner ran on
-//! this machine and is gone (ended, or killed with SIGKILL) is removed.
-//! Test processes of one run share a container; the next run removes it.
+//! nextest runner) as `<host name>/<pid>/<seconds from boot to its start>`.
+//! Every start of the container tier first sweeps the engine: a container
+//! whose owner ran on this machine and is gone (ended, or killed with
+//! SIGKILL) is removed. Test processes of one run share a container; the
+//! next run removes it.
+//!
+//! Processes are read through `sysinfo`, on Linux, macOS and Windows alike.
+//! The start is counted from boot, not read as a date, so a wall clock set
+//! or a laptop resumed from sleep does not make a living owner look gone;
+//! it is compared to within [`START_TOLERANCE_SECS`], as Windows reports
+//! the boot time to about a second.
 //!
 //! A compose service's container carries the label too; when it is swept,
 //! the rest of its project goes with it: every container and network
 //! compose made for it.
 //!
-//! Where an owner's liveness cannot be read (outside Linux) nothing is swept.
+//! Where the host's name cannot be read, nothing is swept.
 
 use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 /// The label naming a container's owner.
 pub(super) const OWNER_LABEL: &str = "dev.ws-harness.owner";
 
-/// This run's owner: the parent of this process, on this boot.
+/// How far two readings of one process's start may differ, in seconds.
+const START_TOLERANCE_SECS: u64 = 2;
+
+/// This run's owner: the parent of this process, on this host.
 pub(super) fn owner() -> String {
-    let parent = parent_pid();
+    let me = read_process(std::process::id());
+    let parent = me.and_then(|me| me.parent).unwrap_or(std::process::id());
+    let since_boot = read_process(parent).map_or(0, |p| p.since_boot);
     format!(
-        "{}/{parent}/{}",
-        boot_id().unwrap_or_default(),
-        start_time(parent).unwrap_or_default()
+        "{}/{parent}/{since_boot}",
+        System::host_name().unwrap_or_default()
     )
 }
 
@@ -34,7 +46,7 @@ pub(super) fn owner() -> String {
 /// returns their ids. Failures are logged, not fatal: a sweep never stops a
 /// test from getting its backend.
 pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
-    let Some(boot) = boot_id() else {
+    let Some(host) = System::host_name() else {
         return Vec::new();
     };
     // One sweep at a time on this machine: two at once would race to
@@ -56,7 +68,7 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
         let Some(owner) = labels.get(OWNER_LABEL) else {
             continue;
         };
-        if !is_gone(owner, &boot) {
+        if !is_gone(owner, &host) {
             continue;
         }
         if let Some(project) = labels.get(super::compose::PROJECT_LABEL) {
@@ -125,47 +137,51 @@ async fn remove_project(docker: &Docker, project: &str) -> Vec<String> {
     removed
 }
 
-/// Whether `owner` ran on this boot and is no longer running.
-fn is_gone(owner: &str, boot: &str) -> bool {
-    let mut parts = owner.split('/');
-    let (Some(owner_boot), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next())
+/// Whether `owner` ran on `host` and is no longer running.
+fn is_gone(owner: &str, host: &str) -> bool {
+    // The host name holds no '/', but read from the right all the same.
+    let mut parts = owner.rsplitn(3, '/');
+    let (Some(since_boot), Some(pid), Some(owner_host)) =
+        (parts.next(), parts.next(), parts.next())
     else {
         return false;
     };
-    if owner_boot != boot {
-        return false;
-    }
-    let Ok(pid) = pid.parse::<u32>() else {
+    let (Ok(pid), Ok(since_boot)) = (pid.parse::<u32>(), since_boot.parse::<u64>()) else {
         return false;
     };
-    start_time(pid).is_none_or(|now| now != started)
+    if owner_host != host {
+        return false;
+    }
+    read_process(pid).is_none_or(|now| now.since_boot.abs_diff(since_boot) > START_TOLERANCE_SECS)
 }
 
-#[cfg(unix)]
-fn parent_pid() -> u32 {
-    std::os::unix::process::parent_id()
+/// What the sweep reads of a running process.
+#[derive(Debug, Clone, Copy)]
+struct ProcessFacts {
+    /// Seconds from boot to the process's start: with the pid, it names
+    /// one process even after its pid is reused.
+    since_boot: u64,
+    parent: Option<u32>,
 }
 
-#[cfg(not(unix))]
-fn parent_pid() -> u32 {
-    std::process::id()
-}
-
-/// This boot's id (Linux); `None` elsewhere.
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|id| id.trim().to_owned())
-}
-
-/// When process `pid` started, in clock ticks since boot (field 22 of
-/// `/proc/<pid>/stat`): with the pid, it names one process even after its
-/// pid is reused. `None` when there is no such process (or no `/proc`).
-fn start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces; fields follow the last ')'.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19).map(str::to_owned)
+/// Process `pid`, or `None` when there is no such process or it is a zombie
+/// (ended, waiting for its parent to read its status).
+fn read_process(pid: u32) -> Option<ProcessFacts> {
+    let pid = Pid::from_u32(pid);
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing(),
+    );
+    let process = system.process(pid)?;
+    if process.status() == ProcessStatus::Zombie {
+        return None;
+    }
+    Some(ProcessFacts {
+        since_boot: process.start_time().saturating_sub(System::boot_time()),
+        parent: process.parent().map(Pid::as_u32),
+    })
 }
 
 #[cfg(test)]
@@ -173,16 +189,27 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg(target_os = "linux")]
     fn this_process_is_alive_and_a_made_up_one_is_gone() {
-        let boot = boot_id().unwrap();
+        let host = System::host_name().unwrap();
         let me = std::process::id();
-        let alive = format!("{boot}/{me}/{}", start_time(me).unwrap());
-        assert!(!is_gone(&alive, &boot));
-        // The same pid with another start time is another process.
-        assert!(is_gone(&format!("{boot}/{me}/1"), &boot));
-        // Another boot's owners are not this machine's to judge.
-        assert!(!is_gone(&format!("other-boot/{me}/1"), &boot));
-        assert!(!is_gone("garbage", &boot));
+        let since_boot = read_process(me).unwrap().since_boot;
+        let alive = format!("{host}/{me}/{since_boot}");
+        assert!(!is_gone(&alive, &host));
+        // The same pid started at another time is another process.
+        assert!(is_gone(&format!("{host}/{me}/{}", since_boot + 60), &host));
+        // A pid nothing runs under: pids are below 2^22 on Linux.
+        assert!(is_gone(&format!("{host}/4294967290/{since_boot}"), &host));
+        // Another host's owners are not this machine's to judge.
+        assert!(!is_gone(&format!("other-host/{me}/1"), &host));
+        assert!(!is_gone("garbage", &host));
+        assert!(!is_gone(&format!("{host}/x/1"), &host));
+    }
+
+    #[test]
+    fn the_owner_is_the_parent_of_this_process() {
+        let owner = owner();
+        let pid: u32 = owner.split('/').nth(1).unwrap().parse().unwrap();
+        assert_eq!(Some(pid), read_process(std::process::id()).unwrap().parent);
+        assert!(!is_gone(&owner, &System::host_name().unwrap()));
     }
 }
