@@ -63,3 +63,21 @@ fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
         .collect();
     assert_eq!(block, doc, "README and src/harness/mock/mod.rs differ");
 }
+
+/// The README's line for a service on aws-lc-rs is the one the fixture
+/// crate of such a service uses (`version` there, `path` here).
+#[test]
+fn the_aws_lc_rs_line_is_the_fixture_crates() {
+    let manifest = include_str!("../fixtures/service-aws-lc-rs/Cargo.toml");
+    let features = |text: &str| -> String {
+        let line = text
+            .lines()
+            .find(|l| l.contains("tls-aws-lc-rs") && l.contains("ws-harness = {"))
+            .expect("a ws-harness line with tls-aws-lc-rs");
+        line.split_once("default-features")
+            .expect("default-features on the line")
+            .1
+            .to_owned()
+    };
+    assert_eq!(features(README), features(manifest));
+}
