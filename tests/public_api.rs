@@ -5,7 +5,7 @@ use std::any::type_name;
 
 use ws_harness::auth::{
     AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
-    TokenSource, bearer_request, subject_of, token_from_headers,
+    TokenProblem, TokenSource, bearer_request, subject_of, token_from_headers,
 };
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
@@ -50,6 +50,7 @@ fn every_public_item_is_importable() {
         type_name::<AuthError>(),
         type_name::<Claims>(),
         type_name::<JwtAuth>(),
+        type_name::<TokenProblem>(),
         type_name::<TokenSource>(),
         type_name::<CheckReport>(),
         type_name::<UserReport>(),
