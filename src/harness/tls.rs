@@ -106,7 +106,7 @@ pub enum TlsError {
     },
     /// The platform's verifier has no root certificate to verify a server with.
     #[error(
-        "no trusted root certificates: the platform's store has none ({source}); set tls_ca_file to the PEM file of the server's CA"
+        "no trusted root certificates: the platform's store has none; set tls_ca_file to the PEM file of the server's CA"
     )]
     NoRoots {
         /// What the platform's verifier reported.

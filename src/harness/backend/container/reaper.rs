@@ -9,11 +9,12 @@
 //! SIGKILL) is removed. Test processes of one run share a container; the
 //! next run removes it.
 //!
-//! Processes are read through `sysinfo`, on Linux, macOS and Windows alike.
-//! The start is counted from boot, not read as a date, so a wall clock set
-//! or a laptop resumed from sleep does not make a living owner look gone;
-//! it is compared to within [`START_TOLERANCE_SECS`], as Windows reports
-//! the boot time to about a second.
+//! Processes are read through `sysinfo`, on Linux, macOS and Windows alike
+//! (only Linux is run here). The start is counted from boot rather than
+//! kept as a date: on Linux that is the kernel's tick count, which a wall
+//! clock set does not move. Readings are compared to within
+//! [`START_TOLERANCE_SECS`], as Windows derives the boot time from the
+//! clock to about a second.
 //!
 //! A compose service's container carries the label too; when it is swept,
 //! the rest of its project goes with it: every container and network

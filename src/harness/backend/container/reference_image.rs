@@ -29,19 +29,16 @@ const BINARY: &str = "reference-server";
 /// How many lines of cargo's output a failure quotes.
 const QUOTED_LINES: usize = 15;
 /// The image whose toolchain compiles the server where the host cannot.
-pub(crate) const BUILDER_IMAGE: &str = "rust:1";
-/// The first stage of the build inside the engine. Its context holds the
-/// sources under `ws-harness/` and the generated crate under `BINARY/`.
-const BUILD_STAGE: &str = r#"# Written by ws-harness: the host cannot build a static Linux binary for
-# this engine, so the engine builds it in a Rust image, then copies it into
-# the image below.
-FROM rust:1 AS build
-COPY . /build
+const BUILDER_IMAGE: &str = "rust:1";
+/// The steps of the first stage of the build inside the engine, after its
+/// `FROM`. The context holds the sources under `ws-harness/` and the
+/// generated crate under `reference-server/`; cargo fetches the
+/// dependencies from crates.io.
+const BUILD_STEPS: &str = r#"COPY . /build
 RUN cd /build/reference-server \
  && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release \
     --target "$(rustc -vV | sed -n 's/^host: //p')" \
  && cp target/*/release/reference-server /reference-server
-
 "#;
 
 /// Why the reference image could not be had.
@@ -387,7 +384,9 @@ fn in_engine_dockerfile() -> String {
         "docker/Dockerfile copies {BINARY}"
     );
     let image = DOCKERFILE.replace(&copy, &format!("COPY --from=build /{BINARY} /{BINARY}"));
-    format!("{BUILD_STAGE}{image}")
+    format!(
+        "# Written by ws-harness: this host cannot build a static Linux binary\n# for the engine, so the engine builds it in a Rust image first.\nFROM {BUILDER_IMAGE} AS build\n{BUILD_STEPS}\n{image}"
+    )
 }
 
 /// The context of the build inside the engine: the sources' image inputs
