@@ -482,6 +482,8 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// Unix only: the context's endpoint is a symlink to the engine's socket.
+#[cfg(unix)]
 #[tokio::test]
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn the_engine_of_the_current_docker_context_is_found_and_named_in_the_report() {
