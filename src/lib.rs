@@ -125,7 +125,7 @@ pub use harness::{
     RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, Rule, SaveError,
     SequenceRule, ServiceDefinition, ServiceSource, SkipReason, Socket, TOKEN_COMMAND_TIMEOUT,
     TestClient, TestClientFactory, TierAttempt, TierOutcome, TlsError, TlsSettings, TokenError,
-    Transcript, UnknownTier, Violation, error_code, event, frame, transcript_dir,
+    Transcript, TranscriptWindow, UnknownTier, Violation, error_code, event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{

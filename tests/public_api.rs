@@ -41,7 +41,7 @@ use ws_harness::{
     FrameMatcher, HttpCheckError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine,
     ProbeOutcome, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution,
     ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome,
-    Transcript, Tried, UnknownTier, error_code, event, frame, transcript_dir,
+    Transcript, TranscriptWindow, Tried, UnknownTier, error_code, event, frame, transcript_dir,
 };
 
 #[test]
@@ -95,6 +95,7 @@ fn every_public_item_is_importable() {
         type_name::<TestClient>(),
         type_name::<TestClientFactory>(),
         type_name::<Transcript>(),
+        type_name::<TranscriptWindow>(),
         type_name::<AgentEvent>(),
         type_name::<ClientMessage>(),
         type_name::<ErrorCode>(),

@@ -5,7 +5,7 @@
 use super::access::{Socket, TokenIn};
 use super::contract::{Contract, ContractError, ContractStream, Violation};
 use super::credentials::Minter;
-use super::transcript::Transcript;
+use super::transcript::{Transcript, TranscriptWindow};
 use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfig};
 use crate::auth::AuthError;
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
@@ -281,7 +281,7 @@ impl ClientOptions {
             user: self.user.clone(),
             connection: 0,
             ws: None,
-            transcript: Transcript::new(),
+            transcript: Transcript::new(TranscriptWindow::default()),
             event_timeout: self.factory.config.event_timeout,
             contract: contract.stream(subject),
             violations: Vec::new(),
@@ -372,12 +372,16 @@ impl TestClient {
     /// The highest `event_id` received so far (0 before any event).
     #[must_use]
     pub fn last_event_id(&self) -> u64 {
-        self.transcript
-            .frames()
-            .iter()
-            .filter_map(|f| f.json.get("event_id").and_then(Value::as_u64))
-            .max()
-            .unwrap_or(0)
+        self.transcript.last_event_id()
+    }
+
+    /// How much of the transcript is kept in memory from now on (default:
+    /// [`TranscriptWindow::default`]); the event ids for
+    /// [`last_event_id`](Self::last_event_id) and
+    /// [`expect_no_lost_or_duplicate_events`](Self::expect_no_lost_or_duplicate_events)
+    /// are kept whatever the window forgets.
+    pub fn set_transcript_window(&mut self, window: TranscriptWindow) {
+        self.transcript.set_window(window);
     }
 
     /// Sets the wait of the expectations that follow (default: the config's
@@ -610,7 +614,12 @@ impl TestClient {
         let Some(ws) = self.ws.as_mut() else {
             return false;
         };
+        // Nothing is read after the deadline, not even a frame already
+        // waiting: under a flood there always is one.
         let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return false;
+        }
         let Ok(next) = tokio::time::timeout(wait, ws.next()).await else {
             return false;
         };

@@ -3,7 +3,7 @@
 
 use super::TestClient;
 use super::matcher::FrameMatcher;
-use super::transcript::{SaveError, Transcript, transcript_dir};
+use super::transcript::{ReceivedFrame, SaveError, Transcript, transcript_dir};
 use super::with_sources;
 use crate::protocol::{AgentEvent, EventType};
 use serde_json::Value;
@@ -30,6 +30,8 @@ impl TestClient {
                 Check::Done(value) => return Ok(value),
                 Check::Fail(problem) => problem,
                 Check::Wait(missing) => {
+                    // `pull` reads nothing once the deadline passed, so a
+                    // service that never stops sending cannot hold us here.
                     if self.pull(deadline).await {
                         continue;
                     }
@@ -91,11 +93,11 @@ impl TestClient {
     ) -> Result<Value, ExpectationFailed> {
         let matcher = matcher.into();
         let expected = || format!("{matcher} within {timeout:?}");
+        let mut search = InOrder::default();
         self.wait(expected, timeout, |t| {
-            let found = t.pending().find(|(_, f)| matcher.matches(&f.json));
-            match found.map(|(i, _)| i) {
-                Some(i) => Check::Done(take(t, &[i]).remove(0)),
-                None => Check::Wait(Missing::Frames(std::slice::from_ref(&matcher))),
+            match search.advance(t, 1, |_, json| matcher.matches(json)) {
+                Ok(found) => Check::Done(take(t, found).remove(0)),
+                Err(_) => Check::Wait(Missing::Frames(std::slice::from_ref(&matcher))),
             }
         })
         .await
@@ -118,11 +120,12 @@ impl TestClient {
                 let Some(&i) = pending.get(k) else {
                     return Check::Wait(Missing::Frames(&matchers[k..]));
                 };
-                if !matcher.matches(&t.frames()[i].json) {
+                let frame = t.frame(i).expect("a pending frame is in the window");
+                if !matcher.matches(&frame.json) {
                     return Check::Fail(format!(
                         "wrong order: expected {matcher} as frame {} of the sequence, got {}",
                         k + 1,
-                        summary(&t.frames()[i].json, &t.frames()[i].text)
+                        summary(&frame.json, &frame.text)
                     ));
                 }
             }
@@ -142,20 +145,32 @@ impl TestClient {
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
         let expected = || format!("in any order: {}", Missing::Frames(matchers));
+        // Each frame is tested once, when it first arrives, and taken by
+        // the first matcher still without a frame that it matches.
+        let mut found: Vec<Option<usize>> = vec![None; matchers.len()];
+        let mut next = 0;
         self.wait(expected, timeout, |t| {
-            let mut used = Vec::new();
-            let mut missing = Vec::new();
-            for matcher in matchers {
-                let found = t
-                    .pending()
-                    .find(|(i, f)| !used.contains(i) && matcher.matches(&f.json));
-                match found {
-                    Some((i, _)) => used.push(i),
-                    None => missing.push(matcher),
+            // A frame found earlier and forgotten since: search the window again.
+            if found.iter().flatten().any(|&i| i < t.forgotten()) {
+                found.fill(None);
+                next = 0;
+            }
+            for (i, frame) in t.pending_from(next) {
+                if let Some(slot) = matchers.iter().zip(found.iter_mut()).find_map(|(m, slot)| {
+                    (slot.is_none() && m.matches(&frame.json)).then_some(slot)
+                }) {
+                    *slot = Some(i);
                 }
             }
+            next = t.received();
+            let missing: Vec<&FrameMatcher> = matchers
+                .iter()
+                .zip(&found)
+                .filter_map(|(m, slot)| slot.is_none().then_some(m))
+                .collect();
             if missing.is_empty() {
-                Check::Done(take(t, &used))
+                let positions: Vec<usize> = found.iter().flatten().copied().collect();
+                Check::Done(take(t, &positions))
             } else {
                 Check::Wait(Missing::Each(missing))
             }
@@ -179,9 +194,10 @@ impl TestClient {
                 Missing::Frames(matchers)
             )
         };
+        let mut search = InOrder::default();
         self.wait(expected, timeout, |t| {
-            match subsequence(t, matchers.len(), |k, json| matchers[k].matches(json)) {
-                Ok(found) => Check::Done(take(t, &found)),
+            match search.advance(t, matchers.len(), |k, json| matchers[k].matches(json)) {
+                Ok(found) => Check::Done(take(t, found)),
                 Err(k) => Check::Wait(Missing::Frames(&matchers[k..])),
             }
         })
@@ -213,15 +229,20 @@ impl TestClient {
             |json: &Value| json.get("message_id").and_then(Value::as_str) == Some(message_id);
         let is =
             |json: &Value, event: &str| json.get("type").and_then(Value::as_str) == Some(event);
+        let mut search = InOrder::default();
+        let mut errors = InOrder::default();
         self.wait(expected, timeout, |t| {
-            let in_order = subsequence(t, required.len(), |k, json| {
+            let in_order = search.advance(t, required.len(), |k, json| {
                 is(json, required[k].as_str()) && of_run(json)
             });
             match in_order {
                 Ok(found) => {
+                    let found = found.to_vec();
                     let events = found
                         .iter()
-                        .map(|i| AgentEvent::from_json(&t.frames()[*i].json))
+                        .map(|&i| {
+                            AgentEvent::from_json(&t.frame(i).expect("found in the window").json)
+                        })
                         .collect::<Result<Vec<_>, _>>();
                     match events {
                         Ok(events) => {
@@ -236,10 +257,10 @@ impl TestClient {
                     }
                 }
                 Err(k) => {
-                    let failed = t
-                        .pending()
-                        .map(|(_, f)| f)
-                        .find(|f| is(&f.json, "agent_error") && of_run(&f.json));
+                    let failed = errors
+                        .advance(t, 1, |_, json| is(json, "agent_error") && of_run(json))
+                        .ok()
+                        .and_then(|found| t.frame(found[0]));
                     match failed {
                         Some(error) => Check::Fail(format!(
                             "the run failed before {}: {}",
@@ -267,21 +288,15 @@ impl TestClient {
             let problem = violation.to_string();
             return Err(self.failure(expected, problem).await);
         }
-        let extra: Vec<String> = self
-            .transcript
-            .frames()
-            .iter()
-            .filter(|f| !f.matched)
-            .map(|f| summary(&f.json, &f.text))
-            .collect();
-        if extra.is_empty() {
+        let extra: Vec<&ReceivedFrame> = self.transcript.pending().map(|(_, f)| f).collect();
+        let forgotten = self.transcript.forgotten_unmatched();
+        if extra.is_empty() && forgotten == 0 {
             return Ok(());
         }
-        let problem = format!(
-            "extra: {} unmatched frame(s): {}",
-            extra.len(),
-            extra.join(", ")
-        );
+        let mut problem = format!("extra: {}", listed(&extra, forgotten));
+        if forgotten > 0 {
+            problem += &format!(" ({forgotten} more received before them and forgotten)");
+        }
         Err(self.failure(expected, problem).await)
     }
 
@@ -295,27 +310,18 @@ impl TestClient {
         reason = "a failure carries its whole report; it is returned once, at the end of a test"
     )]
     pub async fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
-        let mut ids: Vec<u64> = self
-            .transcript
-            .frames()
-            .iter()
-            .filter_map(|f| f.json.get("event_id").and_then(Value::as_u64))
-            .collect();
-        ids.sort_unstable();
-        let duplicates: Vec<u64> = ids
-            .windows(2)
-            .filter(|w| w[0] == w[1])
-            .map(|w| w[0])
-            .collect();
-        ids.dedup();
-        let lost: Vec<u64> = ids.windows(2).flat_map(|w| (w[0] + 1)..w[1]).collect();
-        if duplicates.is_empty() && lost.is_empty() {
+        let ((lost, lost_count), duplicates) = self.transcript.lost_and_duplicated_event_ids();
+        if duplicates.is_empty() && lost_count == 0 {
             return Ok(());
         }
+        let more = match lost_count - lost.len() as u64 {
+            0 => String::new(),
+            more => format!(" and {more} more"),
+        };
         Err(self
             .failure(
                 "every event exactly once".to_owned(),
-                format!("lost event ids {lost:?}; duplicated event ids {duplicates:?}"),
+                format!("lost event ids {lost:?}{more}; duplicated event ids {duplicates:?}"),
             )
             .await)
     }
@@ -349,22 +355,44 @@ impl fmt::Display for Missing<'_> {
     }
 }
 
-/// The positions of unmatched frames for which `is(0, ..)`, `is(1, ..)`,
-/// ... `is(n - 1, ..)` hold, in that order, or the first `k` not found.
-fn subsequence(
-    t: &Transcript,
-    n: usize,
-    is: impl Fn(usize, &Value) -> bool,
-) -> Result<Vec<usize>, usize> {
-    let mut found = Vec::with_capacity(n);
-    let mut pending = t.pending();
-    for k in 0..n {
-        match pending.find(|(_, f)| is(k, &f.json)) {
-            Some((i, _)) => found.push(i),
-            None => return Err(k),
+/// A search for unmatched frames for which `is(0, ..)`, `is(1, ..)`, ...
+/// `is(n - 1, ..)` hold, in that order (others allowed between them), that
+/// resumes where it stopped: each frame is tested once, however often the
+/// search is advanced while frames arrive.
+#[derive(Default)]
+struct InOrder {
+    found: Vec<usize>,
+    next: usize,
+}
+
+impl InOrder {
+    /// Advances over the frames received since the last call: the `n`
+    /// positions once all are found, or else the first `k` not found yet.
+    fn advance(
+        &mut self,
+        t: &Transcript,
+        n: usize,
+        is: impl Fn(usize, &Value) -> bool,
+    ) -> Result<&[usize], usize> {
+        // A frame found earlier and forgotten since: search the window again.
+        if self.found.first().is_some_and(|&i| i < t.forgotten()) {
+            *self = Self::default();
+        }
+        for (i, frame) in t.pending_from(self.next) {
+            if self.found.len() == n {
+                break;
+            }
+            if is(self.found.len(), &frame.json) {
+                self.found.push(i);
+            }
+            self.next = i + 1;
+        }
+        if self.found.len() == n {
+            Ok(&self.found)
+        } else {
+            Err(self.found.len())
         }
     }
-    Ok(found)
 }
 
 /// Marks frames matched and returns them.
@@ -373,15 +401,53 @@ fn take(t: &mut Transcript, positions: &[usize]) -> Vec<Value> {
         .iter()
         .map(|i| {
             t.mark_matched(*i);
-            t.frames()[*i].json.clone()
+            t.frame(*i).expect("found in the window").json.clone()
         })
         .collect()
 }
 
-/// A frame in a few words: `agent_error (event 3 of m-1): <error>`, or its text.
+/// How many frames a failure names one by one; the rest are counted by kind.
+const LISTED_FRAMES: usize = 10;
+
+/// `3 unmatched frame(s): a, b, c`; past [`LISTED_FRAMES`], the first of
+/// them and the count of each kind, so a flood makes a short message.
+fn listed(frames: &[&ReceivedFrame], forgotten: usize) -> String {
+    let named: Vec<String> = frames
+        .iter()
+        .take(LISTED_FRAMES)
+        .map(|f| summary(&f.json, &f.text))
+        .collect();
+    let count = frames.len() + forgotten;
+    let mut out = format!("{count} unmatched frame(s): {}", named.join(", "));
+    if frames.len() > LISTED_FRAMES {
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for frame in frames {
+            let kind = frame
+                .json
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("(no type)");
+            if let Some((_, count)) = kinds.iter_mut().find(|(k, _)| *k == kind) {
+                *count += 1;
+            } else if kinds.len() < LISTED_FRAMES {
+                kinds.push((kind, 1));
+            }
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        out += &format!(
+            ", … and {} more; by kind: {}",
+            frames.len() - LISTED_FRAMES,
+            kinds.join(", ")
+        );
+    }
+    out
+}
+
+/// A frame in a few words: `agent_error (event 3 of m-1): <error>`, or its
+/// text, cut to a line's length.
 fn summary(json: &Value, text: &str) -> String {
     let Some(kind) = json.get("type").and_then(Value::as_str) else {
-        return text.to_owned();
+        return super::transcript::cut(text);
     };
     let mut out = kind.to_owned();
     if let Some(id) = json.get("event_id").and_then(Value::as_u64) {

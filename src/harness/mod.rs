@@ -49,4 +49,4 @@ pub use expect::ExpectationFailed;
 pub use matcher::{FrameMatcher, error_code, event, frame};
 pub use service::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
 pub use tls::{ClientTls, TlsError, TlsSettings};
-pub use transcript::{ReceivedFrame, SaveError, Transcript, transcript_dir};
+pub use transcript::{ReceivedFrame, SaveError, Transcript, TranscriptWindow, transcript_dir};

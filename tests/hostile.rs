@@ -1,0 +1,127 @@
+//! A service written to misbehave, on a real socket: it floods frames
+//! without pause. Every wait of the harness ends at its bound whatever the
+//! service sends, and a failure's message stays bounded. The bounds are
+//! checked with slack that holds on a loaded machine (twice the bound plus
+//! a second); the tight figures are the benchmark's.
+
+use futures_util::SinkExt;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use ws_harness::{
+    BackendInfo, BackendKind, ContractSource, ExpectationFailed, RealWebSocketTestConfig,
+    TestClient, TestClientFactory, event,
+};
+
+/// A server that sends `{"type":"noise","n":k}` without pause to every
+/// client, and `{"type":"target"}` after `target_after` noise frames.
+async fn flooding(target_after: Option<u64>) -> BackendInfo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                for n in 0u64.. {
+                    if Some(n) == target_after {
+                        let target = Message::text(r#"{"type":"target"}"#);
+                        if ws.send(target).await.is_err() {
+                            return;
+                        }
+                    }
+                    let noise = Message::text(format!(r#"{{"type":"noise","n":{n}}}"#));
+                    if ws.feed(noise).await.is_err() {
+                        return;
+                    }
+                    if n % 64 == 0 && ws.flush().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .build()
+        .unwrap();
+    let backend = BackendInfo::resolve(&config).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Url);
+    backend
+}
+
+/// A client of the flooding server, with no contract (the frames are the
+/// test's own).
+async fn client_of(backend: BackendInfo) -> TestClient {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .build()
+        .unwrap();
+    TestClientFactory::new(config, backend)
+        .unwrap()
+        .client("alice")
+        .await
+        .unwrap()
+}
+
+/// Twice the bound plus a second: what a loaded machine may add.
+fn slack(bound: Duration) -> Duration {
+    bound * 2 + Duration::from_secs(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expectation_under_a_flood_times_out_at_its_bound() {
+    let mut client = client_of(flooding(None).await).await;
+    let bound = Duration::from_secs(2);
+    let started = Instant::now();
+    let failed: ExpectationFailed = client
+        .expect_within(event("target"), bound)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < slack(bound),
+        "took {took:?} for a bound of {bound:?}"
+    );
+    assert!(
+        failed
+            .problem
+            .starts_with("timed out after 2s; missing: target"),
+        "{}",
+        failed.problem
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_behind_a_flood_is_found_when_it_arrives_in_time() {
+    let mut client = client_of(flooding(Some(50_000)).await).await;
+    let bound = Duration::from_secs(20);
+    let started = Instant::now();
+    let target = client.expect_within(event("target"), bound).await.unwrap();
+    assert_eq!(target["type"], "target");
+    let took = started.elapsed();
+    assert!(took < bound, "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message() {
+    let mut client = client_of(flooding(None).await).await;
+    let bound = Duration::from_secs(2);
+    let started = Instant::now();
+    let failed = client.expect_nothing(bound).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        took < slack(bound),
+        "took {took:?} for a bound of {bound:?}"
+    );
+    let message = failed.to_string();
+    assert!(
+        message.len() < 64 * 1024,
+        "a failure message of {} bytes",
+        message.len()
+    );
+    assert!(failed.problem.starts_with("extra: "), "{}", failed.problem);
+}

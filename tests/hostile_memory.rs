@@ -1,0 +1,84 @@
+//! The memory a client keeps while a service floods it, read from the OS
+//! in a test process of its own (this file holds one test): the transcript
+//! keeps a window, so a flood of small frames and a stream of huge ones
+//! both leave the peak bounded. Linux only (`VmHWM` of /proc/self/status).
+
+#![cfg(target_os = "linux")]
+
+use futures_util::SinkExt;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use ws_harness::{BackendInfo, ContractSource, RealWebSocketTestConfig, TestClientFactory};
+
+/// A server that sends `frame(k)` for k = 0, 1, ... without pause.
+async fn sending(frame: fn(u64) -> String) -> BackendInfo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                for k in 0u64.. {
+                    if ws.send(Message::text(frame(k))).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .build()
+        .unwrap();
+    BackendInfo::resolve(&config).await.unwrap()
+}
+
+/// Listens for `quiet` to a server sending `frame(k)`; how many frames came.
+async fn flood(frame: fn(u64) -> String, quiet: Duration) -> usize {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .build()
+        .unwrap();
+    let factory = TestClientFactory::new(config, sending(frame).await).unwrap();
+    let mut client = factory.client("alice").await.unwrap();
+    client.expect_nothing(quiet).await.unwrap_err();
+    client.transcript().received()
+}
+
+/// The process's peak resident memory, bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_small_frames_and_a_stream_of_huge_ones_leave_memory_bounded() {
+    let small = flood(
+        |k| format!(r#"{{"type":"noise","n":{k}}}"#),
+        Duration::from_secs(3),
+    )
+    .await;
+    let after_small = peak_rss();
+    // 15 MiB frames of plain text, under tungstenite's 16 MiB frame limit.
+    let huge = flood(|_| "x".repeat(15 << 20), Duration::from_secs(3)).await;
+    let after_huge = peak_rss();
+    eprintln!(
+        "{small} small frames: peak RSS {} MiB; then {huge} frames of 15 MiB: peak RSS {} MiB",
+        after_small >> 20,
+        after_huge >> 20
+    );
+    assert!(small > 20_000, "the flood was not a flood: {small} frames");
+    assert!(
+        after_small < 128 << 20,
+        "peak RSS {} MiB",
+        after_small >> 20
+    );
+    assert!(after_huge < 512 << 20, "peak RSS {} MiB", after_huge >> 20);
+}
