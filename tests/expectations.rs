@@ -89,7 +89,10 @@ async fn a_closed_connection_fails_at_once_not_at_the_timeout() {
     client.send_text("close").await.unwrap();
     let started = std::time::Instant::now();
     let failed = client.expect(event("never")).await.unwrap_err();
-    assert_eq!(problem(&failed), "the connection closed; missing: never");
+    assert_eq!(
+        problem(&failed),
+        "the connection closed: <close 4000 bye>; missing: never"
+    );
     assert!(started.elapsed() < ARRIVES, "it waited for the timeout");
     assert!(failed.transcript.contains("<close 4000 bye>"), "{failed}");
 }

@@ -125,3 +125,51 @@ async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message()
     );
     assert!(failed.problem.starts_with("extra: "), "{}", failed.problem);
 }
+
+/// A server that sends one text frame of `bytes` bytes, then waits.
+async fn oversized(bytes: usize) -> BackendInfo {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(
+                    stream,
+                    Some(
+                        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                            .max_frame_size(None)
+                            .max_message_size(None),
+                    ),
+                )
+                .await
+                else {
+                    return;
+                };
+                let _ = ws.send(Message::text("x".repeat(bytes))).await;
+                futures_util::StreamExt::for_each(ws, |_| async {}).await;
+            });
+        }
+    });
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .build()
+        .unwrap();
+    BackendInfo::resolve(&config).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_frame_over_the_size_limit_fails_naming_why_the_connection_closed() {
+    let mut client = client_of(oversized(17 << 20).await).await;
+    let failed = client
+        .expect_within(event("never"), Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(
+        failed.problem.starts_with(
+            "the connection closed: <connection error: Space limit exceeded: Message too long"
+        ),
+        "{}",
+        failed.problem
+    );
+}

@@ -281,6 +281,7 @@ impl ClientOptions {
             user: self.user.clone(),
             connection: 0,
             ws: None,
+            closed_by: None,
             transcript: Transcript::new(TranscriptWindow::default()),
             event_timeout: self.factory.config.event_timeout,
             contract: contract.stream(subject),
@@ -313,6 +314,9 @@ pub struct TestClient {
     /// Every frame that broke the contract; the first fails every
     /// expectation after it.
     pub(super) violations: Vec<Violation>,
+    /// How the connection ended, as the transcript shows it (`<close 4000
+    /// bye>`, `<connection error: ...>`); `None` while it is open.
+    pub(super) closed_by: Option<String>,
     token: String,
 }
 
@@ -407,6 +411,7 @@ impl TestClient {
             let error = match self.attempt(&url).await {
                 Ok(ws) => {
                     self.ws = Some(ws);
+                    self.closed_by = None;
                     self.contract.new_connection();
                     self.connection = factory.connections.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::debug!(user = %self.user, connection = self.connection, "connected");
@@ -664,6 +669,9 @@ impl TestClient {
                 ("<connection closed>".to_owned(), Value::Null)
             }
         };
+        if self.ws.is_none() {
+            self.closed_by = Some(text.clone());
+        }
         if let Some(violation) = self.contract.check(&json, &text) {
             self.violations.push(violation);
         }

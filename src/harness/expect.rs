@@ -36,7 +36,8 @@ impl TestClient {
                         continue;
                     }
                     if self.ws.is_none() {
-                        format!("the connection closed; missing: {missing}")
+                        let how = self.closed_by.as_deref().unwrap_or("<connection closed>");
+                        format!("the connection closed: {how}; missing: {missing}")
                     } else {
                         format!("timed out after {timeout:?}; missing: {missing}")
                     }
