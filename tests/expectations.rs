@@ -6,16 +6,18 @@
 //! Timeouts: a test that proves something does NOT arrive uses a short
 //! one; everything that must arrive gets seconds.
 
+mod common;
+
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::mock::{Mock, MockServer, Respond, text};
 use ws_harness::protocol::EventType;
 use ws_harness::{
-    BackendInfo, BackendKind, ContractSource, ExpectationFailed, RealWebSocketTestConfig,
-    TestClient, TestClientFactory, error_code, event, frame,
+    BackendInfo, ContractSource, ExpectationFailed, RealWebSocketTestConfig, TestClient,
+    TestClientFactory, error_code, event, frame,
 };
 
 /// How long a test waits for what must arrive.
@@ -284,30 +286,14 @@ fn error_json() -> Value {
 /// A server that sends each client a WebSocket ping, then 100 ms later a
 /// text frame.
 async fn ping_then_text() -> BackendInfo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                let _ = ws.send(Message::Ping(vec![1].into())).await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let _ = ws.send(Message::text(r#"{"type":"after_ping"}"#)).await;
-                // Held open until the client is done.
-                futures_util::StreamExt::for_each(ws, |_| async {}).await;
-            });
-        }
-    });
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .url(url.parse().unwrap())
-        .build()
-        .unwrap();
-    let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Url);
-    backend
+    common::raw::serve(WebSocketConfig::default(), |mut ws| async move {
+        let _ = ws.send(Message::Ping(vec![1].into())).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = ws.send(Message::text(r#"{"type":"after_ping"}"#)).await;
+        // Held open until the client is done.
+        futures_util::StreamExt::for_each(ws, |_| async {}).await;
+    })
+    .await
 }
 
 #[tokio::test]

@@ -4,52 +4,37 @@
 //! checked with slack that holds on a loaded machine (twice the bound plus
 //! a second); the tight figures are the benchmark's.
 
+mod common;
+
 use futures_util::SinkExt;
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::{
-    BackendInfo, BackendKind, ContractSource, ExpectationFailed, RealWebSocketTestConfig,
-    TestClient, TestClientFactory, event,
+    BackendInfo, ContractSource, ExpectationFailed, RealWebSocketTestConfig, TestClient,
+    TestClientFactory, event,
 };
 
 /// A server that sends `{"type":"noise","n":k}` without pause to every
 /// client, and `{"type":"target"}` after `target_after` noise frames.
 async fn flooding(target_after: Option<u64>) -> BackendInfo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                for n in 0u64.. {
-                    if Some(n) == target_after {
-                        let target = Message::text(r#"{"type":"target"}"#);
-                        if ws.send(target).await.is_err() {
-                            return;
-                        }
-                    }
-                    let noise = Message::text(format!(r#"{{"type":"noise","n":{n}}}"#));
-                    if ws.feed(noise).await.is_err() {
-                        return;
-                    }
-                    if n % 64 == 0 && ws.flush().await.is_err() {
-                        return;
-                    }
-                }
-            });
+    common::raw::serve(WebSocketConfig::default(), move |mut ws| async move {
+        for n in 0u64.. {
+            if Some(n) == target_after
+                && ws
+                    .send(Message::text(r#"{"type":"target"}"#))
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            let noise = Message::text(format!(r#"{{"type":"noise","n":{n}}}"#));
+            if ws.feed(noise).await.is_err() || (n % 64 == 0 && ws.flush().await.is_err()) {
+                return;
+            }
         }
-    });
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .url(url.parse().unwrap())
-        .build()
-        .unwrap();
-    let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Url);
-    backend
+    })
+    .await
 }
 
 /// A client of the flooding server, with no contract (the frames are the
@@ -128,34 +113,14 @@ async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message()
 
 /// A server that sends one text frame of `bytes` bytes, then waits.
 async fn oversized(bytes: usize) -> BackendInfo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(
-                    stream,
-                    Some(
-                        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-                            .max_frame_size(None)
-                            .max_message_size(None),
-                    ),
-                )
-                .await
-                else {
-                    return;
-                };
-                let _ = ws.send(Message::text("x".repeat(bytes))).await;
-                futures_util::StreamExt::for_each(ws, |_| async {}).await;
-            });
-        }
-    });
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .url(url.parse().unwrap())
-        .build()
-        .unwrap();
-    BackendInfo::resolve(&config).await.unwrap()
+    let unlimited = WebSocketConfig::default()
+        .max_frame_size(None)
+        .max_message_size(None);
+    common::raw::serve(unlimited, move |mut ws| async move {
+        let _ = ws.send(Message::text("x".repeat(bytes))).await;
+        futures_util::StreamExt::for_each(ws, |_| async {}).await;
+    })
+    .await
 }
 
 #[tokio::test]

@@ -5,36 +5,24 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use futures_util::SinkExt;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::{BackendInfo, ContractSource, RealWebSocketTestConfig, TestClientFactory};
 
 /// A server that sends `frame(k)` for k = 0, 1, ... without pause.
 async fn sending(frame: fn(u64) -> String) -> BackendInfo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                for k in 0u64.. {
-                    if ws.send(Message::text(frame(k))).await.is_err() {
-                        return;
-                    }
-                }
-            });
+    common::raw::serve(WebSocketConfig::default(), move |mut ws| async move {
+        for k in 0u64.. {
+            if ws.send(Message::text(frame(k))).await.is_err() {
+                return;
+            }
         }
-    });
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .url(url.parse().unwrap())
-        .build()
-        .unwrap();
-    BackendInfo::resolve(&config).await.unwrap()
+    })
+    .await
 }
 
 /// Listens for `quiet` to a server sending `frame(k)`; how many frames came.

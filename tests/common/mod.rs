@@ -325,4 +325,5 @@ pub fn output_within(command: &mut std::process::Command, limit: Duration) -> st
 }
 
 pub mod python;
+pub mod raw;
 pub mod tls;

@@ -1,0 +1,40 @@
+//! A WebSocket server written in the test itself, with no protocol of its
+//! own: each connection is handed to the test's code, which sends what it
+//! likes (floods, oversized frames, pings). The harness reaches it as a
+//! `url`, outside the chain.
+
+use std::future::Future;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
+
+/// Serves every connection on `127.0.0.1` with `serve`, after a handshake
+/// with tungstenite's `config`; the backend of its `ws://` URL.
+pub async fn serve<F, Fut>(config: WebSocketConfig, serve: F) -> BackendInfo
+where
+    F: Fn(WebSocketStream<TcpStream>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(ws) =
+                    tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+                {
+                    serve(ws).await;
+                }
+            });
+        }
+    });
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(url.parse().unwrap())
+        .build()
+        .unwrap();
+    let backend = BackendInfo::resolve(&config).await.unwrap();
+    assert_eq!(backend.kind, BackendKind::Url);
+    backend
+}
