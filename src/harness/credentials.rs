@@ -178,46 +178,80 @@ impl ConfiguredToken {
     }
 }
 
-/// Runs `command` by the platform's shell: its stdout.
+/// Runs `command` by the platform's shell within [`TOKEN_COMMAND_TIMEOUT`]:
+/// its stdout.
 async fn run(command: &str) -> Result<Vec<u8>, TokenError> {
+    run_within(command, TOKEN_COMMAND_TIMEOUT).await
+}
+
+/// Runs `command` by the platform's shell, in a process group of its own
+/// (a job object on Windows), and returns its stdout. Past `bound` the
+/// whole group is killed: the shell and whatever it started.
+async fn run_within(command: &str, bound: Duration) -> Result<Vec<u8>, TokenError> {
+    use process_wrap::tokio::{CommandWrap, KillOnDrop};
+    use tokio::io::AsyncReadExt as _;
     let mut shell = if cfg!(windows) {
-        let mut shell = tokio::process::Command::new("cmd");
-        shell.arg("/C");
-        shell
+        CommandWrap::with_new("cmd", |shell| {
+            shell.arg("/C");
+        })
     } else {
-        let mut shell = tokio::process::Command::new("sh");
-        shell.arg("-c");
-        shell
+        CommandWrap::with_new("sh", |shell| {
+            shell.arg("-c");
+        })
     };
-    let child = shell
-        .arg(command)
+    shell.command_mut().arg(command);
+    shell
+        .command_mut()
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| TokenError::CannotRun {
+        .stderr(std::process::Stdio::piped());
+    #[cfg(unix)]
+    shell.wrap(process_wrap::tokio::ProcessGroup::leader());
+    #[cfg(windows)]
+    shell.wrap(process_wrap::tokio::JobObject);
+    shell.wrap(KillOnDrop);
+    let cannot_run = |source| TokenError::CannotRun {
+        command: command.to_owned(),
+        source,
+    };
+    let mut child = shell.spawn().map_err(cannot_run)?;
+    let (mut stdout, mut stderr) = (child.stdout().take(), child.stderr().take());
+    let finished = tokio::time::timeout(bound, async {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let read_out = async {
+            match stdout.as_mut() {
+                Some(pipe) => pipe.read_to_end(&mut out).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let read_err = async {
+            match stderr.as_mut() {
+                Some(pipe) => pipe.read_to_end(&mut err).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let (status, (), ()) = tokio::try_join!(child.wait(), read_out, read_err)?;
+        Ok::<_, std::io::Error>((status, out, err))
+    })
+    .await;
+    let Ok(finished) = finished else {
+        // The whole group: a `sleep` the shell started dies with it.
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return Err(TokenError::TimedOut {
             command: command.to_owned(),
-            source,
-        })?;
-    let output = tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, child.wait_with_output())
-        .await
-        .map_err(|_| TokenError::TimedOut {
-            command: command.to_owned(),
-            after: TOKEN_COMMAND_TIMEOUT,
-        })?
-        .map_err(|source| TokenError::CannotRun {
-            command: command.to_owned(),
-            source,
-        })?;
-    if !output.status.success() {
+            after: bound,
+        });
+    };
+    let (status, stdout, stderr) = finished.map_err(cannot_run)?;
+    if !status.success() {
         return Err(TokenError::Failed {
             command: command.to_owned(),
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            status,
+            stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
         });
     }
-    Ok(output.stdout)
+    Ok(stdout)
 }
 
 impl fmt::Debug for ConfiguredToken {
@@ -321,5 +355,56 @@ impl fmt::Debug for Credentials {
                 return write!(f, "Token {{ key: {key:?}, token: <redacted> }}");
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether process `pid` still runs (a zombie counts as gone).
+    #[cfg(target_os = "linux")]
+    fn runs(pid: &str) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        !stat.is_empty() && !stat.contains(") Z ")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_command_past_its_bound_is_killed_with_what_it_started() {
+        let pid_file =
+            std::env::temp_dir().join(format!("ws-harness-sleep-{}", std::process::id()));
+        let command = format!("sleep 1000 & echo $! > {}; wait", pid_file.display());
+        let bound = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let error = run_within(&command, bound).await.unwrap_err();
+        assert!(matches!(error, TokenError::TimedOut { .. }), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let sleep = std::fs::read_to_string(&pid_file).unwrap();
+        let sleep = sleep.trim();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while runs(sleep) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            !runs(sleep),
+            "the shell's `sleep` ({sleep}) outlived the bound"
+        );
+        std::fs::remove_file(pid_file).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_command_within_its_bound_gives_its_stdout_or_its_stderr() {
+        let out = run_within("echo tok", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().trim(), "tok");
+        let failed = run_within("echo nope >&2; exit 3", Duration::from_secs(10))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failed, TokenError::Failed { stderr, .. } if stderr == "nope"),
+            "{failed}"
+        );
     }
 }
