@@ -10,10 +10,7 @@ use futures_util::SinkExt;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use ws_harness::{
-    BackendInfo, ContractSource, ExpectationFailed, RealWebSocketTestConfig, TestClient,
-    TestClientFactory, event,
-};
+use ws_harness::{BackendInfo, ExpectationFailed, event};
 
 /// A server that sends `{"type":"noise","n":k}` without pause to every
 /// client, and `{"type":"target"}` after `target_after` noise frames.
@@ -37,21 +34,6 @@ async fn flooding(target_after: Option<u64>) -> BackendInfo {
     .await
 }
 
-/// A client of the flooding server, with no contract (the frames are the
-/// test's own).
-async fn client_of(backend: BackendInfo) -> TestClient {
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .contract_source(&ContractSource::None)
-        .build()
-        .unwrap();
-    TestClientFactory::new(config, backend)
-        .unwrap()
-        .client("alice")
-        .await
-        .unwrap()
-}
-
 /// Twice the bound plus a second: what a loaded machine may add.
 fn slack(bound: Duration) -> Duration {
     bound * 2 + Duration::from_secs(1)
@@ -59,7 +41,7 @@ fn slack(bound: Duration) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expectation_under_a_flood_times_out_at_its_bound() {
-    let mut client = client_of(flooding(None).await).await;
+    let mut client = common::raw::client(flooding(None).await).await;
     let bound = Duration::from_secs(2);
     let started = Instant::now();
     let failed: ExpectationFailed = client
@@ -82,7 +64,7 @@ async fn an_expectation_under_a_flood_times_out_at_its_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_behind_a_flood_is_found_when_it_arrives_in_time() {
-    let mut client = client_of(flooding(Some(50_000)).await).await;
+    let mut client = common::raw::client(flooding(Some(50_000)).await).await;
     let bound = Duration::from_secs(20);
     let started = Instant::now();
     let target = client.expect_within(event("target"), bound).await.unwrap();
@@ -93,7 +75,7 @@ async fn a_frame_behind_a_flood_is_found_when_it_arrives_in_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message() {
-    let mut client = client_of(flooding(None).await).await;
+    let mut client = common::raw::client(flooding(None).await).await;
     let bound = Duration::from_secs(2);
     let started = Instant::now();
     let failed = client.expect_nothing(bound).await.unwrap_err();
@@ -125,7 +107,7 @@ async fn oversized(bytes: usize) -> BackendInfo {
 
 #[tokio::test]
 async fn a_frame_over_the_size_limit_fails_naming_why_the_connection_closed() {
-    let mut client = client_of(oversized(17 << 20).await).await;
+    let mut client = common::raw::client(oversized(17 << 20).await).await;
     let failed = client
         .expect_within(event("never"), Duration::from_secs(10))
         .await

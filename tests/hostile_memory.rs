@@ -11,7 +11,7 @@ use futures_util::SinkExt;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use ws_harness::{BackendInfo, ContractSource, RealWebSocketTestConfig, TestClientFactory};
+use ws_harness::BackendInfo;
 
 /// A server that sends `frame(k)` for k = 0, 1, ... without pause.
 async fn sending(frame: fn(u64) -> String) -> BackendInfo {
@@ -27,13 +27,7 @@ async fn sending(frame: fn(u64) -> String) -> BackendInfo {
 
 /// Listens for `quiet` to a server sending `frame(k)`; how many frames came.
 async fn flood(frame: fn(u64) -> String, quiet: Duration) -> usize {
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .contract_source(&ContractSource::None)
-        .build()
-        .unwrap();
-    let factory = TestClientFactory::new(config, sending(frame).await).unwrap();
-    let mut client = factory.client("alice").await.unwrap();
+    let mut client = common::raw::client(sending(frame).await).await;
     client.expect_nothing(quiet).await.unwrap_err();
     client.transcript().received()
 }

@@ -7,7 +7,10 @@ use std::future::Future;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
+use ws_harness::{
+    BackendInfo, BackendKind, ContractSource, RealWebSocketTestConfig, TestClient,
+    TestClientFactory,
+};
 
 /// Serves every connection on `127.0.0.1` with `serve`, after a handshake
 /// with tungstenite's `config`; the backend of its `ws://` URL.
@@ -37,4 +40,19 @@ where
     let backend = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(backend.kind, BackendKind::Url);
     backend
+}
+
+/// A client of `alice` on `backend` with no contract: the frames are the
+/// test's own.
+pub async fn client(backend: BackendInfo) -> TestClient {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .build()
+        .unwrap();
+    TestClientFactory::new(config, backend)
+        .unwrap()
+        .client("alice")
+        .await
+        .unwrap()
 }
