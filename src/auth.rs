@@ -341,8 +341,7 @@ pub fn bearer_request(
 #[must_use]
 pub fn subject_of(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claims: serde_json::Value = decode_json("claims", payload.trim_end_matches('=')).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 

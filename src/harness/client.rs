@@ -281,7 +281,6 @@ impl ClientOptions {
             user: self.user.clone(),
             connection: 0,
             ws: None,
-            closed_by: None,
             transcript: Transcript::new(TranscriptWindow::default()),
             event_timeout: self.factory.config.event_timeout,
             contract: contract.stream(subject),
@@ -314,9 +313,6 @@ pub struct TestClient {
     /// Every frame that broke the contract; the first fails every
     /// expectation after it.
     pub(super) violations: Vec<Violation>,
-    /// How the connection ended, as the transcript shows it (`<close 4000
-    /// bye>`, `<connection error: ...>`); `None` while it is open.
-    pub(super) closed_by: Option<String>,
     token: String,
 }
 
@@ -325,7 +321,7 @@ impl fmt::Debug for TestClient {
         f.debug_struct("TestClient")
             .field("user", &self.user)
             .field("connection", &self.connection)
-            .field("frames", &self.transcript.frames().len())
+            .field("frames", &self.transcript.received())
             .finish_non_exhaustive()
     }
 }
@@ -411,7 +407,6 @@ impl TestClient {
             let error = match self.attempt(&url).await {
                 Ok(ws) => {
                     self.ws = Some(ws);
-                    self.closed_by = None;
                     self.contract.new_connection();
                     self.connection = factory.connections.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::debug!(user = %self.user, connection = self.connection, "connected");
@@ -669,9 +664,6 @@ impl TestClient {
                 ("<connection closed>".to_owned(), Value::Null)
             }
         };
-        if self.ws.is_none() {
-            self.closed_by = Some(text.clone());
-        }
         if let Some(violation) = self.contract.check(&json, &text) {
             self.violations.push(violation);
         }

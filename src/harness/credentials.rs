@@ -216,22 +216,21 @@ async fn run_within(command: &str, bound: Duration) -> Result<Vec<u8>, TokenErro
     };
     let mut child = shell.spawn().map_err(cannot_run)?;
     let (mut stdout, mut stderr) = (child.stdout().take(), child.stderr().take());
+    async fn read_all(
+        pipe: Option<&mut (impl tokio::io::AsyncRead + Unpin)>,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        if let Some(pipe) = pipe {
+            pipe.read_to_end(&mut bytes).await?;
+        }
+        Ok(bytes)
+    }
     let finished = tokio::time::timeout(bound, async {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let read_out = async {
-            match stdout.as_mut() {
-                Some(pipe) => pipe.read_to_end(&mut out).await.map(drop),
-                None => Ok(()),
-            }
-        };
-        let read_err = async {
-            match stderr.as_mut() {
-                Some(pipe) => pipe.read_to_end(&mut err).await.map(drop),
-                None => Ok(()),
-            }
-        };
-        let (status, (), ()) = tokio::try_join!(child.wait(), read_out, read_err)?;
-        Ok::<_, std::io::Error>((status, out, err))
+        tokio::try_join!(
+            child.wait(),
+            read_all(stdout.as_mut()),
+            read_all(stderr.as_mut())
+        )
     })
     .await;
     let Ok(finished) = finished else {

@@ -36,7 +36,13 @@ impl TestClient {
                         continue;
                     }
                     if self.ws.is_none() {
-                        let how = self.closed_by.as_deref().unwrap_or("<connection closed>");
+                        // The read that closed it is the transcript's last
+                        // line (the window always keeps the newest frame).
+                        let how = self
+                            .transcript
+                            .frames()
+                            .last()
+                            .map_or("<connection closed>", |f| &f.text);
                         format!("the connection closed: {how}; missing: {missing}")
                     } else {
                         format!("timed out after {timeout:?}; missing: {missing}")

@@ -136,17 +136,23 @@ pub(crate) fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
     if let Some(installed) = CryptoProvider::get_default() {
         return Ok(Arc::clone(installed));
     }
-    #[cfg(feature = "tls-ring")]
-    #[allow(
-        deprecated,
-        reason = "rustls 0.23.48 deprecates ring's provider for its lack of post-quantum key exchange; `tls-aws-lc-rs` has it"
-    )]
-    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
-    #[cfg(all(feature = "tls-aws-lc-rs", not(feature = "tls-ring")))]
-    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
-    Err(TlsError::NoProvider)
+    FEATURE_PROVIDER.clone().ok_or(TlsError::NoProvider)
 }
+
+/// The provider the TLS feature compiles in, made once.
+static FEATURE_PROVIDER: std::sync::LazyLock<Option<Arc<CryptoProvider>>> =
+    std::sync::LazyLock::new(|| {
+        #[cfg(feature = "tls-ring")]
+        #[allow(
+            deprecated,
+            reason = "rustls 0.23.48 deprecates ring's provider for its lack of post-quantum key exchange; `tls-aws-lc-rs` has it"
+        )]
+        return Some(Arc::new(rustls::crypto::ring::default_provider()));
+        #[cfg(all(feature = "tls-aws-lc-rs", not(feature = "tls-ring")))]
+        return Some(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+        #[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc-rs")))]
+        None
+    });
 
 impl TlsSettings {
     /// Builds the TLS client setup: reads the PEM files and the platform's

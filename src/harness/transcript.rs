@@ -197,23 +197,21 @@ impl Transcript {
         }
     }
 
-    /// Forgets the oldest frames until the window holds.
+    /// Forgets the oldest frames until the window holds: past its frame
+    /// count, then past its bytes (the newest frame always stays).
     fn forget_past_window(&mut self) {
-        let mut bytes = self.bytes;
         let mut keep_from = self.frames.len().saturating_sub(self.window.frames);
+        let mut bytes: usize = self.frames[keep_from..].iter().map(|f| f.text.len()).sum();
         while keep_from + 1 < self.frames.len() && bytes > self.window.bytes {
             bytes -= self.frames[keep_from].text.len();
             keep_from += 1;
         }
-        if keep_from == 0 {
-            return;
-        }
         for frame in self.frames.drain(..keep_from) {
-            self.bytes -= frame.text.len();
             if !frame.matched {
                 self.forgotten_unmatched += 1;
             }
         }
+        self.bytes = bytes;
         self.forgotten += keep_from;
         self.first_unmatched = self.first_unmatched.max(self.forgotten);
     }
@@ -307,15 +305,20 @@ impl Transcript {
         }
         let total = self.frames.len();
         let hidden = total.saturating_sub(SHOWN_HEAD + SHOWN_TAIL);
-        for (i, frame) in self.frames.iter().enumerate() {
+        let (head, tail) = if hidden > 0 {
+            (
+                &self.frames[..SHOWN_HEAD],
+                &self.frames[total - SHOWN_TAIL..],
+            )
+        } else {
+            (&self.frames[..], &[][..])
+        };
+        for (i, frame) in head.iter().chain(tail).enumerate() {
             if hidden > 0 && i == SHOWN_HEAD {
                 let _ = write!(
                     out,
                     "\n    … {hidden} frames not shown: see the transcript file"
                 );
-            }
-            if hidden > 0 && (SHOWN_HEAD..total - SHOWN_TAIL).contains(&i) {
-                continue;
             }
             let mark = if frame.matched { '*' } else { ' ' };
             let _ = write!(
@@ -496,6 +499,22 @@ mod tests {
         // None was matched before it was forgotten.
         assert_eq!(t.forgotten_unmatched(), 7);
         assert!(t.render().contains("7 earlier frames forgotten"));
+    }
+
+    #[test]
+    fn frames_over_the_count_do_not_count_against_the_byte_budget() {
+        // Ten frames of 10 bytes under a window of 4 frames and 50 bytes:
+        // the 4 kept hold 40 bytes, so the budget forgets none of them.
+        let mut t = window(4, 50);
+        for n in 0..10 {
+            t.push(format!("{n:010}"), Value::Null, 1);
+        }
+        t.set_window(TranscriptWindow {
+            frames: 4,
+            bytes: 50,
+        });
+        assert_eq!(t.frames().len(), 4);
+        assert_eq!(t.frames()[0].text, "0000000006");
     }
 
     #[test]
