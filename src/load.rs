@@ -2,7 +2,7 @@
 //! golden-path runs one after another; connect-time and run-latency
 //! percentiles, throughput, errors by kind, and the server's memory.
 
-use crate::harness::access::TokenIn;
+use crate::harness::access::{SizeLimits, TokenIn};
 use crate::harness::{
     Access, Contract, ContractStream, RealWebSocketTestConfig, Rule, Socket, Violation,
 };
@@ -171,7 +171,7 @@ pub async fn connect_user(
     let request = access
         .request(url.as_str(), token, TokenIn::Header)
         .map_err(|e| LoadError::BadRequest(Box::new(e)))?;
-    match tokio::time::timeout(timeout, access.connect(request)).await {
+    match tokio::time::timeout(timeout, access.connect(request, SizeLimits::default())).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(LoadError::Handshake(Box::new(e))),
         Err(_) => Err(LoadError::ConnectTimeout),

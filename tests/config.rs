@@ -7,6 +7,7 @@ use std::time::Duration;
 use ws_harness::protocol::EventType;
 use ws_harness::{
     ConfigError, ConfigSource, ConfiguredToken, Readiness, RealWebSocketTestConfig, ServiceSource,
+    TranscriptWindow,
 };
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
@@ -43,10 +44,52 @@ fn defaults_match_the_documented_values() {
     assert_eq!(config.connection_timeout, Duration::from_secs(15));
     assert_eq!(config.event_timeout, Duration::from_secs(10));
     assert_eq!(config.max_retries, 5);
+    assert_eq!(config.max_frame_size, 16 * 1024 * 1024);
+    assert_eq!(config.max_message_size, 64 * 1024 * 1024);
+    assert_eq!(config.transcript_window, TranscriptWindow::default());
+    assert_eq!(config.transcript_window.frames, 10_000);
+    assert_eq!(config.transcript_window.bytes, 64 * 1024 * 1024);
     assert_eq!(config.service.startup_timeout, Duration::from_secs(30));
     assert!(
         !format!("{config:?}").contains(ws_harness::auth::TEST_JWT_SECRET),
         "the secret is redacted"
+    );
+}
+
+#[test]
+fn sizes_are_read_in_bytes_or_with_a_unit_and_zero_is_refused() {
+    let path = file(
+        "sizes.toml",
+        "max_frame_size = \"1 MiB\"\nmax_message_size = 4096\ntranscript_frames = 50\ntranscript_bytes = \"2KiB\"\n",
+    );
+    let config = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    assert_eq!(config.max_frame_size, 1 << 20);
+    assert_eq!(config.max_message_size, 4096);
+    assert_eq!(
+        config.transcript_window,
+        TranscriptWindow {
+            frames: 50,
+            bytes: 2048
+        }
+    );
+    let error = build(&[("WS_HARNESS_MAX_FRAME_SIZE", "lots")]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "bad value for `max_frame_size` in environment variable WS_HARNESS_MAX_FRAME_SIZE: \"lots\" (expected a size in bytes, such as 65536 or \"16 MiB\"); for example WS_HARNESS_MAX_FRAME_SIZE=16MiB"
+    );
+    let error = build(&[("WS_HARNESS_TRANSCRIPT_BYTES", "0")]).unwrap_err();
+    assert!(
+        error.to_string().contains("must be more than zero"),
+        "{error}"
+    );
+    let error = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .max_message_size(0)
+        .build()
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("`max_message_size` in code"),
+        "{error}"
     );
 }
 

@@ -27,7 +27,7 @@ async fn sending(frame: fn(u64) -> String) -> BackendInfo {
 
 /// Listens for `quiet` to a server sending `frame(k)`; how many frames came.
 async fn flood(frame: fn(u64) -> String, quiet: Duration) -> usize {
-    let mut client = common::raw::client(sending(frame).await).await;
+    let mut client = common::raw::client(sending(frame).await, common::raw::settings()).await;
     client.expect_nothing(quiet).await.unwrap_err();
     client.transcript().received()
 }

@@ -3,23 +3,28 @@
 //! trust belong to the backend's tier, and every handshake of the harness
 //! (test clients, readiness, load) is made here.
 
+use super::close_tap::CloseTap;
 use super::credentials::TokenError;
 use super::tls::{ClientTls, TlsError};
 use super::{Credentials, RealWebSocketTestConfig};
 use crate::auth::{AUTH_SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use rustls::pki_types::ServerName;
 use std::fmt;
 use std::sync::Arc;
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{TlsError as WsTlsError, UrlError};
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
-/// A client connection to a backend, `ws://` or `wss://`.
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A client connection to a backend, `ws://` or `wss://`, read through a
+/// tap that keeps the close frame the server sent.
+pub type Socket = WebSocketStream<CloseTap<MaybeTlsStream<TcpStream>>>;
 
 /// The headers the WebSocket handshake sets itself; `headers` may not.
 const HANDSHAKE_OWN: [&str; 7] = [
@@ -289,23 +294,74 @@ impl Access {
     }
 
     /// Opens the WebSocket of `request`: over TLS with this access's setup
-    /// for `wss://`, with Nagle's algorithm off.
-    pub(crate) async fn connect(&self, request: Request) -> Result<(Socket, Response), WsError> {
-        let connector = match &self.tls {
-            Some(tls) => Connector::Rustls(tls.config()),
-            // A `wss://` URL without a TLS setup fails with tungstenite's
-            // "TLS support not compiled in" rather than building a config
-            // from rustls' process default (which can panic).
-            None => Connector::Plain,
+    /// for `wss://`, with Nagle's algorithm off, read through a
+    /// [`CloseTap`] so a failure can say what close frame the peer sent.
+    pub(crate) async fn connect(
+        &self,
+        request: Request,
+        limits: SizeLimits,
+    ) -> Result<(Socket, Response), WsError> {
+        let uri = request.uri();
+        let host = uri.host().ok_or(WsError::Url(UrlError::NoHostName))?;
+        // An IPv6 host comes in brackets, which neither a socket address
+        // nor a TLS server name takes.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let secure = match uri.scheme_str() {
+            Some("wss") => true,
+            Some("ws") => false,
+            _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
         };
-        let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
-        tokio_tungstenite::connect_async_tls_with_config(
-            request,
-            Some(config),
-            true,
-            Some(connector),
-        )
-        .await
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        let stream = match (secure, &self.tls) {
+            (false, _) => MaybeTlsStream::Plain(tcp),
+            (true, Some(tls)) => {
+                let name = ServerName::try_from(host)
+                    .map_err(|_| WsError::Tls(WsTlsError::InvalidDnsName))?;
+                let tls = TlsConnector::from(tls.config()).connect(name, tcp).await?;
+                MaybeTlsStream::Rustls(tls)
+            }
+            // A `wss://` URL without a TLS setup is refused rather than
+            // building a config from rustls' process default (which can
+            // panic).
+            (true, None) => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(CLIENT_READ_BUFFER)
+            .max_frame_size(Some(limits.frame))
+            .max_message_size(Some(limits.message));
+        tokio_tungstenite::client_async_with_config(request, CloseTap::new(stream), Some(config))
+            .await
+    }
+}
+
+/// The largest frame and message a connection accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SizeLimits {
+    /// `max_frame_size`.
+    pub(crate) frame: usize,
+    /// `max_message_size`.
+    pub(crate) message: usize,
+}
+
+impl SizeLimits {
+    /// The limits `config` sets.
+    pub(crate) fn of(config: &RealWebSocketTestConfig) -> Self {
+        Self {
+            frame: config.max_frame_size,
+            message: config.max_message_size,
+        }
+    }
+}
+
+impl Default for SizeLimits {
+    /// The defaults of `max_frame_size` and `max_message_size`.
+    fn default() -> Self {
+        Self::of(&RealWebSocketTestConfig::default())
     }
 }
 

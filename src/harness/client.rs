@@ -2,7 +2,7 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
-use super::access::{Socket, TokenIn};
+use super::access::{SizeLimits, Socket, TokenIn};
 use super::contract::{Contract, ContractError, ContractStream, Violation};
 use super::credentials::Minter;
 use super::transcript::{Transcript, TranscriptWindow};
@@ -10,12 +10,14 @@ use super::{BackendError, BackendInfo, ExpectationFailed, RealWebSocketTestConfi
 use crate::auth::AuthError;
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
 use backon::{BackoffBuilder, ExponentialBuilder};
+use bytesize::ByteSize;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -281,7 +283,7 @@ impl ClientOptions {
             user: self.user.clone(),
             connection: 0,
             ws: None,
-            transcript: Transcript::new(TranscriptWindow::default()),
+            transcript: Transcript::new(self.factory.config.transcript_window),
             event_timeout: self.factory.config.event_timeout,
             contract: contract.stream(subject),
             violations: Vec::new(),
@@ -450,7 +452,12 @@ impl TestClient {
             .request(url, &self.token, token_in)
             .map_err(|e| Attempt::Failed(ConnectError::WebSocket(e)))?;
         let timeout = self.options.factory.config.connection_timeout;
-        match tokio::time::timeout(timeout, access.connect(request)).await {
+        match tokio::time::timeout(
+            timeout,
+            access.connect(request, SizeLimits::of(&self.options.factory.config)),
+        )
+        .await
+        {
             Err(_) => Err(Attempt::Failed(ConnectError::TimedOut { after: timeout })),
             Ok(Ok((ws, _))) => Ok(ws),
             Ok(Err(WsError::Http(response))) => {
@@ -649,15 +656,27 @@ impl TestClient {
             ),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return,
             Some(Ok(Message::Close(frame))) => {
-                let what = frame.map_or("<close>".to_owned(), |f| {
-                    format!("<close {} {}>", u16::from(f.code), f.reason)
-                });
+                // tungstenite reports a close with a bad code as its own
+                // `1002 Protocol violation`: say what the server sent.
+                let what = match (self.bad_close(), frame) {
+                    (Some(sent), _) => format!("<{sent}; the client answered 1002>"),
+                    (None, Some(f)) => format!("<close {} {}>", u16::from(f.code), f.reason),
+                    (None, None) => "<close>".to_owned(),
+                };
                 self.ws = None;
                 (what, Value::Null)
             }
             Some(Err(error)) => {
+                let mut what = format!("<connection error: {error}");
+                if let Some(sent) = self.bad_close() {
+                    what.push_str(&format!("; the server sent {sent}"));
+                }
+                if let Some(hint) = self.size_limit_hint(&error) {
+                    what.push_str(&format!("; {hint}"));
+                }
+                what.push('>');
                 self.ws = None;
-                (format!("<connection error: {error}>"), Value::Null)
+                (what, Value::Null)
             }
             None => {
                 self.ws = None;
@@ -668,6 +687,33 @@ impl TestClient {
             self.violations.push(violation);
         }
         self.transcript.push(text, json, self.connection);
+    }
+}
+
+impl TestClient {
+    /// The close frame the server sent, when RFC 6455 does not allow it.
+    fn bad_close(&self) -> Option<String> {
+        let sent = self.ws.as_ref()?.get_ref().last_close()?;
+        (!sent.is_valid()).then(|| sent.to_string())
+    }
+
+    /// Which setting a frame or message over the client's limit ran into,
+    /// and how to raise it.
+    fn size_limit_hint(&self, error: &WsError) -> Option<String> {
+        let WsError::Capacity(CapacityError::MessageTooLong { max_size, .. }) = error else {
+            return None;
+        };
+        let config = &self.options.factory.config;
+        let key = if *max_size == config.max_frame_size {
+            "max_frame_size"
+        } else {
+            "max_message_size"
+        };
+        Some(format!(
+            "the client's `{key}` is {} ({max_size} bytes): raise it in ws-harness.toml or WS_HARNESS_{}",
+            ByteSize(*max_size as u64).display().iec(),
+            key.to_uppercase()
+        ))
     }
 }
 

@@ -4,10 +4,12 @@
 use super::service::{Readiness, ServiceDefinition, ServiceSource};
 use super::{
     BackendKind, ConfiguredToken, Contract, ContractError, ContractSettings, ContractSource,
-    DockerEnvironment, HandshakeHeaders, OwnerRule, SequenceRule, TlsSettings, UnknownTier,
+    DockerEnvironment, HandshakeHeaders, OwnerRule, SequenceRule, TlsSettings, TranscriptWindow,
+    UnknownTier,
 };
 use crate::auth::TEST_JWT_SECRET;
 use crate::protocol::{EventType, REQUIRED_EVENTS};
+use bytesize::ByteSize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,10 @@ use url::Url;
 /// | `connection_timeout` | one connection attempt | 15 s |
 /// | `event_timeout` | the default wait of every expectation | 10 s |
 /// | `max_retries` | connection retries after the first attempt | 5 |
+/// | `max_frame_size` | the largest frame a client accepts (bytes, or `"16 MiB"`) | 16 MiB |
+/// | `max_message_size` | the largest message (all its frames) a client accepts | 64 MiB |
+/// | `transcript_frames` | the most received frames a client keeps in its transcript | 10000 |
+/// | `transcript_bytes` | the most bytes of frame text a client keeps in its transcript | 64 MiB |
 /// | `backend` | `auto`, or one tier: `container`, `staging`, `in-process` | auto |
 /// | `require` | fail unless this tier is chosen | none |
 /// | `staging_url` | the staging server of the chain | none |
@@ -85,6 +91,14 @@ pub struct RealWebSocketTestConfig {
     pub event_timeout: Duration,
     /// Connection retries after the first attempt.
     pub max_retries: u32,
+    /// The largest frame a client accepts, in bytes: a larger one closes
+    /// the connection with an error naming this setting.
+    pub max_frame_size: usize,
+    /// The largest message a client accepts, in bytes (all its frames).
+    pub max_message_size: usize,
+    /// How much of what it received a client keeps in its transcript
+    /// (`transcript_frames`, `transcript_bytes`).
+    pub transcript_window: TranscriptWindow,
     /// Forces one tier of the backend chain (`None`: auto, try them in order).
     pub backend: Option<BackendKind>,
     /// Fails resolution unless this tier is chosen (so CI cannot fall back).
@@ -136,6 +150,9 @@ impl fmt::Debug for RealWebSocketTestConfig {
             .field("connection_timeout", &self.connection_timeout)
             .field("event_timeout", &self.event_timeout)
             .field("max_retries", &self.max_retries)
+            .field("max_frame_size", &self.max_frame_size)
+            .field("max_message_size", &self.max_message_size)
+            .field("transcript_window", &self.transcript_window)
             .field("backend", &self.backend)
             .field("require", &self.require)
             .field("staging_url", &self.staging_url.as_ref().map(Url::as_str))
@@ -286,7 +303,7 @@ struct Key {
     env_example: &'static str,
 }
 
-const KEYS: [Key; 43] = [
+const KEYS: [Key; 47] = [
     Key {
         name: "url",
         toml_example: "\"ws://127.0.0.1:8765/ws\"",
@@ -361,6 +378,26 @@ const KEYS: [Key; 43] = [
         name: "max_retries",
         toml_example: "5",
         env_example: "5",
+    },
+    Key {
+        name: "max_frame_size",
+        toml_example: "\"16 MiB\"",
+        env_example: "16MiB",
+    },
+    Key {
+        name: "max_message_size",
+        toml_example: "\"64 MiB\"",
+        env_example: "64MiB",
+    },
+    Key {
+        name: "transcript_frames",
+        toml_example: "10000",
+        env_example: "10000",
+    },
+    Key {
+        name: "transcript_bytes",
+        toml_example: "\"64 MiB\"",
+        env_example: "64MiB",
     },
     Key {
         name: "backend",
@@ -544,6 +581,9 @@ impl Default for RealWebSocketTestConfig {
             connection_timeout: Duration::from_secs(15),
             event_timeout: Duration::from_secs(10),
             max_retries: 5,
+            max_frame_size: 16 << 20,
+            max_message_size: 64 << 20,
+            transcript_window: TranscriptWindow::default(),
             backend: None,
             require: None,
             staging_url: None,
@@ -651,6 +691,22 @@ impl RealWebSocketTestConfig {
                 Some(n) if n >= min => Ok(n),
                 _ => Err(bad(
                     &format!("expected a whole number of at least {min}"),
+                    &source,
+                    raw,
+                )),
+            }
+        };
+        let size = |raw: &Raw| -> Result<usize, ConfigError> {
+            let bytes = match raw {
+                Raw::Integer(n) => u64::try_from(*n).ok(),
+                Raw::Text(s) => s.trim().parse::<ByteSize>().ok().map(|size| size.as_u64()),
+                _ => None,
+            };
+            match bytes {
+                Some(0) => Err(bad("must be more than zero", &source, raw)),
+                Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                None => Err(bad(
+                    "expected a size in bytes, such as 65536 or \"16 MiB\"",
                     &source,
                     raw,
                 )),
@@ -800,6 +856,13 @@ impl RealWebSocketTestConfig {
             "connection_timeout" => self.connection_timeout = duration(&raw)?,
             "event_timeout" => self.event_timeout = duration(&raw)?,
             "max_retries" => self.max_retries = u32::try_from(count(&raw, 0)?).unwrap_or(u32::MAX),
+            "max_frame_size" => self.max_frame_size = size(&raw)?,
+            "max_message_size" => self.max_message_size = size(&raw)?,
+            "transcript_frames" => {
+                self.transcript_window.frames =
+                    usize::try_from(count(&raw, 1)?).unwrap_or(usize::MAX);
+            }
+            "transcript_bytes" => self.transcript_window.bytes = size(&raw)?,
             "staging_url" => self.staging_url = Some(ws_url(&raw)?),
             "staging_ready" => {
                 let ready: Readiness =
@@ -1275,6 +1338,22 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets [`RealWebSocketTestConfig::max_frame_size`], in bytes.
+    pub fn max_frame_size(self, bytes: usize) -> Self {
+        self.size("max_frame_size", bytes)
+    }
+
+    /// Sets [`RealWebSocketTestConfig::max_message_size`], in bytes.
+    pub fn max_message_size(self, bytes: usize) -> Self {
+        self.size("max_message_size", bytes)
+    }
+
+    /// Sets [`RealWebSocketTestConfig::transcript_window`].
+    pub fn transcript_window(self, window: TranscriptWindow) -> Self {
+        self.size("transcript_frames", window.frames)
+            .size("transcript_bytes", window.bytes)
+    }
+
     /// Sets [`RealWebSocketTestConfig::backend`] (`None`: auto).
     pub fn backend(mut self, tier: Option<BackendKind>) -> Self {
         let text = tier.map_or("auto", BackendKind::as_str);
@@ -1381,6 +1460,12 @@ impl ConfigBuilder {
 
     fn text(mut self, key: &'static str, value: String) -> Self {
         self.code.push((key, Raw::Text(value)));
+        self
+    }
+
+    fn size(mut self, key: &'static str, value: usize) -> Self {
+        self.code
+            .push((key, Raw::Integer(i64::try_from(value).unwrap_or(i64::MAX))));
         self
     }
 

@@ -5,6 +5,7 @@
 pub(crate) mod access;
 mod backend;
 mod client;
+mod close_tap;
 mod config;
 mod contract;
 mod credentials;

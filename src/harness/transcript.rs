@@ -56,7 +56,8 @@ pub struct Transcript {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TranscriptWindow {
-    /// The most frames kept.
+    /// The frames kept: the newest this many, trimmed in batches (up to
+    /// twice as many are held between trims, so a push stays O(1)).
     pub frames: usize,
     /// The most bytes of frame text kept (the newest frame always is).
     pub bytes: usize,

@@ -8,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::{
-    BackendInfo, BackendKind, ContractSource, RealWebSocketTestConfig, TestClient,
+    BackendInfo, BackendKind, ConfigBuilder, ContractSource, RealWebSocketTestConfig, TestClient,
     TestClientFactory,
 };
 
@@ -42,15 +42,17 @@ where
     backend
 }
 
-/// A client of `alice` on `backend` with no contract: the frames are the
-/// test's own.
-pub async fn client(backend: BackendInfo) -> TestClient {
-    let config = RealWebSocketTestConfig::builder()
+/// Settings for a client of a test's own server: no environment, no
+/// contract (the frames are the test's own).
+pub fn settings() -> ConfigBuilder {
+    RealWebSocketTestConfig::builder()
         .without_environment()
         .contract_source(&ContractSource::None)
-        .build()
-        .unwrap();
-    TestClientFactory::new(config, backend)
+}
+
+/// A client of `alice` on `backend` with these settings.
+pub async fn client(backend: BackendInfo, settings: ConfigBuilder) -> TestClient {
+    TestClientFactory::new(settings.build().unwrap(), backend)
         .unwrap()
         .client("alice")
         .await

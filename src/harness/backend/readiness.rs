@@ -2,7 +2,7 @@
 //! container, or staging.
 
 use super::http_check::{self, HttpCheckError};
-use crate::harness::access::TokenIn;
+use crate::harness::access::{SizeLimits, TokenIn};
 use crate::harness::{Access, Readiness};
 use futures_util::future::BoxFuture;
 use std::time::Duration;
@@ -129,7 +129,10 @@ async fn once(
             let request = access
                 .request(url.as_str(), &token, TokenIn::Header)
                 .map_err(handshake)?;
-            let (mut socket, _) = access.connect(request).await.map_err(handshake)?;
+            let (mut socket, _) = access
+                .connect(request, SizeLimits::default())
+                .await
+                .map_err(handshake)?;
             let _ = socket.close(None).await;
             Ok(())
         }
