@@ -123,9 +123,10 @@ pub use harness::{
     DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HandshakeHeaders,
     HttpCheckError, MaxRetriesExceeded, NotReady, OwnerRule, ProcessEnvironment, Readiness,
     RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, Rule, SaveError,
-    SequenceRule, ServiceDefinition, ServiceSource, SkipReason, Socket, TOKEN_COMMAND_TIMEOUT,
-    TestClient, TestClientFactory, TierAttempt, TierOutcome, TlsError, TlsSettings, TokenError,
-    Transcript, TranscriptWindow, UnknownTier, Violation, error_code, event, frame, transcript_dir,
+    SchemaProblem, SequenceRule, ServiceDefinition, ServiceSource, SkipReason, Socket,
+    TOKEN_COMMAND_TIMEOUT, TestClient, TestClientFactory, TierAttempt, TierOutcome, TlsError,
+    TlsSettings, TokenError, Transcript, TranscriptWindow, UnknownTier, Violation, error_code,
+    event, frame, transcript_dir,
 };
 #[cfg(feature = "container")]
 pub use harness::{

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use ws_harness::protocol::EventType;
 use ws_harness::{
-    ConfigError, ConfigSource, ConfiguredToken, Readiness, RealWebSocketTestConfig, ServiceSource,
-    TranscriptWindow,
+    ConfigError, ConfigSource, ConfiguredToken, Credentials, Readiness, RealWebSocketTestConfig,
+    ServiceSource, TranscriptWindow,
 };
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
@@ -91,6 +91,25 @@ fn sizes_are_read_in_bytes_or_with_a_unit_and_zero_is_refused() {
         error.to_string().contains("`max_message_size` in code"),
         "{error}"
     );
+}
+
+#[test]
+fn a_missing_token_file_names_where_it_was_set_and_a_fix() {
+    let path = file(
+        "token.toml",
+        "event_timeout = \"3s\"\ntoken_file = \"no-such-token\"\n",
+    );
+    let config = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    let error = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(Credentials::configured(&config))
+        .unwrap_err();
+    let expected = format!(
+        "cannot read token_file {} (set in {}:2); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory) and that the file is readable, or give the token with `token` or `token_command`",
+        path.parent().unwrap().join("no-such-token").display(),
+        path.display()
+    );
+    assert_eq!(error.to_string(), expected);
 }
 
 #[test]

@@ -519,7 +519,7 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
         (
             "bad-schema.json",
             r#"{"oneOf": [{"properties": {"type": {"const": "x"}, "n": {"type": 5}}}]}"#,
-            "{path}#/oneOf/0: not a valid JSON Schema: ",
+            "{path}: not a valid JSON Schema (1 error): #/oneOf/0/properties/n/type: 5 is not valid under any of the schemas listed in the 'anyOf' keyword; fix each at its JSON pointer",
         ),
         (
             "nothing-sent.json",
@@ -552,6 +552,51 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
             ContractError::Read { .. }
         ))
     ));
+}
+
+#[test]
+fn every_error_of_a_bad_schema_is_listed_at_its_pointer() {
+    let path = contract_file(
+        "three-errors.json",
+        r#"{"oneOf": [
+            {"properties": {"type": {"const": "a"}, "n": {"type": "integr"}}},
+            {"properties": {"type": {"const": "b"}}, "required": "type", "minLength": -1}
+        ]}"#,
+    );
+    let ContractError::Schema { problems, .. } = load(&path, "type").unwrap_err() else {
+        panic!("not a schema error");
+    };
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/oneOf/0/properties/n/type",
+            "/oneOf/1/minLength",
+            "/oneOf/1/required"
+        ]
+    );
+}
+
+#[test]
+fn a_missing_contract_file_names_the_key_where_it_was_set_and_a_fix() {
+    let missing = std::env::temp_dir().join("ws-harness-no-such-contract.json");
+    let config = RealWebSocketTestConfig::builder()
+        .environment(std::collections::HashMap::from([(
+            "WS_HARNESS_CONTRACT_SOURCE".to_owned(),
+            missing.display().to_string(),
+        )]))
+        .build()
+        .unwrap();
+    let error = config.load_contract().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot read the contract {} (`contract.source`, set in environment variable WS_HARNESS_CONTRACT_SOURCE); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory), or set contract.source to \"reference\" or \"none\"",
+            missing.display()
+        )
+    );
+    let cause = std::error::Error::source(&error).unwrap();
+    assert!(cause.to_string().contains("No such file"), "{cause}");
 }
 
 #[test]

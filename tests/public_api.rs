@@ -32,7 +32,8 @@ use ws_harness::server::{
 use ws_harness::{
     Access, AccessError, BadHeader, ClientTls, ConfiguredToken, Contract, ContractError,
     ContractSettings, ContractSource, ContractStream, HandshakeHeaders, OwnerRule, Rule,
-    SequenceRule, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError, Violation,
+    SchemaProblem, SequenceRule, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError,
+    Violation,
 };
 use ws_harness::{
     BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
@@ -156,6 +157,7 @@ fn every_public_item_is_importable() {
         type_name::<Rule>(),
         type_name::<SequenceRule>(),
         type_name::<Violation>(),
+        type_name::<SchemaProblem>(),
     ];
     assert!(
         types

@@ -623,7 +623,12 @@ impl RealWebSocketTestConfig {
             .iter()
             .map(|e| e.as_str())
             .collect();
-        Contract::load(&self.contract, &required)
+        Contract::load(&self.contract, &required).map_err(|mut error| {
+            if let ContractError::Read { origin, .. } = &mut error {
+                *origin = self.source_of("contract.source");
+            }
+            error
+        })
     }
 
     /// Where the value of `key` came from ([`ConfigSource::Default`] when

@@ -5,7 +5,7 @@
 //! So whatever tier the chain falls to, the factory's clients authenticate
 //! against it.
 
-use super::RealWebSocketTestConfig;
+use super::{ConfigSource, RealWebSocketTestConfig};
 use crate::auth::{AuthError, JwtAuth, TEST_JWT_SECRET};
 use std::fmt;
 use std::path::PathBuf;
@@ -81,10 +81,15 @@ pub const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub enum TokenError {
     /// `token_file` cannot be read.
-    #[error("cannot read token_file {path}")]
+    #[error(
+        "cannot read token_file {path} (set in {origin}); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory) and that the file is readable, or give the token with `token` or `token_command`"
+    )]
     File {
         /// The file.
         path: PathBuf,
+        /// Where `token_file` was set ([`ConfigSource::Code`] when
+        /// [`ConfiguredToken::fetch`] is called directly).
+        origin: ConfigSource,
         /// Why.
         #[source]
         source: std::io::Error,
@@ -98,7 +103,9 @@ pub enum TokenError {
         what: String,
     },
     /// `token_command` cannot be started.
-    #[error("token_command `{command}` cannot be run")]
+    #[error(
+        "token_command `{command}` cannot be run: its shell (`sh -c`, `cmd /C` on Windows) did not start"
+    )]
     CannotRun {
         /// The command.
         command: String,
@@ -107,7 +114,9 @@ pub enum TokenError {
         source: std::io::Error,
     },
     /// `token_command` failed.
-    #[error("token_command `{command}` failed ({status}); its stderr: {stderr}")]
+    #[error(
+        "token_command `{command}` failed ({status}); its stderr: {stderr}; run it by hand to see why (a CLI that needs a login first?)"
+    )]
     Failed {
         /// The command.
         command: String,
@@ -117,7 +126,9 @@ pub enum TokenError {
         stderr: String,
     },
     /// `token_command` did not finish in time (it was killed).
-    #[error("token_command `{command}` did not finish within {after:?}")]
+    #[error(
+        "token_command `{command}` did not finish within {after:?} and was killed with what it started; a command that waits (for a browser login, say) never ends here: log in first, or use `token_file`"
+    )]
     TimedOut {
         /// The command.
         command: String,
@@ -125,7 +136,9 @@ pub enum TokenError {
         after: Duration,
     },
     /// The file or the command's output is not UTF-8.
-    #[error("{key} gave a token that is not UTF-8 ({what})")]
+    #[error(
+        "{key} gave a token that is not UTF-8 ({what}); it must print or hold the token as text"
+    )]
     NotUtf8 {
         /// The setting.
         key: &'static str,
@@ -160,6 +173,7 @@ impl ConfiguredToken {
                     .await
                     .map_err(|source| TokenError::File {
                         path: path.clone(),
+                        origin: ConfigSource::Code,
                         source,
                     })?;
                 (bytes, path.display().to_string())
@@ -273,7 +287,12 @@ impl Credentials {
     pub async fn configured(config: &RealWebSocketTestConfig) -> Result<Self, TokenError> {
         Ok(match &config.token {
             Some(source) => Self::Token {
-                token: source.fetch().await?,
+                token: source.fetch().await.map_err(|mut error| {
+                    if let TokenError::File { origin, .. } = &mut error {
+                        *origin = config.source_of(source.key());
+                    }
+                    error
+                })?,
                 key: source.key(),
             },
             None => Self::secret(&config.jwt_secret),

@@ -42,7 +42,7 @@ pub use config::{
 };
 pub use contract::{
     Contract, ContractError, ContractSettings, ContractSource, ContractStream, Direction,
-    OwnerRule, Rule, SequenceRule, Violation,
+    OwnerRule, Rule, SchemaProblem, SequenceRule, Violation,
 };
 pub use credentials::{ConfiguredToken, Credentials, TOKEN_COMMAND_TIMEOUT, TokenError};
 pub use engine::DockerEnvironment;

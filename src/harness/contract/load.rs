@@ -3,6 +3,7 @@
 
 use super::schema::{Compiler, Schema};
 use super::{Contract, ContractSettings, ContractSource, Direction, Inner};
+use crate::harness::ConfigSource;
 use once_cell::sync::Lazy;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -22,10 +23,15 @@ const MAX_REF_DEPTH: usize = 32;
 #[non_exhaustive]
 pub enum ContractError {
     /// The file cannot be read.
-    #[error("cannot read the contract {path}")]
+    #[error(
+        "cannot read the contract {path} (`contract.source`, set in {origin}); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory), or set contract.source to \"reference\" or \"none\""
+    )]
     Read {
         /// The file.
         path: PathBuf,
+        /// Where `contract.source` was set ([`ConfigSource::Code`] when
+        /// [`Contract::load`] was given the settings).
+        origin: ConfigSource,
         /// Why.
         #[source]
         source: std::io::Error,
@@ -84,16 +90,29 @@ pub enum ContractError {
         /// The reference.
         reference: String,
     },
-    /// A schema that does not compile.
-    #[error("{path}#{pointer}: not a valid JSON Schema: {reason}")]
+    /// Schemas that do not compile: every error found, each where it is.
+    #[error(
+        "{path}: not a valid JSON Schema ({} {}): {}; fix each at its JSON pointer (JSON Schema 2020-12 unless the schema's `$schema` names another draft)",
+        problems.len(),
+        if problems.len() == 1 { "error" } else { "errors" },
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
     Schema {
         /// The file.
         path: PathBuf,
-        /// Where the schema is.
-        pointer: String,
-        /// The compiler's words.
-        reason: String,
+        /// What is wrong, in the order found.
+        problems: Vec<SchemaProblem>,
     },
+}
+
+/// One error of a schema in a contract: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("#{pointer}: {reason}")]
+pub struct SchemaProblem {
+    /// The JSON pointer of the bad value in the file.
+    pub pointer: String,
+    /// What is wrong, in the JSON Schema compiler's words.
+    pub reason: String,
 }
 
 pub(super) fn load<S: AsRef<str>>(
@@ -221,6 +240,7 @@ fn reference_rules(settings: &mut ContractSettings) {
 fn read(path: &Path) -> Result<Value, ContractError> {
     let text = std::fs::read_to_string(path).map_err(|source| ContractError::Read {
         path: path.to_owned(),
+        origin: ConfigSource::Code,
         source,
     })?;
     let yaml = matches!(
@@ -287,13 +307,28 @@ fn compile_kinds(
         .collect();
     let compiler = Compiler::new(path, document, &pointers)?;
     let mut kinds = HashMap::new();
+    // Every kind is compiled, so one error lists the problems of them all.
+    let mut problems = Vec::new();
     for (pointer, named) in located {
-        let schema = Arc::new(compiler.compile(pointer)?);
-        for kind in named {
-            kinds.insert(kind.clone(), Arc::clone(&schema));
+        match compiler.compile(pointer) {
+            Ok(schema) => {
+                let schema = Arc::new(schema);
+                for kind in named {
+                    kinds.insert(kind.clone(), Arc::clone(&schema));
+                }
+            }
+            Err(ContractError::Schema { problems: more, .. }) => problems.extend(more),
+            Err(other) => return Err(other),
         }
     }
-    Ok(kinds)
+    if problems.is_empty() {
+        Ok(kinds)
+    } else {
+        Err(ContractError::Schema {
+            path: path.to_owned(),
+            problems,
+        })
+    }
 }
 
 /// The kinds a payload schema names: `properties.<kind_field>` `const` or

@@ -21,7 +21,7 @@ mod load;
 mod schema;
 mod stream;
 
-pub use load::ContractError;
+pub use load::{ContractError, SchemaProblem};
 pub use stream::ContractStream;
 
 use schema::Schema;

@@ -1,7 +1,7 @@
 //! [`Schema`]: one message kind's JSON Schema, compiled once, with a
 //! cheaper twin for the frames that pass.
 
-use super::{ContractError, Rule, Violation};
+use super::{ContractError, Rule, SchemaProblem, Violation};
 use jsonschema::{Registry, Validator};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -39,6 +39,7 @@ impl Schema {
 /// registered so their `$ref`s resolve.
 pub(super) struct Compiler<'a> {
     path: &'a Path,
+    document: &'a Value,
     written: Registry<'static>,
     /// The document with each schema to be compiled rewritten to its
     /// cheaper twin, and which of them were.
@@ -54,7 +55,7 @@ impl<'a> Compiler<'a> {
     /// [`ContractError::Schema`] when the document cannot be registered.
     pub(super) fn new(
         path: &'a Path,
-        document: &Value,
+        document: &'a Value,
         pointers: &[&str],
     ) -> Result<Self, ContractError> {
         let mut fast_document = document.clone();
@@ -71,6 +72,7 @@ impl<'a> Compiler<'a> {
         };
         Ok(Self {
             path,
+            document,
             written: register(document.clone())?,
             fast: register(fast_document)?,
             rewritten,
@@ -87,7 +89,7 @@ impl<'a> Compiler<'a> {
                 .offline()
                 .with_registry(registry)
                 .build(&json!({"$ref": format!("{DOCUMENT_URI}#{pointer}")}))
-                .map_err(|e| schema_error(self.path, pointer, &e.to_string()))
+                .map_err(|e| self.every_error(pointer, &e.to_string()))
         };
         let fast = if self.rewritten.iter().any(|p| p == pointer) {
             Some(build(&self.fast)?)
@@ -101,11 +103,46 @@ impl<'a> Compiler<'a> {
     }
 }
 
+impl Compiler<'_> {
+    /// Every error of the schema at `pointer` that failed to compile with
+    /// `reason`: the schema is checked against its meta-schema, which finds
+    /// them all with their pointers; what the meta-schema cannot see (a
+    /// `$ref` to nowhere, a bad regular expression) is the compiler's one.
+    fn every_error(&self, pointer: &str, reason: &str) -> ContractError {
+        let subschema = self.document.pointer(pointer);
+        let mut problems: Vec<SchemaProblem> = subschema
+            .and_then(|schema| {
+                let meta = jsonschema::meta::validator_for(schema).ok()?;
+                Some(
+                    meta.iter_errors(schema)
+                        .map(|error| SchemaProblem {
+                            pointer: format!("{pointer}{}", error.instance_path()),
+                            reason: error.to_string(),
+                        })
+                        .collect(),
+                )
+            })
+            .unwrap_or_default();
+        if problems.is_empty() {
+            problems.push(SchemaProblem {
+                pointer: pointer.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+        ContractError::Schema {
+            path: self.path.to_owned(),
+            problems,
+        }
+    }
+}
+
 fn schema_error(path: &Path, pointer: &str, reason: &str) -> ContractError {
     ContractError::Schema {
         path: path.to_owned(),
-        pointer: pointer.to_owned(),
-        reason: reason.to_owned(),
+        problems: vec![SchemaProblem {
+            pointer: pointer.to_owned(),
+            reason: reason.to_owned(),
+        }],
     }
 }
 
