@@ -7,6 +7,7 @@
 
 mod costs;
 mod figures;
+mod flood;
 mod floor;
 mod peers;
 mod report;
@@ -44,7 +45,7 @@ struct Args {
     #[arg(long)]
     markdown: Option<PathBuf>,
     /// Only these figures (startup, latency, throughput, connections,
-    /// client_overhead, tls, churn, heap, instructions), printed as JSON;
+    /// client_overhead, tls, churn, heap, instructions, flood), printed as JSON;
     /// nothing is written and no target is judged.
     #[arg(long, value_delimiter = ',', value_name = "FIGURE")]
     only: Vec<String>,
@@ -75,6 +76,15 @@ enum Step {
         #[arg(long)]
         runs: usize,
     },
+    /// One wait of the harness's client against a flooding server, then
+    /// its figures as JSON (used by the suite itself, figure 11).
+    FloodClient {
+        /// The flooding server's ws:// URL.
+        #[arg(long)]
+        url: url::Url,
+        #[arg(long)]
+        wait: flood::Wait,
+    },
     /// Start one backend and print how long until ready, as JSON (used by the suite itself).
     Probe {
         /// in-process, floor, container, dockerfile:<dir> or compose:<file>
@@ -90,6 +100,7 @@ fn main() -> ExitCode {
             connections,
         }) => serve_floor(&listen, connections),
         Some(Step::Client { url, kind, runs }) => costs::client_runs(&url, kind, runs),
+        Some(Step::FloodClient { url, wait }) => flood::flood_client(&url, wait),
         Some(Step::Probe { target }) => {
             println!("{}", figures::probe(&target));
             ExitCode::SUCCESS
@@ -193,6 +204,7 @@ fn run_suite(args: &Args) -> ExitCode {
         churn: figures::churn(&bench),
         heap: costs::heap(&bench),
         instructions: costs::instructions(&bench),
+        flood: flood::flood(&bench),
         run,
     };
     let targets = report::targets(&figures);
@@ -218,6 +230,7 @@ fn run_suite(args: &Args) -> ExitCode {
         ("churn", &figures.churn),
         ("heap", &figures.heap),
         ("instructions", &figures.instructions),
+        ("flood", &figures.flood),
     ]
     .into_iter()
     .map(|(name, figure)| {
@@ -272,7 +285,7 @@ fn run_suite(args: &Args) -> ExitCode {
 /// `--only`: the named figures, as JSON on stdout.
 fn run_only(bench: &Bench, names: &[String]) -> ExitCode {
     type Figure = fn(&Bench) -> Value;
-    let figures: [(&str, Figure); 9] = [
+    let figures: [(&str, Figure); 10] = [
         ("startup", figures::startup),
         ("latency", figures::latency),
         ("throughput", figures::throughput),
@@ -282,6 +295,7 @@ fn run_only(bench: &Bench, names: &[String]) -> ExitCode {
         ("churn", figures::churn),
         ("heap", costs::heap),
         ("instructions", costs::instructions),
+        ("flood", flood::flood),
     ];
     if let Some(unknown) = names
         .iter()

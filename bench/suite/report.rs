@@ -18,6 +18,7 @@ pub(crate) struct Figures {
     pub(crate) churn: Value,
     pub(crate) heap: Value,
     pub(crate) instructions: Value,
+    pub(crate) flood: Value,
 }
 
 fn named<'a>(figure: &'a Value, name: &str) -> Option<&'a Value> {
@@ -80,6 +81,27 @@ fn departed_heap(f: &Figures) -> Option<f64> {
         .iter()
         .find(|r| r["replay_ttl_ms"] == 1000)?["peak_bytes_per_user"]
         .as_f64()
+}
+
+/// A number of figure 11's row for `wait`.
+fn flood_row(f: &Figures, wait: &str, key: &str) -> Option<f64> {
+    f.flood["rows"]
+        .as_array()?
+        .iter()
+        .find(|r| r["wait"] == wait)?[key]
+        .as_f64()
+}
+
+/// The larger peak RSS of figure 11's two client processes, when both were
+/// measured.
+fn flood_peak_rss(f: &Figures) -> Option<f64> {
+    Some(
+        flood_row(f, "expect-within", "peak_rss_bytes")?.max(flood_row(
+            f,
+            "expect-nothing",
+            "peak_rss_bytes",
+        )?),
+    )
 }
 
 /// The targets of the benchmark issue, judged against these figures.
@@ -179,6 +201,27 @@ pub(crate) fn targets(f: &Figures) -> Vec<Target> {
             departed_heap,
             |v| format!("{v:.0} B"),
             |v| v <= 256.0,
+        ),
+        target(
+            "expect_within(3s) under a flood returns within",
+            "≤ 3.5 s",
+            flood_row(f, "expect-within", "took_s"),
+            |v| format!("{v:.2} s"),
+            |v| v <= 3.5,
+        ),
+        target(
+            "expect_nothing(10s) under a flood returns within",
+            "≤ 10.5 s",
+            flood_row(f, "expect-nothing", "took_s"),
+            |v| format!("{v:.2} s"),
+            |v| v <= 10.5,
+        ),
+        target(
+            "client peak RSS under a flood (the larger of the two waits)",
+            "< 64 MB",
+            flood_peak_rss(f),
+            |v| format!("{:.1} MB", v / 1e6),
+            |v| v < 64e6,
         ),
         target(
             "harness client overhead against the bare client (p50, contract on)",
@@ -463,6 +506,39 @@ pub(crate) fn markdown(
     instructions_section(&mut md, &f.instructions);
     if let Some(build) = dependent_build {
         md += &dependent_build_section(build);
+    }
+    section(
+        &mut md,
+        "11. The client against a service that floods",
+        &f.flood,
+    );
+    let _ = writeln!(
+        md,
+        "| wait | bound | took | frames received | frames kept | failure message | client peak RSS |\n|---|---|---|---|---|---|---|"
+    );
+    for row in f.flood["rows"].as_array().into_iter().flatten() {
+        if let Some(error) = row["error"].as_str() {
+            let _ = writeln!(
+                md,
+                "| {} | not measured: {error} | | | | | |",
+                row["wait"].as_str().unwrap_or("?")
+            );
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "| `{}` | {} s | {} s | {} | {} | {} KiB | {} MB |",
+            row["wait"].as_str().unwrap_or("?"),
+            cell(row["bound_s"].as_f64(), 0),
+            cell(row["took_s"].as_f64(), 2),
+            row["frames_received"],
+            row["frames_kept"],
+            cell(row["message_bytes"].as_f64().map(|b| b / 1024.0), 1),
+            cell(row["peak_rss_bytes"].as_f64().map(|b| b / 1e6), 1),
+        );
+    }
+    if let Some(error) = f.flood["error"].as_str() {
+        let _ = writeln!(md, "\n**Not measured:** {error}");
     }
     let _ = writeln!(
         md,
