@@ -184,6 +184,14 @@ async fn a_bad_client_does_not_disturb_another_user() {
     let events = bystander.until("agent_completed").await;
     assert_eq!(events.len(), 5);
     assert!(events.iter().all(|e| e["user_id"] == "bob"));
+    // The vandal is closed (1003 for the binary frame); once its
+    // connection is gone, bob's is the only one.
+    assert_eq!(u16::from(vandal.expect_close().await.code), 1003);
+    let manager = server.server.manager();
+    common::eventually("the vandal's connection is gone", || {
+        manager.connection_count() == 1
+    })
+    .await;
     assert_eq!(
         server.health().await["connections"],
         1,

@@ -24,11 +24,11 @@ async fn echo_mode_sends_every_message_back_without_auth() {
         .unwrap();
     for message in [Message::text("héllo"), Message::binary(vec![0, 1, 2, 255])] {
         ws.send(message.clone()).await.unwrap();
-        assert_eq!(ws.next().await.unwrap().unwrap(), message);
+        assert_eq!(common::next_within(&mut ws).await.unwrap().unwrap(), message);
     }
     ws.close(None).await.unwrap();
     // The server answers the close handshake, then ends the stream.
-    let answer = ws.next().await;
+    let answer = common::next_within(&mut ws).await;
     assert!(
         matches!(answer, Some(Ok(Message::Close(_))) | None),
         "{answer:?}"

@@ -42,13 +42,17 @@ async fn client_on(backend: BackendInfo) -> TestClient {
         .unwrap()
 }
 
-/// A mock, and a client connected to it that has received `frames`.
+/// A mock, and a client connected to it that has received `frames`: a
+/// marker pushed after them is awaited (and matched), so a short bound
+/// afterwards only covers what must not arrive.
 async fn received(frames: &[Value]) -> (MockServer, TestClient) {
     let server = MockServer::start().await.unwrap();
-    let client = client_on(server.info()).await;
+    let mut client = client_on(server.info()).await;
     for frame in frames {
         server.push_all(frame);
     }
+    server.push_all(&json!({"type": "all-pushed"}));
+    client.expect(event("all-pushed")).await.unwrap();
     (server, client)
 }
 

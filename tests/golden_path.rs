@@ -193,7 +193,9 @@ async fn runs_of_one_user_interleave_but_never_reorder() {
     alice
         .user_message(
             "slow",
-            Some(json!({"step_delay_ms": 30, "thinking_steps": 3})),
+            // 1.8 s against the fast run's 60 ms: the fast one finishes
+            // first however loaded the machine.
+            Some(json!({"step_delay_ms": 300, "thinking_steps": 3})),
         )
         .await;
     alice

@@ -40,7 +40,12 @@ async fn every_connection_of_a_user_receives_each_event() {
     let mut laptop = server.connect("alice").await;
     let mut phone = server.connect("alice").await;
     let mut bob = server.connect("bob").await;
-    assert_eq!(server.server.manager().user_connection_count("alice"), 2);
+    // A connection is registered just after its handshake's answer.
+    let manager = server.server.manager();
+    common::eventually("both of alice's connections are registered", || {
+        manager.user_connection_count("alice") == 2
+    })
+    .await;
     laptop.user_message("m-1", None).await;
     let on_laptop = laptop.until("agent_completed").await;
     let on_phone = phone.until("agent_completed").await;

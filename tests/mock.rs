@@ -308,12 +308,19 @@ async fn next_text<S>(ws: &mut S) -> String
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+    next_message(ws).await.into_text().unwrap().to_string()
+}
+
+/// The next message of `ws`, within 10 s.
+async fn next_message<S>(ws: &mut S) -> Message
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
         .expect("a frame within 10 s")
         .expect("the connection is open")
-        .unwrap();
-    message.into_text().unwrap().to_string()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,9 +430,10 @@ async fn handshake_matchers_priorities_delays_closes_and_binary_frames() {
         .with_priority(1)
         .expect(1)
         .mount(&server);
-    // A delayed reply does not hold up the next frame's.
+    // A delayed reply does not hold up the next frame's (two seconds, so
+    // the next frame's reply comes first on a loaded machine too).
     Mock::given(text("slow"))
-        .respond_with(Respond::wait(Duration::from_millis(300)).then(Respond::text("late")))
+        .respond_with(Respond::wait(Duration::from_secs(2)).then(Respond::text("late")))
         .mount(&server);
     Mock::given(text("fast"))
         .respond_with(Respond::text("now"))
@@ -458,9 +466,9 @@ async fn handshake_matchers_priorities_delays_closes_and_binary_frames() {
     assert_eq!(next_text(&mut plain).await, "hello, whoever you are");
 
     ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
-    let reply = ws.next().await.unwrap().unwrap();
+    let reply = next_message(&mut ws).await;
     assert_eq!(reply, Message::binary(vec![3, 2, 1]));
-    match ws.next().await.unwrap().unwrap() {
+    match next_message(&mut ws).await {
         Message::Close(Some(close)) => {
             assert_eq!(
                 (u16::from(close.code), close.reason.as_str()),

@@ -282,14 +282,16 @@ impl TestClient {
         .await
     }
 
-    /// Expects nothing more: no unmatched frame now and none arriving for `quiet`.
+    /// Expects nothing more: no unmatched frame now and none arriving for
+    /// `quiet`. A frame that breaks the contract fails it at once.
     ///
     /// # Errors
-    /// [`ExpectationFailed`] listing the extra frames.
+    /// [`ExpectationFailed`] listing the extra frames, or the violation.
     pub async fn expect_nothing(&mut self, quiet: Duration) -> Result<(), ExpectationFailed> {
         let deadline = Instant::now() + quiet;
         // `pull` says false once the deadline passed or the connection closed.
-        while Instant::now() < deadline && self.pull(deadline).await {}
+        while self.violations.is_empty() && Instant::now() < deadline && self.pull(deadline).await
+        {}
         let expected = format!("nothing more for {quiet:?}");
         if let Some(violation) = self.violations.first() {
             let problem = violation.to_string();

@@ -246,11 +246,29 @@ impl Client {
     }
 
     /// Asserts no text frame arrives for `quiet`.
+    /// The connection must stay open: a close or an error fails it too.
     pub async fn expect_quiet(&mut self, quiet: Duration) {
-        if let Ok(Some(message)) = tokio::time::timeout(quiet, self.ws.next()).await {
-            panic!("expected nothing for {quiet:?}, got {message:?}");
+        let deadline = tokio::time::Instant::now() + quiet;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(Some(other)) => panic!("expected nothing for {quiet:?}, got {other:?}"),
+                Ok(None) => panic!("expected nothing for {quiet:?}, but the connection closed"),
+            }
         }
     }
+}
+
+/// The next item of `ws` (a message, an error, or `None` at its end),
+/// within [`WAIT`].
+pub async fn next_within<S>(ws: &mut S) -> Option<Result<Message, WsError>>
+where
+    S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("a frame, an error or the end within the wait")
 }
 
 /// The event types of a list of frames.
