@@ -17,17 +17,26 @@ fn rates(rates: RateLimitConfig) -> ServerConfig {
 async fn over_the_message_rate_a_frame_is_refused_with_a_truthful_retry_after() {
     let config = rates(RateLimitConfig {
         // One frame a second once the burst is spent: the four frames
-        // below go out well within it, even on a busy machine.
+        // below are sent back to back, before any answer is read, so they
+        // reach the server within it even on a busy machine.
         messages_per_second: 1,
         message_burst: 3,
         ..Default::default()
     });
     let server = TestServer::with_config(config).await;
     let mut alice = server.connect("alice").await;
-    for _ in 0..3 {
-        alice.assert_alive().await;
+    for n in 0..3 {
+        alice
+            .send_json(json!({"type": "ping", "nonce": format!("p-{n}")}))
+            .await;
     }
     alice.user_message("m-over", None).await;
+    for n in 0..3 {
+        assert_eq!(
+            alice.next_json().await,
+            json!({"type": "pong", "nonce": format!("p-{n}")})
+        );
+    }
     let refused = alice.next_json().await;
     assert_eq!(refused["type"], "error");
     assert_eq!(refused["code"], "rate_limited");
@@ -198,27 +207,47 @@ async fn a_client_that_does_not_read_is_dropped_and_its_events_stay_replayable()
     let (_, metrics) = server.get("/metrics").await;
     let dropped = common::metric_value(&metrics, "ws_harness_slow_consumer_disconnects_total");
     assert!(dropped >= 1.0, "{metrics}");
-    // The events were kept for replay, up to the buffer: a resume from the
-    // start gets the first event, or a gap when the buffer overflowed
-    // (how many runs the server finished before the drop varies). Runs
-    // still going send their events live to the new connection from the
-    // moment it opens, so some may come before the resume's answer.
+    // Every run it started goes on without it, its events kept for
+    // replay; once they have all ended, nothing is sent live any more.
+    let mut runs_ended = false;
+    for _ in 0..500 {
+        let (_, metrics) = server.get("/metrics").await;
+        let count = |name| common::metric_value(&metrics, name);
+        if count("ws_harness_runs_started_total")
+            == count("ws_harness_runs_completed_total") + count("ws_harness_runs_failed_total")
+        {
+            runs_ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(runs_ended, "the slow reader's runs did not end in 10 s");
+    let last = manager.last_event_id("slow");
+    assert!(last > 8, "more events than the outbound queue: {last}");
+    // A resume from the start replays what the buffer holds: from event 1,
+    // or, when it overflowed, from the `oldest_event_id` a `replay_gap`
+    // names; either way every id from there to the last, once, in order.
     let mut again = server.connect("slow").await;
     again
         .send_json(json!({"type": "resume", "last_event_id": 0}))
         .await;
-    let mut live = 0;
-    loop {
+    let mut first = 1;
+    let mut replayed = Vec::new();
+    let resumed = loop {
         let frame = again.next_json().await;
-        if frame["code"] == "replay_gap" || frame["event_id"] == 1 {
-            break;
+        match frame["type"].as_str() {
+            Some("error") => {
+                assert_eq!(frame["code"], "replay_gap", "{frame}");
+                assert!(replayed.is_empty(), "the gap comes first: {frame}");
+                first = frame["oldest_event_id"].as_u64().unwrap();
+            }
+            Some("resumed") => break frame,
+            _ => replayed.push(frame["event_id"].as_u64().unwrap()),
         }
-        assert!(
-            frame["event_id"].as_u64().is_some_and(|id| id > 1) && live < 20_000,
-            "after {live} live events, neither replay_gap nor event 1: {frame}"
-        );
-        live += 1;
-    }
+    };
+    assert_eq!(replayed, (first..=last).collect::<Vec<_>>());
+    assert_eq!(resumed["replayed"], replayed.len());
+    assert_eq!(resumed["last_event_id"], last);
     // Others are still served.
     server.connect("bob").await.assert_alive().await;
 }
