@@ -35,7 +35,10 @@ impl ServerProcess {
     pub fn spawn(mut command: std::process::Command) -> std::io::Result<Self> {
         use std::io::{BufRead, BufReader, Error};
         let program = command.get_program().to_string_lossy().into_owned();
+        // Its stdin stays open as long as this handle: a server started with
+        // `--until-stdin-closes` exits when its starter dies, killed or not.
         let mut child = command
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| Error::new(e.kind(), format!("cannot start {program}: {e}")))?;
@@ -51,18 +54,27 @@ impl ServerProcess {
             // Keep draining, so a chatty server never blocks on a full pipe.
             let _ = std::io::copy(&mut stdout, &mut std::io::sink());
         });
+        // On every way out but success the child is killed and reaped.
+        let mut stop = |error: Error| {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            Error::new(error.kind(), format!("{error} ({status})"))
+        };
         let first = match line.recv_timeout(Self::STARTUP_TIMEOUT) {
             Ok(Ok(first)) => first,
-            Ok(Err(e)) => return Err(e),
+            Ok(Err(e)) => {
+                return Err(stop(Error::new(
+                    e.kind(),
+                    format!("cannot read {program}'s stdout: {e}"),
+                )));
+            }
             Err(_) => String::new(),
         };
         let Some(addr) = first.trim().strip_prefix(LISTENING_ON) else {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            return Err(Error::other(format!(
-                "{program} did not print `listening on HOST:PORT` first (printed {:?}; {status})",
+            return Err(stop(Error::other(format!(
+                "{program} did not print `listening on HOST:PORT` first (printed {:?})",
                 first.trim()
-            )));
+            ))));
         };
         let addr = addr.to_owned();
         Ok(Self { child, addr })
@@ -70,7 +82,8 @@ impl ServerProcess {
 
     /// `exe serve --test-mode` on a free loopback port with the rate limits
     /// [lifted](crate::server::RateLimitConfig::LIFTED), as `ws-harness load`
-    /// starts it, then `more_flags` (e.g. `--replay-ttl=1s`).
+    /// starts it, then `more_flags` (e.g. `--replay-ttl=1s`). With
+    /// `--until-stdin-closes` it exits when this process does, even killed.
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
@@ -97,6 +110,7 @@ impl ServerProcess {
         let mut command = std::process::Command::new(exe);
         command
             .args(["serve", "--test-mode", "--listen", "127.0.0.1:0"])
+            .arg("--until-stdin-closes")
             .arg(format!("--message-rate={}", lifted.messages_per_second))
             .arg(format!("--message-burst={}", lifted.message_burst))
             .arg(format!(

@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestServer;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -24,7 +24,10 @@ async fn echo_mode_sends_every_message_back_without_auth() {
         .unwrap();
     for message in [Message::text("héllo"), Message::binary(vec![0, 1, 2, 255])] {
         ws.send(message.clone()).await.unwrap();
-        assert_eq!(common::next_within(&mut ws).await.unwrap().unwrap(), message);
+        assert_eq!(
+            common::next_within(&mut ws).await.unwrap().unwrap(),
+            message
+        );
     }
     ws.close(None).await.unwrap();
     // The server answers the close handshake, then ends the stream.

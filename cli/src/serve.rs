@@ -25,6 +25,11 @@ pub(crate) struct ServeArgs {
     /// container image uses it so an unused container removes itself.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     idle_exit: Option<Duration>,
+    /// Exit when stdin closes: a server started by another process (as
+    /// `ws-harness load` starts one) goes with it, even when that process
+    /// is killed.
+    #[arg(long, hide = true)]
+    until_stdin_closes: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -48,9 +53,31 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServerError> {
     let listener = ws_harness::server::bind(listen).map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
     println!("{}{local}", ws_harness::process::LISTENING_ON);
-    server
-        .serve(listener, ws_harness::server::shutdown_signal())
-        .await
+    let until_stdin_closes = args.until_stdin_closes;
+    let shutdown = async move {
+        if until_stdin_closes {
+            tokio::select! {
+                () = ws_harness::server::shutdown_signal() => {}
+                () = stdin_closed() => tracing::info!("stdin closed: shutting down"),
+            }
+        } else {
+            ws_harness::server::shutdown_signal().await;
+        }
+    };
+    server.serve(listener, shutdown).await
+}
+
+/// Resolves when stdin reaches its end: the process that holds its other
+/// end closed it or died. Read on a thread of its own, which does not keep
+/// the process alive at exit (tokio's stdin would hold the runtime's
+/// shutdown until the read ends).
+async fn stdin_closed() {
+    let (closed, wait) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = closed.send(());
+    });
+    let _ = wait.await;
 }
 
 /// Limits a deployment may want to change; the rest keep `Limits::default()`.

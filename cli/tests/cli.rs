@@ -353,6 +353,61 @@ fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
     }
 }
 
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped).
+#[cfg(target_os = "linux")]
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Polls `done` every 50 ms for up to `bound`.
+#[cfg(target_os = "linux")]
+fn within(bound: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_killed_load_takes_the_server_it_started_with_it() {
+    let mut load = Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+        .args(["load", "--users", "1", "--runs", "100000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let children = format!("/proc/{0}/task/{0}/children", load.id());
+    let mut server = None;
+    let started = within(RUNS, || {
+        server = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|pids| pids.split_whitespace().next()?.parse::<u32>().ok());
+        server.is_some()
+    });
+    let server = server.filter(|_| started);
+    // SIGKILL: the load process gets no chance to stop its server.
+    load.kill().unwrap();
+    load.wait().unwrap();
+    let server = server.expect("load started a server");
+    if !within(Duration::from_secs(10), || ended(server)) {
+        // Not left behind by a failing test either.
+        let _ = Command::new("kill")
+            .args(["-9", &server.to_string()])
+            .status();
+        panic!("the server (pid {server}) outlived the killed load by 10 s");
+    }
+}
+
 #[tokio::test]
 async fn load_counts_errors_by_kind_and_fails() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);

@@ -290,8 +290,8 @@ impl TestClient {
     pub async fn expect_nothing(&mut self, quiet: Duration) -> Result<(), ExpectationFailed> {
         let deadline = Instant::now() + quiet;
         // `pull` says false once the deadline passed or the connection closed.
-        while self.violations.is_empty() && Instant::now() < deadline && self.pull(deadline).await
-        {}
+        while self.violations.is_empty() && Instant::now() < deadline && self.pull(deadline).await {
+        }
         let expected = format!("nothing more for {quiet:?}");
         if let Some(violation) = self.violations.first() {
             let problem = violation.to_string();
