@@ -3,6 +3,8 @@
 //! team's own service. Needs Docker and `WEBSOCAT` naming the static binary;
 //! `.ci/run` installs it and runs these with `-- --ignored`.
 
+mod common;
+
 use bollard::Docker;
 use serde_json::json;
 use std::path::PathBuf;
@@ -44,12 +46,12 @@ async fn build_named_image() {
     let context = tempdir("named-image");
     std::fs::write(context.join("Dockerfile"), dockerfile()).unwrap();
     std::fs::copy(websocat(), context.join("websocat")).unwrap();
-    let built = tokio::process::Command::new("docker")
-        .args(["build", "-q", "-t", IMAGE])
-        .arg(&context)
-        .output()
-        .await
-        .unwrap();
+    let built = common::output_within(
+        Command::new("docker")
+            .args(["build", "-q", "-t", IMAGE])
+            .arg(&context),
+        Duration::from_secs(300),
+    );
     assert!(
         built.status.success(),
         "docker build: {}",
@@ -199,15 +201,16 @@ async fn helper_resolves_the_websocat_service_and_prints_its_container() {
     println!("container-id={}", container.id);
 }
 
-/// The `sh` that owns a helper test (as `cargo test` or nextest would),
-/// killed when dropped, so a failing test leaves no process behind.
+/// The `sh` that owns a helper test (as `cargo test` or nextest would), in
+/// a process group of its own, killed with the group when dropped, so a
+/// failing test leaves no process behind.
 struct Owner(std::process::Child);
 
 impl Owner {
-    /// Kills it with SIGKILL: nothing of its run gets to clean up.
+    /// Kills it and its helper with SIGKILL: nothing of its run gets to
+    /// clean up.
     fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        common::kill_group(&mut self.0);
     }
 }
 
@@ -228,7 +231,7 @@ fn spawn_helper_with(run: &str, vars: &[(&str, &std::ffi::OsStr)]) -> (Owner, St
     use std::io::BufRead;
     let exe = std::env::current_exe().unwrap();
     let mut owner = Owner(
-        Command::new("sh")
+        common::own_group(&mut Command::new("sh"))
             .arg("-c")
             // The owner outlives the helper, as a test runner does; `exec`
             // keeps its pid, so killing it leaves nothing running.
@@ -398,12 +401,8 @@ async fn a_compose_project_of_a_run_killed_with_sigkill_goes_down_whole_at_the_n
     let project = project_of(&id).await;
     assert_eq!(project_parts(&project).await, (2, 1));
     owner.kill();
-    assert_eq!(
-        project_parts(&project).await,
-        (2, 1),
-        "nothing removed it yet"
-    );
-    // The next run's start sweeps the whole project.
+    // The next run's start sweeps the whole project (a sibling test's start
+    // may have done so already: that is a sweep too).
     let config = service(
         RealWebSocketTestConfig::builder()
             .service_image(IMAGE)
@@ -425,13 +424,14 @@ async fn processes_of_one_run_share_a_container_and_a_changed_definition_gets_it
     let (mut b, second) = spawn_helper("shared");
     // Two owners here (two `sh`), so two containers; the same owner shares:
     let exe = std::env::current_exe().unwrap();
-    let shared = Command::new("sh")
-        .arg("-c")
-        .arg("for i in 1 2; do \"$0\" --exact helper_resolves_the_websocat_service_and_prints_its_container --ignored --nocapture & done; wait")
-        .arg(exe)
-        .env(HELPER_VAR, "one-owner")
-        .output()
-        .unwrap();
+    let shared = common::output_within(
+        Command::new("sh")
+            .arg("-c")
+            .arg("for i in 1 2; do \"$0\" --exact helper_resolves_the_websocat_service_and_prints_its_container --ignored --nocapture & done; wait")
+            .arg(exe)
+            .env(HELPER_VAR, "one-owner"),
+        Duration::from_secs(300),
+    );
     let text = String::from_utf8_lossy(&shared.stdout);
     let ids: Vec<&str> = text
         .lines()
@@ -458,8 +458,8 @@ async fn a_run_killed_with_sigkill_leaves_nothing_once_the_next_run_starts() {
     assert!(exists(&id).await);
     // SIGKILL: nothing of the run gets to clean up.
     owner.kill();
-    assert!(exists(&id).await, "nothing removed it yet");
-    // The next run's start sweeps it.
+    // The next run's start sweeps it (a sibling test's start may have done
+    // so already: that is a sweep too).
     let config = service(
         RealWebSocketTestConfig::builder()
             .service_image(IMAGE)

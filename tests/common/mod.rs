@@ -301,12 +301,32 @@ pub fn start_server(mut command: std::process::Command) -> (ServerProcess, Socke
     (server, addr)
 }
 
+/// Makes `command` lead a process group of its own (on Unix), so
+/// [`kill_group`] reaches whatever it starts.
+pub fn own_group(command: &mut std::process::Command) -> &mut std::process::Command {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    command
+}
+
+/// Kills `child` and, on Unix, the process group it leads (see
+/// [`own_group`]): nothing it started outlives it. Then reaps it.
+pub fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &format!("-{}", child.id())])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Runs `command` to its end and returns its output; a process still
-/// running after `limit` is killed and the test fails.
+/// running after `limit` is killed with all it started, and the test fails.
 pub fn output_within(command: &mut std::process::Command, limit: Duration) -> std::process::Output {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = command
+    let mut child = own_group(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -329,8 +349,7 @@ pub fn output_within(command: &mut std::process::Command, limit: Duration) -> st
             break status;
         }
         if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             panic!("still running after {limit:?}, killed: {command:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
