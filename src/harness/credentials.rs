@@ -417,7 +417,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(String::from_utf8(out).unwrap().trim(), "tok");
-        let failed = run_within("echo nope >&2; exit 3", Duration::from_secs(10))
+        // The platform's shell: `sh -c`, or `cmd /C` on Windows.
+        let failing = if cfg!(windows) {
+            "echo nope 1>&2 & exit /b 3"
+        } else {
+            "echo nope >&2; exit 3"
+        };
+        let failed = run_within(failing, Duration::from_secs(10))
             .await
             .unwrap_err();
         assert!(
