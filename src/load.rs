@@ -573,3 +573,83 @@ impl LoadReport {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of `runs` runs whose latencies are 1, 2, ... `runs` ms.
+    fn report(users: usize, runs: usize) -> LoadReport {
+        let mut run_us = histogram();
+        for ms in 1..=runs as u64 {
+            record(&mut run_us, Duration::from_millis(ms));
+        }
+        LoadReport {
+            url: "ws://127.0.0.1:1/ws".parse().unwrap(),
+            users,
+            runs_per_user: runs / users,
+            connected: users as u64,
+            completed_runs: runs as u64,
+            events: runs as u64 * 5,
+            errors: BTreeMap::new(),
+            violations: BTreeMap::new(),
+            connect_us: histogram(),
+            run_us,
+            connect_elapsed: Duration::from_millis(10),
+            elapsed: Duration::from_secs(2),
+            server_rss: None,
+        }
+    }
+
+    #[test]
+    fn percentiles_are_in_milliseconds_and_ordered() {
+        let report = report(10, 1000);
+        let percentiles = LoadReport::percentiles(&report.run_us);
+        let values: Vec<f64> = percentiles.iter().map(|(_, v)| *v).collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "{percentiles:?}");
+        // The histogram keeps three significant digits.
+        let near = |value: f64, ms: f64| (value - ms).abs() <= ms / 100.0;
+        assert!(near(values[0], 500.0), "p50 {}", values[0]);
+        assert!(near(values[1], 900.0), "p90 {}", values[1]);
+        assert!(near(values[2], 990.0), "p99 {}", values[2]);
+        assert!(near(values[4], 1000.0), "max {}", values[4]);
+        let json = report.to_json();
+        assert_eq!(json["run_latency"]["p50_ms"].as_f64(), Some(values[0]));
+        assert_eq!(
+            json["connect"]["max_ms"], 0.0,
+            "an empty histogram is zeros"
+        );
+        assert_eq!(json["runs_per_second"], 500.0);
+        assert_eq!(json["events_per_second"], 2500.0);
+        assert!(
+            report.render().contains("run latency  p50 500."),
+            "{}",
+            report.render()
+        );
+    }
+
+    #[test]
+    fn a_run_passes_only_when_every_run_completed_without_error_or_violation() {
+        assert!(report(10, 100).passed());
+        let mut short_of_runs = report(10, 100);
+        short_of_runs.completed_runs -= 1;
+        assert!(!short_of_runs.passed());
+        let mut with_error = report(10, 100);
+        with_error
+            .errors
+            .insert(LoadError::RunTimeout.to_string(), 1);
+        assert!(!with_error.passed());
+        assert!(
+            with_error
+                .render()
+                .ends_with("errors       run: timeout: 1\n  contract     no violations")
+        );
+    }
+
+    #[test]
+    fn a_handshake_error_is_counted_by_its_first_sixty_characters() {
+        let long = "x".repeat(200);
+        assert_eq!(short(&long).len(), 60);
+        assert_eq!(short("refused"), "refused");
+    }
+}
