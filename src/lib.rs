@@ -105,6 +105,8 @@ compile_error!(
 pub mod auth;
 pub mod check;
 pub mod circuit_breaker;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod harness;
 #[cfg(feature = "load")]
 pub mod load;

@@ -35,6 +35,12 @@ impl PeerClose {
         }
     }
 
+    /// The payload as sent (the first 125 bytes).
+    #[cfg(fuzzing)]
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
     /// Whether RFC 6455 allows this frame: no payload, or a code a peer may
     /// send followed by a UTF-8 reason.
     pub(crate) fn is_valid(&self) -> bool {
@@ -120,7 +126,7 @@ impl<S> CloseTap<S> {
     }
 
     /// Follows the frames in `data`, the next bytes the peer sent.
-    fn scan(&mut self, mut data: &[u8]) {
+    pub(crate) fn scan(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             match &mut self.scan {
                 Scan::Handshake { matched } => {

@@ -5,7 +5,7 @@
 pub(crate) mod access;
 mod backend;
 mod client;
-mod close_tap;
+pub(crate) mod close_tap;
 mod config;
 mod contract;
 mod credentials;

@@ -103,7 +103,7 @@ impl ClientMessage {
 
     /// [`parse`](Self::parse) through a [`Value`], for every frame: what
     /// names the mistake in a frame that is wrong.
-    fn parse_any(text: &str) -> Result<Self, ProtocolError> {
+    pub(crate) fn parse_any(text: &str) -> Result<Self, ProtocolError> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             ProtocolError::new(
                 ErrorCode::InvalidJson,
