@@ -546,6 +546,17 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
         )]))
         .build()
         .unwrap();
+    // It names the key, where it was set and a fix; the cause follows.
+    let error = config.load_contract().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "cannot read the contract {} (`contract.source`, set in environment variable WS_HARNESS_CONTRACT_SOURCE); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory), or set contract.source to \"reference\" or \"none\"",
+            missing.display()
+        )
+    );
+    let cause = std::error::Error::source(&error).unwrap();
+    assert!(cause.to_string().contains("No such file"), "{cause}");
     let backend = InProcessBackend::shared().unwrap().info();
     assert!(matches!(
         TestClientFactory::new(config, backend),
@@ -576,28 +587,6 @@ fn every_error_of_a_bad_schema_is_listed_at_its_pointer() {
             "/oneOf/1/required"
         ]
     );
-}
-
-#[test]
-fn a_missing_contract_file_names_the_key_where_it_was_set_and_a_fix() {
-    let missing = std::env::temp_dir().join("ws-harness-no-such-contract.json");
-    let config = RealWebSocketTestConfig::builder()
-        .environment(std::collections::HashMap::from([(
-            "WS_HARNESS_CONTRACT_SOURCE".to_owned(),
-            missing.display().to_string(),
-        )]))
-        .build()
-        .unwrap();
-    let error = config.load_contract().unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "cannot read the contract {} (`contract.source`, set in environment variable WS_HARNESS_CONTRACT_SOURCE); check the path (in ws-harness.toml it is relative to the file's directory, elsewhere to the current directory), or set contract.source to \"reference\" or \"none\"",
-            missing.display()
-        )
-    );
-    let cause = std::error::Error::source(&error).unwrap();
-    assert!(cause.to_string().contains("No such file"), "{cause}");
 }
 
 #[test]
