@@ -188,8 +188,12 @@ impl ClientMessage {
 }
 
 /// The common frame, a `user_message` without a scenario, read in place:
-/// what [`ClientMessage::parse`] tries first.
+/// what [`ClientMessage::parse`] tries first. A field it does not know
+/// leaves the frame to the full parse: skipped unread, its value would pass
+/// where the full parse refuses it (a number out of range, found by
+/// fuzzing).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PlainUserMessage<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
@@ -426,7 +430,7 @@ mod tests {
         let long = "é".repeat(MAX_CONTENT_BYTES / 2 + 1);
         let frames = [
             r#"{"type":"user_message","message_id":"m-1","thread_id":"t-1","content":"hi"}"#.to_owned(),
-            r#"{"content":"a\"b\n\u00e9","thread_id":"t\u0031","message_id":"m","type":"user_message","user_id":"mallory"}"#.to_owned(),
+            r#"{"content":"a\"b\n\u00e9","thread_id":"t\u0031","message_id":"m","type":"user_message"}"#.to_owned(),
             r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"","scenario":null}"#.to_owned(),
             r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","scenario":{"tools":[]}}"#.to_owned(),
             r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","scenario":7}"#.to_owned(),
@@ -442,6 +446,8 @@ mod tests {
             r#"{"type":"ping","message_id":"m","thread_id":"t","content":"c"}"#.to_owned(),
             r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c"} x"#.to_owned(),
             r#"["user_message"]"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","user_id":"mallory"}"#.to_owned(),
+            r#"{"type":"user_message","message_id":"m","thread_id":"t","content":"c","extra":{"n":2e1912}}"#.to_owned(),
         ];
         for frame in &frames {
             assert_eq!(
@@ -465,6 +471,12 @@ mod tests {
             Some((true, true)),
             "a scenario: the full parse"
         );
+        let unknown = &frames[frames.len() - 2..];
+        assert!(
+            unknown.iter().all(|frame| plain(frame).is_none()),
+            "a field it does not know: the full parse"
+        );
+        assert_eq!(err(&frames[frames.len() - 1]).code, ErrorCode::InvalidJson);
     }
 
     #[test]
