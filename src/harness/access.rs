@@ -359,9 +359,13 @@ impl SizeLimits {
 }
 
 impl Default for SizeLimits {
-    /// The defaults of `max_frame_size` and `max_message_size`.
+    /// The defaults of `max_frame_size` and `max_message_size` (without
+    /// building a whole default config on every handshake).
     fn default() -> Self {
-        Self::of(&RealWebSocketTestConfig::default())
+        Self {
+            frame: super::config::DEFAULT_MAX_FRAME_SIZE,
+            message: super::config::DEFAULT_MAX_MESSAGE_SIZE,
+        }
     }
 }
 

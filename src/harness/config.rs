@@ -568,6 +568,11 @@ impl fmt::Display for Raw {
     }
 }
 
+/// The default of `max_frame_size`: tungstenite's, 16 MiB.
+pub(crate) const DEFAULT_MAX_FRAME_SIZE: usize = 16 << 20;
+/// The default of `max_message_size`: tungstenite's, 64 MiB.
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
 impl Default for RealWebSocketTestConfig {
     fn default() -> Self {
         Self {
@@ -581,8 +586,8 @@ impl Default for RealWebSocketTestConfig {
             connection_timeout: Duration::from_secs(15),
             event_timeout: Duration::from_secs(10),
             max_retries: 5,
-            max_frame_size: 16 << 20,
-            max_message_size: 64 << 20,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             transcript_window: TranscriptWindow::default(),
             backend: None,
             require: None,
