@@ -95,6 +95,19 @@ async fn invalid_utf8_closes_with_1007() {
 }
 
 #[tokio::test]
+async fn a_frame_with_a_reserved_bit_closes_with_1002() {
+    let server = TestServer::start().await;
+    let mut alice = server.connect("alice").await;
+    let mut raw = Frame::message(b"{}".to_vec(), OpCode::Data(Data::Text), true);
+    // RSV1 means an extension, and none was negotiated.
+    raw.header_mut().rsv1 = true;
+    alice.send(Message::Frame(raw)).await;
+    let close = alice.expect_close().await;
+    assert_eq!(close.code, CloseCode::Protocol, "{close:?}");
+    assert_eq!(close.reason, "WebSocket protocol violation");
+}
+
+#[tokio::test]
 async fn a_message_over_the_limit_closes_with_1009() {
     let limits = Limits {
         max_message_size: 100 * 1024,

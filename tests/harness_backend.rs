@@ -34,7 +34,7 @@ async fn in_process_factory() -> TestClientFactory {
 
 /// Whether `docker info` succeeds within a minute (no `docker`: no).
 fn docker_answers() -> bool {
-    let spawned = std::process::Command::new("docker")
+    let spawned = common::own_group(&mut std::process::Command::new("docker"))
         .arg("info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

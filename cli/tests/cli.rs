@@ -105,11 +105,7 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     let mut client = common::Client { ws };
     assert_eq!(client.run("m-1").await.len(), 5);
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::send_signal(child.id().unwrap(), nix::sys::signal::Signal::SIGINT).unwrap();
     let close = tokio::time::timeout(common::WAIT, client.ws.next())
         .await
         .unwrap();
@@ -401,9 +397,7 @@ fn a_killed_load_takes_the_server_it_started_with_it() {
     let server = server.expect("load started a server");
     if !within(Duration::from_secs(10), || ended(server)) {
         // Not left behind by a failing test either.
-        let _ = Command::new("kill")
-            .args(["-9", &server.to_string()])
-            .status();
+        let _ = common::send_signal(server, nix::sys::signal::Signal::SIGKILL);
         panic!("the server (pid {server}) outlived the killed load by 10 s");
     }
 }

@@ -313,12 +313,24 @@ pub fn own_group(command: &mut std::process::Command) -> &mut std::process::Comm
 /// [`own_group`]): nothing it started outlives it. Then reaps it.
 pub fn kill_group(child: &mut std::process::Child) {
     #[cfg(unix)]
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &format!("-{}", child.id())])
-        .stderr(std::process::Stdio::null())
-        .status();
+    let _ = nix::sys::signal::killpg(pid(child.id()), nix::sys::signal::Signal::SIGKILL);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Sends `signal` to the process `id`.
+///
+/// The tests signal through nix, never the `kill` command: procps-ng
+/// 4.0.2's reads `kill -9 -12345` as `kill(-1, SIGKILL)`, which kills every
+/// process it may signal.
+#[cfg(unix)]
+pub fn send_signal(id: u32, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::signal::kill(pid(id), signal)
+}
+
+#[cfg(unix)]
+fn pid(id: u32) -> nix::unistd::Pid {
+    nix::unistd::Pid::from_raw(i32::try_from(id).expect("a process id fits an i32"))
 }
 
 /// Runs `command` to its end and returns its output; a process still
