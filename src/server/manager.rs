@@ -415,3 +415,42 @@ impl UserSlot {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Connects and then disconnects `users`, dropping their registrations.
+    fn leave(manager: &ConnectionManager, users: Vec<Registration>) {
+        for registration in users {
+            manager.unregister(&registration);
+        }
+    }
+
+    /// A sweep that forgets a few users leaves the map as it is (no
+    /// reallocation for nothing); one after a wave gives its memory back.
+    #[test]
+    fn the_users_map_shrinks_after_a_wave_and_only_then() {
+        let manager = ConnectionManager::new(4, 4);
+        let mut users: Vec<Registration> = (0..200)
+            .map(|n| manager.register(&format!("user-{n}")))
+            .collect();
+        let capacity = || lock(&manager.users).capacity();
+        // What a map of 100 users holds once shrunk to fit.
+        let mut fitted: HashMap<String, Arc<()>> = HashMap::with_capacity(200);
+        fitted.extend((0..100).map(|n| (n.to_string(), Arc::new(()))));
+        fitted.shrink_to_fit();
+
+        leave(&manager, users.drain(..100).collect());
+        assert_eq!(manager.forget_departed(Duration::ZERO).len(), 100);
+        assert!(
+            capacity() > fitted.capacity(),
+            "100 users left in 200 slots: the map is kept, not shrunk"
+        );
+
+        leave(&manager, users);
+        assert_eq!(manager.forget_departed(Duration::ZERO).len(), 100);
+        assert!(capacity() <= 64, "{} slots kept for no user", capacity());
+    }
+}
