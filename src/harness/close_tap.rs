@@ -326,6 +326,17 @@ mod tests {
         }
     }
 
+    /// The frames start after the first `\r\n\r\n`, even one that comes
+    /// right after a stray `\r`.
+    #[test]
+    fn the_handshake_ends_at_the_first_blank_line_whatever_comes_before() {
+        let mut stream = b"HTTP/1.1 101 Switching Protocols\r\nx: y\r\r\n\r\n".to_vec();
+        stream.extend(close(4001, b"going"));
+        let mut tap = CloseTap::new(());
+        tap.scan(&stream);
+        assert_eq!(tap.last_close().and_then(PeerClose::code), Some(4001));
+    }
+
     #[test]
     fn a_close_frame_in_the_payload_of_another_is_not_taken_for_one() {
         let stream = frame(0x1, &close(4000, b"inside"));
