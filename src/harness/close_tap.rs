@@ -326,6 +326,19 @@ mod tests {
         }
     }
 
+    /// A close over the control frames' 125 bytes (the peer breaks RFC
+    /// 6455 §5.5) is kept to its first 125, whatever the read sizes.
+    #[test]
+    fn a_close_payload_over_125_bytes_is_kept_to_its_first_125() {
+        let reason = vec![b'r'; 300];
+        let stream = close(4001, &reason);
+        for piece in [1, 7, 100, stream.len()] {
+            let close = tapped(&stream, piece).expect("a close");
+            assert_eq!(close.payload.len(), 125, "pieces of {piece}");
+            assert_eq!(close.code(), Some(4001));
+        }
+    }
+
     /// The frames start after the first `\r\n\r\n`, even one that comes
     /// right after a stray `\r`.
     #[test]
