@@ -9,7 +9,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::mock::{
-    Mock, MockServer, Respond, binary, header, path, query_param, regex, subject, subprotocol, text,
+    ClientFrame, ConnectionId, Matcher, Mock, MockServer, Respond, binary, header, path,
+    query_param, regex, subject, subprotocol, text,
 };
 use ws_harness::{
     BackendKind, ContractSettings, ContractSource, RealWebSocketTestConfig, Rule,
@@ -402,6 +403,19 @@ async fn verify_returns_with_connections_open_and_names_what_is_missing() {
              -> {{\"type\":\"order\",\"id\":9}}"
         )
     );
+    // The same, as fields a test can read.
+    assert_eq!(failed.mocks.len(), 2);
+    assert!(failed.mocks.iter().all(|mock| !mock.satisfied()));
+    assert_eq!(failed.mocks[0].matched, 1);
+    assert_eq!(failed.unmatched.len(), 1);
+    let unmatched = &failed.unmatched[0];
+    assert_eq!(unmatched.connection, ConnectionId(1));
+    assert_eq!(unmatched.handshake.subject.as_deref(), Some("alice"));
+    assert_eq!(
+        unmatched.frames,
+        [ClientFrame::Text(r#"{"type":"order","id":9}"#.to_owned())]
+    );
+    assert!(failed.violations.is_empty());
     // Dropped unverified, it panics with the same report.
     let panic =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server))).unwrap_err();
@@ -518,4 +532,46 @@ async fn the_harness_client_talks_to_a_wss_mock_as_its_backend() {
         Some("alice")
     );
     server.verify().unwrap();
+}
+
+#[tokio::test]
+async fn a_closure_matcher_answers_what_the_built_in_ones_cannot_say() {
+    let server = MockServer::start().await.unwrap();
+    // Orders of three items or more, on connections to /orders.
+    let big_order = Matcher::from_fn("an order of 3+ items", |handshake, frame| {
+        handshake.path == "/orders"
+            && frame
+                .json()
+                .is_some_and(|order| order["items"].as_array().is_some_and(|i| i.len() >= 3))
+    });
+    assert_eq!(
+        Mock::given(big_order.clone()).to_string(),
+        "an order of 3+ items"
+    );
+    Mock::given(big_order)
+        .respond_with(Respond::reply(json!({"type": "big"})))
+        .expect(1)
+        .mount(&server);
+    let orders = server.url().join("orders").unwrap();
+    let mut ws = client(orders.as_str(), "alice").await;
+    ws.send(Message::text(r#"{"items":[1,2]}"#)).await.unwrap();
+    ws.send(Message::text(r#"{"items":[1,2,3]}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await, r#"{"type":"big"}"#);
+    let mut elsewhere = client(server.url().as_str(), "bob").await;
+    elsewhere
+        .send(Message::text(r#"{"items":[1,2,3]}"#))
+        .await
+        .unwrap();
+    wait_until(|| received(&server) == 3).await;
+    // It answered the one frame it accepts; the two it refused are
+    // unmatched, one on each connection.
+    server.verify().unwrap();
+    let unmatched: Vec<_> = server
+        .connections()
+        .iter()
+        .map(|c| c.unmatched.clone())
+        .collect();
+    assert_eq!(unmatched, [vec![0], vec![0]]);
 }

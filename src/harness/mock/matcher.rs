@@ -5,11 +5,13 @@ use super::{ClientFrame, Handshake};
 use crate::FrameMatcher;
 use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
 
 /// One condition of a [`Mock`](super::Mock): on the frame (the harness's
 /// [`FrameMatcher`] for JSON, or [`text`], [`regex()`], [`binary`]) or on the
 /// handshake of the connection it came on ([`path`], [`query_param`],
-/// [`header`], [`subprotocol`], [`subject`]).
+/// [`header`], [`subprotocol`], [`subject`]); for anything else, a closure
+/// ([`Matcher::from_fn`]).
 ///
 /// ```
 /// use ws_harness::event;
@@ -43,6 +45,25 @@ pub enum Matcher {
     /// or as a `jwt.<token>` subprotocol. The mock does not check the
     /// token's signature.
     Subject(String),
+    /// A closure's answer ([`Matcher::from_fn`]).
+    Fn(FnMatcher),
+}
+
+/// A closure that decides whether a frame matches, and what it is called
+/// in reports: made by [`Matcher::from_fn`].
+#[derive(Clone)]
+pub struct FnMatcher {
+    description: String,
+    matches: Arc<MatchFn>,
+}
+
+/// What [`Matcher::from_fn`] keeps: the closure, shared by clones.
+type MatchFn = dyn Fn(&Handshake, &ClientFrame) -> bool + Send + Sync;
+
+impl fmt::Debug for FnMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FnMatcher").field(&self.description).finish()
+    }
 }
 
 /// A text frame of exactly `text`.
@@ -103,6 +124,30 @@ impl From<FrameMatcher> for Matcher {
 }
 
 impl Matcher {
+    /// A condition the built-in matchers cannot say: `matches` gets the
+    /// handshake of the connection and the frame, and `description` names
+    /// it in reports.
+    ///
+    /// ```
+    /// use ws_harness::mock::{ClientFrame, Matcher};
+    ///
+    /// // An order of three items or more, whatever else it holds.
+    /// let big_order = Matcher::from_fn("an order of 3+ items", |_handshake, frame: &ClientFrame| {
+    ///     frame.json().is_some_and(|order| order["items"].as_array().is_some_and(|items| items.len() >= 3))
+    /// });
+    /// assert_eq!(big_order.to_string(), "an order of 3+ items");
+    /// ```
+    #[must_use]
+    pub fn from_fn(
+        description: impl Into<String>,
+        matches: impl Fn(&Handshake, &ClientFrame) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self::Fn(FnMatcher {
+            description: description.into(),
+            matches: Arc::new(matches),
+        })
+    }
+
     /// Whether `frame` (with `json`, its parse, `Null` when it is not
     /// JSON), sent over a connection opened with `handshake`, matches.
     pub(super) fn matches(&self, handshake: &Handshake, frame: &ClientFrame, json: &Value) -> bool {
@@ -122,6 +167,7 @@ impl Matcher {
                 .any(|v| v.as_bytes() == value.as_bytes()),
             Self::Subprotocol(name) => handshake.subprotocols.iter().any(|p| p == name),
             Self::Subject(subject) => handshake.subject.as_deref() == Some(subject.as_str()),
+            Self::Fn(custom) => (custom.matches)(handshake, frame),
         }
     }
 }
@@ -138,6 +184,7 @@ impl fmt::Display for Matcher {
             Self::Header(name, _) => write!(f, "header {name}"),
             Self::Subprotocol(name) => write!(f, "subprotocol {name}"),
             Self::Subject(subject) => write!(f, "subject {subject}"),
+            Self::Fn(custom) => f.write_str(&custom.description),
         }
     }
 }

@@ -65,17 +65,24 @@
 //! # }
 //! ```
 
+mod builder;
+mod certificate;
+mod connection;
 mod expectation;
 mod matcher;
 mod respond;
 mod server;
+mod verification;
 
+pub use builder::{MockError, MockServerBuilder};
+pub use connection::{ConnectionId, MockConnection};
 pub use expectation::{DEFAULT_PRIORITY, Mock, Times};
-pub use matcher::{Matcher, binary, header, path, query_param, regex, subject, subprotocol, text};
-pub use respond::Respond;
-pub use server::{
-    ConnectionId, MockConnection, MockError, MockServer, MockServerBuilder, VerificationFailed,
+pub use matcher::{
+    FnMatcher, Matcher, binary, header, path, query_param, regex, subject, subprotocol, text,
 };
+pub use respond::Respond;
+pub use server::MockServer;
+pub use verification::{ContractViolations, MockReport, UnmatchedFrames, VerificationFailed};
 
 use http::HeaderMap;
 use serde_json::Value;
