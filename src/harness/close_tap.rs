@@ -393,4 +393,27 @@ mod tests {
         let close = tapped(&stream, 3).unwrap();
         assert_eq!(close.to_string(), "close 1001 \"away\"");
     }
+
+    #[tokio::test]
+    async fn writes_flushes_and_shutdowns_reach_the_inner_stream() {
+        use std::time::Duration;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+        // A buffered inner stream: only a flush passed on lets bytes out.
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut tap = CloseTap::new(BufWriter::new(near));
+        tap.write_all(b"hello").await.unwrap();
+        tap.flush().await.unwrap();
+        let mut got = [0; 5];
+        tokio::time::timeout(Duration::from_secs(5), far.read_exact(&mut got))
+            .await
+            .expect("the flushed bytes arrive within 5 s")
+            .unwrap();
+        assert_eq!(&got, b"hello");
+        tap.shutdown().await.unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(5), far.read(&mut got))
+            .await
+            .expect("the shutdown arrives within 5 s")
+            .unwrap();
+        assert_eq!(end, 0, "the far side sees the end of the stream");
+    }
 }
