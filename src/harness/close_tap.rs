@@ -395,20 +395,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn writes_flushes_and_shutdowns_reach_the_inner_stream() {
+    async fn writes_vectored_writes_flushes_and_shutdowns_reach_the_inner_stream() {
         use std::time::Duration;
         use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
         // A buffered inner stream: only a flush passed on lets bytes out.
         let (near, mut far) = tokio::io::duplex(64);
         let mut tap = CloseTap::new(BufWriter::new(near));
         tap.write_all(b"hello").await.unwrap();
+        let pieces = [io::IoSlice::new(b", "), io::IoSlice::new(b"world")];
+        assert_eq!(tap.write_vectored(&pieces).await.unwrap(), 7);
         tap.flush().await.unwrap();
-        let mut got = [0; 5];
+        let mut got = [0; 12];
         tokio::time::timeout(Duration::from_secs(5), far.read_exact(&mut got))
             .await
             .expect("the flushed bytes arrive within 5 s")
             .unwrap();
-        assert_eq!(&got, b"hello");
+        assert_eq!(&got, b"hello, world");
         tap.shutdown().await.unwrap();
         let end = tokio::time::timeout(Duration::from_secs(5), far.read(&mut got))
             .await
