@@ -2,10 +2,12 @@
 //! so a renamed or removed item fails this build instead of a user's.
 
 use std::any::type_name;
+use std::collections::BTreeMap;
 
 use ws_harness::auth::{
     AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
-    TokenProblem, TokenSource, bearer_request, subject_of, token_from_headers,
+    TokenProblem, TokenSource, bearer_request, offered_subprotocols, subject_of,
+    token_from_headers,
 };
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
@@ -15,6 +17,12 @@ use ws_harness::engine::{Candidate, EngineSettingError, FoundBy, search_order};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
     LoadError, LoadPlan, LoadReport, connect_user, golden_path_run, rss_bytes, run,
+};
+use ws_harness::mock::{
+    ClientFrame, ConnectionId as MockConnectionId, ContractViolations, DEFAULT_PRIORITY, FnMatcher,
+    Handshake, Matcher, Mock, MockConnection, MockError, MockReport, MockServer, MockServerBuilder,
+    Respond, Times, UnmatchedFrames, VerificationFailed, binary, header, path, query_param, regex,
+    subject, subprotocol, text,
 };
 use ws_harness::process::{LISTENING_ON, ServerProcess};
 use ws_harness::protocol::{
@@ -28,6 +36,10 @@ use ws_harness::server::{
     PerformanceAlert, PerformanceMetrics, PerformanceMonitor, PerformanceThresholds,
     RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter, ReconnectionSession,
     ReconnectionState, Server, ServerConfig, ServerError, ThroughputMetrics, bind,
+};
+use ws_harness::server::{
+    IDLE_EXIT_VAR, IMAGE_LISTEN, LISTEN_VAR, SECRET_VAR, TEST_MODE_VAR, run_from_env,
+    shutdown_signal,
 };
 use ws_harness::{
     Access, AccessError, BadHeader, ClientTls, ConfiguredToken, Contract, ContractError,
@@ -44,10 +56,37 @@ use ws_harness::{
     ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome,
     Transcript, TranscriptWindow, Tried, UnknownTier, error_code, event, frame, transcript_dir,
 };
+use ws_harness::{
+    BadReadiness, Direction, ImageError, NotReady, Readiness, ServiceDefinition, ServiceImageError,
+    ServiceSource, reference_image,
+};
 
 #[test]
 fn every_public_item_is_importable() {
     let types = [
+        type_name::<ClientFrame>(),
+        type_name::<MockConnectionId>(),
+        type_name::<ContractViolations>(),
+        type_name::<FnMatcher>(),
+        type_name::<Handshake>(),
+        type_name::<Mock>(),
+        type_name::<MockConnection>(),
+        type_name::<MockError>(),
+        type_name::<MockReport>(),
+        type_name::<MockServer>(),
+        type_name::<MockServerBuilder>(),
+        type_name::<Respond>(),
+        type_name::<Times>(),
+        type_name::<UnmatchedFrames>(),
+        type_name::<VerificationFailed>(),
+        type_name::<BadReadiness>(),
+        type_name::<Direction>(),
+        type_name::<ImageError>(),
+        type_name::<NotReady>(),
+        type_name::<Readiness>(),
+        type_name::<ServiceDefinition>(),
+        type_name::<ServiceImageError>(),
+        type_name::<ServiceSource>(),
         type_name::<AuthError>(),
         type_name::<Claims>(),
         type_name::<JwtAuth>(),
@@ -167,6 +206,36 @@ fn every_public_item_is_importable() {
 
     // Functions, constants and fixtures, each used once.
     let _ = token_from_headers;
+    let _ = offered_subprotocols;
+    let _ = (run_from_env, shutdown_signal, reference_image);
+    assert_eq!(
+        [
+            IDLE_EXIT_VAR,
+            LISTEN_VAR,
+            SECRET_VAR,
+            TEST_MODE_VAR,
+            IMAGE_LISTEN
+        ],
+        [
+            "WS_HARNESS_SERVER_IDLE_EXIT",
+            "WS_HARNESS_SERVER_LISTEN",
+            "WS_JWT_SECRET",
+            "WS_HARNESS_SERVER_TEST_MODE",
+            "0.0.0.0:8765"
+        ]
+    );
+    // The mock's matchers, made once each.
+    let _: [Matcher; 8] = [
+        binary(vec![1]),
+        header("x", "y"),
+        path("/"),
+        query_param("a", "b"),
+        regex("^a").unwrap(),
+        subject("alice"),
+        subprotocol("v1"),
+        text("t"),
+    ];
+    assert_eq!(DEFAULT_PRIORITY, 5);
     let _ = check;
     let _ = run;
     let _ = rss_bytes;
@@ -215,4 +284,125 @@ fn every_public_item_is_importable() {
         ],
         [1001, 1002, 1003, 1007, 1008, 1009]
     );
+}
+
+/// Every public item of every feature, as rustdoc's JSON lists it, is
+/// named by this file's imports, so an item added without a place here
+/// fails CI. The JSON comes from nightly rustdoc (`.ci/run` makes it):
+/// `cargo +nightly rustdoc --lib --all-features -- -Z unstable-options
+/// --output-format json`.
+#[test]
+#[ignore = "needs WS_HARNESS_RUSTDOC_JSON (rustdoc's JSON of the crate, made on nightly); .ci/run runs it"]
+fn every_public_item_is_named_here() {
+    let path = std::env::var("WS_HARNESS_RUSTDOC_JSON").expect(
+        "WS_HARNESS_RUSTDOC_JSON names rustdoc's JSON of the crate (see this test's doc; .ci/run sets it)",
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("rustdoc's JSON parses");
+    let mut public = BTreeMap::new();
+    public_items(&doc, &doc["root"], "", &mut public);
+    assert!(public.len() > 100, "too few public items read: {public:?}");
+    let source = include_str!("public_api.rs");
+    let imported = imports(source);
+    // An item re-exported in two places is named by either path.
+    let missing: Vec<&Vec<String>> = public
+        .values()
+        .filter(|paths| !paths.iter().any(|path| is_named(path, &imported, source)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} public items are not named in tests/public_api.rs; import each and use it in \
+         `every_public_item_is_importable`: {missing:#?}",
+        missing.len()
+    );
+}
+
+/// The paths (`mock::MockServer`) of the items a user can name, by item,
+/// walking the modules from `module` (an id of rustdoc's index) through
+/// their items and re-exports. Modules themselves are walked, not listed.
+fn public_items(
+    doc: &serde_json::Value,
+    module: &serde_json::Value,
+    at: &str,
+    out: &mut BTreeMap<String, Vec<String>>,
+) {
+    let index = &doc["index"];
+    let item = &index[id_key(module)];
+    for child in item["inner"]["module"]["items"]
+        .as_array()
+        .expect("a module lists its items")
+    {
+        let child = &index[id_key(child)];
+        let (name, target_id) = match child["inner"].get("use") {
+            // A re-export: its name here, the item it names elsewhere.
+            Some(re_export) => (re_export["name"].as_str(), id_key(&re_export["id"])),
+            None => (child["name"].as_str(), id_key(&child["id"])),
+        };
+        let target = &index[&target_id];
+        let Some(name) = name else { continue };
+        let path = if at.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{at}::{name}")
+        };
+        match target["inner"]
+            .as_object()
+            .and_then(|inner| inner.keys().next())
+            .map(String::as_str)
+        {
+            Some("module") => public_items(doc, &target["id"], &path, out),
+            Some("impl") => {}
+            // An item of the crate, or a re-export of another crate's.
+            _ => out.entry(target_id).or_default().push(path),
+        }
+    }
+}
+
+/// An index key: ids are numbers in the JSON's values, strings as keys.
+fn id_key(id: &serde_json::Value) -> String {
+    match id {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The paths `use ws_harness::…;` imports in `source`, without the crate
+/// name: `mock::{Mock, MockServer}` gives `mock::Mock` and `mock::MockServer`.
+fn imports(source: &str) -> Vec<String> {
+    // `Name as Alias` imports `Name`.
+    let unaliased = |name: &str| {
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut paths = Vec::new();
+    for statement in source.split("use ws_harness::").skip(1) {
+        let statement = statement.split(';').next().unwrap_or_default();
+        match statement.split_once('{') {
+            Some((prefix, list)) => paths.extend(
+                list.trim_end()
+                    .trim_end_matches('}')
+                    .split(',')
+                    .map(unaliased)
+                    .filter(|name| !name.is_empty())
+                    .map(|name| format!("{}{name}", prefix.trim())),
+            ),
+            None => paths.push(unaliased(statement)),
+        }
+    }
+    paths
+}
+
+/// Whether `item` is imported, or its module is and `source` names it
+/// through the module (`close_code::GOING_AWAY`).
+fn is_named(item: &str, imported: &[String], source: &str) -> bool {
+    if imported.iter().any(|path| path == item) {
+        return true;
+    }
+    let Some((module, name)) = item.rsplit_once("::") else {
+        return false;
+    };
+    let last = module.rsplit("::").next().unwrap_or(module);
+    imported.iter().any(|path| path == module) && source.contains(&format!("{last}::{name}"))
 }
