@@ -399,8 +399,11 @@ mod tests {
         use std::time::Duration;
         use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
         // A buffered inner stream: only a flush passed on lets bytes out.
+        // It says what its inner stream says of vectored writes.
+        assert!(!CloseTap::new(Unvectored).is_write_vectored());
         let (near, mut far) = tokio::io::duplex(64);
         let mut tap = CloseTap::new(BufWriter::new(near));
+        assert!(tap.is_write_vectored());
         tap.write_all(b"hello").await.unwrap();
         let pieces = [io::IoSlice::new(b", "), io::IoSlice::new(b"world")];
         assert_eq!(tap.write_vectored(&pieces).await.unwrap(), 7);
@@ -417,5 +420,26 @@ mod tests {
             .expect("the shutdown arrives within 5 s")
             .unwrap();
         assert_eq!(end, 0, "the far side sees the end of the stream");
+    }
+
+    /// A sink that does not write vectored (tokio's own streams all do).
+    struct Unvectored;
+
+    impl AsyncWrite for Unvectored {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(data.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
     }
 }
