@@ -1,11 +1,11 @@
 //! `ws-harness check`: the golden path for `concurrent_connections` users at
 //! once, with a report a person reads at a glance (or JSON for machines).
 
-use crate::harness::with_sources;
-use crate::harness::{
-    BackendInfo, ClientError, ContractSource, RealWebSocketTestConfig, Rule, TestClientFactory,
-    TierAttempt, TierOutcome, Violation,
-};
+use crate::chain::{BackendInfo, TierAttempt, TierOutcome};
+use crate::client::{ClientError, TestClientFactory};
+use crate::config::{ContractSource, RealWebSocketTestConfig};
+use crate::contract::{Rule, Violation};
+use crate::with_sources;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -124,7 +124,7 @@ impl CheckReport {
         json!({
             "passed": self.passed(),
             "backend": {
-                "kind": self.backend.kind.as_str(),
+                "kind": self.backend.source(),
                 "url": self.backend.url.as_str(),
                 "reason": self.backend.reason,
                 "container_id": self.backend.container.as_ref().map(|c| c.id.clone()),

@@ -2,7 +2,7 @@
 //! compiled only with `--cfg fuzzing`, which cargo-fuzz sets. Each function
 //! panics when the property it checks fails.
 
-use crate::harness::close_tap::CloseTap;
+use crate::access::close_tap::CloseTap;
 use crate::protocol::ClientMessage;
 
 /// [`ClientMessage::parse`] takes a fast path for a plain `user_message`;

@@ -26,12 +26,12 @@
 //!
 //! # The backend fallback chain
 //! Tests run against the most real backend available, and always say which
-//! ([`BackendInfo::resolve`], [`Resolution`]):
+//! ([`BackendInfo::resolve`], [`chain::Resolution`]):
 //! 1. **container**: the Docker engine found in a documented order
-//!    ([`engine`]), each place probed with a 2 s timeout; the service of the
-//!    config's [`ServiceDefinition`] (an image, a Dockerfile, a compose
+//!    ([`container::engine`]), each place probed with a 2 s timeout; the service of the
+//!    config's [`config::ServiceDefinition`] (an image, a Dockerfile, a compose
 //!    file, or the reference image, built on first use) started or reused,
-//!    used once its [`Readiness`] check passes within
+//!    used once its [`config::Readiness`] check passes within
 //!    `service.startup_timeout`;
 //! 2. **staging**: `staging_url` (`ws://` or `wss://`), with its own
 //!    [`Access`] (a token from `token`, `token_file` or `token_command`, or
@@ -40,7 +40,7 @@
 //! 3. **in-process**: the built-in reference server, always available.
 //!
 //! `backend` forces one tier, `require` fails unless that tier is chosen, and
-//! `url` skips the chain. Why a tier was passed over is a [`SkipReason`].
+//! `url` skips the chain. Why a tier was passed over is a [`chain::SkipReason`].
 //! Each tier's clients use that tier's access ([`BackendInfo::access`]).
 //!
 //! Every frame a client receives is checked against the service's
@@ -55,7 +55,7 @@
 //!
 //! # Cargo features
 //! - `server` (default): the reference server ([`server`]) and the chain's
-//!   in-process tier ([`InProcessBackend`]).
+//!   in-process tier ([`chain::InProcessBackend`]).
 //! - `container` (default): the chain's container tier (bollard, tar).
 //! - `mock` (default): `ws_harness::mock`, a scriptable WebSocket mock
 //!   server for any protocol, over `ws://` or `wss://`; it needs a TLS
@@ -71,28 +71,42 @@
 //! - `load`: the load engine behind `ws-harness load` ([`load`]).
 //!
 //! Without `server` or `container` the tier is still reported, skipped with
-//! [`SkipReason::NotBuilt`].
+//! [`chain::SkipReason::NotBuilt`].
 //!
 //! # Layout
-//! - At the root, what tests use: [`RealWebSocketTestConfig`],
-//!   [`TestClientFactory`] and [`TestClient`] with its expectations, the
-//!   frame matchers ([`event`], [`frame`], [`error_code`]), contracts
-//!   ([`Contract`]), the backend chain ([`BackendInfo`], [`Access`]) and the
-//!   in-process backend with fault injection.
+//! At the root, the names a test uses: [`RealWebSocketTestConfig`] and its
+//! [`ConfigBuilder`], [`TestClientFactory`] and [`TestClient`] with its
+//! expectations and [`ExpectationFailed`], the frame matchers
+//! ([`FrameMatcher`], [`event`], [`frame`], [`error_code`]), the backend
+//! ([`BackendInfo`], [`BackendKind`], [`Access`]) and the contract
+//! ([`Contract`], [`Violation`]). Everything else, errors included, lives
+//! in the module of its concept; the arrows point down, with no loops:
+//!
 //! - [`fixtures`]: the rstest fixtures `config`, `backend`, `client_factory`.
-//! - [`check`]: the golden path for many users at once (`ws-harness check`).
-//! - [`load`]: many users and runs, percentiles and memory (`ws-harness load`).
-//! - [`process`]: a server as a child process ([`process::ServerProcess`]).
-//! - [`protocol`]: the reference wire contract as types: client frames, flat
-//!   agent events, replies, error and close codes.
-//! - [`auth`]: HS256 tokens: verify at the handshake, mint for tests.
-//! - [`circuit_breaker`]: closed, open, half-open; reusable.
+//! - [`check`], [`load`]: many users at once, as `ws-harness check` and
+//!   `ws-harness load` run them.
+//! - [`client`]: the factory, the client, its expectations, matchers and
+//!   transcript.
+//! - [`mock`]: a scriptable mock of any service, the chain's last tier.
+//! - [`chain`]: the tiers in order, the resolution report, why a tier was
+//!   skipped, the in-process tier and staging.
+//! - [`container`]: the container tier: the engine's search order, images,
+//!   compose, reuse and the sweep.
+//! - [`access`]: how clients get in: credentials, tokens, TLS, handshake
+//!   headers.
+//! - [`contract`]: the rules every received frame is checked against.
+//! - [`config`]: every setting, read from the file, the environment and
+//!   code, with the types the settings name.
+//! - [`protocol`]: the reference wire contract as types, with
+//!   [`protocol::auth`] (HS256 tokens).
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
-//!   shutdown future), its configuration, the one
-//!   [`server::ConnectionManager`], the [`server::AgentHandler`], the
-//!   [`server::RateLimiter`], the [`server::EventMonitor`] and the
-//!   [`server::PerformanceMonitor`]; inside, one module per concept.
-//! - The `ws-harness` command line is the package `ws-harness-cli` (`cli/`).
+//!   shutdown future), the one [`server::ConnectionManager`], the
+//!   [`server::AgentHandler`], the [`server::RateLimiter`] and the monitors;
+//!   one module per concept. [`process`] runs it as a child process.
+//! - [`circuit_breaker`]: closed, open, half-open; used by the server and
+//!   the container tier.
+//! - The `ws-harness` command line is the package `ws-harness-cli` (`cli/`):
+//!   argument parsing and printing only.
 
 #[cfg(all(
     feature = "mock",
@@ -102,39 +116,46 @@ compile_error!(
     "the ws-harness feature `mock` makes TLS certificates: turn on `tls-ring` or `tls-aws-lc-rs` beside it"
 );
 
-pub mod auth;
+pub mod access;
+mod artifacts;
+pub mod chain;
 pub mod check;
 pub mod circuit_breaker;
+pub mod client;
+pub mod config;
+pub mod container;
+pub mod contract;
+pub mod fixtures;
 #[cfg(fuzzing)]
 pub mod fuzzing;
-mod harness;
 #[cfg(feature = "load")]
 pub mod load;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod process;
 pub mod protocol;
+mod readiness;
 #[cfg(feature = "server")]
 pub mod server;
 
-#[cfg(feature = "mock")]
-pub use harness::mock;
-pub use harness::{
-    Access, AccessError, BackendError, BackendInfo, BackendKind, BadHeader, BadReadiness,
-    CONFIG_FILE_NAME, CONFIG_FILE_VAR, ClientError, ClientOptions, ClientTls, ConfigBuilder,
-    ConfigError, ConfigSource, ConfiguredToken, ConnectError, ContainerRef, Contract,
-    ContractError, ContractSettings, ContractSource, ContractStream, Credentials, Direction,
-    DockerEnvironment, Environment, ExpectationFailed, FrameMatcher, HandshakeHeaders,
-    HttpCheckError, MaxRetriesExceeded, NotReady, OwnerRule, ProcessEnvironment, Readiness,
-    RealWebSocketTestConfig, ReceivedFrame, Resolution, ResumeReport, Rule, SaveError,
-    SchemaProblem, SequenceRule, ServiceDefinition, ServiceSource, SkipReason, Socket,
-    TOKEN_COMMAND_TIMEOUT, TestClient, TestClientFactory, TierAttempt, TierOutcome, TlsError,
-    TlsSettings, TokenError, Transcript, TranscriptWindow, UnknownTier, Violation, error_code,
-    event, frame, transcript_dir,
+pub use access::Access;
+pub use chain::BackendInfo;
+pub use client::{
+    ExpectationFailed, FrameMatcher, TestClient, TestClientFactory, error_code, event, frame,
 };
-#[cfg(feature = "container")]
-pub use harness::{
-    CONTAINER_LABEL, ComposeError, ImageError, NoEngine, ProbeOutcome, ServiceImageError, Tried,
-    reference_image,
-};
-#[cfg(feature = "server")]
-pub use harness::{InProcessBackend, InProcessError};
-pub use harness::{engine, fixtures};
+pub use config::{BackendKind, ConfigBuilder, RealWebSocketTestConfig};
+pub use contract::{Contract, Violation};
+
+use std::error::Error;
+use std::fmt::Write as _;
+
+/// `error: source: source…`, on one line.
+pub(crate) fn with_sources(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}

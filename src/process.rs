@@ -1,12 +1,9 @@
 //! A server as a child process: started, its address read from the first
 //! line it prints, killed when dropped.
 
+use crate::protocol::LISTENING_ON;
 use std::time::Duration;
 use url::Url;
-
-/// What a server process prints first, before its `HOST:PORT`:
-/// `ws-harness serve` prints `listening on 127.0.0.1:8765`.
-pub const LISTENING_ON: &str = "listening on ";
 
 /// A server running as a child process that prints `listening on HOST:PORT`
 /// as the first line of its stdout, as `ws-harness serve` does. Killed when

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use ws_harness::auth::{Claims, JwtAuth};
+use ws_harness::protocol::auth::{Claims, JwtAuth};
 use ws_harness::server::ServerConfig;
 
 fn now() -> u64 {
@@ -130,7 +130,7 @@ async fn each_refusal_is_a_401_with_its_json_code() {
 async fn a_server_with_its_own_secret_refuses_test_secret_tokens() {
     let server =
         TestServer::with_config(ServerConfig::with_secret("a-real-secret-of-our-own")).await;
-    let test_token = JwtAuth::new(ws_harness::auth::TEST_JWT_SECRET)
+    let test_token = JwtAuth::new(ws_harness::protocol::auth::TEST_JWT_SECRET)
         .unwrap()
         .mint("alice", std::time::Duration::from_secs(60))
         .unwrap();

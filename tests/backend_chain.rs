@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use ws_harness::engine::FoundBy;
-use ws_harness::server::ServerConfig;
-use ws_harness::{
-    BackendError, BackendInfo, BackendKind, Credentials, HttpCheckError, InProcessBackend,
-    NoEngine, NotReady, ProbeOutcome, RealWebSocketTestConfig, SkipReason, TestClientFactory,
-    TierOutcome, Tried,
+use ws_harness::access::Credentials;
+use ws_harness::chain::{
+    BackendError, HttpCheckError, InProcessBackend, NotReady, SkipReason, TierOutcome,
 };
+use ws_harness::container::engine::FoundBy;
+use ws_harness::container::{ContainerError, NoEngine, ProbeOutcome, Tried};
+use ws_harness::server::ServerConfig;
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory};
 
 /// A config whose Docker endpoint is `docker_host`, plus these variables.
 fn config(docker_host: &str, vars: &[(&str, &str)]) -> RealWebSocketTestConfig {
@@ -38,7 +39,11 @@ fn no_docker(name: &str) -> String {
 /// The one place the container tier tried, from its skip reason.
 fn only_place_tried(reason: &SkipReason) -> &Tried {
     match reason {
-        SkipReason::NoEngine(NoEngine::NotFound { tried }) if tried.len() == 1 => &tried[0],
+        SkipReason::Container(ContainerError::NoEngine(NoEngine::NotFound { tried }))
+            if tried.len() == 1 =>
+        {
+            &tried[0]
+        }
         other => panic!("not one place tried: {other:?}"),
     }
 }
@@ -54,7 +59,7 @@ fn skipped(info: &BackendInfo, tier: usize) -> Arc<SkipReason> {
 async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_why() {
     let endpoint = no_docker("fallback");
     let info = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
-    assert_eq!(info.kind, BackendKind::InProcess);
+    assert_eq!(info.tier, Some(BackendKind::InProcess));
     let reason = skipped(&info, 0);
     let tried = only_place_tried(&reason);
     assert_eq!(tried.place.endpoint, endpoint);
@@ -92,7 +97,10 @@ async fn without_docker_or_staging_the_chain_falls_back_to_in_process_and_says_w
     // Docker is not asked again in this run.
     let again = BackendInfo::resolve(&config(&endpoint, &[])).await.unwrap();
     assert!(
-        matches!(&*skipped(&again, 0), SkipReason::DockerNotAskedAgain),
+        matches!(
+            &*skipped(&again, 0),
+            SkipReason::Container(ContainerError::NotAskedAgain)
+        ),
         "{}",
         again.resolution
     );
@@ -136,7 +144,7 @@ async fn a_docker_endpoint_that_accepts_and_never_answers_is_given_up_within_the
             .to_string()
             .contains("(DOCKER_HOST): no answer within 2s;")
     );
-    assert_eq!(info.kind, BackendKind::InProcess);
+    assert_eq!(info.tier, Some(BackendKind::InProcess));
 }
 
 #[tokio::test]
@@ -147,7 +155,7 @@ async fn a_forced_tier_is_the_only_one_tried() {
     ))
     .await
     .unwrap();
-    assert_eq!(info.kind, BackendKind::InProcess);
+    assert_eq!(info.tier, Some(BackendKind::InProcess));
     assert!(matches!(
         info.resolution.attempts[0].outcome,
         TierOutcome::NotTried
@@ -245,7 +253,7 @@ async fn staging_is_used_once_its_health_answers_with_protocol_1() {
         ],
     );
     let info = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
+    assert_eq!(info.tier, Some(BackendKind::Staging), "{}", info.resolution);
     assert_eq!(info.url.as_str(), url);
     assert!(matches!(
         info.access.credentials,
@@ -301,8 +309,8 @@ async fn staging_verdict(name: &str, response: ResponseTemplate) -> (Arc<SkipRea
     );
     let info = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(
-        info.kind,
-        BackendKind::InProcess,
+        info.tier,
+        Some(BackendKind::InProcess),
         "fell back: {}",
         info.resolution
     );
@@ -410,7 +418,7 @@ async fn falling_back_with_staging_credentials(credential: (&str, &str)) {
         ],
     );
     let report = ws_harness::check::check(config).await.unwrap();
-    assert_eq!(report.backend.kind, BackendKind::InProcess);
+    assert_eq!(report.backend.tier, Some(BackendKind::InProcess));
     assert_eq!(report.backend.access.credentials, Credentials::TestSecret);
     assert!(
         report
@@ -446,7 +454,7 @@ async fn staging_headers_and_a_token_command_do_not_break_the_fallback_to_in_pro
         ],
     );
     let report = ws_harness::check::check(config).await.unwrap();
-    assert_eq!(report.backend.kind, BackendKind::InProcess);
+    assert_eq!(report.backend.tier, Some(BackendKind::InProcess));
     assert_eq!(
         report.backend.access.to_string(),
         "tokens minted with the published test secret"
@@ -506,11 +514,11 @@ async fn staging_without_health_is_ready_by_an_authenticated_handshake() {
     };
     // The default: an authenticated handshake.
     let info = BackendInfo::resolve(&settings("websocket")).await.unwrap();
-    assert_eq!(info.kind, BackendKind::Staging, "{}", info.resolution);
+    assert_eq!(info.tier, Some(BackendKind::Staging), "{}", info.resolution);
     assert_eq!(info.access.credentials.to_string(), "the token from token");
     // The reference /health check is for the reference server only.
     let info = BackendInfo::resolve(&settings("reference")).await.unwrap();
-    assert_eq!(info.kind, BackendKind::InProcess);
+    assert_eq!(info.tier, Some(BackendKind::InProcess));
     assert!(
         matches!(
             &*skipped(&info, 1),

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use ws_harness::protocol::EventType;
-use ws_harness::{
-    ConfigError, ConfigSource, ConfiguredToken, Credentials, Readiness, RealWebSocketTestConfig,
-    ServiceSource, TranscriptWindow,
+use ws_harness::RealWebSocketTestConfig;
+use ws_harness::access::Credentials;
+use ws_harness::config::{
+    ConfigError, ConfigSource, ConfiguredToken, Readiness, ServiceSource, TranscriptWindow,
 };
+use ws_harness::protocol::EventType;
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()
@@ -35,7 +36,10 @@ fn build(vars: &[(&str, &str)]) -> Result<RealWebSocketTestConfig, ConfigError> 
 fn defaults_match_the_documented_values() {
     let config = build(&[]).unwrap();
     assert_eq!(config.url, None);
-    assert_eq!(config.jwt_secret, ws_harness::auth::TEST_JWT_SECRET);
+    assert_eq!(
+        config.jwt_secret,
+        ws_harness::protocol::auth::TEST_JWT_SECRET
+    );
     assert_eq!(
         config.required_agent_events,
         ws_harness::protocol::REQUIRED_EVENTS
@@ -51,7 +55,7 @@ fn defaults_match_the_documented_values() {
     assert_eq!(config.transcript_window.bytes, 64 * 1024 * 1024);
     assert_eq!(config.service.startup_timeout, Duration::from_secs(30));
     assert!(
-        !format!("{config:?}").contains(ws_harness::auth::TEST_JWT_SECRET),
+        !format!("{config:?}").contains(ws_harness::protocol::auth::TEST_JWT_SECRET),
         "the secret is redacted"
     );
 }

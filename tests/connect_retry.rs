@@ -5,9 +5,8 @@
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use ws_harness::{
-    BackendInfo, BackendKind, ClientError, RealWebSocketTestConfig, TestClientFactory,
-};
+use ws_harness::client::ClientError;
+use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClientFactory};
 
 const MAX_RETRIES: u32 = 3;
 
@@ -21,7 +20,7 @@ async fn factory(server: &MockServer) -> TestClientFactory {
         .build()
         .unwrap();
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Url);
+    assert_eq!(backend.tier, None);
     TestClientFactory::new(config, backend).unwrap()
 }
 

@@ -3,10 +3,12 @@
 //! its own rule and message; real runs, reconnects and resumes pass.
 
 use serde_json::{Value, json};
+use ws_harness::chain::InProcessBackend;
+use ws_harness::config::{ContractSettings, ContractSource};
+use ws_harness::contract::{ContractError, Direction, Rule};
 use ws_harness::protocol::ClientMessage;
 use ws_harness::{
-    BackendKind, Contract, ContractError, ContractSettings, ContractSource, Direction,
-    InProcessBackend, RealWebSocketTestConfig, Rule, TestClient, TestClientFactory, event,
+    BackendKind, Contract, RealWebSocketTestConfig, TestClient, TestClientFactory, event,
 };
 
 fn factory() -> TestClientFactory {
@@ -64,7 +66,15 @@ async fn fails_with(client: &mut TestClient, frames: &[String], rule: Rule, prob
         assert_eq!(backend.send_raw(client.user(), frame), 1);
     }
     let err = client.expect(event("never-sent")).await.unwrap_err();
-    assert!(err.problem.starts_with(problem), "{}", err.problem);
+    assert!(
+        matches!(&err.problem, ws_harness::client::Problem::Violation(v) if v.rule == rule),
+        "{err}"
+    );
+    assert!(
+        err.problem.to_string().starts_with(problem),
+        "{}",
+        err.problem
+    );
     assert_eq!(client.violations()[0].rule, rule, "{}", err.problem);
     // It names the frame, the connection and the backend, with the transcript.
     let text = err.to_string();
@@ -100,6 +110,7 @@ async fn expect_nothing_fails_with_the_violation() {
         .unwrap_err();
     assert!(
         err.problem
+            .to_string()
             .starts_with("contract violation (sequence gap) at /event_id: `event_id` 7 follows 5"),
         "{}",
         err.problem
@@ -560,7 +571,7 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
     let backend = InProcessBackend::shared().unwrap().info();
     assert!(matches!(
         TestClientFactory::new(config, backend),
-        Err(ws_harness::ClientError::Contract(
+        Err(ws_harness::client::ClientError::Contract(
             ContractError::Read { .. }
         ))
     ));
@@ -595,7 +606,7 @@ fn a_token_without_a_subject_cannot_pass_the_owner_rule_quietly() {
     let frame = json!({"type": "agent_started", "event_id": 1, "timestamp": "2026-01-01T00:00:00.000Z",
         "user_id": "alice", "thread_id": "t", "run_id": "r", "message_id": "m", "agent_name": "a", "critical": true});
     let violation = contract
-        .stream(ws_harness::auth::subject_of("an-opaque-token"))
+        .stream(ws_harness::protocol::auth::subject_of("an-opaque-token"))
         .check(&frame, &frame.to_string())
         .unwrap();
     assert_eq!(violation.rule, Rule::Owner);
@@ -606,7 +617,7 @@ fn a_token_without_a_subject_cannot_pass_the_owner_rule_quietly() {
         "{violation}"
     );
     let mut settings = ContractSettings::default();
-    settings.owner = ws_harness::OwnerRule::Value("alice".into());
+    settings.owner = ws_harness::config::OwnerRule::Value("alice".into());
     let contract = Contract::load(&settings, &["agent_started"]).unwrap();
     assert_eq!(
         contract.stream(None).check(&frame, &frame.to_string()),
@@ -647,7 +658,7 @@ fn a_new_connection_starts_the_sequence_afresh() {
             "user_id": "alice", "thread_id": "t", "run_id": format!("r-{id}"),
             "message_id": format!("m-{id}"), "agent_name": "a", "critical": true})
     };
-    let check = |stream: &mut ws_harness::ContractStream, id: u64| {
+    let check = |stream: &mut ws_harness::contract::ContractStream, id: u64| {
         stream
             .check(&event(id), &event(id).to_string())
             .map(|v| v.rule)

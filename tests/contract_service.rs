@@ -10,10 +10,9 @@ use common::python::PythonPeer;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
-use ws_harness::auth::JwtAuth;
-use ws_harness::{
-    BackendInfo, RealWebSocketTestConfig, Rule, TestClient, TestClientFactory, frame,
-};
+use ws_harness::contract::Rule;
+use ws_harness::protocol::auth::JwtAuth;
+use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClient, TestClientFactory, frame};
 
 const CONTRACT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -116,7 +115,11 @@ async fn each_fault_is_reported_with_its_rule() {
             .expect(frame(json!({"kind": "never"})))
             .await
             .unwrap_err();
-        assert!(err.problem.starts_with(problem), "{fault}: {}", err.problem);
+        assert!(
+            err.problem.to_string().starts_with(problem),
+            "{fault}: {}",
+            err.problem
+        );
         assert_eq!(client.violations()[0].rule, rule, "{fault}");
     }
 }

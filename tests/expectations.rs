@@ -13,11 +13,13 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use ws_harness::client::Problem;
+use ws_harness::config::ContractSource;
 use ws_harness::mock::{Mock, MockServer, Respond, text};
 use ws_harness::protocol::EventType;
 use ws_harness::{
-    BackendInfo, ContractSource, ExpectationFailed, RealWebSocketTestConfig, TestClient,
-    TestClientFactory, error_code, event, frame,
+    BackendInfo, ExpectationFailed, RealWebSocketTestConfig, TestClient, TestClientFactory,
+    error_code, event, frame,
 };
 
 /// How long a test waits for what must arrive.
@@ -62,13 +64,14 @@ fn numbered(kind: &str, n: u64) -> Value {
 }
 
 /// The problem line of a failure, checked against its whole message.
-fn problem(failed: &ExpectationFailed) -> &str {
+fn problem(failed: &ExpectationFailed) -> String {
     let message = failed.to_string();
+    let problem = failed.problem.to_string();
     assert!(
-        message.contains(&format!("\n  problem: {}\n", failed.problem)),
+        message.contains(&format!("\n  problem: {problem}\n")),
         "{message}"
     );
-    &failed.problem
+    problem
 }
 
 #[tokio::test]
@@ -79,6 +82,13 @@ async fn expect_finds_the_first_match_and_names_what_never_came() {
     // Each frame matches once: `b` is taken.
     let failed = client.expect_within(event("b"), ABSENT).await.unwrap_err();
     assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
+    assert_eq!(
+        failed.problem,
+        Problem::TimedOut {
+            after: ABSENT,
+            missing: vec!["b".to_owned()]
+        }
+    );
     assert_eq!(failed.expected, "b within 200ms");
     assert_eq!(failed.user, "alice");
     // `a` is still there.
@@ -98,6 +108,10 @@ async fn a_closed_connection_fails_at_once_not_at_the_timeout() {
     assert_eq!(
         problem(&failed),
         "the connection closed: <close 4000 bye>; missing: never"
+    );
+    assert!(
+        matches!(&failed.problem, Problem::Closed { close, .. } if close == "<close 4000 bye>"),
+        "{failed}"
     );
     assert!(started.elapsed() < ARRIVES, "it waited for the timeout");
     assert!(failed.transcript.contains("<close 4000 bye>"), "{failed}");
@@ -123,6 +137,10 @@ async fn expect_sequence_takes_the_next_frames_in_order_only() {
     assert_eq!(
         problem(&failed),
         "wrong order: expected a as frame 1 of the sequence, got b"
+    );
+    assert!(
+        matches!(&failed.problem, Problem::OutOfOrder { position: 1, got, .. } if got == "b"),
+        "{failed}"
     );
     assert_eq!(failed.expected, "in order: a, b");
 
@@ -425,7 +443,7 @@ async fn reconnect_and_resume_reports_the_answer_or_its_absence() {
     client.expect(event("agent_completed")).await.unwrap();
     client.set_event_timeout(ABSENT);
     let err = client.reconnect_and_resume().await.unwrap_err();
-    let ws_harness::ClientError::Expectation(failed) = err else {
+    let ws_harness::client::ClientError::Expectation(failed) = err else {
         panic!("{err}")
     };
     assert_eq!(problem(&failed), "timed out after 200ms; missing: resumed");
@@ -463,7 +481,7 @@ async fn a_failure_saves_the_transcript_under_the_target_dir_and_cuts_long_frame
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
         .expect("a test binary lives in cargo's target directory");
-    let dir = ws_harness::transcript_dir();
+    let dir = ws_harness::client::transcript_dir();
     assert_eq!(dir, target.join("ws-harness").join("transcripts"));
 
     let server = MockServer::start().await.unwrap();

@@ -17,7 +17,7 @@ use bollard::query_parameters::{
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use ws_harness::CONTAINER_LABEL;
+use ws_harness::container::CONTAINER_LABEL;
 
 /// The reference image's repository.
 const REFERENCE: &str = "ws-harness";

@@ -3,10 +3,12 @@
 
 use serde_json::json;
 use std::time::Duration;
+use ws_harness::chain::InProcessBackend;
+use ws_harness::client::Problem;
+use ws_harness::contract::Rule;
 use ws_harness::protocol::Scenario;
 use ws_harness::{
-    ExpectationFailed, InProcessBackend, RealWebSocketTestConfig, TestClient, TestClientFactory,
-    error_code, event,
+    ExpectationFailed, RealWebSocketTestConfig, TestClient, TestClientFactory, error_code, event,
 };
 
 fn factory() -> TestClientFactory {
@@ -112,7 +114,7 @@ async fn a_missing_event_fails_with_the_transcript_and_the_backend() {
     );
     // The transcript file holds the frame as JSONL.
     let path = err.transcript_file.as_ref().unwrap().clone();
-    assert!(path.starts_with(ws_harness::transcript_dir()));
+    assert!(path.starts_with(ws_harness::client::transcript_dir()));
     let written = std::fs::read_to_string(path).unwrap();
     let line: serde_json::Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
     assert_eq!(line["frame"], json!({"type": "pong", "nonce": "p"}));
@@ -130,8 +132,12 @@ async fn a_wrong_order_fails_naming_the_frame_out_of_place() {
         .unwrap_err();
     assert_eq!(err.expected, "in order: agent_started, tool_executing");
     assert_eq!(
-        err.problem,
+        err.problem.to_string(),
         "wrong order: expected tool_executing as frame 2 of the sequence, got agent_thinking (event 2 of m-1)"
+    );
+    assert!(
+        matches!(err.problem, Problem::OutOfOrder { position: 2, .. }),
+        "{err}"
     );
 }
 
@@ -148,9 +154,13 @@ async fn an_extra_event_fails_expect_nothing() {
         .unwrap_err();
     assert_eq!(err.expected, "nothing more for 50ms");
     assert_eq!(
-        err.problem,
+        err.problem.to_string(),
         "extra: 3 unmatched frame(s): agent_thinking (event 2 of m-1), tool_executing (event 3 of m-1), \
          tool_completed (event 4 of m-1)"
+    );
+    assert!(
+        matches!(&err.problem, Problem::Unexpected { listed, more: 0, forgotten: 0, .. } if listed.len() == 3),
+        "{err}"
     );
     // Frames already matched are marked in the transcript.
     assert_eq!(
@@ -176,11 +186,15 @@ async fn an_event_of_another_user_fails_every_expectation() {
     assert_eq!(backend.send_raw("h-wrong-user", &forged.to_string()), 1);
     let err = c.expect(event("agent_started")).await.unwrap_err();
     assert!(
-        err.problem.starts_with(
+        err.problem.to_string().starts_with(
             "contract violation (owner) at /user_id: the frame is for \"mallory\"; this client is `h-wrong-user` (the token's subject); frame: {"
         ),
         "{}",
         err.problem
+    );
+    assert!(
+        matches!(&err.problem, Problem::Violation(v) if v.rule == Rule::Owner),
+        "{err}"
     );
 }
 
@@ -197,6 +211,7 @@ async fn a_nested_data_payload_fails_as_not_flat() {
     let err = c.expect(event("agent_thinking")).await.unwrap_err();
     assert!(
         err.problem
+            .to_string()
             .starts_with("contract violation (forbidden field) at /data: `data` must not appear"),
         "{}",
         err.problem
@@ -221,8 +236,9 @@ async fn a_failed_run_fails_the_required_events_at_once() {
         started.elapsed() < Duration::from_secs(4),
         "failed fast, not at the timeout"
     );
+    assert!(matches!(err.problem, Problem::AgentError { .. }), "{err}");
     assert_eq!(
-        err.problem,
+        err.problem.to_string(),
         "the run failed before tool_executing, tool_completed, agent_completed: \
          agent_error (event 3 of m-1): the scenario asked the run to fail after agent_thinking"
     );

@@ -7,11 +7,12 @@ use rstest::rstest;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tracing_test::traced_test;
+use ws_harness::chain::{InProcessBackend, TierOutcome};
+use ws_harness::client::ClientError;
 use ws_harness::fixtures::*;
 use ws_harness::protocol::Scenario;
 use ws_harness::{
-    BackendKind, ClientError, InProcessBackend, RealWebSocketTestConfig, TestClientFactory,
-    TierOutcome, error_code, event, frame,
+    BackendKind, RealWebSocketTestConfig, TestClientFactory, error_code, event, frame,
 };
 
 fn quick_config() -> RealWebSocketTestConfig {
@@ -28,7 +29,7 @@ async fn in_process_factory() -> TestClientFactory {
     let factory = TestClientFactory::from_config(quick_config())
         .await
         .unwrap();
-    assert_eq!(factory.backend().kind, BackendKind::InProcess);
+    assert_eq!(factory.backend().tier, Some(BackendKind::InProcess));
     factory
 }
 
@@ -80,7 +81,7 @@ async fn the_fixtures_give_a_factory_for_the_backend_the_chain_chose(
         "{}",
         backend.resolution
     );
-    let chosen = tiers.iter().position(|t| *t == backend.kind).unwrap();
+    let chosen = tiers.iter().position(|t| Some(*t) == backend.tier).unwrap();
     for (i, (tier, outcome)) in outcomes.iter().enumerate() {
         let expected = match i.cmp(&chosen) {
             std::cmp::Ordering::Less => matches!(outcome, TierOutcome::Skipped(_)),
@@ -97,7 +98,7 @@ async fn the_fixtures_give_a_factory_for_the_backend_the_chain_chose(
     } else {
         BackendKind::InProcess
     };
-    assert_eq!(backend.kind, expected, "{}", backend.resolution);
+    assert_eq!(backend.tier, Some(expected), "{}", backend.resolution);
     let mut alice = client_factory.client("fixture-alice").await.unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
     alice.expect_required_events("m-1").await.unwrap();
@@ -201,7 +202,7 @@ async fn an_injected_malformed_frame_reaches_the_client() {
         .await
         .unwrap_err();
     assert!(
-        err.problem.starts_with("contract violation (not JSON) at the frame: the frame is not a JSON object; frame: {\"type\":\"agent_started\","),
+        err.problem.to_string().starts_with("contract violation (not JSON) at the frame: the frame is not a JSON object; frame: {\"type\":\"agent_started\","),
         "{}",
         err.problem
     );

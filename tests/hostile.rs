@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use ws_harness::{BackendInfo, ExpectationFailed, TestClient, TranscriptWindow, event};
+use ws_harness::client::Problem;
+use ws_harness::config::TranscriptWindow;
+use ws_harness::{BackendInfo, ExpectationFailed, TestClient, event};
 
 /// A server that sends `{"type":"noise","n":k}` without pause to every
 /// client, and `{"type":"target"}` after `target_after` noise frames.
@@ -55,9 +57,11 @@ async fn an_expectation_under_a_flood_times_out_at_its_bound() {
         "took {took:?} for a bound of {bound:?}"
     );
     assert!(
-        failed
-            .problem
-            .starts_with("timed out after 2s; missing: target"),
+        matches!(failed.problem, Problem::TimedOut { .. })
+            && failed
+                .problem
+                .to_string()
+                .starts_with("timed out after 2s; missing: target"),
         "{}",
         failed.problem
     );
@@ -92,7 +96,11 @@ async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message()
         "a failure message of {} bytes",
         message.len()
     );
-    assert!(failed.problem.starts_with("extra: "), "{}", failed.problem);
+    assert!(
+        matches!(failed.problem, Problem::Unexpected { .. }),
+        "{}",
+        failed.problem
+    );
 }
 
 /// A server that sends one `{"type":"big",...}` frame of `bytes` bytes,
@@ -117,6 +125,7 @@ async fn closed_with(mut client: TestClient) -> String {
         .await
         .unwrap_err()
         .problem
+        .to_string()
 }
 
 #[tokio::test]

@@ -112,7 +112,7 @@ fn bad_configurations_are_refused_with_a_reason() {
     assert!(matches!(err, ServerError::MissingSecret));
     assert!(err.to_string().contains("--jwt-secret"), "{err}");
 
-    let published = ServerConfig::with_secret(ws_harness::auth::TEST_JWT_SECRET);
+    let published = ServerConfig::with_secret(ws_harness::protocol::auth::TEST_JWT_SECRET);
     assert!(matches!(
         Server::new(published),
         Err(ServerError::TestSecretOutsideTestMode)
@@ -138,10 +138,11 @@ async fn idle_exit_stops_a_server_nobody_uses_but_not_one_in_use() {
         async move { server.serve(listener, std::future::pending()).await }
     });
     // In use for longer than the idle period: still serving.
-    let token = ws_harness::auth::JwtAuth::new(ws_harness::auth::TEST_JWT_SECRET)
-        .unwrap()
-        .mint("alice", Duration::from_secs(60))
-        .unwrap();
+    let token =
+        ws_harness::protocol::auth::JwtAuth::new(ws_harness::protocol::auth::TEST_JWT_SECRET)
+            .unwrap()
+            .mint("alice", Duration::from_secs(60))
+            .unwrap();
     let request = || {
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

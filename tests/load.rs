@@ -24,7 +24,6 @@ async fn percentiles_follow_the_latency_the_server_was_given() {
         user_prefix: "latency".to_owned(),
         runs: 4,
         concurrency: 3,
-        progress: false,
         server_pid: None,
         access: Access::test(),
         contract: config.load_contract().unwrap(),

@@ -7,15 +7,14 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::config::{ContractSettings, ContractSource};
+use ws_harness::contract::Rule;
 use ws_harness::mock::{
     ClientFrame, ConnectionId, Matcher, Mock, MockServer, Respond, binary, header, path,
     query_param, regex, subject, subprotocol, text,
 };
-use ws_harness::{
-    BackendKind, ContractSettings, ContractSource, RealWebSocketTestConfig, Rule,
-    TestClientFactory, event, frame,
-};
+use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::{BackendKind, RealWebSocketTestConfig, TestClientFactory, event, frame};
 
 /// Runs tests/peers/mock_client.py against `server` with `steps`, calling
 /// `meanwhile` once the mock has received `frames_before_meanwhile`
@@ -514,7 +513,7 @@ async fn the_harness_client_talks_to_a_wss_mock_as_its_backend() {
         .build()
         .unwrap();
     let info = server.info();
-    assert_eq!(info.kind, BackendKind::Mock);
+    assert_eq!(info.tier, Some(BackendKind::Mock));
     let factory = TestClientFactory::new(config, info).unwrap();
     let mut client = factory.client("alice").await.unwrap();
     client

@@ -4,19 +4,43 @@
 use std::any::type_name;
 use std::collections::BTreeMap;
 
-use ws_harness::auth::{
-    AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
-    TokenProblem, TokenSource, bearer_request, offered_subprotocols, subject_of,
-    token_from_headers,
+use ws_harness::access::Credentials;
+use ws_harness::access::{
+    AccessError, ClientTls, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TokenError,
+};
+use ws_harness::chain::NotReady;
+use ws_harness::chain::{
+    BackendError, HttpCheckError, InProcessBackend, InProcessError, Resolution, SkipReason,
+    TierAttempt, TierOutcome,
 };
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
-use ws_harness::engine::{Candidate, EngineSettingError, FoundBy, search_order};
+use ws_harness::client::{
+    ClientError, ClientOptions, ConnectError, MaxRetriesExceeded, Problem, ReceivedFrame,
+    ResumeReport, SaveError, Transcript, transcript_dir,
+};
+use ws_harness::config::{
+    BadHeader, ConfiguredToken, ContractSettings, ContractSource, HandshakeHeaders, OwnerRule,
+    SequenceRule, TlsSettings,
+};
+use ws_harness::config::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
+use ws_harness::config::{
+    CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigError, ConfigSource, DockerEnvironment, Environment,
+    ProcessEnvironment, TranscriptWindow, UnknownTier,
+};
+use ws_harness::container::engine::{Candidate, EngineSettingError, FoundBy, search_order};
+use ws_harness::container::{
+    CONTAINER_LABEL, ComposeError, ContainerError, ContainerRef, NoEngine, ProbeOutcome, Tried,
+};
+use ws_harness::container::{ImageError, ServiceImageError, reference_image};
+use ws_harness::contract::Direction;
+use ws_harness::contract::{ContractError, ContractStream, Rule, SchemaProblem};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
     LoadError, LoadPlan, LoadReport, connect_user, golden_path_run, rss_bytes, run,
+    run_with_progress,
 };
 use ws_harness::mock::{
     ClientFrame, ConnectionId as MockConnectionId, ContractViolations, DEFAULT_PRIORITY, FnMatcher,
@@ -24,7 +48,13 @@ use ws_harness::mock::{
     Respond, Times, UnmatchedFrames, VerificationFailed, binary, header, path, query_param, regex,
     subject, subprotocol, text,
 };
-use ws_harness::process::{LISTENING_ON, ServerProcess};
+use ws_harness::process::ServerProcess;
+use ws_harness::protocol::LISTENING_ON;
+use ws_harness::protocol::auth::{
+    AUTH_SUBPROTOCOL, AuthError, Claims, JwtAuth, TEST_JWT_SECRET, TOKEN_SUBPROTOCOL_PREFIX,
+    TokenProblem, TokenSource, bearer_request, offered_subprotocols, subject_of,
+    token_from_headers,
+};
 use ws_harness::protocol::{
     AgentEvent, ClientMessage, ErrorCode, EventKind, EventType, MAX_CONTENT_BYTES, MAX_ID_CHARS,
     PROTOCOL_VERSION, ProtocolError, REQUIRED_EVENTS, Reply, Scenario, UnknownEventType,
@@ -41,24 +71,10 @@ use ws_harness::server::{
     IDLE_EXIT_VAR, IMAGE_LISTEN, LISTEN_VAR, SECRET_VAR, TEST_MODE_VAR, run_from_env,
     shutdown_signal,
 };
+use ws_harness::{Access, Contract, Violation};
 use ws_harness::{
-    Access, AccessError, BadHeader, ClientTls, ConfiguredToken, Contract, ContractError,
-    ContractSettings, ContractSource, ContractStream, HandshakeHeaders, OwnerRule, Rule,
-    SchemaProblem, SequenceRule, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TlsSettings, TokenError,
-    Violation,
-};
-use ws_harness::{
-    BackendError, BackendInfo, BackendKind, CONFIG_FILE_NAME, CONFIG_FILE_VAR, CONTAINER_LABEL,
-    ClientError, ClientOptions, ComposeError, ConfigBuilder, ConfigError, ConfigSource,
-    ConnectError, ContainerRef, Credentials, DockerEnvironment, Environment, ExpectationFailed,
-    FrameMatcher, HttpCheckError, InProcessBackend, InProcessError, MaxRetriesExceeded, NoEngine,
-    ProbeOutcome, ProcessEnvironment, RealWebSocketTestConfig, ReceivedFrame, Resolution,
-    ResumeReport, SaveError, SkipReason, TestClient, TestClientFactory, TierAttempt, TierOutcome,
-    Transcript, TranscriptWindow, Tried, UnknownTier, error_code, event, frame, transcript_dir,
-};
-use ws_harness::{
-    BadReadiness, Direction, ImageError, NotReady, Readiness, ServiceDefinition, ServiceImageError,
-    ServiceSource, reference_image,
+    BackendInfo, BackendKind, ConfigBuilder, ExpectationFailed, FrameMatcher,
+    RealWebSocketTestConfig, TestClient, TestClientFactory, error_code, event, frame,
 };
 
 #[test]
@@ -106,6 +122,7 @@ fn every_public_item_is_importable() {
         type_name::<BackendInfo>(),
         type_name::<BackendKind>(),
         type_name::<ContainerRef>(),
+        type_name::<ContainerError>(),
         type_name::<DockerEnvironment>(),
         type_name::<Credentials>(),
         type_name::<Candidate>(),
@@ -135,6 +152,7 @@ fn every_public_item_is_importable() {
         type_name::<TestClient>(),
         type_name::<TestClientFactory>(),
         type_name::<Transcript>(),
+        type_name::<Problem>(),
         type_name::<TranscriptWindow>(),
         type_name::<AgentEvent>(),
         type_name::<ClientMessage>(),
@@ -238,6 +256,10 @@ fn every_public_item_is_importable() {
     assert_eq!(DEFAULT_PRIORITY, 5);
     let _ = check;
     let _ = run;
+    async fn with_progress(c: &RealWebSocketTestConfig, p: &LoadPlan) -> LoadReport {
+        run_with_progress(c, p, || {}).await
+    }
+    let _ = with_progress;
     let _ = rss_bytes;
     let _ = (
         connect_user,

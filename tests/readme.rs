@@ -48,7 +48,7 @@ fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
         .and_then(|section| section.split("```rust\n").nth(1))
         .and_then(|rest| rest.split("```").next())
         .expect("a rust block in the MockServer section");
-    let doc: String = include_str!("../src/harness/mock/mod.rs")
+    let doc: String = include_str!("../src/mock/mod.rs")
         .split("//! ```no_run\n")
         .nth(1)
         .and_then(|rest| rest.split("//! ```").next())
@@ -61,7 +61,7 @@ fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
         .filter(|line| !line.starts_with("# "))
         .map(|line| format!("{line}\n"))
         .collect();
-    assert_eq!(block, doc, "README and src/harness/mock/mod.rs differ");
+    assert_eq!(block, doc, "README and src/mock/mod.rs differ");
 }
 
 /// The README's line for a service on aws-lc-rs is the one the fixture
@@ -80,4 +80,53 @@ fn the_aws_lc_rs_line_is_the_fixture_crates() {
             .to_owned()
     };
     assert_eq!(features(README), features(manifest));
+}
+
+/// The README's layout names every file under `src/` (a folder's line
+/// stands for its `mod.rs`), and no file that is not there.
+#[test]
+fn the_layout_names_every_source_file_and_only_those() {
+    use std::collections::BTreeSet;
+    let block = README
+        .split("```\nsrc/\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\ncli/").next())
+        .expect("the layout block");
+    let mut named = BTreeSet::new();
+    let mut folders: Vec<(usize, String)> = vec![(0, "src/".to_owned())];
+    for line in block.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let name = line.split_whitespace().next().expect("a name on each line");
+        while folders
+            .last()
+            .is_some_and(|(at, _)| *at >= indent && *at > 0)
+        {
+            folders.pop();
+        }
+        let path = format!("{}{name}", folders.last().expect("src/").1);
+        if name.ends_with('/') {
+            named.insert(format!("{path}mod.rs"));
+            folders.push((indent, path));
+        } else {
+            named.insert(path);
+        }
+    }
+    fn walk(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.insert(path.to_str().unwrap().replace('\\', "/"));
+            }
+        }
+    }
+    let mut files = BTreeSet::new();
+    walk(std::path::Path::new("src"), &mut files);
+    let missing: Vec<_> = files.difference(&named).collect();
+    let stale: Vec<_> = named.difference(&files).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README layout: not named {missing:?}; named but absent {stale:?}"
+    );
 }

@@ -10,9 +10,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use ws_harness::chain::{BackendError, SkipReason, TierOutcome};
+use ws_harness::config::{ContractSource, Readiness};
+use ws_harness::container::ContainerError;
 use ws_harness::{
-    BackendError, BackendInfo, BackendKind, ConfigBuilder, ContractSource, Readiness,
-    RealWebSocketTestConfig, SkipReason, TestClientFactory, TierOutcome, frame,
+    BackendInfo, BackendKind, ConfigBuilder, RealWebSocketTestConfig, TestClientFactory, frame,
 };
 
 /// The image the tests build from the websocat binary, by name.
@@ -94,8 +96,8 @@ fn service(builder: ConfigBuilder) -> RealWebSocketTestConfig {
 async fn echo_round_trip(config: RealWebSocketTestConfig) -> BackendInfo {
     let backend = BackendInfo::resolve(&config).await.unwrap();
     assert_eq!(
-        backend.kind,
-        BackendKind::Container,
+        backend.tier,
+        Some(BackendKind::Container),
         "{}",
         backend.resolution
     );
@@ -345,7 +347,7 @@ async fn container_skipped(config: RealWebSocketTestConfig) -> SkipReason {
 /// The compose error of a resolution that required the container tier.
 async fn compose_error(config: RealWebSocketTestConfig) -> String {
     match container_skipped(config).await {
-        SkipReason::Compose(compose) => compose.to_string(),
+        SkipReason::Container(ContainerError::Compose(compose)) => compose.to_string(),
         other => panic!("not a compose error: {other:?}"),
     }
 }
@@ -563,10 +565,10 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
     assert!(
         matches!(
             why,
-            SkipReason::ContainerNotReady {
-                source: ws_harness::NotReady::NoLogLine { .. },
+            SkipReason::Container(ContainerError::NotReady {
+                source: ws_harness::chain::NotReady::NoLogLine { .. },
                 ..
-            }
+            })
         ),
         "{why:?}"
     );
@@ -616,8 +618,8 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
     let present = config(IMAGE);
     let backend = mock.resolve(&present).await.unwrap();
     assert_eq!(
-        backend.kind,
-        BackendKind::Container,
+        backend.tier,
+        Some(BackendKind::Container),
         "{}",
         backend.resolution
     );
@@ -635,7 +637,12 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
     // Without it (no registry to pull from), the mock is the last tier.
     let absent = config("ws-harness-test-absent:0");
     let backend = mock.resolve(&absent).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Mock, "{}", backend.resolution);
+    assert_eq!(
+        backend.tier,
+        Some(BackendKind::Mock),
+        "{}",
+        backend.resolution
+    );
     assert!(
         backend
             .reason

@@ -13,12 +13,12 @@ use common::tls::{Pki, Relay};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use ws_harness::auth::JwtAuth;
+use ws_harness::access::{AccessError, Credentials, TlsError, TokenError};
+use ws_harness::chain::{BackendError, SkipReason};
+use ws_harness::config::{ContractSource, Readiness};
+use ws_harness::protocol::auth::JwtAuth;
 use ws_harness::server::ServerConfig;
-use ws_harness::{
-    AccessError, BackendError, BackendInfo, BackendKind, ContractSource, Credentials, Readiness,
-    RealWebSocketTestConfig, SkipReason, TestClientFactory, TlsError, TokenError,
-};
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory};
 
 const STAGING_SECRET: &str = "staging-secret-of-its-own";
 
@@ -92,7 +92,7 @@ async fn wss_staging_trusted_through_tls_ca_file_is_chosen_and_serves_the_golden
         ],
     );
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Staging);
+    assert_eq!(backend.tier, Some(BackendKind::Staging));
     assert_eq!(
         backend.access.credentials,
         Credentials::ConfiguredSecret(STAGING_SECRET.to_owned())
@@ -137,7 +137,7 @@ async fn tls_insecure_skip_verify_connects_and_the_report_warns() {
         ],
     );
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Staging);
+    assert_eq!(backend.tier, Some(BackendKind::Staging));
     assert!(!backend.access.tls.as_ref().unwrap().verifies());
     let report = backend.to_string();
     assert!(
@@ -222,7 +222,7 @@ async fn http_and_reference_readiness_go_over_the_same_tls_setup() {
         );
         assert_eq!(config.staging_ready, expected);
         let backend = BackendInfo::resolve(&config).await.unwrap();
-        assert_eq!(backend.kind, BackendKind::Staging, "{ready}");
+        assert_eq!(backend.tier, Some(BackendKind::Staging), "{ready}");
     }
     let config = staging_config(
         &front,
@@ -257,7 +257,7 @@ async fn a_wss_url_takes_its_own_access_without_the_chain() {
         .build()
         .unwrap();
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Url);
+    assert_eq!(backend.tier, None);
     assert_eq!(
         backend.access.credentials.to_string(),
         "the token from token_file"
@@ -286,7 +286,7 @@ async fn token_command_is_run_once_and_its_failure_quotes_stderr() {
         ],
     );
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Staging);
+    assert_eq!(backend.tier, Some(BackendKind::Staging));
     assert_eq!(
         backend.access.credentials.to_string(),
         "the token from token_command"
@@ -431,7 +431,7 @@ async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
 
     let config_all = config(&headers);
     let backend = BackendInfo::resolve(&config_all).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Staging);
+    assert_eq!(backend.tier, Some(BackendKind::Staging));
     let report = backend.to_string();
     assert!(
         report.contains("the token from token_command, headers x-api-key, origin, cookie, TLS"),

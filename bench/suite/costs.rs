@@ -13,11 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 use url::Url;
+use ws_harness::access::Socket;
+use ws_harness::chain::Resolution;
 use ws_harness::load::{self, connect_user, golden_path_run};
-use ws_harness::{
-    Access, BackendInfo, BackendKind, RealWebSocketTestConfig, Resolution, Socket, TestClient,
-    TestClientFactory,
-};
+use ws_harness::{Access, BackendInfo, RealWebSocketTestConfig, TestClient, TestClientFactory};
 
 /// The clients of figure 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,7 +81,7 @@ impl Client {
             .build()
             .map_err(|e| e.to_string())?;
         let backend = BackendInfo {
-            kind: BackendKind::Url,
+            tier: None,
             url: url.clone(),
             reason: "the server the suite measures against".to_owned(),
             resolution: Resolution::default(),
@@ -715,7 +714,7 @@ pub(crate) fn heap(bench: &Bench) -> Value {
 
 /// Each client kind's [`per_run`] under `tool`, against the in-process server.
 fn clients_per_run(bench: &Bench, tool: Tool) -> Vec<Value> {
-    match ws_harness::InProcessBackend::start_with(lifted()) {
+    match ws_harness::chain::InProcessBackend::start_with(lifted()) {
         Ok(backend) => ClientKind::ALL
             .into_iter()
             .map(|kind| {

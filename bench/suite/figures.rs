@@ -11,14 +11,13 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::chain::InProcessBackend;
+use ws_harness::config::{ContractSettings, ContractSource};
 use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
 use ws_harness::process::ServerProcess;
+use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::server::{RateLimitConfig, ServerConfig};
-use ws_harness::{
-    Access, BackendKind, Contract, ContractSettings, ContractSource, InProcessBackend,
-    RealWebSocketTestConfig,
-};
+use ws_harness::{Access, BackendKind, Contract, RealWebSocketTestConfig};
 
 /// How much of everything to run.
 #[derive(Debug, Clone, Copy)]
@@ -237,7 +236,7 @@ fn user_services(bench: &Bench) -> [Result<Vec<f64>, String>; 4] {
     let prepared = (|| {
         let image = bench
             .runtime
-            .block_on(ws_harness::reference_image(&bench.config))
+            .block_on(ws_harness::container::reference_image(&bench.config))
             .map_err(|e| e.to_string())?;
         let dir = target_dir()?.join("bench-services");
         let _ = std::fs::remove_dir_all(&dir);
@@ -335,7 +334,7 @@ fn shell(script: &str) -> Result<(), String> {
 /// the compose projects of the figure whole (their second services and
 /// networks).
 fn remove_containers() -> Result<(), String> {
-    let label = ws_harness::CONTAINER_LABEL;
+    let label = ws_harness::container::CONTAINER_LABEL;
     shell(&format!(
         "for p in $(docker ps -a --filter label={label} --format '{{{{.Label \"com.docker.compose.project\"}}}}' | sort -u); do \
            docker ps -aq --filter label=com.docker.compose.project=$p | xargs -r docker rm -f >/dev/null; \
@@ -547,7 +546,6 @@ pub(crate) fn load_plan(
         user_prefix: "load".to_owned(),
         runs,
         concurrency: users.min(256),
-        progress: false,
         // Servers are measured here, not the client's checks: the
         // contract's cost is figure 5's.
         contract: no_contract(),

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use url::Url;
-use ws_harness::{BackendInfo, ContractSource, RealWebSocketTestConfig, TestClientFactory, event};
+use ws_harness::config::ContractSource;
+use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClientFactory, event};
 
 /// What the client waits for under the flood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

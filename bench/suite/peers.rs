@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use ws_harness::auth::TEST_JWT_SECRET;
 use ws_harness::process::ServerProcess;
+use ws_harness::protocol::auth::TEST_JWT_SECRET;
 
 /// One of the servers under measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! `ws-harness load`: many users and runs against a started or given server.
 
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
@@ -52,12 +53,27 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
         user_prefix: args.user_prefix,
         runs: args.runs,
         concurrency: args.concurrency.unwrap_or(args.users.min(256)),
-        progress: std::io::stderr().is_terminal(),
         server_pid: server.as_ref().map(ServerProcess::pid),
         access,
         contract,
     };
-    let report = ws_harness::load::run(&config, &plan).await;
+    // A progress bar on a terminal only.
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new((plan.users * plan.runs) as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs {per_sec} {elapsed_precise}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_run = {
+        let bar = bar.clone();
+        move || bar.inc(1)
+    };
+    let report = ws_harness::load::run_with_progress(&config, &plan, on_run).await;
+    bar.finish_and_clear();
     drop(server);
     if args.json {
         println!("{}", report.to_json());

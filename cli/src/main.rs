@@ -76,7 +76,7 @@ fn main() -> ExitCode {
                 .map_err(Box::<dyn std::error::Error>::from)
                 .and_then(|config| {
                     runtime
-                        .block_on(ws_harness::reference_image(&config))
+                        .block_on(ws_harness::container::reference_image(&config))
                         .map_err(Into::into)
                 });
             match image {

@@ -52,7 +52,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServerError> {
     };
     let listener = ws_harness::server::bind(listen).map_err(listen_error)?;
     let local = listener.local_addr().map_err(listen_error)?;
-    println!("{}{local}", ws_harness::process::LISTENING_ON);
+    println!("{}{local}", ws_harness::protocol::LISTENING_ON);
     let until_stdin_closes = args.until_stdin_closes;
     let shutdown = async move {
         if until_stdin_closes {

@@ -42,7 +42,7 @@ fn refuses_to_start_without_a_secret_and_says_how_to_fix_it() {
 #[test]
 fn refuses_the_published_test_secret_outside_test_mode() {
     let mut command = serve(&["--listen", "127.0.0.1:0"]);
-    command.env("WS_JWT_SECRET", ws_harness::auth::TEST_JWT_SECRET);
+    command.env("WS_JWT_SECRET", ws_harness::protocol::auth::TEST_JWT_SECRET);
     let output = refused(&mut command);
     assert!(String::from_utf8_lossy(&output.stderr).contains("only accepted in test mode"));
 }
@@ -72,7 +72,7 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+    use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 
     use tokio::io::AsyncBufReadExt;
 
@@ -90,7 +90,7 @@ async fn test_mode_serves_the_golden_path_and_ctrl_c_shuts_down_cleanly() {
         .unwrap();
     let addr = first
         .trim()
-        .strip_prefix(ws_harness::process::LISTENING_ON)
+        .strip_prefix(ws_harness::protocol::LISTENING_ON)
         .unwrap_or_else(|| panic!("{first:?}"))
         .to_owned();
     let token = JwtAuth::new(TEST_JWT_SECRET)
@@ -432,7 +432,7 @@ async fn load_counts_errors_by_kind_and_fails() {
 
 #[test]
 fn load_names_its_users_after_the_user_prefix() {
-    let backend = ws_harness::InProcessBackend::start().unwrap();
+    let backend = ws_harness::chain::InProcessBackend::start().unwrap();
     let output = common::output_within(
         Command::new(env!("CARGO_BIN_EXE_ws-harness"))
             .args([

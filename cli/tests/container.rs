@@ -8,9 +8,8 @@ mod common;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use ws_harness::{
-    BackendInfo, BackendKind, CONTAINER_LABEL, RealWebSocketTestConfig, TestClientFactory, event,
-};
+use ws_harness::container::CONTAINER_LABEL;
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory, event};
 
 const NEEDS: &str = "needs Docker: cargo test -p ws-harness-cli --test container -- --ignored";
 
@@ -52,7 +51,12 @@ async fn the_container_tier_serves_the_golden_path() {
     let _ = NEEDS;
     let config = container_config();
     let info = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(info.kind, BackendKind::Container, "{}", info.resolution);
+    assert_eq!(
+        info.tier,
+        Some(BackendKind::Container),
+        "{}",
+        info.resolution
+    );
     assert!(info.container.is_some());
     let factory = TestClientFactory::new(config, info).unwrap();
     let mut alice = factory.client("container-alice").await.unwrap();

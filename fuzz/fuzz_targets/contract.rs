@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::LazyLock;
-use ws_harness::{Contract, ContractSettings, ContractSource};
+use ws_harness::Contract;
+use ws_harness::config::{ContractSettings, ContractSource};
 
 static DIR: LazyLock<PathBuf> = LazyLock::new(|| {
     let dir = std::env::temp_dir().join(format!("ws-harness-fuzz-{}", std::process::id()));

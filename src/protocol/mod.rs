@@ -6,18 +6,26 @@
 //! error codes ([`ErrorCode`]). The server, the harness and the tests all use
 //! these types, so the contract is written down once.
 
+pub mod auth;
 mod client;
 mod error;
 mod event;
 mod reply;
+mod scenario;
 
-pub use client::{ClientMessage, Scenario, UserMessage};
+pub use client::{ClientMessage, UserMessage};
 pub use error::{ErrorCode, ProtocolError};
 pub use event::{AgentEvent, EventKind, EventType, REQUIRED_EVENTS, UnknownEventType};
 pub use reply::Reply;
+pub use scenario::Scenario;
 
 /// The protocol version reported by `/health` as `"protocol"`.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a server process prints first, before its `HOST:PORT`:
+/// `ws-harness serve` prints `listening on 127.0.0.1:8765`
+/// ([`crate::process::ServerProcess`] reads it).
+pub const LISTENING_ON: &str = "listening on ";
 
 /// Longest accepted `message_id`, `thread_id` and user id, in characters.
 pub const MAX_ID_CHARS: usize = 128;

@@ -16,7 +16,7 @@ use std::time::Duration;
 #[must_use]
 pub struct ServerConfig {
     /// The HS256 secret. `None` is only allowed in test mode, which then uses
-    /// [`TEST_JWT_SECRET`](crate::auth::TEST_JWT_SECRET).
+    /// [`TEST_JWT_SECRET`](crate::protocol::auth::TEST_JWT_SECRET).
     pub jwt_secret: Option<String>,
     /// Test mode: accepts `scenario` in `user_message` and the published test secret.
     pub test_mode: bool,

@@ -2,7 +2,7 @@
 //! variables, the way a container is configured.
 
 use super::{Server, ServerConfig, ServerError};
-use crate::process::LISTENING_ON;
+use crate::protocol::LISTENING_ON;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;

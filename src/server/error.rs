@@ -1,4 +1,4 @@
-use crate::auth::AuthError;
+use crate::protocol::auth::AuthError;
 
 /// Why a server could not be built or started.
 #[derive(Debug, thiserror::Error)]

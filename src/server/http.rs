@@ -2,8 +2,8 @@
 //! authenticated WebSocket upgrade of `/ws`.
 
 use super::{RateLimitExceeded, Shared, connection, echo};
-use crate::auth::{AUTH_SUBPROTOCOL, AuthError, TokenSource, token_from_headers};
 use crate::protocol::PROTOCOL_VERSION;
+use crate::protocol::auth::{AUTH_SUBPROTOCOL, AuthError, TokenSource, token_from_headers};
 use http::header::{
     CONNECTION, CONTENT_TYPE, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,

@@ -51,7 +51,7 @@ pub use performance::{
 };
 pub use rate_limit::{RateLimitConfig, RateLimitExceeded, RateLimitKind, RateLimiter};
 
-use crate::auth::{JwtAuth, TEST_JWT_SECRET};
+use crate::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 use metrics::ServerMetrics;
 use std::future::Future;
 use std::sync::Arc;

@@ -12,9 +12,9 @@ use tokio_tungstenite::tungstenite::http::Request;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use ws_harness::InProcessBackend;
-use ws_harness::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::chain::InProcessBackend;
 use ws_harness::process::ServerProcess;
+use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::server::{Server, ServerConfig};
 
 /// How long a test waits for any one frame before failing.
@@ -59,7 +59,7 @@ impl TestServer {
 
     /// A request to `/ws` with `Authorization: Bearer <token>`.
     pub fn request(&self, token: &str) -> Request<()> {
-        ws_harness::auth::bearer_request(&self.url(), token).unwrap()
+        ws_harness::protocol::auth::bearer_request(&self.url(), token).unwrap()
     }
 
     /// An authenticated client for `user`.

@@ -7,9 +7,9 @@ use std::future::Future;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use ws_harness::config::ContractSource;
 use ws_harness::{
-    BackendInfo, BackendKind, ConfigBuilder, ContractSource, RealWebSocketTestConfig, TestClient,
-    TestClientFactory,
+    BackendInfo, ConfigBuilder, RealWebSocketTestConfig, TestClient, TestClientFactory,
 };
 
 /// Serves every connection on `127.0.0.1` with `serve`, after a handshake
@@ -38,7 +38,7 @@ where
         .build()
         .unwrap();
     let backend = BackendInfo::resolve(&config).await.unwrap();
-    assert_eq!(backend.kind, BackendKind::Url);
+    assert_eq!(backend.tier, None);
     backend
 }
 

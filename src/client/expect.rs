@@ -1,0 +1,619 @@
+//! The expectations of a [`TestClient`]: each waits for the transcript to
+//! hold what it expects, and fails with [`ExpectationFailed`].
+
+use super::TestClient;
+use super::matcher::FrameMatcher;
+use super::transcript::{ReceivedFrame, Transcript};
+use crate::artifacts::{SaveError, transcript_dir};
+use crate::contract::Violation;
+use crate::protocol::{AgentEvent, EventType};
+use crate::with_sources;
+use serde_json::Value;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+impl TestClient {
+    /// Waits until `check` says the transcript satisfies an expectation.
+    /// `expected` and what is missing are put into words only for a failure.
+    async fn wait<'m, T>(
+        &mut self,
+        expected: impl FnOnce() -> String,
+        timeout: Duration,
+        mut check: impl FnMut(&mut Transcript) -> Check<'m, T>,
+    ) -> Result<T, ExpectationFailed> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Whatever is expected, a frame that broke the contract fails it.
+            let verdict = match self.violations.first() {
+                Some(violation) => Check::Fail(Problem::Violation(violation.clone())),
+                None => check(&mut self.transcript),
+            };
+            let problem = match verdict {
+                Check::Done(value) => return Ok(value),
+                Check::Fail(problem) => problem,
+                Check::Wait(missing) => {
+                    // `pull` reads nothing once the deadline passed, so a
+                    // service that never stops sending cannot hold us here.
+                    if self.pull(deadline).await {
+                        continue;
+                    }
+                    if self.ws.is_none() {
+                        // The read that closed it is the transcript's last
+                        // line (the window always keeps the newest frame).
+                        let close = self
+                            .transcript
+                            .frames()
+                            .last()
+                            .map_or("<connection closed>", |f| &f.text)
+                            .to_owned();
+                        Problem::Closed {
+                            close,
+                            missing: missing.names(),
+                        }
+                    } else {
+                        Problem::TimedOut {
+                            after: timeout,
+                            missing: missing.names(),
+                        }
+                    }
+                }
+            };
+            return Err(self.failure(expected(), problem).await);
+        }
+    }
+
+    /// The failure report; writes the transcript (and saves a container's
+    /// logs) without blocking the runtime.
+    async fn failure(&self, expected: String, problem: Problem) -> ExpectationFailed {
+        let transcript_file = self
+            .transcript
+            .write_jsonl(&transcript_dir(), &self.user)
+            .await;
+        let backend_logs = match &self.backend().container {
+            Some(container) => Some(container.save_logs().await),
+            None => None,
+        };
+        ExpectationFailed {
+            expected,
+            problem,
+            user: self.user.clone(),
+            connection: self.connection,
+            backend: self.backend().to_string(),
+            transcript: self.transcript.render(),
+            transcript_file,
+            backend_logs,
+        }
+    }
+
+    /// Waits for a frame matching `matcher` within the event timeout and
+    /// returns it.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] when none arrives in time.
+    pub async fn expect(
+        &mut self,
+        matcher: impl Into<FrameMatcher>,
+    ) -> Result<Value, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        self.expect_within(matcher, timeout).await
+    }
+
+    /// [`expect`](Self::expect) with its own timeout.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] when none arrives in time.
+    pub async fn expect_within(
+        &mut self,
+        matcher: impl Into<FrameMatcher>,
+        timeout: Duration,
+    ) -> Result<Value, ExpectationFailed> {
+        let matcher = matcher.into();
+        let expected = || format!("{matcher} within {timeout:?}");
+        let mut search = InOrder::default();
+        self.wait(expected, timeout, |t| {
+            match search.advance(t, 1, |_, json| matcher.matches(json)) {
+                Ok(found) => Check::Done(take(t, found).remove(0)),
+                Err(_) => Check::Wait(Missing::Frames(std::slice::from_ref(&matcher))),
+            }
+        })
+        .await
+    }
+
+    /// Expects the next unmatched frames to be exactly `matchers`, in order.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the first frame out of place, or what is
+    /// missing at the timeout.
+    pub async fn expect_sequence(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        let expected = || format!("in order: {}", Missing::Frames(matchers));
+        self.wait(expected, timeout, |t| {
+            let pending: Vec<usize> = t.pending().map(|(i, _)| i).take(matchers.len()).collect();
+            for (k, matcher) in matchers.iter().enumerate() {
+                let Some(&i) = pending.get(k) else {
+                    return Check::Wait(Missing::Frames(&matchers[k..]));
+                };
+                let frame = t.frame(i).expect("a pending frame is in the window");
+                if !matcher.matches(&frame.json) {
+                    return Check::Fail(Problem::OutOfOrder {
+                        expected: matcher.to_string(),
+                        position: k + 1,
+                        got: summary(&frame.json, &frame.text),
+                    });
+                }
+            }
+            Check::Done(take(t, &pending[..matchers.len()]))
+        })
+        .await
+    }
+
+    /// Expects frames matching all of `matchers`, in any order, each matched
+    /// by a different frame.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] with what is missing at the timeout.
+    pub async fn expect_any_order(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        let expected = || format!("in any order: {}", Missing::Frames(matchers));
+        // Each frame is tested once, when it first arrives, and taken by
+        // the first matcher still without a frame that it matches.
+        let mut found: Vec<Option<usize>> = vec![None; matchers.len()];
+        let mut next = 0;
+        self.wait(expected, timeout, |t| {
+            // A frame found earlier and forgotten since: search the window again.
+            if found.iter().flatten().any(|&i| i < t.forgotten()) {
+                found.fill(None);
+                next = 0;
+            }
+            for (i, frame) in t.pending_from(next) {
+                if let Some(slot) = matchers.iter().zip(found.iter_mut()).find_map(|(m, slot)| {
+                    (slot.is_none() && m.matches(&frame.json)).then_some(slot)
+                }) {
+                    *slot = Some(i);
+                }
+            }
+            next = t.received();
+            let missing: Vec<&FrameMatcher> = matchers
+                .iter()
+                .zip(&found)
+                .filter_map(|(m, slot)| slot.is_none().then_some(m))
+                .collect();
+            if missing.is_empty() {
+                let positions: Vec<usize> = found.iter().flatten().copied().collect();
+                Check::Done(take(t, &positions))
+            } else {
+                Check::Wait(Missing::Each(missing))
+            }
+        })
+        .await
+    }
+
+    /// Expects `matchers` in this order, other frames allowed between them
+    /// (those stay unmatched).
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] with what is missing at the timeout.
+    pub async fn expect_subsequence(
+        &mut self,
+        matchers: &[FrameMatcher],
+    ) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        let expected = || {
+            format!(
+                "in order, others allowed between: {}",
+                Missing::Frames(matchers)
+            )
+        };
+        let mut search = InOrder::default();
+        self.wait(expected, timeout, |t| {
+            match search.advance(t, matchers.len(), |k, json| matchers[k].matches(json)) {
+                Ok(found) => Check::Done(take(t, found)),
+                Err(k) => Check::Wait(Missing::Frames(&matchers[k..])),
+            }
+        })
+        .await
+    }
+
+    /// Expects the run started by `message_id` to send the config's
+    /// `required_agent_events` in order, each of the flat shape of
+    /// `PROTOCOL.md` and for this user. Fails at once when the run sends
+    /// `agent_error` first.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the missing events, the `agent_error`,
+    /// or the shape problem.
+    pub async fn expect_required_events(
+        &mut self,
+        message_id: &str,
+    ) -> Result<Vec<AgentEvent>, ExpectationFailed> {
+        let required = self.options.factory.config.required_agent_events.clone();
+        let timeout = self.event_timeout;
+        let expected = || {
+            format!(
+                "the required events of run {message_id:?}: {}",
+                Missing::Events(&required)
+            )
+        };
+        // Of this run: its `message_id`; the frames are compared in place.
+        let of_run =
+            |json: &Value| json.get("message_id").and_then(Value::as_str) == Some(message_id);
+        let is =
+            |json: &Value, event: &str| json.get("type").and_then(Value::as_str) == Some(event);
+        let mut search = InOrder::default();
+        let mut errors = InOrder::default();
+        self.wait(expected, timeout, |t| {
+            let in_order = search.advance(t, required.len(), |k, json| {
+                is(json, required[k].as_str()) && of_run(json)
+            });
+            match in_order {
+                Ok(found) => {
+                    let found = found.to_vec();
+                    let events = found
+                        .iter()
+                        .map(|&i| {
+                            AgentEvent::from_json(&t.frame(i).expect("found in the window").json)
+                        })
+                        .collect::<Result<Vec<_>, _>>();
+                    match events {
+                        Ok(events) => {
+                            for i in found {
+                                t.mark_matched(i);
+                            }
+                            Check::Done(events)
+                        }
+                        Err(e) => Check::Fail(Problem::NotAnEvent {
+                            reason: e.to_string(),
+                        }),
+                    }
+                }
+                Err(k) => {
+                    let failed = errors
+                        .advance(t, 1, |_, json| is(json, "agent_error") && of_run(json))
+                        .ok()
+                        .and_then(|found| t.frame(found[0]));
+                    match failed {
+                        Some(error) => Check::Fail(Problem::AgentError {
+                            missing: Missing::Events(&required[k..]).names(),
+                            error: summary(&error.json, &error.text),
+                        }),
+                        None => Check::Wait(Missing::Events(&required[k..])),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Expects nothing more: no unmatched frame now and none arriving for
+    /// `quiet`. A frame that breaks the contract fails it at once.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] listing the extra frames, or the violation.
+    pub async fn expect_nothing(&mut self, quiet: Duration) -> Result<(), ExpectationFailed> {
+        let deadline = Instant::now() + quiet;
+        // `pull` says false once the deadline passed or the connection closed.
+        while self.violations.is_empty() && Instant::now() < deadline && self.pull(deadline).await {
+        }
+        let expected = format!("nothing more for {quiet:?}");
+        if let Some(violation) = self.violations.first() {
+            let problem = Problem::Violation(violation.clone());
+            return Err(self.failure(expected, problem).await);
+        }
+        let extra: Vec<&ReceivedFrame> = self.transcript.pending().map(|(_, f)| f).collect();
+        let forgotten = self.transcript.forgotten_unmatched();
+        if extra.is_empty() && forgotten == 0 {
+            return Ok(());
+        }
+        Err(self.failure(expected, unexpected(&extra, forgotten)).await)
+    }
+
+    /// Checks that the events received, across reconnects, have no gap and
+    /// no duplicate `event_id`.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the missing or repeated ids.
+    #[allow(
+        clippy::result_large_err,
+        reason = "a failure carries its whole report; it is returned once, at the end of a test"
+    )]
+    pub async fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
+        let ((lost, lost_count), duplicates) = self.transcript.lost_and_duplicated_event_ids();
+        if duplicates.is_empty() && lost_count == 0 {
+            return Ok(());
+        }
+        let problem = Problem::LostOrDuplicated {
+            more_lost: lost_count - lost.len() as u64,
+            lost,
+            duplicated: duplicates.to_vec(),
+        };
+        Err(self
+            .failure("every event exactly once".to_owned(), problem)
+            .await)
+    }
+}
+
+/// What an expectation made of the transcript so far.
+enum Check<'m, T> {
+    Done(T),
+    Wait(Missing<'m>),
+    Fail(Problem),
+}
+
+/// What an expectation still waits for, put into words only when it fails.
+enum Missing<'m> {
+    /// Frames matching these, in turn.
+    Frames(&'m [FrameMatcher]),
+    /// Frames matching each of these.
+    Each(Vec<&'m FrameMatcher>),
+    /// These agent events.
+    Events(&'m [EventType]),
+}
+
+impl Missing<'_> {
+    /// Each thing missing, in words.
+    fn names(&self) -> Vec<String> {
+        match self {
+            Missing::Frames(matchers) => matchers.iter().map(ToString::to_string).collect(),
+            Missing::Each(matchers) => matchers.iter().map(ToString::to_string).collect(),
+            Missing::Events(events) => events.iter().map(|e| e.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+impl fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(", "))
+    }
+}
+
+/// A search for unmatched frames for which `is(0, ..)`, `is(1, ..)`, ...
+/// `is(n - 1, ..)` hold, in that order (others allowed between them), that
+/// resumes where it stopped: each frame is tested once, however often the
+/// search is advanced while frames arrive.
+#[derive(Default)]
+struct InOrder {
+    found: Vec<usize>,
+    next: usize,
+}
+
+impl InOrder {
+    /// Advances over the frames received since the last call: the `n`
+    /// positions once all are found, or else the first `k` not found yet.
+    fn advance(
+        &mut self,
+        t: &Transcript,
+        n: usize,
+        is: impl Fn(usize, &Value) -> bool,
+    ) -> Result<&[usize], usize> {
+        // A frame found earlier and forgotten since: search the window again.
+        if self.found.first().is_some_and(|&i| i < t.forgotten()) {
+            *self = Self::default();
+        }
+        for (i, frame) in t.pending_from(self.next) {
+            if self.found.len() == n {
+                break;
+            }
+            if is(self.found.len(), &frame.json) {
+                self.found.push(i);
+            }
+            self.next = i + 1;
+        }
+        if self.found.len() == n {
+            Ok(&self.found)
+        } else {
+            Err(self.found.len())
+        }
+    }
+}
+
+/// Marks frames matched and returns them.
+fn take(t: &mut Transcript, positions: &[usize]) -> Vec<Value> {
+    positions
+        .iter()
+        .map(|i| {
+            t.mark_matched(*i);
+            t.frame(*i).expect("found in the window").json.clone()
+        })
+        .collect()
+}
+
+/// How many frames a failure names one by one; the rest are counted by kind.
+const LISTED_FRAMES: usize = 10;
+
+/// The unmatched `frames` (and `forgotten` ones before them) as a
+/// problem: past [`LISTED_FRAMES`], the first of them and the count of each
+/// kind, so a flood makes a short message.
+fn unexpected(frames: &[&ReceivedFrame], forgotten: usize) -> Problem {
+    let listed = frames
+        .iter()
+        .take(LISTED_FRAMES)
+        .map(|f| summary(&f.json, &f.text))
+        .collect();
+    let mut by_kind: Vec<(String, usize)> = Vec::new();
+    if frames.len() > LISTED_FRAMES {
+        for frame in frames {
+            let kind = frame
+                .json
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("(no type)");
+            if let Some((_, count)) = by_kind.iter_mut().find(|(k, _)| k == kind) {
+                *count += 1;
+            } else if by_kind.len() < LISTED_FRAMES {
+                by_kind.push((kind.to_owned(), 1));
+            }
+        }
+    }
+    Problem::Unexpected {
+        listed,
+        more: frames.len().saturating_sub(LISTED_FRAMES),
+        by_kind,
+        forgotten,
+    }
+}
+
+/// A frame in a few words: `agent_error (event 3 of m-1): <error>`, or its
+/// text, cut to a line's length.
+fn summary(json: &Value, text: &str) -> String {
+    let Some(kind) = json.get("type").and_then(Value::as_str) else {
+        return super::transcript::cut(text);
+    };
+    let mut out = kind.to_owned();
+    if let Some(id) = json.get("event_id").and_then(Value::as_u64) {
+        out += &format!(" (event {id}");
+        if let Some(message_id) = json.get("message_id").and_then(Value::as_str) {
+            out += &format!(" of {message_id}");
+        }
+        out.push(')');
+    }
+    for detail in ["error", "code", "message"] {
+        if let Some(value) = json.get(detail).and_then(Value::as_str) {
+            out += &format!(": {value}");
+            break;
+        }
+    }
+    out
+}
+
+/// An expectation that did not hold. Its message (`Display` and `Debug`
+/// alike, so `unwrap` shows it whole) says what was expected, what went
+/// wrong, the user, connection and backend, and the transcript with timings;
+/// the transcript is also written as JSONL and its path printed.
+#[derive(thiserror::Error)]
+#[error(
+    "expected {expected}\n  problem: {problem}\n  user: {user}, connection #{connection}\n  backend: {backend}\n  {transcript}\n  transcript file: {}{}",
+    match transcript_file { Ok(path) => path.display().to_string(), Err(e) => format!("not written: {}", with_sources(e)) },
+    match backend_logs {
+        Some(Ok(path)) => format!("\n  backend logs: {}", path.display()),
+        Some(Err(e)) => format!("\n  backend logs: not saved: {}", with_sources(e)),
+        None => String::new(),
+    }
+)]
+pub struct ExpectationFailed {
+    /// What was expected.
+    pub expected: String,
+    /// What went wrong.
+    pub problem: Problem,
+    /// The client's user.
+    pub user: String,
+    /// The client's connection number.
+    pub connection: u64,
+    /// The backend, and why it was chosen.
+    pub backend: String,
+    /// The frames received, with timings.
+    pub transcript: String,
+    /// Where the JSONL transcript was written.
+    pub transcript_file: Result<std::path::PathBuf, SaveError>,
+    /// Where the container backend's logs were saved (container tier only).
+    pub backend_logs: Option<Result<std::path::PathBuf, SaveError>>,
+}
+
+impl fmt::Debug for ExpectationFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What went wrong in an expectation; its `Display` is the failure's
+/// `problem:` line.
+///
+/// ```
+/// use std::time::Duration;
+/// use ws_harness::client::Problem;
+///
+/// let problem = Problem::TimedOut { after: Duration::from_secs(2), missing: vec!["event(\"pong\")".into()] };
+/// assert_eq!(problem.to_string(), "timed out after 2s; missing: event(\"pong\")");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The wait ended with these still missing.
+    #[error("timed out after {after:?}; missing: {}", missing.join(", "))]
+    TimedOut {
+        /// The wait.
+        after: Duration,
+        /// What had not arrived, in words.
+        missing: Vec<String>,
+    },
+    /// The connection closed with these still missing.
+    #[error("the connection closed: {close}; missing: {}", missing.join(", "))]
+    Closed {
+        /// How it closed: the transcript's last line.
+        close: String,
+        /// What had not arrived, in words.
+        missing: Vec<String>,
+    },
+    /// A frame arrived out of place in a sequence.
+    #[error("wrong order: expected {expected} as frame {position} of the sequence, got {got}")]
+    OutOfOrder {
+        /// The matcher of that place.
+        expected: String,
+        /// The place, from 1.
+        position: usize,
+        /// The frame that came, in a few words.
+        got: String,
+    },
+    /// A received frame broke the contract.
+    #[error("{0}")]
+    Violation(Violation),
+    /// The run sent `agent_error` before these events.
+    #[error("the run failed before {}: {error}", missing.join(", "))]
+    AgentError {
+        /// The required events not sent.
+        missing: Vec<String>,
+        /// The `agent_error` frame, in a few words.
+        error: String,
+    },
+    /// A required event does not have the protocol's flat shape.
+    #[error("an event does not have the protocol's shape: {reason}")]
+    NotAnEvent {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Frames arrived that nothing expected.
+    #[error(
+        "extra: {} unmatched frame(s): {}{}{}",
+        listed.len() + more + forgotten,
+        listed.join(", "),
+        if *more > 0 {
+            let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            format!(", … and {more} more; by kind: {}", kinds.join(", "))
+        } else {
+            String::new()
+        },
+        if *forgotten > 0 {
+            format!(" ({forgotten} more received before them and forgotten)")
+        } else {
+            String::new()
+        }
+    )]
+    Unexpected {
+        /// The first of them, each in a few words.
+        listed: Vec<String>,
+        /// How many more are in the transcript.
+        more: usize,
+        /// With `more`, how many of each kind (`type`) arrived.
+        by_kind: Vec<(String, usize)>,
+        /// How many more arrived before them and were forgotten.
+        forgotten: usize,
+    },
+    /// Across reconnects, event ids were skipped or received twice.
+    #[error(
+        "lost event ids {lost:?}{}; duplicated event ids {duplicated:?}",
+        if *more_lost > 0 { format!(" and {more_lost} more") } else { String::new() }
+    )]
+    LostOrDuplicated {
+        /// The first lost ids.
+        lost: Vec<u64>,
+        /// Lost ids beyond those.
+        more_lost: u64,
+        /// The ids received twice.
+        duplicated: Vec<u64>,
+    },
+}

@@ -1,0 +1,108 @@
+//! The `contract.*` settings' types.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where the contract comes from (setting `contract.source`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum ContractSource {
+    /// The reference protocol of `docs/PROTOCOL.md`, with its rules.
+    #[default]
+    Reference,
+    /// A JSON Schema file, or an AsyncAPI 2.x/3.0 document (YAML or JSON).
+    File(PathBuf),
+    /// No contract: frames are recorded, not checked.
+    None,
+}
+
+impl fmt::Display for ContractSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reference => f.write_str("reference"),
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::None => f.write_str("none"),
+        }
+    }
+}
+
+/// How the sequence field must go up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SequenceRule {
+    /// Each value is the one before plus one.
+    #[default]
+    Gapless,
+    /// Each value is above the one before.
+    Increasing,
+}
+
+/// Who the owner field must name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum OwnerRule {
+    /// The authenticated subject: the `sub` of the client's token.
+    #[default]
+    Subject,
+    /// This value.
+    Value(String),
+}
+
+/// The `[contract]` settings. Unset rule settings of the `reference`
+/// source take the reference protocol's; of a file, nothing.
+///
+/// ```
+/// use ws_harness::RealWebSocketTestConfig;
+/// use ws_harness::config::ContractSource;
+///
+/// let config = RealWebSocketTestConfig::builder().without_environment().build().unwrap();
+/// assert_eq!(config.contract.source, ContractSource::Reference);
+/// assert_eq!(config.contract.kind_field, "type");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ContractSettings {
+    /// Where the schemas come from.
+    pub source: ContractSource,
+    /// The field whose value names a frame's kind. Default `type`.
+    pub kind_field: String,
+    /// Whether a frame of a kind the contract does not name is a violation.
+    /// Default: yes.
+    pub unknown_kinds_allowed: bool,
+    /// The field that must go up per stream (`event_id` for the reference).
+    pub sequence_field: Option<String>,
+    /// How it must go up. Default gapless.
+    pub sequence: SequenceRule,
+    /// A field after which the sequence goes on from its value (the
+    /// reference's `replay_gap` error carries `oldest_event_id`).
+    pub sequence_restart_field: Option<String>,
+    /// The field that must name the stream's owner (`user_id`).
+    pub owner_field: Option<String>,
+    /// Who that is. Default: the token's subject.
+    pub owner: OwnerRule,
+    /// Fields no frame may carry (`data` for the reference: events are flat).
+    pub forbidden_fields: Option<Vec<String>>,
+    /// The field that names a frame's run (`message_id`).
+    pub run_field: Option<String>,
+    /// The kinds every run carries, in this order; the last one ends a
+    /// complete run (the reference: the config's `required_agent_events`).
+    pub run_events: Option<Vec<String>>,
+    /// Kinds after which a run has ended (`agent_completed`, `agent_error`).
+    pub terminal_kinds: Option<Vec<String>>,
+}
+
+impl Default for ContractSettings {
+    fn default() -> Self {
+        Self {
+            source: ContractSource::Reference,
+            kind_field: "type".to_owned(),
+            unknown_kinds_allowed: false,
+            sequence_field: None,
+            sequence: SequenceRule::Gapless,
+            sequence_restart_field: None,
+            owner_field: None,
+            owner: OwnerRule::Subject,
+            forbidden_fields: None,
+            run_field: None,
+            run_events: None,
+            terminal_kinds: None,
+        }
+    }
+}

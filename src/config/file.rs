@@ -1,0 +1,56 @@
+//! `ws-harness.toml`: its keys in file order, each with its line.
+
+use super::keys::raw_value;
+use super::{ConfigError, ConfigSource, RealWebSocketTestConfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+impl RealWebSocketTestConfig {
+    pub(super) fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let not_toml = |e: toml::de::Error| ConfigError::NotToml {
+            path: path.to_owned(),
+            reason: e.to_string().trim().to_owned(),
+        };
+        let table: BTreeMap<String, toml::Spanned<toml::Value>> =
+            toml::from_str(text).map_err(not_toml)?;
+        let mut entries: Vec<(String, toml::Spanned<toml::Value>)> = Vec::new();
+        // The tables' own keys, read again for their spans.
+        #[derive(serde::Deserialize)]
+        struct Tables {
+            #[serde(default)]
+            service: BTreeMap<String, toml::Spanned<toml::Value>>,
+            #[serde(default)]
+            contract: BTreeMap<String, toml::Spanned<toml::Value>>,
+        }
+        let mut tables: Option<Tables> = None;
+        for (name, value) in table {
+            if matches!(name.as_str(), "service" | "contract") && value.get_ref().is_table() {
+                if tables.is_none() {
+                    tables = Some(toml::from_str(text).map_err(not_toml)?);
+                }
+                let tables = tables.as_mut().expect("just read");
+                let nested = match name.as_str() {
+                    "service" => std::mem::take(&mut tables.service),
+                    _ => std::mem::take(&mut tables.contract),
+                };
+                entries.extend(
+                    nested
+                        .into_iter()
+                        .map(|(key, value)| (format!("{name}.{key}"), value)),
+                );
+            } else {
+                entries.push((name, value));
+            }
+        }
+        entries.sort_by_key(|(_, v)| v.span().start);
+        for (name, value) in entries {
+            let line = text[..value.span().start].matches('\n').count() + 1;
+            let source = ConfigSource::File {
+                path: path.to_owned(),
+                line,
+            };
+            self.apply(&name, raw_value(value.into_inner()), source)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! The chain's tiers, as the `backend` and `require` settings name them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A tier of the chain: the three built in, in order, and a test's mock
+/// server in the last one's place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// The reference server in a Docker container.
+    Container,
+    /// The server at `staging_url`.
+    Staging,
+    /// The reference server in this process.
+    InProcess,
+    /// A [`MockServer`](crate::mock::MockServer) the test scripted.
+    Mock,
+}
+
+impl BackendKind {
+    /// The tiers of the chain, in order.
+    pub const CHAIN: [BackendKind; 3] = [Self::Container, Self::Staging, Self::InProcess];
+
+    /// `container`, `staging`, `in-process` or `mock`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Container => "container",
+            Self::Staging => "staging",
+            Self::InProcess => "in-process",
+            Self::Mock => "mock",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = UnknownTier;
+
+    /// A tier of the chain: `container`, `staging` or `in-process`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::CHAIN
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownTier {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// A tier name that is not one: the `backend` and `require` settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a tier; expected container, staging or in-process")]
+pub struct UnknownTier {
+    /// What was given.
+    pub given: String,
+}
