@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::client::Problem;
-use ws_harness::config::ContractSource;
+use ws_harness::config::{ContractSource, TranscriptWindow};
 use ws_harness::mock::{Mock, MockServer, Respond, text};
 use ws_harness::protocol::EventType;
 use ws_harness::{
@@ -151,6 +151,45 @@ async fn expect_sequence_takes_the_next_frames_in_order_only() {
         .await
         .unwrap_err();
     assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
+}
+
+/// `expect_any_order` searches again when a frame it had found is forgotten
+/// by the transcript window: it returns frames the window still holds.
+#[tokio::test]
+async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
+    let server = MockServer::start().await.unwrap();
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .event_timeout(ARRIVES)
+        .transcript_window(TranscriptWindow {
+            frames: 2,
+            ..TranscriptWindow::default()
+        })
+        .build()
+        .unwrap();
+    let mut client = TestClientFactory::new(config, server.info())
+        .unwrap()
+        .client("alice")
+        .await
+        .unwrap();
+    let pushes = async {
+        server.push_all(&numbered("a", 1));
+        // The first `a` is found alone, then pushed out of the window.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for n in 0..10 {
+            server.push_all(&numbered("filler", n));
+        }
+        server.push_all(&numbered("a", 2));
+        server.push_all(&numbered("b", 3));
+    };
+    let matchers = [event("a"), event("b")];
+    let (found, ()) = tokio::join!(client.expect_any_order(&matchers), pushes);
+    let found = found.unwrap();
+    assert_eq!(
+        (found[0]["n"].as_u64(), found[1]["n"].as_u64()),
+        (Some(2), Some(3))
+    );
 }
 
 #[tokio::test]
