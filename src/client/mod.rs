@@ -4,14 +4,15 @@
 
 mod expect;
 mod factory;
+mod failure;
 mod matcher;
 mod transcript;
 
 pub use crate::artifacts::{SaveError, transcript_dir};
-pub use expect::{ExpectationFailed, Problem};
 pub use factory::{
     ClientError, ClientOptions, ConnectError, MaxRetriesExceeded, TestClientFactory,
 };
+pub use failure::{ExpectationFailed, Problem};
 pub use matcher::{FrameMatcher, error_code, event, frame};
 pub use transcript::{ReceivedFrame, Transcript};
 

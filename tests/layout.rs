@@ -1,0 +1,135 @@
+//! The layout's rules, checked on the sources: the top-level modules of
+//! `src/` import each other without a loop, no file is over 600 lines, and
+//! the crate root holds at most 30 names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Each top-level module of `src/` and the top-level modules its code
+/// names as `crate::<module>` (comments and doc comments left out).
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for entry in std::fs::read_dir("src").unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if name == "lib" {
+            continue;
+        }
+        let files = if path.is_dir() {
+            rust_files(&path)
+        } else {
+            vec![path]
+        };
+        modules.insert(name, files);
+    }
+    let names: BTreeSet<String> = modules.keys().cloned().collect();
+    modules
+        .into_iter()
+        .map(|(module, files)| {
+            let mut uses = BTreeSet::new();
+            for file in files {
+                let text = std::fs::read_to_string(file).unwrap();
+                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                    for (at, _) in line.match_indices("crate::") {
+                        let rest = &line[at + "crate::".len()..];
+                        let name: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                            .collect();
+                        if names.contains(&name) && name != module {
+                            uses.insert(name);
+                        }
+                    }
+                }
+            }
+            (module, uses)
+        })
+        .collect()
+}
+
+#[test]
+fn the_top_level_modules_import_each_other_without_a_loop() {
+    let imports = imports();
+    assert!(imports.contains_key("config") && imports.contains_key("chain"));
+    // From each module, every module it reaches: a loop reaches it again.
+    for start in imports.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![vec![start.clone()]];
+        while let Some(trail) = stack.pop() {
+            for next in &imports[trail.last().unwrap()] {
+                let mut longer = trail.clone();
+                longer.push(next.clone());
+                assert!(next != start, "an import loop: {}", longer.join(" -> "));
+                if seen.insert(next.clone()) {
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let long: Vec<String> = rust_files(Path::new("src"))
+        .into_iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+            (lines > 600).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split by concept: {long:?}");
+}
+
+#[test]
+fn the_crate_root_holds_at_most_30_names() {
+    let lib = std::fs::read_to_string("src/lib.rs").unwrap();
+    let code: String = lib
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut names = BTreeSet::new();
+    for statement in code.split(';') {
+        let statement = statement.trim();
+        // `#[cfg(..)]` lines may come first.
+        let statement = statement
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(module) = statement.strip_prefix("pub mod ") {
+            names.insert(module.trim().to_owned());
+        } else if let Some(path) = statement.strip_prefix("pub use ") {
+            let list = match path.find('{') {
+                Some(open) => &path[open + 1..path.rfind('}').unwrap()],
+                None => path.rsplit("::").next().unwrap(),
+            };
+            names.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    assert!(names.contains("RealWebSocketTestConfig") && names.contains("fixtures"));
+    assert!(
+        names.len() <= 30,
+        "{} names at the root: {names:?}",
+        names.len()
+    );
+}
