@@ -96,11 +96,19 @@ async fn expect_nothing_under_a_flood_ends_at_its_bound_with_a_bounded_message()
         "a failure message of {} bytes",
         message.len()
     );
-    assert!(
-        matches!(failed.problem, Problem::Unexpected { .. }),
-        "{}",
-        failed.problem
-    );
+    // The first ten named, the rest counted by kind.
+    let Problem::Unexpected {
+        listed,
+        more,
+        by_kind,
+        ..
+    } = &failed.problem
+    else {
+        panic!("{}", failed.problem)
+    };
+    assert_eq!(listed.len(), 10, "{}", failed.problem);
+    assert!(*more > 0, "{}", failed.problem);
+    assert_eq!(by_kind, &[("noise".to_owned(), 10 + more)]);
 }
 
 /// A server that sends one `{"type":"big",...}` frame of `bytes` bytes,

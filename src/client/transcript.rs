@@ -438,4 +438,49 @@ mod tests {
         assert_eq!(lost.len(), 100);
         assert_eq!(count, 999_999_999_998);
     }
+
+    #[test]
+    fn the_byte_budget_holds_after_every_push() {
+        // Frames of 4 bytes under a budget of 10: each push over it trims
+        // back to the newest two.
+        let mut t = window(1000, 10);
+        for n in 0..10 {
+            t.push(format!("{n:04}"), Value::Null, 1);
+        }
+        assert_eq!(t.frames().len(), 2);
+        assert_eq!(t.frames()[0].text, "0008");
+    }
+
+    #[test]
+    fn ids_in_order_or_filling_a_gap_make_one_run_and_duplicates_are_capped() {
+        let mut ids = EventIds::default();
+        for id in 1..=50 {
+            ids.insert(id);
+        }
+        ids.insert(52);
+        assert_eq!(ids.runs.len(), 2);
+        // 51 joins the run before it and the one after it.
+        ids.insert(51);
+        assert_eq!(ids.runs.into_iter().collect::<Vec<_>>(), [(1, 52)]);
+        let mut twice = EventIds::default();
+        for _ in 0..=LISTED_IDS * 10 + 5 {
+            twice.insert(7);
+        }
+        assert_eq!(twice.duplicates.len(), LISTED_IDS * 10);
+    }
+
+    #[tokio::test]
+    async fn a_jsonl_transcript_holds_every_frame_up_to_its_cap() {
+        // 200 frames of 1 KiB: far under the cap, all written.
+        let mut t = window(1000, usize::MAX);
+        for n in 0..200 {
+            t.push(String::new(), json!({"n": n, "pad": "x".repeat(1024)}), 1);
+        }
+        let dir = std::env::temp_dir().join(format!("ws-harness-jsonl-{}", std::process::id()));
+        let path = t.write_jsonl(&dir, "cap").await.unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(written.lines().count(), 200);
+        assert!(!written.contains("not_written"));
+    }
 }
