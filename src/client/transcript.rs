@@ -483,4 +483,38 @@ mod tests {
         assert_eq!(written.lines().count(), 200);
         assert!(!written.contains("not_written"));
     }
+
+    #[test]
+    fn a_long_transcript_renders_its_head_and_tail_and_counts_the_rest() {
+        let mut t = window(1000, usize::MAX);
+        for n in 0..100 {
+            t.push(format!("{n}"), json!({"n": n}), 1);
+        }
+        let shown = t.render();
+        assert!(shown.contains("… 40 frames not shown"), "{shown}");
+        let mut short = window(1000, usize::MAX);
+        for n in 0..30 {
+            short.push(format!("{n}"), json!({"n": n}), 1);
+        }
+        assert!(!short.render().contains("not shown"));
+    }
+
+    #[tokio::test]
+    async fn a_jsonl_transcript_starts_with_how_many_frames_were_forgotten() {
+        let mut t = window(2, usize::MAX);
+        for n in 0..10 {
+            t.push(String::new(), json!({"n": n}), 1);
+        }
+        t.set_window(TranscriptWindow {
+            frames: 2,
+            bytes: usize::MAX,
+        });
+        let dir = std::env::temp_dir().join(format!("ws-harness-forgot-{}", std::process::id()));
+        let path = t.write_jsonl(&dir, "forgot").await.unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let first: Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
+        assert_eq!(first, json!({"forgotten_before": 8}));
+        assert_eq!(written.lines().count(), 3);
+    }
 }
