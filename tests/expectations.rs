@@ -192,6 +192,45 @@ async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
     );
 }
 
+/// `expect_subsequence` (and every in-order search) starts again when a
+/// frame it had found is forgotten by the transcript window.
+#[tokio::test]
+async fn an_in_order_search_starts_again_once_a_found_frame_is_forgotten() {
+    let server = MockServer::start().await.unwrap();
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(&ContractSource::None)
+        .event_timeout(ARRIVES)
+        .transcript_window(TranscriptWindow {
+            frames: 2,
+            ..TranscriptWindow::default()
+        })
+        .build()
+        .unwrap();
+    let mut client = TestClientFactory::new(config, server.info())
+        .unwrap()
+        .client("alice")
+        .await
+        .unwrap();
+    let pushes = async {
+        server.push_all(&numbered("a", 1));
+        // The first `a` is found alone, then pushed out of the window.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for n in 0..10 {
+            server.push_all(&numbered("filler", n));
+        }
+        server.push_all(&numbered("a", 2));
+        server.push_all(&numbered("b", 3));
+    };
+    let matchers = [event("a"), event("b")];
+    let (found, ()) = tokio::join!(client.expect_subsequence(&matchers), pushes);
+    let found = found.unwrap();
+    assert_eq!(
+        (found[0]["n"].as_u64(), found[1]["n"].as_u64()),
+        (Some(2), Some(3))
+    );
+}
+
 #[tokio::test]
 async fn expect_any_order_needs_a_frame_of_its_own_for_each_matcher() {
     let (_server, mut client) = received(&[numbered("b", 1), numbered("a", 2)]).await;
