@@ -231,6 +231,65 @@ async fn an_in_order_search_starts_again_once_a_found_frame_is_forgotten() {
     );
 }
 
+/// A found frame is tested once: a second matcher of the same kind waits
+/// for a second frame, whatever else arrives between.
+#[tokio::test]
+async fn an_in_order_search_never_takes_one_frame_twice() {
+    let (server, mut client) = received(&[]).await;
+    let pushes = async {
+        server.push_all(&numbered("a", 1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.push_all(&numbered("filler", 2));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        server.push_all(&numbered("a", 3));
+    };
+    let matchers = [event("a"), event("a")];
+    let (found, ()) = tokio::join!(client.expect_subsequence(&matchers), pushes);
+    let found = found.unwrap();
+    assert_eq!(
+        (found[0]["n"].as_u64(), found[1]["n"].as_u64()),
+        (Some(1), Some(3))
+    );
+}
+
+/// Up to ten extra frames are all named and not counted by kind; past ten,
+/// at most ten kinds are counted.
+#[tokio::test]
+async fn extra_frames_are_named_up_to_ten_and_counted_by_at_most_ten_kinds() {
+    let ten: Vec<Value> = (0..10).map(|n| numbered("x", n)).collect();
+    let (_server, mut client) = received(&ten).await;
+    let failed = client.expect_nothing(ABSENT).await.unwrap_err();
+    let Problem::Unexpected {
+        listed,
+        more,
+        by_kind,
+        ..
+    } = &failed.problem
+    else {
+        panic!("{failed}")
+    };
+    assert_eq!((listed.len(), *more, by_kind.len()), (10, 0, 0), "{failed}");
+
+    let kinds: Vec<Value> = (0..12).map(|n| numbered(&format!("k{n}"), n)).collect();
+    let (_server, mut client) = received(&kinds).await;
+    let failed = client.expect_nothing(ABSENT).await.unwrap_err();
+    let Problem::Unexpected {
+        listed,
+        more,
+        by_kind,
+        ..
+    } = &failed.problem
+    else {
+        panic!("{failed}")
+    };
+    assert_eq!(
+        (listed.len(), *more, by_kind.len()),
+        (10, 2, 10),
+        "{failed}"
+    );
+    assert_eq!(by_kind[0], ("k0".to_owned(), 1));
+}
+
 #[tokio::test]
 async fn expect_any_order_needs_a_frame_of_its_own_for_each_matcher() {
     let (_server, mut client) = received(&[numbered("b", 1), numbered("a", 2)]).await;
