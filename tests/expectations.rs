@@ -153,11 +153,8 @@ async fn expect_sequence_takes_the_next_frames_in_order_only() {
     assert_eq!(problem(&failed), "timed out after 200ms; missing: b");
 }
 
-/// `expect_any_order` searches again when a frame it had found is forgotten
-/// by the transcript window: it returns frames the window still holds.
-#[tokio::test]
-async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
-    let server = MockServer::start().await.unwrap();
+/// A client of `alice` on `server` whose transcript keeps two frames.
+async fn client_keeping_two_frames(server: &MockServer) -> TestClient {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
         .contract_source(&ContractSource::None)
@@ -168,23 +165,36 @@ async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
         })
         .build()
         .unwrap();
-    let mut client = TestClientFactory::new(config, server.info())
+    TestClientFactory::new(config, server.info())
         .unwrap()
         .client("alice")
         .await
-        .unwrap();
-    let pushes = async {
-        server.push_all(&numbered("a", 1));
-        // The first `a` is found alone, then pushed out of the window.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for n in 0..10 {
-            server.push_all(&numbered("filler", n));
-        }
-        server.push_all(&numbered("a", 2));
-        server.push_all(&numbered("b", 3));
-    };
+        .unwrap()
+}
+
+/// Pushes `a` 1 alone, then after a pause ten fillers that push it out of a
+/// two-frame window, then `a` 2 and `b` 3.
+async fn found_then_forgotten(server: &MockServer) {
+    server.push_all(&numbered("a", 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 0..10 {
+        server.push_all(&numbered("filler", n));
+    }
+    server.push_all(&numbered("a", 2));
+    server.push_all(&numbered("b", 3));
+}
+
+/// `expect_any_order` searches again when a frame it had found is forgotten
+/// by the transcript window: it returns frames the window still holds.
+#[tokio::test]
+async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
+    let server = MockServer::start().await.unwrap();
+    let mut client = client_keeping_two_frames(&server).await;
     let matchers = [event("a"), event("b")];
-    let (found, ()) = tokio::join!(client.expect_any_order(&matchers), pushes);
+    let (found, ()) = tokio::join!(
+        client.expect_any_order(&matchers),
+        found_then_forgotten(&server)
+    );
     let found = found.unwrap();
     assert_eq!(
         (found[0]["n"].as_u64(), found[1]["n"].as_u64()),
@@ -197,33 +207,12 @@ async fn expect_any_order_searches_again_once_a_found_frame_is_forgotten() {
 #[tokio::test]
 async fn an_in_order_search_starts_again_once_a_found_frame_is_forgotten() {
     let server = MockServer::start().await.unwrap();
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .contract_source(&ContractSource::None)
-        .event_timeout(ARRIVES)
-        .transcript_window(TranscriptWindow {
-            frames: 2,
-            ..TranscriptWindow::default()
-        })
-        .build()
-        .unwrap();
-    let mut client = TestClientFactory::new(config, server.info())
-        .unwrap()
-        .client("alice")
-        .await
-        .unwrap();
-    let pushes = async {
-        server.push_all(&numbered("a", 1));
-        // The first `a` is found alone, then pushed out of the window.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for n in 0..10 {
-            server.push_all(&numbered("filler", n));
-        }
-        server.push_all(&numbered("a", 2));
-        server.push_all(&numbered("b", 3));
-    };
+    let mut client = client_keeping_two_frames(&server).await;
     let matchers = [event("a"), event("b")];
-    let (found, ()) = tokio::join!(client.expect_subsequence(&matchers), pushes);
+    let (found, ()) = tokio::join!(
+        client.expect_subsequence(&matchers),
+        found_then_forgotten(&server)
+    );
     let found = found.unwrap();
     assert_eq!(
         (found[0]["n"].as_u64(), found[1]["n"].as_u64()),
