@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use ws_harness::RealWebSocketTestConfig;
 use ws_harness::access::Credentials;
 use ws_harness::config::{
-    ConfigError, ConfigSource, ConfiguredToken, Readiness, ServiceSource, TranscriptWindow,
+    ConfigError, ConfigSource, ConfiguredToken, ContractSource, OwnerRule, Readiness, SequenceRule,
+    ServiceSource, TranscriptWindow, UnknownKinds,
 };
 use ws_harness::protocol::EventType;
+use ws_harness::{BackendKind, RealWebSocketTestConfig};
 
 fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()
@@ -480,4 +481,107 @@ fn bad_access_settings_name_the_keys_where_they_were_set_and_an_example() {
         // A header's value is never shown, only its name.
         assert!(!e.to_string().contains("secret-"), "{e}");
     }
+}
+
+/// The builder keeps typed values as given: a contract file named `none`
+/// stays a file (it once came back as "no contract").
+#[test]
+fn code_values_are_kept_as_given() {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(ContractSource::File("none".into()))
+        .staging_ready(Readiness::Http {
+            path: "/ready?deep=1".into(),
+            status: Some(204),
+        })
+        .build()
+        .unwrap();
+    assert_eq!(config.contract.source, ContractSource::File("none".into()));
+    assert_eq!(
+        config.staging_ready,
+        Readiness::Http {
+            path: "/ready?deep=1".into(),
+            status: Some(204)
+        }
+    );
+}
+
+/// Every `contract.*` key has its setter, and the same value from code,
+/// the file and the variables makes the same settings.
+#[test]
+fn the_contract_keys_are_the_same_from_every_source() {
+    let code = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_kind_field("kind")
+        .contract_unknown_kinds(UnknownKinds::Allow)
+        .contract_sequence_field("seq")
+        .contract_sequence(SequenceRule::Increasing)
+        .contract_sequence_restart_field("from")
+        .contract_owner_field("user")
+        .contract_owner(OwnerRule::Value("bot".into()))
+        .contract_forbidden_fields(["data", "payload"])
+        .contract_run_field("run")
+        .contract_run_events(["started", "done"])
+        .contract_terminal_kinds(["done"])
+        .build()
+        .unwrap();
+    let path = file(
+        "contract-keys.toml",
+        "[contract]\nkind_field = \"kind\"\nunknown_kinds = \"allow\"\nsequence_field = \"seq\"\n\
+         sequence = \"increasing\"\nsequence_restart_field = \"from\"\nowner_field = \"user\"\n\
+         owner = \"bot\"\nforbidden_fields = [\"data\", \"payload\"]\nrun_field = \"run\"\n\
+         run_events = [\"started\", \"done\"]\nterminal_kinds = [\"done\"]\n",
+    );
+    let from_file = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    let from_variables = build(&[
+        ("WS_HARNESS_CONTRACT_KIND_FIELD", "kind"),
+        ("WS_HARNESS_CONTRACT_UNKNOWN_KINDS", "allow"),
+        ("WS_HARNESS_CONTRACT_SEQUENCE_FIELD", "seq"),
+        ("WS_HARNESS_CONTRACT_SEQUENCE", "increasing"),
+        ("WS_HARNESS_CONTRACT_SEQUENCE_RESTART_FIELD", "from"),
+        ("WS_HARNESS_CONTRACT_OWNER_FIELD", "user"),
+        ("WS_HARNESS_CONTRACT_OWNER", "bot"),
+        ("WS_HARNESS_CONTRACT_FORBIDDEN_FIELDS", "data,payload"),
+        ("WS_HARNESS_CONTRACT_RUN_FIELD", "run"),
+        ("WS_HARNESS_CONTRACT_RUN_EVENTS", "started,done"),
+        ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done"),
+    ])
+    .unwrap();
+    assert_eq!(code.contract, from_file.contract);
+    assert_eq!(code.contract, from_variables.contract);
+    assert_eq!(code.contract.unknown_kinds, UnknownKinds::Allow);
+    assert_eq!(code.contract.owner, OwnerRule::Value("bot".into()));
+    assert_eq!(code.source_of("contract.run_field"), ConfigSource::Code);
+}
+
+/// Code values pass the same checks as the file's, with the same words.
+#[test]
+fn bad_code_values_name_the_key_and_a_good_example() {
+    let build_code = |builder: ws_harness::ConfigBuilder| {
+        builder
+            .without_environment()
+            .build()
+            .unwrap_err()
+            .to_string()
+    };
+    let e = build_code(
+        RealWebSocketTestConfig::builder().url("http://example.test/ws".parse().unwrap()),
+    );
+    assert_eq!(
+        e,
+        "bad value for `url` in code: \"http://example.test/ws\" (the scheme must be ws or wss); for example url = \"ws://127.0.0.1:8765/ws\""
+    );
+    let e = build_code(RealWebSocketTestConfig::builder().headers([("Bad Name", "secret-value")]));
+    assert!(
+        e.contains("in code: Bad Name=<redacted> (`Bad Name` is not a header name)"),
+        "{e}"
+    );
+    assert!(!e.contains("secret-value"), "{e}");
+    let e = build_code(RealWebSocketTestConfig::builder().backend(Some(BackendKind::Mock)));
+    assert!(e.contains("`mock` is not a tier"), "{e}");
+    let e =
+        build_code(RealWebSocketTestConfig::builder().service_ready(Readiness::Log(String::new())));
+    assert!(e.contains("`service.ready` in code"), "{e}");
+    let e = build_code(RealWebSocketTestConfig::builder().contract_kind_field(""));
+    assert!(e.contains("(must not be empty)"), "{e}");
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use ws_harness::chain::InProcessBackend;
-use ws_harness::config::{ContractSettings, ContractSource};
+use ws_harness::config::{ContractSettings, ContractSource, UnknownKinds};
 use ws_harness::contract::{ContractError, Direction, Rule};
 use ws_harness::protocol::ClientMessage;
 use ws_harness::{
@@ -382,7 +382,7 @@ fn a_json_schema_file_by_kind_or_whole() {
     let mut settings = ContractSettings::default();
     settings.source = ContractSource::File(by_kind.clone());
     settings.kind_field = "t".to_owned();
-    settings.unknown_kinds_allowed = true;
+    settings.unknown_kinds = UnknownKinds::Allow;
     let lenient = Contract::load(&settings, &[] as &[&str]).unwrap();
     assert_eq!(verdict(&lenient, json!({"t": "zzz"})), None);
     assert_eq!(

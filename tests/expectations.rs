@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::client::Problem;
-use ws_harness::config::{ContractSource, TranscriptWindow};
+use ws_harness::config::ContractSource;
 use ws_harness::mock::{Mock, MockServer, Respond, text};
 use ws_harness::protocol::EventType;
 use ws_harness::{
@@ -32,7 +32,7 @@ const ABSENT: Duration = Duration::from_millis(200);
 async fn client_on(backend: BackendInfo) -> TestClient {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .contract_source(&ContractSource::None)
+        .contract_source(ContractSource::None)
         .required_agent_events([EventType::AgentStarted, EventType::AgentCompleted])
         .event_timeout(ARRIVES)
         .build()
@@ -157,12 +157,9 @@ async fn expect_sequence_takes_the_next_frames_in_order_only() {
 async fn client_keeping_two_frames(server: &MockServer) -> TestClient {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .contract_source(&ContractSource::None)
+        .contract_source(ContractSource::None)
         .event_timeout(ARRIVES)
-        .transcript_window(TranscriptWindow {
-            frames: 2,
-            ..TranscriptWindow::default()
-        })
+        .transcript_frames(2)
         .build()
         .unwrap();
     TestClientFactory::new(config, server.info())
@@ -613,7 +610,7 @@ async fn a_failure_saves_the_transcript_under_the_target_dir_and_cuts_long_frame
     let server = MockServer::start().await.unwrap();
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .contract_source(&ContractSource::None)
+        .contract_source(ContractSource::None)
         .build()
         .unwrap();
     let mut client = TestClientFactory::new(config, server.info())

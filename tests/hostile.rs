@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::client::Problem;
-use ws_harness::config::TranscriptWindow;
 use ws_harness::{BackendInfo, ExpectationFailed, TestClient, event};
 
 /// A server that sends `{"type":"noise","n":k}` without pause to every
@@ -239,10 +238,7 @@ async fn a_close_the_rfc_allows_is_reported_as_before() {
 
 #[tokio::test]
 async fn the_transcript_window_is_a_setting() {
-    let settings = common::raw::settings().transcript_window(TranscriptWindow {
-        frames: 100,
-        ..TranscriptWindow::default()
-    });
+    let settings = common::raw::settings().transcript_frames(100);
     let mut client = common::raw::client(flooding(Some(1_000)).await, settings).await;
     client
         .expect_within(event("target"), Duration::from_secs(20))

@@ -509,7 +509,7 @@ async fn the_harness_client_talks_to_a_wss_mock_as_its_backend() {
         .mount(&server);
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .contract_source(&ContractSource::None)
+        .contract_source(ContractSource::None)
         .build()
         .unwrap();
     let info = server.info();

@@ -85,7 +85,7 @@ const ECHO_CONTRACT: &str = concat!(
 fn service(builder: ConfigBuilder) -> RealWebSocketTestConfig {
     builder
         .without_environment()
-        .contract_source(&ContractSource::File(ECHO_CONTRACT.into()))
+        .contract_source(ContractSource::File(ECHO_CONTRACT.into()))
         .require(BackendKind::Container)
         .service_port(PORT)
         .event_timeout(Duration::from_secs(2))
@@ -159,7 +159,8 @@ async fn a_third_party_server_runs_from_a_dockerfile_and_an_edit_rebuilds_it() {
     let config = |context: &PathBuf| {
         service(
             RealWebSocketTestConfig::builder()
-                .service_dockerfile(context.join("Dockerfile"), context)
+                .service_dockerfile(context.join("Dockerfile"))
+                .service_context(context)
                 .service_cmd(ECHO),
         )
     };
@@ -190,9 +191,9 @@ async fn helper_resolves_the_websocat_service_and_prints_its_container() {
     build_named_image().await;
     let label = std::env::var(HELPER_VAR).unwrap_or_default();
     let builder = match std::env::var_os(HELPER_COMPOSE_VAR) {
-        Some(file) => {
-            RealWebSocketTestConfig::builder().service_compose(PathBuf::from(file), "gateway")
-        }
+        Some(file) => RealWebSocketTestConfig::builder()
+            .service_compose_file(file)
+            .service_compose_service("gateway"),
         None => RealWebSocketTestConfig::builder()
             .service_image(IMAGE)
             .service_cmd(ECHO),
@@ -308,7 +309,8 @@ async fn a_third_party_server_runs_from_a_compose_file_beside_a_second_service()
     let file = compose_file(&dir);
     let config = service(
         RealWebSocketTestConfig::builder()
-            .service_compose(&file, "gateway")
+            .service_compose_file(&file)
+            .service_compose_service("gateway")
             .service_env([("RUN", "compose-in-process")]),
     );
     let backend = echo_round_trip(config).await;
@@ -356,7 +358,11 @@ async fn compose_error(config: RealWebSocketTestConfig) -> String {
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn a_compose_service_the_file_does_not_have_is_named_with_the_ones_it_has() {
     let file = compose_file(&tempdir("compose-unknown"));
-    let config = service(RealWebSocketTestConfig::builder().service_compose(&file, "gatewy"));
+    let config = service(
+        RealWebSocketTestConfig::builder()
+            .service_compose_file(&file)
+            .service_compose_service("gatewy"),
+    );
     let error = compose_error(config).await;
     assert_eq!(
         error,
@@ -376,7 +382,8 @@ async fn a_compose_project_whose_service_exits_at_once_is_taken_down_whole() {
     // websocat refuses an address it cannot parse and exits; echo stays up.
     let config = service(
         RealWebSocketTestConfig::builder()
-            .service_compose(&file, "gateway")
+            .service_compose_file(&file)
+            .service_compose_service("gateway")
             .service_cmd(["-t", "ws-l:not-an-address", "mirror:"]),
     );
     let error = compose_error(config).await;
@@ -547,7 +554,7 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
             .service_image(IMAGE)
             .service_cmd(ECHO)
             .service_env([("RUN", "log-readiness")])
-            .service_ready(&said),
+            .service_ready(said.clone()),
     );
     let backend = echo_round_trip(config).await;
     assert_eq!(backend.container.unwrap().ready, said);
@@ -558,7 +565,7 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
             .service_image(IMAGE)
             .service_cmd(ECHO)
             .service_env([("RUN", "log-never")])
-            .service_ready(&never)
+            .service_ready(never)
             .service_startup_timeout(Duration::from_secs(1)),
     );
     let why = container_skipped(config).await;
@@ -605,7 +612,7 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
     let config = |image: &str| {
         RealWebSocketTestConfig::builder()
             .without_environment()
-            .contract_source(&ContractSource::File(ECHO_CONTRACT.into()))
+            .contract_source(ContractSource::File(ECHO_CONTRACT.into()))
             .service_image(image)
             .service_cmd(ECHO)
             .service_port(PORT)

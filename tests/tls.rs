@@ -424,7 +424,7 @@ async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
             .headers(headers.iter().copied())
             .tls_ca_file(&pki.ca_file)
             // An echo server: no protocol, so no contract to check.
-            .contract_source(&ContractSource::None)
+            .contract_source(ContractSource::None)
             .build()
             .unwrap()
     };

@@ -385,12 +385,16 @@ pub(crate) fn probe(target: &str) -> Value {
                 Some(("dockerfile", dir)) => {
                     let dir = PathBuf::from(dir);
                     Ok(your_service(
-                        builder.service_dockerfile(dir.join("Dockerfile"), &dir),
+                        builder
+                            .service_dockerfile(dir.join("Dockerfile"))
+                            .service_context(&dir),
                     ))
                 }
-                Some(("compose", file)) => {
-                    Ok(your_service(builder.service_compose(file, "server")))
-                }
+                Some(("compose", file)) => Ok(your_service(
+                    builder
+                        .service_compose_file(file)
+                        .service_compose_service("server"),
+                )),
                 _ => Err(format!(
                     "unknown probe {container:?}: in-process, floor, container, dockerfile:<dir> or compose:<file>"
                 )),

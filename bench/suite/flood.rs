@@ -52,7 +52,7 @@ pub(crate) fn flood_client(url: &Url, wait: Wait) -> ExitCode {
         let config = RealWebSocketTestConfig::builder()
             .without_environment()
             .url(url.clone())
-            .contract_source(&ContractSource::None)
+            .contract_source(ContractSource::None)
             .build()
             .map_err(|e| e.to_string())?;
         let backend = BackendInfo::resolve(&config)

@@ -35,6 +35,17 @@ pub enum SequenceRule {
     Increasing,
 }
 
+/// What a frame of a kind the contract does not name is (setting
+/// `contract.unknown_kinds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum UnknownKinds {
+    /// A violation.
+    #[default]
+    Violation,
+    /// Allowed, unchecked.
+    Allow,
+}
+
 /// Who the owner field must name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum OwnerRule {
@@ -63,9 +74,8 @@ pub struct ContractSettings {
     pub source: ContractSource,
     /// The field whose value names a frame's kind. Default `type`.
     pub kind_field: String,
-    /// Whether a frame of a kind the contract does not name is a violation.
-    /// Default: yes.
-    pub unknown_kinds_allowed: bool,
+    /// What a frame of a kind the contract does not name is.
+    pub unknown_kinds: UnknownKinds,
     /// The field that must go up per stream (`event_id` for the reference).
     pub sequence_field: Option<String>,
     /// How it must go up. Default gapless.
@@ -93,7 +103,7 @@ impl Default for ContractSettings {
         Self {
             source: ContractSource::Reference,
             kind_field: "type".to_owned(),
-            unknown_kinds_allowed: false,
+            unknown_kinds: UnknownKinds::Violation,
             sequence_field: None,
             sequence: SequenceRule::Gapless,
             sequence_restart_field: None,

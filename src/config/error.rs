@@ -1,6 +1,6 @@
 //! Where a setting came from, and why a configuration could not be built.
 
-use super::keys::KEYS;
+use super::settings::SETTINGS;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -55,7 +55,7 @@ pub enum ConfigError {
         example: String,
     },
     /// A key the file should not have (a typo, usually).
-    #[error("unknown key `{key}` in {origin}; the keys are {}", KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "))]
+    #[error("unknown key `{key}` in {origin}; the keys are {}", SETTINGS.iter().map(|s| s.key).collect::<Vec<_>>().join(", "))]
     UnknownKey {
         /// The key as written.
         key: String,

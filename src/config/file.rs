@@ -1,9 +1,14 @@
 //! `ws-harness.toml`: its keys in file order, each with its line.
 
-use super::keys::raw_value;
+use super::read::Raw;
 use super::{ConfigError, ConfigSource, RealWebSocketTestConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The variable naming the config file.
+pub const CONFIG_FILE_VAR: &str = "WS_HARNESS_CONFIG";
+/// The config file looked for in the current directory.
+pub const CONFIG_FILE_NAME: &str = "ws-harness.toml";
 
 impl RealWebSocketTestConfig {
     pub(super) fn apply_file(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
@@ -49,7 +54,7 @@ impl RealWebSocketTestConfig {
                 path: path.to_owned(),
                 line,
             };
-            self.apply(&name, raw_value(value.into_inner()), source)?;
+            self.apply_raw(&name, &Raw::from(value.into_inner()), source)?;
         }
         Ok(())
     }

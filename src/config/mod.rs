@@ -1,25 +1,27 @@
 //! [`RealWebSocketTestConfig`]: typed settings from defaults, an optional
 //! `ws-harness.toml`, `WS_HARNESS_*` variables and code, checked when built.
+//!
+#![doc = include_str!("../../docs/settings.md")]
 
 mod access;
-mod apply;
 mod builder;
 mod contract;
 mod environment;
 mod error;
 mod file;
-mod keys;
 mod limits;
+mod read;
 mod rules;
 mod service;
+mod settings;
 mod tier;
 
 pub use access::{BadHeader, ConfiguredToken, HandshakeHeaders, TlsSettings};
 pub use builder::ConfigBuilder;
-pub use contract::{ContractSettings, ContractSource, OwnerRule, SequenceRule};
+pub use contract::{ContractSettings, ContractSource, OwnerRule, SequenceRule, UnknownKinds};
 pub use environment::{DockerEnvironment, Environment, ProcessEnvironment};
 pub use error::{ConfigError, ConfigSource};
-pub use keys::{CONFIG_FILE_NAME, CONFIG_FILE_VAR};
+pub use file::{CONFIG_FILE_NAME, CONFIG_FILE_VAR};
 pub use limits::TranscriptWindow;
 pub(crate) use limits::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE};
 pub(crate) use service::REFERENCE_PORT;
@@ -43,33 +45,9 @@ use url::Url;
 /// 3. `WS_HARNESS_*` environment variables, e.g. `WS_HARNESS_EVENT_TIMEOUT=10s`;
 /// 4. the [`ConfigBuilder`] in code.
 ///
-/// | key | type | default |
-/// |---|---|---|
-/// | `url` | `ws://` or `wss://` URL of a server to test instead of the built-in one | none |
-/// | `jwt_secret` | HS256 secret tokens are minted with | the published test secret |
-/// | `token` | a fixed token used for every user instead of minting | none |
-/// | `token_file` | a file holding that token, read once per resolution | none |
-/// | `token_command` | a command printing that token (e.g. a cloud CLI), run once per resolution | none |
-/// | `headers` | extra handshake headers of staging and a `url` (`Cookie`, API keys, `Origin`) | none |
-/// | `tls_ca_file` | a PEM file of CAs trusted beside the platform's roots, for `wss://` | none |
-/// | `tls_client_cert`, `tls_client_key` | a PEM certificate chain and key for mutual TLS | none |
-/// | `tls_insecure_skip_verify` | accept any server certificate (the report warns) | false |
-/// | `required_agent_events` | event types every run must send, in order | the five of `PROTOCOL.md` |
-/// | `concurrent_connections` | users `ws-harness check` runs at once | 10 |
-/// | `connection_timeout` | one connection attempt | 15 s |
-/// | `event_timeout` | the default wait of every expectation | 10 s |
-/// | `max_retries` | connection retries after the first attempt | 5 |
-/// | `max_frame_size` | the largest frame a client accepts (bytes, or `"16 MiB"`) | 16 MiB |
-/// | `max_message_size` | the largest message (all its frames) a client accepts | 64 MiB |
-/// | `transcript_frames` | the most received frames a client keeps in its transcript | 10000 |
-/// | `transcript_bytes` | the most bytes of frame text a client keeps in its transcript | 64 MiB |
-/// | `backend` | `auto`, or one tier: `container`, `staging`, `in-process` | auto |
-/// | `require` | fail unless this tier is chosen | none |
-/// | `staging_url` | the staging server of the chain | none |
-/// | `staging_ready` | when staging counts as up: `websocket`, `http:<path>[=<status>]` or `reference` | `websocket` |
-/// | `container_idle_exit` | the reference container stops after this long unused | 60 s |
-/// | `service.*` | the container tier's service: see [`ServiceDefinition`] | the reference image |
-/// | `contract.*` | the rules every received frame is checked against: see [`ContractSettings`] | the reference protocol |
+/// Each setting is a key of the file, a variable and a setter of
+/// [`ConfigBuilder`]: the table of every one is in the [module's
+/// docs](crate::config#the-settings).
 ///
 /// ```
 /// use std::time::Duration;

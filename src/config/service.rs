@@ -154,9 +154,7 @@ impl std::str::FromStr for Readiness {
             _ => {}
         }
         if let Some(text) = s.strip_prefix("log:") {
-            return Some(Self::Log(text.to_owned()))
-                .filter(|_| !text.is_empty())
-                .ok_or(BadReadiness);
+            return Self::Log(text.to_owned()).checked();
         }
         let http = s.strip_prefix("http:").ok_or(BadReadiness)?;
         // The status is a number after the last `=`; a query's own `=` stays
@@ -169,13 +167,27 @@ impl std::str::FromStr for Readiness {
             }
             _ => (http, None),
         };
-        if !path.starts_with('/') {
-            return Err(BadReadiness);
-        }
-        Ok(Self::Http {
+        Self::Http {
             path: path.to_owned(),
             status,
-        })
+        }
+        .checked()
+    }
+}
+
+impl Readiness {
+    /// Itself, if a `ready` setting can say it: an HTTP path starts with
+    /// `/` and its status is 100 to 599, a log text is not empty.
+    pub(super) fn checked(self) -> Result<Self, BadReadiness> {
+        match &self {
+            Self::Http { path, status }
+                if !path.starts_with('/') || status.is_some_and(|s| !(100..600).contains(&s)) =>
+            {
+                Err(BadReadiness)
+            }
+            Self::Log(text) if text.is_empty() => Err(BadReadiness),
+            _ => Ok(self),
+        }
     }
 }
 

@@ -126,7 +126,7 @@ pub(super) fn load<S: AsRef<str>>(
         Direction::ToService => ContractSettings {
             source: settings.source.clone(),
             kind_field: settings.kind_field.clone(),
-            unknown_kinds_allowed: settings.unknown_kinds_allowed,
+            unknown_kinds: settings.unknown_kinds,
             ..ContractSettings::default()
         },
     };

@@ -24,7 +24,7 @@ mod stream;
 pub use load::{ContractError, SchemaProblem};
 pub use stream::ContractStream;
 
-use crate::config::{ContractSettings, ContractSource};
+use crate::config::{ContractSettings, ContractSource, UnknownKinds};
 use schema::Schema;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -225,7 +225,7 @@ impl Contract {
     /// Loads and compiles the contract of what clients send
     /// ([`Direction::ToService`]) from the same settings: the kinds and
     /// schemas of the frames the service receives. Only the per-frame
-    /// rules apply (kind, schema, `unknown_kinds_allowed`); the sequence,
+    /// rules apply (kind, schema, `unknown_kinds`); the sequence,
     /// owner, forbidden-field and run rules describe the service's stream
     /// and are off.
     ///
@@ -334,7 +334,7 @@ impl Contract {
         };
         match kinds.get(kind) {
             Some(schema) => schema.violation(json, text),
-            None if inner.settings.unknown_kinds_allowed => None,
+            None if inner.settings.unknown_kinds == UnknownKinds::Allow => None,
             None => {
                 let mut known: Vec<&str> = kinds.keys().map(String::as_str).collect();
                 known.sort_unstable();

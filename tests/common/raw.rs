@@ -47,7 +47,7 @@ where
 pub fn settings() -> ConfigBuilder {
     RealWebSocketTestConfig::builder()
         .without_environment()
-        .contract_source(&ContractSource::None)
+        .contract_source(ContractSource::None)
 }
 
 /// A client of `alice` on `backend` with these settings.
