@@ -1,4 +1,4 @@
-//! The README says what the code does: its first rstest example is the file
+//! The README and docs/ say what the code does: the first rstest example is the file
 //! the example crate runs, and its two commands are the documented ones.
 
 const README: &str = include_str!("../README.md");
@@ -38,14 +38,13 @@ fn the_two_commands_are_check_and_test() {
     assert_eq!(commands, ["cargo run --release -- check", "cargo test"]);
 }
 
-/// The README's `MockServer` example is compiled as a doc test of
+/// docs/mock.md's `MockServer` example is compiled as a doc test of
 /// `ws_harness::mock`: the two say the same, line for line.
 #[test]
 fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
-    let block = README
-        .split("### A mock of your service: `MockServer`")
+    let block = include_str!("../docs/mock.md")
+        .split("```rust\n")
         .nth(1)
-        .and_then(|section| section.split("```rust\n").nth(1))
         .and_then(|rest| rest.split("```").next())
         .expect("a rust block in the MockServer section");
     let doc: String = include_str!("../src/mock/mod.rs")
@@ -61,7 +60,7 @@ fn the_mock_example_is_the_mock_modules_compiled_doc_test() {
         .filter(|line| !line.starts_with("# "))
         .map(|line| format!("{line}\n"))
         .collect();
-    assert_eq!(block, doc, "README and src/mock/mod.rs differ");
+    assert_eq!(block, doc, "docs/mock.md and src/mock/mod.rs differ");
 }
 
 /// The README's line for a service on aws-lc-rs is the one the fixture
@@ -82,12 +81,12 @@ fn the_aws_lc_rs_line_is_the_fixture_crates() {
     assert_eq!(features(README), features(manifest));
 }
 
-/// The README's layout names every file under `src/` (a folder's line
+/// docs/layout.md's layout names every file under `src/` (a folder's line
 /// stands for its `mod.rs`), and no file that is not there.
 #[test]
 fn the_layout_names_every_source_file_and_only_those() {
     use std::collections::BTreeSet;
-    let block = README
+    let block = include_str!("../docs/layout.md")
         .split("```\nsrc/\n")
         .nth(1)
         .and_then(|rest| rest.split("\ncli/").next())
@@ -127,6 +126,6 @@ fn the_layout_names_every_source_file_and_only_those() {
     let stale: Vec<_> = named.difference(&files).collect();
     assert!(
         missing.is_empty() && stale.is_empty(),
-        "README layout: not named {missing:?}; named but absent {stale:?}"
+        "docs/layout.md: not named {missing:?}; named but absent {stale:?}"
     );
 }

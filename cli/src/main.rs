@@ -32,7 +32,7 @@ enum Command {
     /// Run the golden path for many users at once against a server, and
     /// report: exit 0 only when every user got every required event in order.
     ///
-    /// Settings come from ws-harness.toml and WS_HARNESS_* (see the README);
+    /// Settings come from ws-harness.toml and WS_HARNESS_* (see docs/settings.md);
     /// the flags here win over both.
     Check(check::CheckArgs),
     /// Build the reference server's container image unless the Docker

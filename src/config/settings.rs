@@ -328,7 +328,8 @@ settings! {
         read read::text, set |c, v| c.service_keys.image = Some(read::image_reference(v)?);
 
     /// A Dockerfile to build your service's image from, tagged by a hash of
-    /// it and its context: an edit rebuilds, nothing else does.
+    /// it and its context: an edit rebuilds, nothing else does (`.git` and
+    /// plain paths in `.dockerignore` are left out).
     service_dockerfile(path: impl Into<PathBuf>) -> PathBuf { path.into() }
         key "service.dockerfile", default "none", file "\"Dockerfile\"", env "Dockerfile",
         read read::path, set |c, v| c.service_keys.dockerfile = Some(read::non_empty(v)?);

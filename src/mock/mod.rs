@@ -29,7 +29,7 @@
 //! # }
 //! ```
 //!
-//! The README's example of a mock as the chain's last tier (compiled here):
+//! docs/mock.md's example of a mock as the chain's last tier (compiled here):
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
