@@ -28,8 +28,8 @@ pub struct CheckReport {
 
 /// One user's run.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct UserReport {
-    /// The user id.
     pub user: String,
     /// The required events received, with their latency since the
     /// `user_message` was sent.

@@ -1,6 +1,7 @@
 //! The layout's rules, checked on the sources: the top-level modules of
-//! `src/` import each other without a loop, no file is over 600 lines, and
-//! the crate root holds at most 30 names.
+//! `src/` import each other without a loop, no file is over 600 lines, the
+//! crate root holds at most 30 names, and no doc comment only restates its
+//! item's name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -131,5 +132,108 @@ fn the_crate_root_holds_at_most_30_names() {
         names.len() <= 30,
         "{} names at the root: {names:?}",
         names.len()
+    );
+}
+
+/// The words of an item's name: `max_retries` and `MaxRetries` are
+/// `max`, `retries`.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = vec![String::new()];
+    for c in name.chars() {
+        if c == '_' {
+            words.push(String::new());
+        } else {
+            if c.is_ascii_uppercase() && !words.last().unwrap().is_empty() {
+                words.push(String::new());
+            }
+            words.last_mut().unwrap().push(c.to_ascii_lowercase());
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// The name of the item a line declares: a function, type, constant,
+/// module, field or variant.
+fn declared_name(line: &str) -> Option<&str> {
+    let mut rest = line.trim_start();
+    if let Some(after) = rest.strip_prefix("pub") {
+        rest = after
+            .strip_prefix(|c: char| c == '(')
+            .map_or(after, |inner| {
+                &inner[inner.find(')').map_or(0, |at| at + 1)..]
+            })
+            .trim_start();
+    }
+    for keyword in ["async ", "const ", "unsafe "] {
+        if rest.starts_with(keyword)
+            && !rest[keyword.len()..].starts_with(|c: char| c.is_ascii_uppercase())
+        {
+            rest = &rest[keyword.len()..];
+        }
+    }
+    for keyword in [
+        "fn ", "struct ", "enum ", "trait ", "type ", "mod ", "const ", "static ",
+    ] {
+        if let Some(after) = rest.strip_prefix(keyword) {
+            rest = after;
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|name| !name.is_empty())
+}
+
+/// A doc comment of three words or fewer whose words are all its item's
+/// name (`/// The URL.` on `url`) tells a reader nothing: say what they
+/// need, or nothing (fields whose name says it all go undocumented).
+#[test]
+fn no_doc_comment_only_restates_its_items_name() {
+    const FILLER: [&str; 6] = ["the", "a", "an", "its", "their", "this"];
+    let singular = |w: &str| w.trim_end_matches('s').to_owned();
+    let mut restating = Vec::new();
+    for file in rust_files(Path::new("src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut at = 0;
+        while at < lines.len() {
+            if !lines[at].trim_start().starts_with("///") {
+                at += 1;
+                continue;
+            }
+            let start = at;
+            let mut doc = String::new();
+            while at < lines.len() && lines[at].trim_start().starts_with("///") {
+                doc.push_str(&lines[at].trim_start()[3..]);
+                doc.push(' ');
+                at += 1;
+            }
+            let item = lines[at..]
+                .iter()
+                .find(|l| !l.trim_start().starts_with("#["))
+                .and_then(|l| declared_name(l));
+            let words: Vec<String> = doc
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let Some(name) = item else { continue };
+            let name: Vec<String> = name_words(name).iter().map(|w| singular(w)).collect();
+            if words.len() <= 3
+                && words
+                    .iter()
+                    .filter(|w| !FILLER.contains(&w.as_str()))
+                    .all(|w| name.contains(&singular(w)))
+            {
+                restating.push(format!("{}:{}: {}", file.display(), start + 1, doc.trim()));
+            }
+        }
+    }
+    assert!(
+        restating.is_empty(),
+        "doc comments that only restate their item's name:\n{}",
+        restating.join("\n")
     );
 }

@@ -33,6 +33,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum Credentials {
     /// Tokens minted per user with the published test secret.
     TestSecret,
@@ -41,7 +42,6 @@ pub enum Credentials {
     /// One token for every client, from the setting `key` (`token`,
     /// `token_file` or `token_command`).
     Token {
-        /// The token.
         token: String,
         /// The setting it came from.
         key: &'static str,
@@ -54,6 +54,7 @@ pub const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the configured token could not be had. Never shows a token.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum TokenError {
     /// `token_file` cannot be read.
     #[error(
@@ -82,7 +83,6 @@ pub enum TokenError {
         "token_command `{command}` cannot be run: its shell (`sh -c`, `cmd /C` on Windows) did not start"
     )]
     CannotRun {
-        /// The command.
         command: String,
         /// Why.
         #[source]
@@ -93,7 +93,6 @@ pub enum TokenError {
         "token_command `{command}` failed ({status}); its stderr: {stderr}; run it by hand to see why (a CLI that needs a login first?)"
     )]
     Failed {
-        /// The command.
         command: String,
         /// How it ended.
         status: std::process::ExitStatus,
@@ -105,7 +104,6 @@ pub enum TokenError {
         "token_command `{command}` did not finish within {after:?} and was killed with what it started; a command that waits (for a browser login, say) never ends here: log in first, or use `token_file`"
     )]
     TimedOut {
-        /// The command.
         command: String,
         /// The limit.
         after: Duration,

@@ -50,8 +50,8 @@ pub enum TierOutcome {
 
 /// One tier's line in the report.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct TierAttempt {
-    /// The tier.
     pub tier: BackendKind,
     /// What became of it.
     pub outcome: TierOutcome,
@@ -99,11 +99,11 @@ impl fmt::Display for Resolution {
 /// The backend a test runs against, and why this one: shown in every
 /// assertion failure and by `ws-harness check`.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct BackendInfo {
     /// The chain's tier it is; `None` when the `url` setting named the
     /// server and the chain was not consulted.
     pub tier: Option<BackendKind>,
-    /// Its WebSocket URL.
     pub url: Url,
     /// Why it was chosen, in one line.
     pub reason: String,
@@ -128,6 +128,7 @@ impl fmt::Display for BackendInfo {
 /// Why no backend could be had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum BackendError {
     /// The in-process server could not start.
     #[cfg(feature = "server")]
@@ -142,7 +143,6 @@ pub enum BackendError {
     /// The forced or required tier could not be had.
     #[error("the {tier} backend is required ({by}) but could not be had:\n{resolution}")]
     Required {
-        /// The tier.
         tier: BackendKind,
         /// The setting that asked for it.
         by: String,
@@ -152,7 +152,6 @@ pub enum BackendError {
     /// The `url` server's configured access could not be had.
     #[error("no access to {url}")]
     Access {
-        /// The URL.
         url: Url,
         /// Why.
         #[source]

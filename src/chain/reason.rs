@@ -11,6 +11,7 @@ use url::Url;
 /// report ([`Resolution`](super::Resolution)) adds each `source` after it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum SkipReason {
     /// This build of ws-harness has not got the tier.
     #[error("this build has not got this tier: it needs the `{feature}` feature of ws-harness")]
@@ -29,14 +30,10 @@ pub enum SkipReason {
     #[error(
         "{url} needs its own credentials: set WS_HARNESS_JWT_SECRET, WS_HARNESS_TOKEN, WS_HARNESS_TOKEN_FILE or WS_HARNESS_TOKEN_COMMAND (the published test secret is only for test-mode servers)"
     )]
-    StagingCredentials {
-        /// The staging URL.
-        url: Url,
-    },
+    StagingCredentials { url: Url },
     /// The configured access (token, TLS setup) could not be had.
     #[error("no access to {url}")]
     Access {
-        /// The server's URL.
         url: Url,
         /// Why.
         #[source]
@@ -45,7 +42,6 @@ pub enum SkipReason {
     /// Staging did not pass its readiness check in time.
     #[error("{url} did not become ready ({ready}) within 3 s")]
     StagingNotReady {
-        /// The staging URL.
         url: Url,
         /// The readiness kind (`staging_ready`).
         ready: Readiness,

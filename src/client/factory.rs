@@ -44,6 +44,7 @@ pub struct TestClientFactory {
 
 /// Why a client could not be made or used.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ClientError {
     /// The backend could not be had.
     #[error(transparent)]
@@ -51,7 +52,6 @@ pub enum ClientError {
     /// No token could be minted for the user.
     #[error("cannot mint a token for user `{user}`: {source}")]
     Token {
-        /// The user.
         user: String,
         /// Why.
         source: AuthError,
@@ -59,13 +59,9 @@ pub enum ClientError {
     /// The server refused the handshake (not retried).
     #[error("the server at {url} refused user `{user}` with HTTP {status}: {body}")]
     Refused {
-        /// The user.
         user: String,
-        /// The URL.
         url: String,
-        /// The HTTP status.
         status: u16,
-        /// The response body.
         body: String,
     },
     /// Every connection attempt failed.
@@ -74,7 +70,6 @@ pub enum ClientError {
     /// Sending failed: the connection is broken.
     #[error("user `{user}`, connection #{connection}: cannot send")]
     Send {
-        /// The user.
         user: String,
         /// Which connection of the client.
         connection: u64,
@@ -85,7 +80,6 @@ pub enum ClientError {
     /// Sending on a connection that is closed.
     #[error("user `{user}`, connection #{connection}: cannot send: the connection is closed")]
     Closed {
-        /// The user.
         user: String,
         /// Which connection of the client.
         connection: u64,
@@ -101,6 +95,7 @@ pub enum ClientError {
 /// Why one connection attempt failed (a failure worth retrying).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ConnectError {
     /// No handshake in `connection_timeout`.
     #[error("no handshake within {after:?}")]
@@ -110,12 +105,7 @@ pub enum ConnectError {
     },
     /// The server answered `429` or a `5xx`.
     #[error("HTTP {status}: {body}")]
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// The response body.
-        body: String,
-    },
+    Status { status: u16, body: String },
     /// The WebSocket handshake or the connection failed.
     #[error(transparent)]
     WebSocket(WsError),
@@ -126,14 +116,12 @@ pub enum ConnectError {
 #[error(
     "gave up connecting user `{user}` to {url} after {attempts} attempts (max_retries = {max_retries}); last error: {last_error}"
 )]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct MaxRetriesExceeded {
-    /// The user.
     pub user: String,
-    /// The URL.
     pub url: String,
     /// Attempts made (the first plus the retries).
     pub attempts: u32,
-    /// The retries allowed.
     pub max_retries: u32,
     /// What the last attempt got.
     pub last_error: ConnectError,

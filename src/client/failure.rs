@@ -21,12 +21,11 @@ use std::time::Duration;
         None => String::new(),
     }
 )]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct ExpectationFailed {
-    /// What was expected.
     pub expected: String,
     /// What went wrong.
     pub problem: Problem,
-    /// The client's user.
     pub user: String,
     /// The client's connection number.
     pub connection: u64,

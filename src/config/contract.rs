@@ -39,10 +39,10 @@ pub enum SequenceRule {
 /// `contract.unknown_kinds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum UnknownKinds {
-    /// A violation.
+    /// The frame breaks the contract (`violation`).
     #[default]
     Violation,
-    /// Allowed, unchecked.
+    /// The frame passes unchecked (`allow`).
     Allow,
 }
 
@@ -52,7 +52,7 @@ pub enum OwnerRule {
     /// The authenticated subject: the `sub` of the client's token.
     #[default]
     Subject,
-    /// This value.
+    /// A fixed value, the same for every client.
     Value(String),
 }
 

@@ -9,7 +9,7 @@ pub trait Environment {
     fn var(&self, name: &str) -> Option<String>;
 }
 
-/// The process environment.
+/// Reads the variables of this process (`std::env::var`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnvironment;
 

@@ -39,11 +39,11 @@ impl fmt::Display for ConfigSource {
 /// Why a configuration could not be built. Each message names the key, where
 /// the value came from, the bad value and a good example.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ConfigError {
     /// A value of the wrong form or out of range.
     #[error("bad value for `{key}` in {origin}: {value} ({problem}); for example {example}")]
     InvalidValue {
-        /// The key.
         key: &'static str,
         /// Where the value came from.
         origin: ConfigSource,
@@ -67,9 +67,7 @@ pub enum ConfigError {
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// What named it.
         named_by: String,
-        /// The system's reason.
         reason: String,
     },
     /// Two settings that exclude each other are both set.

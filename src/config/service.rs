@@ -68,6 +68,7 @@ pub struct ServiceDefinition {
 
 /// Where the container tier's service comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ServiceSource {
     /// The reference server's image, built by the harness on first use.
     Reference,
@@ -76,7 +77,6 @@ pub enum ServiceSource {
     /// Built from a Dockerfile; the tag is a hash of the Dockerfile and the
     /// context, so an edit rebuilds and nothing else does.
     Dockerfile {
-        /// The Dockerfile.
         dockerfile: PathBuf,
         /// The build context (default: the Dockerfile's directory).
         context: PathBuf,
@@ -84,7 +84,6 @@ pub enum ServiceSource {
     /// One service of a compose file; the file's other services start with
     /// it and go down with it.
     Compose {
-        /// The compose file.
         file: PathBuf,
         /// The service the tests talk to.
         service: String,

@@ -56,7 +56,7 @@ impl FromStr for BackendKind {
 /// A tier name that is not one: the `backend` and `require` settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{given}` is not a tier; expected container, staging or in-process")]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct UnknownTier {
-    /// What was given.
     pub given: String,
 }

@@ -33,11 +33,11 @@ const DOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why a compose service could not be had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ComposeError {
     /// The compose file cannot be read.
     #[error("cannot read the compose file {}", file.display())]
     Unreadable {
-        /// The file.
         file: PathBuf,
         /// Why.
         #[source]
@@ -65,7 +65,6 @@ pub enum ComposeError {
     /// A compose command could not be started.
     #[error("cannot run `{command}`")]
     CannotRun {
-        /// The command.
         command: String,
         /// Why.
         #[source]
@@ -74,7 +73,6 @@ pub enum ComposeError {
     /// A compose command failed.
     #[error("`{command}` failed ({status}); its last lines:\n{output}")]
     Failed {
-        /// The command.
         command: String,
         /// How it ended.
         status: ExitStatus,
@@ -84,7 +82,6 @@ pub enum ComposeError {
     /// A compose command did not finish within service.startup_timeout.
     #[error("`{command}` did not finish within service.startup_timeout ({after:?})")]
     TimedOut {
-        /// The command.
         command: String,
         /// The time it had.
         after: Duration,
@@ -97,7 +94,6 @@ pub enum ComposeError {
     UnknownService {
         /// The service named by service.compose_service.
         service: String,
-        /// The compose file.
         file: PathBuf,
         /// The file's services, comma-separated.
         services: String,
@@ -109,7 +105,6 @@ pub enum ComposeError {
     ServiceNotRunning {
         /// The service named by service.compose_service.
         service: String,
-        /// The project.
         project: String,
         /// The services whose containers run, comma-separated.
         running: String,
@@ -117,7 +112,6 @@ pub enum ComposeError {
     /// The service's container publishes no host port for service.port.
     #[error("service {service} publishes no host port for {port}; is service.port right?")]
     NoPort {
-        /// The service.
         service: String,
         /// The container port, e.g. `8765/tcp`.
         port: String,

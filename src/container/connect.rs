@@ -42,8 +42,8 @@ impl fmt::Display for ProbeOutcome {
 
 /// One place tried, and what it gave.
 #[derive(Debug)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Tried {
-    /// The place.
     pub place: Candidate,
     /// What it gave.
     pub outcome: ProbeOutcome,

@@ -19,6 +19,7 @@ use crate::config::DockerEnvironment;
 /// How an endpoint was found: what the report and the skip reason say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum FoundBy {
     /// `tc.host` or `docker.host` in `~/.testcontainers.properties`.
     TestcontainersProperties {
@@ -27,11 +28,9 @@ pub enum FoundBy {
     },
     /// The `DOCKER_HOST` variable.
     DockerHost,
-    /// A docker context.
-    DockerContext {
-        /// Its name.
-        name: String,
-    },
+    /// The current docker context (`DOCKER_CONTEXT`, else the docker
+    /// CLI's `currentContext`), by name.
+    DockerContext { name: String },
     /// A well-known socket or pipe.
     WellKnown {
         /// Whose it is, e.g. `Colima`.

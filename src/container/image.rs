@@ -24,6 +24,7 @@ pub(super) struct Image {
 /// Why the definition's image could not be had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ServiceImageError {
     /// The reference image could not be built.
     #[error(transparent)]
@@ -32,10 +33,7 @@ pub enum ServiceImageError {
     #[error(
         "the image {image} is not in the engine, and ws-harness never pulls: build or load it first (docker build -t {image} .), or name a Dockerfile instead (service.dockerfile)"
     )]
-    NotFound {
-        /// The image.
-        image: String,
-    },
+    NotFound { image: String },
     /// The Dockerfile or its context cannot be read.
     #[error("cannot read {}", path.display())]
     Unreadable {
@@ -48,9 +46,7 @@ pub enum ServiceImageError {
     /// Docker could not build the Dockerfile.
     #[error("docker could not build {} (context {})", dockerfile.display(), context.display())]
     Build {
-        /// The Dockerfile.
         dockerfile: PathBuf,
-        /// The context.
         context: PathBuf,
         /// Why.
         #[source]
@@ -62,7 +58,6 @@ pub enum ServiceImageError {
     /// The engine could not say what the image is.
     #[error("cannot inspect the image {image}")]
     Inspect {
-        /// The image.
         image: String,
         /// Why.
         #[source]

@@ -43,8 +43,8 @@ use std::time::Duration;
 /// A container backend: what ran, how long it took, and enough to find it
 /// again, e.g. to save its logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct ContainerRef {
-    /// The container's id.
     pub id: String,
     /// The Docker endpoint it runs on.
     pub docker_endpoint: String,
@@ -114,6 +114,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
 #[cfg(feature = "container")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ContainerError {
     /// No engine answered earlier in this run; it is not asked again.
     #[error("docker: not asked again in this run: no engine answered earlier")]
@@ -164,7 +165,6 @@ pub enum ContainerError {
     /// The configured credentials for the team's service could not be had.
     #[error("docker: no access to {service}")]
     ServiceAccess {
-        /// The service.
         service: String,
         /// Why.
         #[source]

@@ -44,6 +44,7 @@ RUN cd /build/reference-server \
 /// Why the reference image could not be had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ImageError {
     /// The host cannot build the static Linux binary, and the engine's
     /// build in a Rust image failed (without a registry it cannot pull one).
@@ -51,7 +52,6 @@ pub enum ImageError {
         "cannot build the reference image {image} inside the engine: this host ({host}) cannot build a static Linux {engine_arch} binary itself, so the engine builds it from {BUILDER_IMAGE}, which it must be able to pull; or build the image on a Linux {engine_arch} machine (`ws-harness image`) and load it into this engine"
     )]
     InEngineBuild {
-        /// The image.
         image: String,
         /// The host's target triple.
         host: String,
@@ -64,7 +64,6 @@ pub enum ImageError {
     /// Running cargo failed.
     #[error("cannot run `{command}`")]
     CargoUnavailable {
-        /// The command.
         command: String,
         /// Why.
         #[source]
@@ -73,9 +72,7 @@ pub enum ImageError {
     /// Cargo ran and failed.
     #[error("`{command}` failed ({status}); its last lines:\n{output}")]
     CargoFailed {
-        /// The command.
         command: String,
-        /// Its exit status.
         status: std::process::ExitStatus,
         /// The last lines it printed.
         output: String,
@@ -107,7 +104,6 @@ pub enum ImageError {
     /// Docker could not build the image.
     #[error("docker could not build {image}")]
     Docker {
-        /// The image.
         image: String,
         /// Why.
         #[source]

@@ -21,6 +21,7 @@ const MAX_REF_DEPTH: usize = 32;
 /// the JSON pointer of what is wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ContractError {
     /// The file cannot be read.
     #[error(
@@ -87,7 +88,6 @@ pub enum ContractError {
         path: PathBuf,
         /// Where the `$ref` is.
         pointer: String,
-        /// The reference.
         reference: String,
     },
     /// Schemas that do not compile: every error found, each where it is.

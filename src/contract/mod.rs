@@ -109,8 +109,8 @@ impl fmt::Display for Rule {
 /// A frame that broke the contract: the rule, the JSON pointer of the bad
 /// field, what is wrong and the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Violation {
-    /// The rule.
     pub rule: Rule,
     /// The JSON pointer of the field at fault (`""`: the whole frame).
     pub pointer: String,

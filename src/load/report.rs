@@ -10,6 +10,7 @@ use url::Url;
 
 /// What a load run measured.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct LoadReport {
     /// The plan it ran.
     pub url: Url,
@@ -21,7 +22,6 @@ pub struct LoadReport {
     pub connected: u64,
     /// Runs that sent every required event.
     pub completed_runs: u64,
-    /// Events received.
     pub events: u64,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,

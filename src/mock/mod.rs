@@ -136,12 +136,12 @@ impl fmt::Display for ClientFrame {
 /// `Authorization` and `Cookie` values are marked sensitive, so `Debug`
 /// does not show them.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct Handshake {
     /// The path, e.g. `/ws`.
     pub path: String,
     /// The query, without `?`.
     pub query: Option<String>,
-    /// The request's headers.
     pub headers: HeaderMap,
     /// The subprotocols the client offered, in order.
     pub subprotocols: Vec<String>,

@@ -44,8 +44,8 @@ impl MockReport {
 
 /// The frames one connection sent that no mock matched.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct UnmatchedFrames {
-    /// The connection.
     pub connection: ConnectionId,
     /// How it was opened.
     pub handshake: Handshake,
@@ -56,8 +56,8 @@ pub struct UnmatchedFrames {
 /// The frames one connection sent that broke the contract of what clients
 /// send, each with the rule it broke.
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct ContractViolations {
-    /// The connection.
     pub connection: ConnectionId,
     /// How it was opened.
     pub handshake: Handshake,

@@ -87,6 +87,7 @@ pub enum AuthError {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum TokenProblem {
     /// The `Authorization` header holds something other than `Bearer <jwt>`.
     #[error("the Authorization header must read `Bearer <jwt>`")]
@@ -106,17 +107,13 @@ pub enum TokenProblem {
     },
     /// The header names an algorithm other than HS256 (`none` included).
     #[error("only HS256 tokens are accepted, not {alg:?}")]
-    Algorithm {
-        /// The header's `alg`.
-        alg: String,
-    },
+    Algorithm { alg: String },
     /// The signature was not made with this secret.
     #[error("the signature does not match this server's secret")]
     Signature,
     /// The token's `nbf` is still ahead.
     #[error("not valid before {nbf} (unix seconds); the clock here reads {now}")]
     NotYetValid {
-        /// The token's `nbf`.
         nbf: u64,
         /// The verifier's clock.
         now: u64,

@@ -46,6 +46,7 @@ pub struct AgentEvent {
 /// The type of an agent event with the fields that only that type carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum EventKind {
     /// The run began.
     AgentStarted,
@@ -58,7 +59,6 @@ pub enum EventKind {
     ToolExecuting {
         /// The tool being called.
         tool_name: String,
-        /// The tool's input.
         tool_input: Value,
     },
     /// A tool call finished.

@@ -17,12 +17,12 @@ const MAX_RESPONSE: usize = 64 * 1024;
 /// Why an HTTP readiness check failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum HttpCheckError {
     /// The request could not be sent or answered (no connection, a TLS
     /// failure, a broken answer).
     #[error("GET {url} failed")]
     Failed {
-        /// The URL.
         url: Url,
         /// Why.
         #[source]
@@ -30,16 +30,10 @@ pub enum HttpCheckError {
     },
     /// A status that does not count.
     #[error("GET {url} answered HTTP {status}")]
-    Status {
-        /// The URL.
-        url: Url,
-        /// The status.
-        status: u16,
-    },
+    Status { url: Url, status: u16 },
     /// `reference` readiness: the body is not JSON.
     #[error("GET {url} did not answer JSON: {body:?}")]
     NotJson {
-        /// The URL.
         url: Url,
         /// The start of the body.
         body: String,
@@ -50,7 +44,6 @@ pub enum HttpCheckError {
     /// `reference` readiness: another protocol version.
     #[error("{url} speaks protocol {found}; this harness speaks protocol {PROTOCOL_VERSION}")]
     WrongProtocol {
-        /// The URL.
         url: Url,
         /// The version it speaks.
         found: u64,
@@ -58,7 +51,6 @@ pub enum HttpCheckError {
     /// `reference` readiness: no protocol version at all.
     #[error("{url} does not say its protocol version: {body}")]
     NoProtocol {
-        /// The URL.
         url: Url,
         /// The JSON it answered.
         body: Value,

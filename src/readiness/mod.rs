@@ -22,11 +22,11 @@ pub(crate) const READINESS_SUBJECT: &str = "ws-harness-readiness";
 /// Why a service did not become ready: the last try's answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum NotReady {
     /// The WebSocket handshake failed.
     #[error("the WebSocket handshake at {url} failed")]
     Handshake {
-        /// The URL.
         url: Url,
         /// Why.
         #[source]

@@ -55,7 +55,6 @@ pub(crate) enum RunOutcome {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunReport {
     pub(crate) outcome: RunOutcome,
-    /// Events emitted.
     pub(crate) events: u64,
     /// Connections dropped on the way for reading too slowly.
     pub(crate) too_slow: u64,

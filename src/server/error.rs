@@ -2,6 +2,7 @@ use crate::protocol::auth::AuthError;
 
 /// Why a server could not be built or started.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // fields named for what they hold
 pub enum ServerError {
     /// Not in test mode and no secret given.
     #[error(
@@ -21,7 +22,6 @@ pub enum ServerError {
     InvalidLimit {
         /// The field of [`Limits`](super::Limits).
         name: &'static str,
-        /// The rejected value.
         value: String,
         /// The smallest value that works.
         minimum: String,
@@ -34,7 +34,6 @@ pub enum ServerError {
     Setting {
         /// The variable.
         var: &'static str,
-        /// Its value.
         value: String,
         /// What it should look like.
         expected: &'static str,

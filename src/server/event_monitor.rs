@@ -8,8 +8,8 @@ const KEEP_RUNS: usize = 256;
 
 /// When one event of a run went out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct EventTiming {
-    /// The event's type.
     pub event_type: EventType,
     /// The event's per-user id.
     pub event_id: u64,
@@ -29,10 +29,9 @@ pub struct EventTiming {
 /// assert_eq!(run.missing(&REQUIRED_EVENTS), REQUIRED_EVENTS[1..].to_vec());
 /// ```
 #[derive(Debug, Clone)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct EventTracker {
-    /// The run.
     pub run_id: String,
-    /// Its user.
     pub user_id: String,
     /// The `user_message` that started it.
     pub message_id: String,
@@ -97,10 +96,9 @@ impl EventTracker {
     names(missing),
     names(sent)
 )]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct MissingCriticalEvent {
-    /// The run.
     pub run_id: String,
-    /// Its user.
     pub user_id: String,
     /// The `user_message` that started it.
     pub message_id: String,
@@ -123,6 +121,7 @@ fn names(events: &[EventType]) -> String {
 
 /// Counts of what the monitor has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct EventMetrics {
     /// Runs that ended.
     pub runs: u64,

@@ -83,8 +83,8 @@ pub enum ReconnectionState {
 /// One user's session as the server tracks it across reconnections: what
 /// a client resuming now would get.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct ReconnectionSession {
-    /// The user.
     pub user_id: String,
     /// Connected or not.
     pub state: ReconnectionState,

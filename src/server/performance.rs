@@ -112,10 +112,9 @@ impl fmt::Display for PerformanceAlert {
 
 /// A snapshot of the server's performance.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[allow(missing_docs)] // fields named for what they hold
 pub struct PerformanceMetrics {
-    /// Runs measured.
     pub runs: u64,
-    /// Of which failed.
     pub failed_runs: u64,
     /// Run latency percentiles and maximum (zero before the first run).
     pub p50: Duration,
