@@ -437,6 +437,15 @@ mod tests {
         let ((lost, count), _) = far.lost_and_duplicated_event_ids();
         assert_eq!(lost.len(), 100);
         assert_eq!(count, 999_999_999_998);
+        // Two gaps: the list stops at 100 ids across both.
+        let mut gaps = window(1, usize::MAX);
+        for id in [1, 60, 200] {
+            gaps.push(String::new(), json!({"event_id": id}), 1);
+        }
+        let ((lost, count), _) = gaps.lost_and_duplicated_event_ids();
+        assert_eq!(count, 58 + 139);
+        assert_eq!(lost.len(), 100);
+        assert_eq!(lost.last(), Some(&102));
     }
 
     #[test]
@@ -471,16 +480,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_jsonl_transcript_holds_every_frame_up_to_its_cap() {
-        // 200 frames of 1 KiB: far under the cap, all written.
-        let mut t = window(1000, usize::MAX);
-        for n in 0..200 {
+        // 2,000 frames of 1 KiB: 2 MiB, far under the cap, all written.
+        let mut t = window(10_000, usize::MAX);
+        for n in 0..2000 {
             t.push(String::new(), json!({"n": n, "pad": "x".repeat(1024)}), 1);
         }
         let dir = std::env::temp_dir().join(format!("ws-harness-jsonl-{}", std::process::id()));
         let path = t.write_jsonl(&dir, "cap").await.unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(written.lines().count(), 200);
+        assert_eq!(written.lines().count(), 2000);
         assert!(!written.contains("not_written"));
     }
 
