@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use ws_harness::config::{ContractSettings, ContractSource};
 use ws_harness::contract::Rule;
 use ws_harness::mock::{
-    ClientFrame, ConnectionId, Matcher, Mock, MockServer, Respond, binary, header, path,
+    ClientFrame, Matcher, Mock, MockConnectionId, MockServer, Respond, binary, header, path,
     query_param, regex, subject, subprotocol, text,
 };
 use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
@@ -408,7 +408,7 @@ async fn verify_returns_with_connections_open_and_names_what_is_missing() {
     assert_eq!(failed.mocks[0].matched, 1);
     assert_eq!(failed.unmatched.len(), 1);
     let unmatched = &failed.unmatched[0];
-    assert_eq!(unmatched.connection, ConnectionId(1));
+    assert_eq!(unmatched.connection, MockConnectionId(1));
     assert_eq!(unmatched.handshake.subject.as_deref(), Some("alice"));
     assert_eq!(
         unmatched.frames,

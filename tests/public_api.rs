@@ -23,7 +23,7 @@ use ws_harness::client::{
 };
 use ws_harness::config::{
     BadHeader, ConfiguredToken, ContractSettings, ContractSource, HandshakeHeaders, OwnerRule,
-    SequenceRule, TlsSettings,
+    SequenceRule, TlsSettings, UnknownKinds,
 };
 use ws_harness::config::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
 use ws_harness::config::{
@@ -43,8 +43,8 @@ use ws_harness::load::{
     run_with_progress,
 };
 use ws_harness::mock::{
-    ClientFrame, ConnectionId as MockConnectionId, ContractViolations, DEFAULT_PRIORITY, FnMatcher,
-    Handshake, Matcher, Mock, MockConnection, MockError, MockReport, MockServer, MockServerBuilder,
+    ClientFrame, ContractViolations, DEFAULT_PRIORITY, FnMatcher, Handshake, Matcher, Mock,
+    MockConnection, MockConnectionId, MockError, MockReport, MockServer, MockServerBuilder,
     Respond, Times, UnmatchedFrames, VerificationFailed, binary, header, path, query_param, regex,
     subject, subprotocol, text,
 };
@@ -213,6 +213,7 @@ fn every_public_item_is_importable() {
         type_name::<OwnerRule>(),
         type_name::<Rule>(),
         type_name::<SequenceRule>(),
+        type_name::<UnknownKinds>(),
         type_name::<Violation>(),
         type_name::<SchemaProblem>(),
     ];

@@ -21,9 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 /// A connection's number, in the order connections were opened (from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(pub u64);
+pub struct MockConnectionId(pub u64);
 
-impl fmt::Display for ConnectionId {
+impl fmt::Display for MockConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
     }
@@ -33,7 +33,7 @@ impl fmt::Display for ConnectionId {
 #[derive(Debug, Clone)]
 pub struct MockConnection {
     /// Its number.
-    pub id: ConnectionId,
+    pub id: MockConnectionId,
     /// How it was opened.
     pub handshake: Handshake,
     /// Every frame its client sent, in order.
@@ -67,9 +67,9 @@ pub(super) struct State {
     /// Every connection, indexed by its number less one.
     pub(super) connections: Vec<MockConnection>,
     /// The way to each open connection's task.
-    pub(super) open: HashMap<ConnectionId, mpsc::UnboundedSender<Outgoing>>,
+    pub(super) open: HashMap<MockConnectionId, mpsc::UnboundedSender<Outgoing>>,
     /// Each open connection's place in the contract, when there is one.
-    streams: HashMap<ConnectionId, ContractStream>,
+    streams: HashMap<MockConnectionId, ContractStream>,
 }
 
 pub(super) struct Mounted {
@@ -77,7 +77,7 @@ pub(super) struct Mounted {
     pub(super) matched: u64,
 }
 
-pub(super) fn id_index(id: ConnectionId) -> usize {
+pub(super) fn id_index(id: MockConnectionId) -> usize {
     usize::try_from(id.0 - 1).expect("a connection number fits a usize")
 }
 
@@ -142,7 +142,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
         // Registered before the client hears back, so a push right after
         // its connect reaches it.
         let mut state = shared.lock();
-        let id = ConnectionId(state.connections.len() as u64 + 1);
+        let id = MockConnectionId(state.connections.len() as u64 + 1);
         if let Some(contract) = &shared.contract {
             state
                 .streams
@@ -233,7 +233,7 @@ fn handshake_of(request: &Request) -> Handshake {
 /// Logs `frame`, finds the mock that answers it and starts its response.
 fn answer(
     shared: &Shared,
-    id: ConnectionId,
+    id: MockConnectionId,
     frame: ClientFrame,
     sender: &mpsc::UnboundedSender<Outgoing>,
 ) {

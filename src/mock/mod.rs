@@ -75,7 +75,7 @@ mod server;
 mod verification;
 
 pub use builder::{MockError, MockServerBuilder};
-pub use connection::{ConnectionId, MockConnection};
+pub use connection::{MockConnection, MockConnectionId};
 pub use expectation::{DEFAULT_PRIORITY, Mock, Times};
 pub use matcher::{
     FnMatcher, Matcher, binary, header, path, query_param, regex, subject, subprotocol, text,

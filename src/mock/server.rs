@@ -2,7 +2,7 @@
 
 use super::builder::{MockError, MockServerBuilder};
 use super::certificate::Certificate;
-use super::connection::{ConnectionId, MockConnection, Mounted, Outgoing, Shared, id_index};
+use super::connection::{MockConnection, MockConnectionId, Mounted, Outgoing, Shared, id_index};
 use super::verification::{VerificationFailed, verify};
 use super::{Handshake, Mock};
 use crate::access::{Access, ClientTls};
@@ -154,7 +154,7 @@ impl MockServer {
     }
 
     /// Sends `frame` to one connection; `false` when it is closed.
-    pub fn push_to(&self, connection: ConnectionId, frame: &Value) -> bool {
+    pub fn push_to(&self, connection: MockConnectionId, frame: &Value) -> bool {
         let state = self.shared.lock();
         state.open.get(&connection).is_some_and(|open| {
             open.send(Outgoing::Frame(Message::text(frame.to_string())))

@@ -3,7 +3,7 @@
 //! matched and the frames that broke the contract, by connection.
 
 use super::connection::State;
-use super::{ClientFrame, ConnectionId, Handshake, Times};
+use super::{ClientFrame, Handshake, MockConnectionId, Times};
 use crate::contract::Violation;
 use std::fmt::{self, Write as _};
 
@@ -46,7 +46,7 @@ impl MockReport {
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct UnmatchedFrames {
-    pub connection: ConnectionId,
+    pub connection: MockConnectionId,
     /// How it was opened.
     pub handshake: Handshake,
     /// The frames, in the order they came.
@@ -58,7 +58,7 @@ pub struct UnmatchedFrames {
 #[derive(Debug, Clone)]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct ContractViolations {
-    pub connection: ConnectionId,
+    pub connection: MockConnectionId,
     /// How it was opened.
     pub handshake: Handshake,
     /// The broken rules, in the order the frames came.
