@@ -1,5 +1,5 @@
 //! The layout's rules, checked on the sources: the top-level modules of
-//! `src/` import each other without a loop, no file is over 600 lines, the
+//! `src/`, and the files of each folder, import each other without a loop, no file is over 600 lines, the
 //! crate root holds at most 30 names, and no doc comment only restates its
 //! item's name.
 
@@ -20,14 +20,16 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Each top-level module of `src/` and the top-level modules its code
-/// names as `crate::<module>` (comments and doc comments left out).
-fn imports() -> BTreeMap<String, BTreeSet<String>> {
+/// The modules of `dir` (its files and folders; not `mod.rs` or `lib.rs`)
+/// and, for each, the others its code names right after one of `prefixes`
+/// (`crate::`; in a folder, `super::` too), comments left out. A group
+/// (`super::{a, b::C}`) names each of its first segments.
+fn imports(dir: &Path, prefixes: &[String]) -> BTreeMap<String, BTreeSet<String>> {
     let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    for entry in std::fs::read_dir("src").unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        if name == "lib" {
+        if name == "lib" || name == "mod" {
             continue;
         }
         let files = if path.is_dir() {
@@ -38,22 +40,51 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         modules.insert(name, files);
     }
     let names: BTreeSet<String> = modules.keys().cloned().collect();
+    let ident = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect()
+    };
     modules
         .into_iter()
         .map(|(module, files)| {
             let mut uses = BTreeSet::new();
             for file in files {
                 let text = std::fs::read_to_string(file).unwrap();
-                for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                    for (at, _) in line.match_indices("crate::") {
-                        let rest = &line[at + "crate::".len()..];
-                        let name: String = rest
-                            .chars()
-                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                            .collect();
-                        if names.contains(&name) && name != module {
-                            uses.insert(name);
+                let code: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                for prefix in prefixes {
+                    for (at, _) in code.match_indices(prefix.as_str()) {
+                        let rest = &code[at + prefix.len()..];
+                        let mut named = vec![ident(rest)];
+                        if let Some(group) = rest.strip_prefix('{') {
+                            let mut depth = 0;
+                            let mut start = 0;
+                            for (i, c) in group.char_indices() {
+                                match c {
+                                    '{' => depth += 1,
+                                    '}' if depth == 0 => {
+                                        named.push(ident(&group[start..i]));
+                                        break;
+                                    }
+                                    '}' => depth -= 1,
+                                    ',' if depth == 0 => {
+                                        named.push(ident(&group[start..i]));
+                                        start = i + 1;
+                                    }
+                                    _ => {}
+                                }
+                            }
                         }
+                        uses.extend(
+                            named
+                                .into_iter()
+                                .filter(|name| names.contains(name) && *name != module),
+                        );
                     }
                 }
             }
@@ -62,11 +93,8 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-#[test]
-fn the_top_level_modules_import_each_other_without_a_loop() {
-    let imports = imports();
-    assert!(imports.contains_key("config") && imports.contains_key("chain"));
-    // From each module, every module it reaches: a loop reaches it again.
+/// Fails on a module that reaches itself through what it imports.
+fn assert_no_loop(imports: &BTreeMap<String, BTreeSet<String>>, within: &str) {
     for start in imports.keys() {
         let mut seen = BTreeSet::new();
         let mut stack = vec![vec![start.clone()]];
@@ -74,13 +102,44 @@ fn the_top_level_modules_import_each_other_without_a_loop() {
             for next in &imports[trail.last().unwrap()] {
                 let mut longer = trail.clone();
                 longer.push(next.clone());
-                assert!(next != start, "an import loop: {}", longer.join(" -> "));
+                assert!(
+                    next != start,
+                    "an import loop in {within}: {}",
+                    longer.join(" -> ")
+                );
                 if seen.insert(next.clone()) {
                     stack.push(longer);
                 }
             }
         }
     }
+}
+
+#[test]
+fn the_top_level_modules_import_each_other_without_a_loop() {
+    let imports = imports(Path::new("src"), &["crate::".to_owned()]);
+    assert!(imports["chain"].contains("config"));
+    assert_no_loop(&imports, "src/");
+}
+
+/// Inside each folder too: `container/`'s files once imported each other
+/// in a circle through shared helpers.
+#[test]
+fn the_files_of_each_folder_import_each_other_without_a_loop() {
+    let mut folders = 0;
+    for entry in std::fs::read_dir("src").unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        folders += 1;
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let imports = imports(&dir, &["super::".to_owned(), format!("crate::{name}::")]);
+        assert_no_loop(&imports, &dir.display().to_string());
+    }
+    assert!(folders > 10, "{folders} folders");
+    let container = imports(Path::new("src/container"), &["super::".to_owned()]);
+    assert!(container["start"].contains("definition") && container["compose"].contains("labels"));
 }
 
 #[test]

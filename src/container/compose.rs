@@ -10,9 +10,10 @@
 //! definition's hash: processes of one run share it, a changed definition
 //! gets its own.
 
-use super::connect::Engine;
-use super::image::Image;
-use super::start::{Definition, Started};
+use super::build::{hex, last_lines};
+use super::connect::{Engine, published_port};
+use super::definition::{Definition, Image, Started};
+use super::labels::{PROJECT_LABEL, labelled};
 use crate::config::ServiceDefinition;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,6 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::time::Instant;
 
-/// The label compose puts on a project's containers and networks.
-pub(super) const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label compose puts on a service's containers.
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// How long `compose version` or `compose config` may take.
@@ -132,7 +131,7 @@ pub(super) async fn describe(file: &Path, service: &str) -> Result<Image, Compos
         })?;
     Ok(Image {
         name: format!("compose service {service}"),
-        id: super::reference_image::hex(&Sha256::digest(&contents)[..8]),
+        id: hex(&Sha256::digest(&contents)[..8]),
         shown: format!("compose service {service} of {}", file.display()),
     })
 }
@@ -216,7 +215,7 @@ impl ComposeCommand {
         Err(ComposeError::Failed {
             command: shown,
             status: output.status,
-            output: super::reference_image::last_lines(&all),
+            output: last_lines(&all),
         })
     }
 }
@@ -307,7 +306,7 @@ async fn locate(
     service: &str,
     port: &str,
 ) -> Result<(String, u16), ComposeError> {
-    let containers = super::start::labelled(docker, &format!("{PROJECT_LABEL}={project}"), false)
+    let containers = labelled(docker, &format!("{PROJECT_LABEL}={project}"), false)
         .await
         .map_err(ComposeError::Engine)?;
     let service_of =
@@ -336,7 +335,7 @@ async fn locate(
     else {
         return Err(not_running(&containers));
     };
-    if let Some(published) = super::start::published_port(docker, &id, port)
+    if let Some(published) = published_port(docker, &id, port)
         .await
         .map_err(ComposeError::Engine)?
     {

@@ -106,3 +106,20 @@ pub(super) fn published_host(endpoint: &str) -> String {
         .and_then(|url| url.host_str().map(str::to_owned))
         .unwrap_or_else(|| "127.0.0.1".to_owned())
 }
+
+/// The host port the engine published `port` (`8765/tcp`) of container
+/// `id` on, if any.
+pub(super) async fn published_port(
+    docker: &Docker,
+    id: &str,
+    port: &str,
+) -> Result<Option<u16>, bollard::errors::Error> {
+    let inspected = docker.inspect_container(id, None).await?;
+    Ok(inspected
+        .network_settings
+        .and_then(|settings| settings.ports)
+        .and_then(|mut ports| ports.remove(port).flatten())
+        .into_iter()
+        .flatten()
+        .find_map(|binding| binding.host_port?.parse().ok()))
+}

@@ -1,25 +1,16 @@
 //! The image a service definition names: present in the engine, or built.
 
-use super::reference_image::{self, collect_files, hex};
+use super::build::{BuildFailure, build_image, collect_files, hex};
+use super::definition::Image;
+use super::reference_image;
 use crate::config::ServiceSource;
 use bollard::Docker;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The repository of images built from a user's Dockerfile; the tag is the
 /// hash of the Dockerfile and its context.
 const BUILT_NAME: &str = "ws-harness-service";
-
-/// An image ready to run.
-pub(super) struct Image {
-    /// `name:tag`.
-    pub(super) name: String,
-    /// The engine's id for it (a rebuilt tag gets a new one).
-    pub(super) id: String,
-    /// What the report says ran.
-    pub(super) shown: String,
-}
 
 /// Why the definition's image could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -198,64 +189,4 @@ fn hash_build_inputs(
         hasher.update(&contents);
     }
     Ok((hex(&hasher.finalize()[..6]), files))
-}
-
-/// Why an image build failed.
-pub(super) enum BuildFailure {
-    /// A file of the context cannot be read.
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The engine's build failed.
-    Docker(bollard::errors::Error),
-}
-
-/// The context's Dockerfile, under a name no context file has.
-const CONTEXT_DOCKERFILE: &str = ".ws-harness.Dockerfile";
-
-/// Builds image `name` from `dockerfile` and `files` (each a file and its
-/// path in the context) with the engine's builder.
-pub(super) async fn build_image(
-    docker: &Docker,
-    name: &str,
-    dockerfile: Vec<u8>,
-    files: Vec<(PathBuf, String)>,
-) -> Result<(), BuildFailure> {
-    let context = tokio::task::spawn_blocking(move || {
-        let mut tar = tar::Builder::new(Vec::new());
-        // The classic builder rejects GNU sparse entries (a fresh release
-        // binary can be sparse on disk).
-        tar.sparse(false);
-        let mut header = tar::Header::new_gnu();
-        header.set_size(dockerfile.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        let read = |path: &Path| {
-            let path = path.to_owned();
-            move |source| BuildFailure::Read { path, source }
-        };
-        tar.append_data(&mut header, CONTEXT_DOCKERFILE, dockerfile.as_slice())
-            .map_err(read(Path::new(CONTEXT_DOCKERFILE)))?;
-        for (path, relative) in &files {
-            tar.append_path_with_name(path, relative)
-                .map_err(read(path))?;
-        }
-        tar.into_inner().map_err(|source| BuildFailure::Read {
-            path: PathBuf::from(CONTEXT_DOCKERFILE),
-            source,
-        })
-    })
-    .await
-    .expect("packing the context does not panic")?;
-    let options = bollard::query_parameters::BuildImageOptionsBuilder::default()
-        .t(name)
-        .dockerfile(CONTEXT_DOCKERFILE)
-        .rm(true)
-        .build();
-    let mut progress = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    while let Some(step) = progress.next().await {
-        step.map_err(BuildFailure::Docker)?;
-    }
-    Ok(())
 }

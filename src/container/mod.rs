@@ -6,12 +6,18 @@
 //! found is the one every call uses.
 
 #[cfg(feature = "container")]
+mod build;
+#[cfg(feature = "container")]
 mod compose;
 #[cfg(feature = "container")]
 mod connect;
+#[cfg(feature = "container")]
+mod definition;
 pub mod engine;
 #[cfg(feature = "container")]
 mod image;
+#[cfg(feature = "container")]
+mod labels;
 #[cfg(feature = "container")]
 mod reaper;
 #[cfg(feature = "container")]
@@ -26,9 +32,9 @@ pub use connect::{NoEngine, ProbeOutcome, Tried};
 #[cfg(feature = "container")]
 pub use image::ServiceImageError;
 #[cfg(feature = "container")]
-pub use reference_image::ImageError;
+pub use labels::CONTAINER_LABEL;
 #[cfg(feature = "container")]
-pub use start::CONTAINER_LABEL;
+pub use reference_image::ImageError;
 #[cfg(feature = "container")]
 pub(crate) use start::container;
 

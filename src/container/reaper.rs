@@ -22,12 +22,10 @@
 //!
 //! Where the host's name cannot be read, nothing is swept.
 
+use super::labels::{OWNER_LABEL, PROJECT_LABEL, labelled};
 use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
-
-/// The label naming a container's owner.
-pub(super) const OWNER_LABEL: &str = "dev.ws-harness.owner";
 
 /// How far two readings of one process's start may differ, in seconds.
 const START_TOLERANCE_SECS: u64 = 2;
@@ -53,7 +51,7 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
     // One sweep at a time on this machine: two at once would race to
     // remove the same containers and networks.
     let _lock = crate::artifacts::lock("sweep").await;
-    let containers = match super::start::labelled(docker, OWNER_LABEL, true).await {
+    let containers = match labelled(docker, OWNER_LABEL, true).await {
         Ok(containers) => containers,
         Err(error) => {
             tracing::warn!(%error, "cannot list containers to sweep");
@@ -72,7 +70,7 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
         if !is_gone(owner, &host) {
             continue;
         }
-        if let Some(project) = labels.get(super::compose::PROJECT_LABEL) {
+        if let Some(project) = labels.get(PROJECT_LABEL) {
             if projects_swept.insert(project.clone()) {
                 removed.extend(remove_project(docker, project).await);
             }
@@ -109,12 +107,9 @@ async fn remove(docker: &Docker, id: &str) -> bool {
 /// Removes every container and network of compose project `project`;
 /// returns the containers removed.
 async fn remove_project(docker: &Docker, project: &str) -> Vec<String> {
-    let label = format!("{}={project}", super::compose::PROJECT_LABEL);
+    let label = format!("{}={project}", PROJECT_LABEL);
     let mut removed = Vec::new();
-    for container in super::start::labelled(docker, &label, true)
-        .await
-        .unwrap_or_default()
-    {
+    for container in labelled(docker, &label, true).await.unwrap_or_default() {
         if let Some(id) = container.id
             && remove(docker, &id).await
         {

@@ -12,7 +12,7 @@
 //! The tag is the crate version and a hash of those sources, so an edit to
 //! the server gets a new image and nothing else does.
 
-use super::image::BuildFailure;
+use super::build::{BuildFailure, build_image, collect_files, hex, last_lines};
 use bollard::Docker;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -26,8 +26,6 @@ const SOURCES: &str = env!("CARGO_MANIFEST_DIR");
 const DOCKERFILE: &str = include_str!("../../docker/Dockerfile");
 /// The binary's name in the image.
 const BINARY: &str = "reference-server";
-/// How many lines of cargo's output a failure quotes.
-const QUOTED_LINES: usize = 15;
 /// The image whose toolchain compiles the server where the host cannot.
 const BUILDER_IMAGE: &str = "rust:1";
 /// The steps of the first stage of the build inside the engine, after its
@@ -207,7 +205,7 @@ async fn build_as(
             (in_engine_dockerfile(), in_engine_context(generated)?)
         }
     };
-    super::image::build_image(docker, image, dockerfile.into(), files)
+    build_image(docker, image, dockerfile.into(), files)
         .await
         .map_err(|failure| match failure {
             BuildFailure::Read { path, source } => ImageError::Write { path, source },
@@ -408,12 +406,6 @@ fn in_engine_context(generated: Vec<PathBuf>) -> Result<Vec<(PathBuf, String)>, 
     Ok(files)
 }
 
-pub(super) fn last_lines(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(QUOTED_LINES)..].join("\n")
-}
-
 /// The files of the sources the image is made from: `Cargo.toml`,
 /// `Cargo.lock`, `docker/Dockerfile`, and everything under `src/` and
 /// `docs/` (the crate includes the reference schemas from there), sorted.
@@ -450,27 +442,6 @@ fn hash_sources(root: &Path) -> Result<String, ImageError> {
         hasher.update(&contents);
     }
     Ok(hex(&hasher.finalize()[..6]))
-}
-
-/// Every file under `dir`, recursively; an error names what could not be read.
-pub(super) fn collect_files(
-    dir: &Path,
-    files: &mut Vec<PathBuf>,
-) -> Result<(), (PathBuf, std::io::Error)> {
-    let unreadable = |source| (dir.to_owned(), source);
-    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
-        let path = entry.map_err(unreadable)?.path();
-        if path.is_dir() {
-            collect_files(&path, files)?;
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Starting the service's container, or finding it running, and waiting
 //! until it is ready.
 
+use super::connect::published_port;
+use super::definition::{Definition, Started};
+use super::labels::{DEFINITION_LABEL, labelled};
 use super::reference_image::{self, ImageError};
 use super::{ContainerError, ContainerRef, compose, connect, image, reaper};
-use crate::access::{Access, ConfiguredAccess, Credentials};
+use crate::access::{Access, ConfiguredAccess};
 use crate::artifacts::SaveError;
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerConfig};
 use crate::config::{DockerEnvironment, RealWebSocketTestConfig, ServiceDefinition, ServiceSource};
@@ -12,7 +15,6 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use futures_util::StreamExt;
 use once_cell::sync::Lazy;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,12 +22,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
 
-/// The label every container of the project carries: `reference-server`
-/// or `service`.
-pub const CONTAINER_LABEL: &str = "dev.ws-harness.backend";
-/// The label with the hash of the whole service definition: reuse matches
-/// it, so a changed definition never attaches to a stale container.
-const DEFINITION_LABEL: &str = "dev.ws-harness.definition";
 /// How long reading a container's logs may take.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,18 +47,6 @@ pub(crate) struct Running {
     pub(crate) url: Url,
     pub(crate) container: ContainerRef,
     pub(crate) access: Access,
-}
-
-/// A container of this process's run: started here, or found running.
-pub(super) struct Started {
-    pub(super) id: String,
-    pub(super) reused: bool,
-    /// The host and port its service is published on.
-    pub(super) host: String,
-    pub(super) port: u16,
-    /// When its start began (after any image build): readiness counts
-    /// service.startup_timeout from here.
-    pub(super) since: Instant,
 }
 
 /// The containers of this process, one per service definition.
@@ -222,99 +206,6 @@ pub(super) async fn reference_image(
     reference_image::ensure(&engine.docker).await
 }
 
-/// Everything that shapes a container: the service definition, its image
-/// (by id, so a rebuilt tag is a new definition), its environment and,
-/// for a user's service, the run that owns it.
-pub(super) struct Definition {
-    pub(super) image: image::Image,
-    pub(super) env: Vec<(String, String)>,
-    /// The run that owns its containers; `None` for the reference server,
-    /// which exits when idle and any run may reuse.
-    owner: Option<String>,
-    /// Hash of the whole: reuse matches it.
-    pub(super) hash: String,
-}
-
-impl Definition {
-    /// `credentials`: the team's service's, for `${token}`.
-    fn new(
-        config: &RealWebSocketTestConfig,
-        image: image::Image,
-        credentials: Option<&Credentials>,
-    ) -> Self {
-        let service = &config.service;
-        let token = match credentials {
-            Some(Credentials::Token { token, .. }) => token.as_str(),
-            _ => "",
-        };
-        let mut env: Vec<(String, String)> = service
-            .env
-            .iter()
-            .map(|(name, value)| {
-                let value = value
-                    .replace("${jwt_secret}", &config.jwt_secret)
-                    .replace("${token}", token);
-                (name.clone(), value)
-            })
-            .collect();
-        let owner = if service.source == ServiceSource::Reference {
-            let idle = humantime::format_duration(config.container_idle_exit)
-                .to_string()
-                .replace(' ', "");
-            // Test mode: the published test secret, as in-process, unless
-            // the service's env names another (WS_JWT_SECRET).
-            env.extend([
-                (crate::server::TEST_MODE_VAR.to_owned(), "true".to_owned()),
-                (crate::server::IDLE_EXIT_VAR.to_owned(), idle),
-            ]);
-            None
-        } else {
-            // A user's service is swept once its owner is gone: each run
-            // gets its own.
-            Some(reaper::owner())
-        };
-        let whole = format!(
-            "{service:?}\n{} {}\n{env:?}\n{owner:?}",
-            image.name, image.id
-        );
-        let hash = reference_image::hex(&Sha256::digest(whole)[..8]);
-        Self {
-            image,
-            env,
-            owner,
-            hash,
-        }
-    }
-
-    /// How clients of the reference server authenticate: with the test
-    /// secret, unless its env names another.
-    fn reference_credentials(&self) -> Credentials {
-        self.env
-            .iter()
-            .rev()
-            .find(|(name, _)| name == crate::server::SECRET_VAR)
-            .map_or(Credentials::TestSecret, |(_, secret)| {
-                Credentials::secret(secret)
-            })
-    }
-
-    /// The labels its containers carry.
-    pub(super) fn labels(&self) -> HashMap<String, String> {
-        let kind = match self.owner {
-            None => "reference-server",
-            Some(_) => "service",
-        };
-        let mut labels = HashMap::from([
-            (CONTAINER_LABEL.to_owned(), kind.to_owned()),
-            (DEFINITION_LABEL.to_owned(), self.hash.clone()),
-        ]);
-        if let Some(owner) = &self.owner {
-            labels.insert(reaper::OWNER_LABEL.to_owned(), owner.clone());
-        }
-        labels
-    }
-}
-
 /// Starts the definition's container, or attaches to the one already
 /// running (another process of this run, or for the reference server an
 /// earlier run).
@@ -388,23 +279,6 @@ async fn run(
     })
 }
 
-/// The host port the engine published `port` (`8765/tcp`) of container
-/// `id` on, if any.
-pub(super) async fn published_port(
-    docker: &Docker,
-    id: &str,
-    port: &str,
-) -> Result<Option<u16>, bollard::errors::Error> {
-    let inspected = docker.inspect_container(id, None).await?;
-    Ok(inspected
-        .network_settings
-        .and_then(|settings| settings.ports)
-        .and_then(|mut ports| ports.remove(port).flatten())
-        .into_iter()
-        .flatten()
-        .find_map(|binding| binding.host_port?.parse().ok()))
-}
-
 /// The ids of the running containers of `definition`.
 async fn existing(docker: &Docker, definition: &str) -> Vec<String> {
     labelled(docker, &format!("{DEFINITION_LABEL}={definition}"), false)
@@ -413,21 +287,6 @@ async fn existing(docker: &Docker, definition: &str) -> Vec<String> {
         .into_iter()
         .filter_map(|c| c.id)
         .collect()
-}
-
-/// The containers with `label` (`key` or `key=value`); stopped ones too
-/// when `all`.
-pub(super) async fn labelled(
-    docker: &Docker,
-    label: &str,
-    all: bool,
-) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
-    let filters = HashMap::from([("label", vec![label])]);
-    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-        .all(all)
-        .filters(&filters)
-        .build();
-    docker.list_containers(Some(options)).await
 }
 
 /// Writes the logs of `container_id` next to the transcripts and returns the
