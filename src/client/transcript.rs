@@ -411,6 +411,21 @@ mod tests {
     }
 
     #[test]
+    fn pushes_trim_in_batches_and_a_full_budget_is_within_it() {
+        // Frames of 2 bytes under a window of 3 frames and 10 bytes: up to
+        // twice the window is held between trims, and 10 bytes is at the
+        // budget, not past it.
+        let mut t = window(3, 10);
+        for n in 0..5 {
+            t.push(format!("{n:02}"), Value::Null, 1);
+        }
+        assert_eq!(t.frames().len(), 5);
+        t.push("05".to_owned(), Value::Null, 1);
+        assert_eq!(t.frames().len(), 3);
+        assert_eq!(t.frames()[0].text, "03");
+    }
+
+    #[test]
     fn the_byte_budget_keeps_at_least_the_newest_frame() {
         let mut t = window(100, 10);
         t.push("x".repeat(8), Value::Null, 1);
