@@ -129,3 +129,30 @@ fn the_layout_names_every_source_file_and_only_those() {
         "docs/layout.md: not named {missing:?}; named but absent {stale:?}"
     );
 }
+
+/// The README's settings example is a config file that builds.
+#[test]
+fn the_settings_example_builds() {
+    let example = README
+        .split("### Settings")
+        .nth(1)
+        .and_then(|section| section.split("```toml\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block in the Settings section");
+    let path = std::env::temp_dir().join(format!(
+        "ws-harness-readme-settings-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, example).unwrap();
+    let env = std::collections::HashMap::from([(
+        "WS_HARNESS_CONFIG".to_owned(),
+        path.to_str().unwrap().to_owned(),
+    )]);
+    let config = ws_harness::RealWebSocketTestConfig::builder()
+        .environment(env)
+        .build();
+    std::fs::remove_file(&path).unwrap();
+    let config = config.unwrap();
+    assert_eq!(config.event_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(config.service.port, 8080);
+}
