@@ -426,6 +426,23 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_budget_forgets_only_what_does_not_fit() {
+        // Three frames of 5 bytes under a budget of 10: the oldest goes,
+        // the two newest fill the budget exactly and stay.
+        let mut t = window(100, 10);
+        for text in ["aaaaa", "bbbbb", "ccccc"] {
+            t.push(text.to_owned(), Value::Null, 1);
+        }
+        let kept: Vec<&str> = t.frames().iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(kept, ["bbbbb", "ccccc"]);
+        assert_eq!(t.forgotten(), 1);
+        // The budget counts what is kept: one more frame forgets one more.
+        t.push("ddddd".to_owned(), Value::Null, 1);
+        assert_eq!(t.frames().len(), 2);
+        assert_eq!(t.forgotten(), 2);
+    }
+
+    #[test]
     fn the_byte_budget_keeps_at_least_the_newest_frame() {
         let mut t = window(100, 10);
         t.push("x".repeat(8), Value::Null, 1);
