@@ -329,6 +329,12 @@ impl Transcript {
             })
             .collect();
         let path = dir.join(format!("{safe}-{stamp}.jsonl"));
+        write_file(path, self.jsonl(JSONL_MAX_BYTES).into_bytes()).await
+    }
+
+    /// The transcript as JSONL, one frame a line, in at most `max_bytes`
+    /// of frame lines: a line after them counts the frames left out.
+    fn jsonl(&self, max_bytes: usize) -> String {
         let mut out = String::new();
         if self.forgotten > 0 {
             out.push_str(&json!({"forgotten_before": self.forgotten}).to_string());
@@ -347,9 +353,8 @@ impl Transcript {
                 line["text"] = Value::String(frame.text.clone());
             }
             let line = line.to_string();
-            if out.len() + line.len() + 1 > JSONL_MAX_BYTES {
-                let rest =
-                    json!({"not_written": self.frames.len() - i, "max_bytes": JSONL_MAX_BYTES});
+            if out.len() + line.len() + 1 > max_bytes {
+                let rest = json!({"not_written": self.frames.len() - i, "max_bytes": max_bytes});
                 out.push_str(&rest.to_string());
                 out.push('\n');
                 break;
@@ -357,7 +362,7 @@ impl Transcript {
             out.push_str(&line);
             out.push('\n');
         }
-        write_file(path, out.into_bytes()).await
+        out
     }
 }
 
@@ -538,6 +543,43 @@ mod tests {
             short.push(format!("{n}"), json!({"n": n}), 1);
         }
         assert!(!short.render().contains("not shown"));
+    }
+
+    #[test]
+    fn the_not_shown_line_sits_once_between_the_head_and_the_tail() {
+        let mut t = window(1000, usize::MAX);
+        for n in 0..100 {
+            t.push(format!("frame-{n}"), json!({"n": n}), 1);
+        }
+        let shown = t.render();
+        let lines: Vec<&str> = shown.lines().collect();
+        let at = |text: &str| lines.iter().position(|l| l.ends_with(text)).unwrap();
+        assert_eq!(shown.matches("not shown").count(), 1, "{shown}");
+        let gap = lines.iter().position(|l| l.contains("not shown")).unwrap();
+        assert_eq!(at(" frame-19") + 1, gap, "{shown}");
+        assert_eq!(gap + 1, at(" frame-60"), "{shown}");
+    }
+
+    #[test]
+    fn the_jsonl_cap_takes_the_lines_that_fit_exactly() {
+        let mut t = window(1000, usize::MAX);
+        for n in 0..3 {
+            t.push(format!("frame-{n}"), json!({"n": n}), 1);
+        }
+        let whole = t.jsonl(usize::MAX);
+        let lines: Vec<&str> = whole.lines().collect();
+        assert_eq!(lines.len(), 3);
+        // Two lines and their newlines fit a cap of exactly their size.
+        let two = lines[0].len() + lines[1].len() + 2;
+        let capped = t.jsonl(two);
+        let capped: Vec<&str> = capped.lines().collect();
+        assert_eq!(capped[..2], lines[..2]);
+        let rest: Value = serde_json::from_str(capped[2]).unwrap();
+        assert_eq!(rest, json!({"not_written": 1, "max_bytes": two}));
+        // One byte less, and the second no longer fits.
+        let one = t.jsonl(two - 1);
+        assert_eq!(one.lines().count(), 2);
+        assert!(one.lines().nth(1).unwrap().contains("\"not_written\":2"));
     }
 
     #[tokio::test]
