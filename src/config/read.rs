@@ -311,68 +311,6 @@ pub(super) fn owner(raw: &Raw, source: &ConfigSource) -> Result<OwnerRule, Probl
     })
 }
 
-// The checks, on the typed value whichever source set it.
-
-pub(super) fn non_empty<T: AsRef<std::ffi::OsStr>>(value: T) -> Result<T, Problem> {
-    if value.as_ref().is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
-pub(super) fn not_blank(value: String) -> Result<String, Problem> {
-    if value.trim().is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
-pub(super) fn positive(value: Duration) -> Result<Duration, Problem> {
-    if value.is_zero() {
-        Err("must be more than zero".to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
-pub(super) fn at_least_one(value: usize) -> Result<usize, Problem> {
-    if value == 0 {
-        Err("expected a whole number of at least 1".to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
-pub(super) fn some_bytes(value: usize) -> Result<usize, Problem> {
-    if value == 0 {
-        Err("must be more than zero".to_owned())
-    } else {
-        Ok(value)
-    }
-}
-
-pub(super) fn websocket_url(value: Url) -> Result<Url, Problem> {
-    if matches!(value.scheme(), "ws" | "wss") {
-        Ok(value)
-    } else {
-        Err("the scheme must be ws or wss".to_owned())
-    }
-}
-
-/// `backend` and `require` name a tier of the chain; the mock is none.
-pub(super) fn chain_tier(tier: BackendKind) -> Result<BackendKind, Problem> {
-    if BackendKind::CHAIN.contains(&tier) {
-        Ok(tier)
-    } else {
-        Err(UnknownTier {
-            given: tier.to_string(),
-        }
-        .to_string())
-    }
-}
-
 /// One of a few words, each naming a value.
 pub(super) fn one_of<T: Copy>(
     choices: &'static [(&'static str, T)],
@@ -390,11 +328,104 @@ pub(super) fn one_of<T: Copy>(
     }
 }
 
-pub(super) fn some_events(events: Vec<EventType>) -> Result<Vec<EventType>, Problem> {
-    if events.is_empty() {
-        Err("name at least one event type".to_owned())
+// The checks, on the typed value whichever source set it.
+
+/// `value`, if it `holds`; else `problem`.
+fn check<T>(value: T, holds: impl FnOnce(&T) -> bool, problem: &str) -> Result<T, Problem> {
+    if holds(&value) {
+        Ok(value)
     } else {
-        Ok(events)
+        Err(problem.to_owned())
+    }
+}
+
+pub(super) fn non_empty<T: AsRef<std::ffi::OsStr>>(value: T) -> Result<T, Problem> {
+    check(value, |v| !v.as_ref().is_empty(), "must not be empty")
+}
+
+pub(super) fn not_blank(value: String) -> Result<String, Problem> {
+    check(value, |v| !v.trim().is_empty(), "must not be empty")
+}
+
+pub(super) fn positive(value: Duration) -> Result<Duration, Problem> {
+    check(value, |v| !v.is_zero(), "must be more than zero")
+}
+
+pub(super) fn at_least_one(value: usize) -> Result<usize, Problem> {
+    check(value, |v| *v > 0, "expected a whole number of at least 1")
+}
+
+pub(super) fn some_bytes(value: usize) -> Result<usize, Problem> {
+    check(value, |v| *v > 0, "must be more than zero")
+}
+
+pub(super) fn nonzero_port(port: u16) -> Result<u16, Problem> {
+    check(port, |p| *p > 0, "expected a port, 1 to 65535")
+}
+
+pub(super) fn websocket_url(value: Url) -> Result<Url, Problem> {
+    check(
+        value,
+        |url| matches!(url.scheme(), "ws" | "wss"),
+        "the scheme must be ws or wss",
+    )
+}
+
+/// A URL path: it starts with `/`.
+pub(super) fn absolute_path(path: String) -> Result<String, Problem> {
+    check(path, |p| p.starts_with('/'), "must start with /")
+}
+
+pub(super) fn some_events(events: Vec<EventType>) -> Result<Vec<EventType>, Problem> {
+    check(events, |e| !e.is_empty(), "name at least one event type")
+}
+
+/// `name:tag`: the image is used as present, so it names its tag.
+pub(super) fn image_reference(image: String) -> Result<String, Problem> {
+    let tagged = |image: &String| match image.rsplit_once(':') {
+        Some((name, tag)) => !name.is_empty() && !tag.is_empty() && !tag.contains('/'),
+        None => false,
+    };
+    check(
+        image,
+        tagged,
+        "expected name:tag (the image is used as present, never pulled)",
+    )
+}
+
+pub(super) fn variable_names(
+    env: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Problem> {
+    check(
+        env,
+        |env| env.keys().all(|k| !k.is_empty() && !k.contains('=')),
+        "a variable name is empty or has a =",
+    )
+}
+
+pub(super) fn contract_file(source: ContractSource) -> Result<ContractSource, Problem> {
+    match source {
+        ContractSource::File(path) => non_empty(path).map(ContractSource::File),
+        source => Ok(source),
+    }
+}
+
+pub(super) fn owner_value(owner: OwnerRule) -> Result<OwnerRule, Problem> {
+    match owner {
+        OwnerRule::Value(value) => non_empty(value).map(OwnerRule::Value),
+        owner => Ok(owner),
+    }
+}
+
+/// `backend` and `require` name a tier of the chain; the mock is none.
+pub(super) fn chain_tier(tier: BackendKind) -> Result<BackendKind, Problem> {
+    if BackendKind::CHAIN.contains(&tier) {
+        Ok(tier)
+    } else {
+        Err(UnknownTier {
+            given: tier.to_string(),
+        }
+        .to_string())
     }
 }
 
@@ -411,53 +442,4 @@ pub(super) fn staging_readiness(ready: Readiness) -> Result<Readiness, Problem> 
 
 pub(super) fn readiness(ready: Readiness) -> Result<Readiness, Problem> {
     ready.checked().map_err(|e| e.to_string())
-}
-
-/// `name:tag`: the image is used as present, so it names its tag.
-pub(super) fn image_reference(image: String) -> Result<String, Problem> {
-    match image.rsplit_once(':') {
-        Some((name, tag)) if !name.is_empty() && !tag.is_empty() && !tag.contains('/') => Ok(image),
-        _ => Err("expected name:tag (the image is used as present, never pulled)".to_owned()),
-    }
-}
-
-pub(super) fn nonzero_port(port: u16) -> Result<u16, Problem> {
-    if port == 0 {
-        Err("expected a port, 1 to 65535".to_owned())
-    } else {
-        Ok(port)
-    }
-}
-
-/// A URL path: it starts with `/`.
-pub(super) fn absolute_path(path: String) -> Result<String, Problem> {
-    if path.starts_with('/') {
-        Ok(path)
-    } else {
-        Err("must start with /".to_owned())
-    }
-}
-
-pub(super) fn variable_names(
-    env: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, Problem> {
-    if env.keys().any(|k| k.is_empty() || k.contains('=')) {
-        Err("a variable name is empty or has a =".to_owned())
-    } else {
-        Ok(env)
-    }
-}
-
-pub(super) fn contract_file(source: ContractSource) -> Result<ContractSource, Problem> {
-    match source {
-        ContractSource::File(path) => non_empty(path).map(ContractSource::File),
-        source => Ok(source),
-    }
-}
-
-pub(super) fn owner_value(owner: OwnerRule) -> Result<OwnerRule, Problem> {
-    match owner {
-        OwnerRule::Value(value) => non_empty(value).map(OwnerRule::Value),
-        owner => Ok(owner),
-    }
 }
