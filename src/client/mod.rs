@@ -2,6 +2,7 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
+mod event_ids;
 mod expect;
 mod factory;
 mod failure;

@@ -1,6 +1,7 @@
 //! What one test client received, with timings: searched by expectations,
 //! shown in every failure, written as JSONL when an expectation fails.
 
+use super::event_ids::EventIds;
 use crate::artifacts::{SaveError, write_file};
 use crate::config::TranscriptWindow;
 use serde_json::{Value, json};
@@ -45,66 +46,6 @@ pub struct Transcript {
     /// from here, so a long-lived client does not rescan its history.
     first_unmatched: usize,
     events: EventIds,
-}
-
-/// The `event_id`s received, as runs of consecutive ids, and the ones
-/// received twice: what the lost-or-duplicate check needs, kept however
-/// many frames the window forgets.
-#[derive(Debug, Clone, Default)]
-struct EventIds {
-    /// First id of each run → its last id.
-    runs: std::collections::BTreeMap<u64, u64>,
-    duplicates: Vec<u64>,
-    max: u64,
-}
-
-/// Most ids a lost-or-duplicate failure lists of each.
-const LISTED_IDS: usize = 100;
-
-impl EventIds {
-    fn insert(&mut self, id: u64) {
-        self.max = self.max.max(id);
-        // The run that starts at or before `id`.
-        if let Some((&start, &end)) = self.runs.range(..=id).next_back() {
-            if id <= end {
-                if self.duplicates.len() < LISTED_IDS * 10 {
-                    self.duplicates.push(id);
-                }
-                return;
-            }
-            if id == end + 1 {
-                let end = self.join_next(id);
-                self.runs.insert(start, end);
-                return;
-            }
-        }
-        let end = self.join_next(id);
-        self.runs.insert(id, end);
-    }
-
-    /// The end of the run that `id` starts or that starts right after it.
-    fn join_next(&mut self, id: u64) -> u64 {
-        match self.runs.remove(&(id + 1)) {
-            Some(end) => end,
-            None => id,
-        }
-    }
-
-    /// The ids missing between the first and the last received, at most
-    /// [`LISTED_IDS`] of them, and how many there are in all.
-    fn lost(&self) -> (Vec<u64>, u64) {
-        let mut listed = Vec::new();
-        let mut count = 0;
-        let mut previous_end: Option<u64> = None;
-        for (&start, &end) in &self.runs {
-            if let Some(previous) = previous_end {
-                count += start - previous - 1;
-                listed.extend((previous + 1..start).take(LISTED_IDS - listed.len()));
-            }
-            previous_end = Some(end);
-        }
-        (listed, count)
-    }
 }
 
 /// Longest frame text shown inline in a failure message.
@@ -223,14 +164,14 @@ impl Transcript {
 
     /// The highest `event_id` received (0 before any).
     pub(crate) fn last_event_id(&self) -> u64 {
-        self.events.max
+        self.events.last()
     }
 
     /// The `event_id`s lost between the first and the last received (at
     /// most 100 listed, and how many in all), and those received twice (at
     /// most 1,000).
     pub(crate) fn lost_and_duplicated_event_ids(&self) -> ((Vec<u64>, u64), &[u64]) {
-        (self.events.lost(), &self.events.duplicates)
+        (self.events.lost(), self.events.duplicates())
     }
 
     /// The frames from the first unmatched one on, with their positions.
@@ -495,24 +436,6 @@ mod tests {
         }
         assert_eq!(t.frames().len(), 2);
         assert_eq!(t.frames()[0].text, "0008");
-    }
-
-    #[test]
-    fn ids_in_order_or_filling_a_gap_make_one_run_and_duplicates_are_capped() {
-        let mut ids = EventIds::default();
-        for id in 1..=50 {
-            ids.insert(id);
-        }
-        ids.insert(52);
-        assert_eq!(ids.runs.len(), 2);
-        // 51 joins the run before it and the one after it.
-        ids.insert(51);
-        assert_eq!(ids.runs.into_iter().collect::<Vec<_>>(), [(1, 52)]);
-        let mut twice = EventIds::default();
-        for _ in 0..=LISTED_IDS * 10 + 5 {
-            twice.insert(7);
-        }
-        assert_eq!(twice.duplicates.len(), LISTED_IDS * 10);
     }
 
     #[tokio::test]
