@@ -94,7 +94,7 @@ pub enum ConfigError {
         /// The key it needs.
         missing: &'static str,
         /// A good setting of the missing key.
-        example: &'static str,
+        example: String,
     },
     /// The config file is not TOML.
     #[error("the config file {path} is not valid TOML: {reason}")]

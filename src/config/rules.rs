@@ -1,5 +1,6 @@
 //! The rules across keys, checked once every source is read.
 
+use super::settings::Setting;
 use super::{ConfigError, REFERENCE_PORT, Readiness, RealWebSocketTestConfig, ServiceSource};
 use std::path::{Path, PathBuf};
 
@@ -22,18 +23,15 @@ impl RealWebSocketTestConfig {
         }
     }
 
-    /// The error for `key`, set, without `missing`.
-    fn needs(
-        &self,
-        key: &'static str,
-        missing: &'static str,
-        example: &'static str,
-    ) -> ConfigError {
+    /// The error for `key`, set, without `missing`: its example is the
+    /// declared one of `missing`, then `note`.
+    fn needs(&self, key: &'static str, missing: &'static str, note: &str) -> ConfigError {
+        let setting = Setting::named(missing).expect("the rules name declared keys");
         ConfigError::NeedsKey {
             key,
             origin: self.source_of(key),
             missing,
-            example,
+            example: format!("{}{note}", setting.in_file()),
         }
     }
 
@@ -42,16 +40,8 @@ impl RealWebSocketTestConfig {
         self.exclusive(&["token", "token_file", "token_command"])?;
         self.exclusive(&["tls_insecure_skip_verify", "tls_ca_file"])?;
         match (&self.tls.client_cert, &self.tls.client_key) {
-            (Some(_), None) => Err(self.needs(
-                "tls_client_cert",
-                "tls_client_key",
-                "tls_client_key = \"certs/client.key\"",
-            )),
-            (None, Some(_)) => Err(self.needs(
-                "tls_client_key",
-                "tls_client_cert",
-                "tls_client_cert = \"certs/client.pem\"",
-            )),
+            (Some(_), None) => Err(self.needs("tls_client_cert", "tls_client_key", "")),
+            (None, Some(_)) => Err(self.needs("tls_client_key", "tls_client_cert", "")),
             _ => Ok(()),
         }
     }
@@ -64,7 +54,6 @@ impl RealWebSocketTestConfig {
             "service.compose_file",
         ])?;
         let keys = &self.service_keys;
-        let incomplete = |key, missing, example| self.needs(key, missing, example);
         let source = match (
             keys.image.clone(),
             keys.dockerfile.clone(),
@@ -85,29 +74,17 @@ impl RealWebSocketTestConfig {
             }
             (_, _, Some(file)) => {
                 let Some(service) = keys.compose_service.clone() else {
-                    return Err(incomplete(
-                        "service.compose_file",
-                        "service.compose_service",
-                        "service.compose_service = \"api\"",
-                    ));
+                    return Err(self.needs("service.compose_file", "service.compose_service", ""));
                 };
                 ServiceSource::Compose { file, service }
             }
             (None, None, None) => ServiceSource::Reference,
         };
         if keys.context.is_some() && !matches!(source, ServiceSource::Dockerfile { .. }) {
-            return Err(incomplete(
-                "service.context",
-                "service.dockerfile",
-                "service.dockerfile = \"Dockerfile\"",
-            ));
+            return Err(self.needs("service.context", "service.dockerfile", ""));
         }
         if keys.compose_service.is_some() && !matches!(source, ServiceSource::Compose { .. }) {
-            return Err(incomplete(
-                "service.compose_service",
-                "service.compose_file",
-                "service.compose_file = \"compose.yaml\"",
-            ));
+            return Err(self.needs("service.compose_service", "service.compose_file", ""));
         }
         let port = match (&source, keys.port) {
             (_, Some(port)) => port,
@@ -121,10 +98,10 @@ impl RealWebSocketTestConfig {
                 .into_iter()
                 .find(|key| self.sources.contains_key(key))
                 .expect("a service other than the reference one has its source key set");
-                return Err(incomplete(
+                return Err(self.needs(
                     key,
                     "service.port",
-                    "service.port = 8080 (the port the service listens on inside the container)",
+                    " (the port the service listens on inside the container)",
                 ));
             }
         };

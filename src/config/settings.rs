@@ -57,10 +57,15 @@ impl Setting {
         format!("WS_HARNESS_{}", self.key.replace('.', "_").to_uppercase())
     }
 
+    /// Its example as the file writes it: `key = value`.
+    pub(super) fn in_file(&self) -> String {
+        format!("{} = {}", self.key, self.file_example)
+    }
+
     fn invalid(&self, origin: ConfigSource, value: String, problem: Problem) -> ConfigError {
         let example = match &origin {
             ConfigSource::Env { var } => format!("{var}={}", self.env_example),
-            _ => format!("{} = {}", self.key, self.file_example),
+            _ => self.in_file(),
         };
         ConfigError::InvalidValue {
             key: self.key,
@@ -112,13 +117,12 @@ fn settings_table() -> String {
     for setting in SETTINGS {
         writeln!(
             table,
-            "| `{}` | `{}` | {} | {} | `{} = {}` |",
+            "| `{}` | `{}` | {} | {} | `{}` |",
             setting.key,
             setting.variable(),
             setting.default,
             setting.doc.trim(),
-            setting.key,
-            setting.file_example,
+            setting.in_file(),
         )
         .expect("writing to a String");
     }
@@ -485,7 +489,7 @@ mod tests {
     #[test]
     fn every_example_is_a_good_value() {
         for setting in SETTINGS {
-            let file = format!("{} = {}", setting.key, setting.file_example);
+            let file = setting.in_file();
             let value: toml::Table = toml::from_str(&file).expect(&file);
             let (name, value) = value.into_iter().next().unwrap();
             let value = match value {
