@@ -160,6 +160,7 @@ fn tier_json(attempt: &TierAttempt) -> Value {
         TierOutcome::Chosen => ("chosen", None),
         TierOutcome::Skipped(why) => ("skipped", Some(with_sources(why.as_ref()))),
         TierOutcome::NotTried => ("not tried", None),
+        TierOutcome::LeftOut => ("left out by backend", None),
     };
     json!({
         "tier": attempt.tier.as_str(),

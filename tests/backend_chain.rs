@@ -156,17 +156,46 @@ async fn a_forced_tier_is_the_only_one_tried() {
     .await
     .unwrap();
     assert_eq!(info.tier, Some(BackendKind::InProcess));
-    assert!(matches!(
-        info.resolution.attempts[0].outcome,
-        TierOutcome::NotTried
-    ));
-    assert!(matches!(
-        info.resolution.attempts[1].outcome,
-        TierOutcome::NotTried
-    ));
+    assert_eq!(
+        info.resolution.to_string(),
+        format!(
+            "1. in-process: chosen ({} ms)\n2. container: left out by backend (0 ms)\n3. staging: left out by backend (0 ms)",
+            info.resolution.attempts[0].took.as_millis()
+        )
+    );
     assert_eq!(
         info.reason,
         "forced by backend, set by environment variable WS_HARNESS_BACKEND"
+    );
+}
+
+#[tokio::test]
+async fn the_tiers_a_suite_accepts_are_tried_in_its_order() {
+    let info = BackendInfo::resolve(&config(
+        &no_docker("ordered"),
+        &[("WS_HARNESS_BACKEND", "staging, in-process")],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(info.tier, Some(BackendKind::InProcess));
+    let tiers: Vec<_> = info.resolution.attempts.iter().map(|a| a.tier).collect();
+    assert_eq!(
+        tiers,
+        [
+            BackendKind::Staging,
+            BackendKind::InProcess,
+            BackendKind::Container
+        ],
+        "{}",
+        info.resolution
+    );
+    assert!(matches!(
+        info.resolution.attempts[2].outcome,
+        TierOutcome::LeftOut
+    ));
+    assert_eq!(
+        info.reason,
+        "skipped staging: WS_HARNESS_STAGING_URL is not set"
     );
 }
 
@@ -198,7 +227,7 @@ async fn a_required_tier_that_cannot_be_had_fails_loudly_with_every_reason() {
     assert!(
         forced
             .to_string()
-            .contains("2. staging: skipped: WS_HARNESS_STAGING_URL is not set"),
+            .contains("1. staging: skipped: WS_HARNESS_STAGING_URL is not set"),
         "{forced}"
     );
 }
@@ -217,7 +246,11 @@ async fn forcing_one_tier_and_requiring_another_fails_naming_the_requirement() {
         text.starts_with("the container backend is required (require = container"),
         "{text}"
     );
-    assert!(text.contains("1. container: not tried"), "{text}");
+    assert!(
+        text.contains("1. in-process: chosen")
+            && text.contains("2. container: left out by backend"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +263,7 @@ async fn bad_tier_names_are_config_errors() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("`docker` is not a tier; expected container, staging or in-process, or auto"),
+            .contains("(`docker` is not a tier; expected container, staging, in-process or mock; or auto for all of them); for example WS_HARNESS_BACKEND=staging,mock"),
         "{err}"
     );
 }

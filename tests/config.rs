@@ -577,8 +577,12 @@ fn bad_code_values_name_the_key_and_a_good_example() {
         "{e}"
     );
     assert!(!e.contains("secret-value"), "{e}");
-    let e = build_code(RealWebSocketTestConfig::builder().backend(Some(BackendKind::Mock)));
-    assert!(e.contains("`mock` is not a tier"), "{e}");
+    let e = build_code(RealWebSocketTestConfig::builder().backend([]));
+    assert!(e.contains("(name at least one tier, or auto)"), "{e}");
+    let e = build_code(
+        RealWebSocketTestConfig::builder().backend([BackendKind::Mock, BackendKind::Mock]),
+    );
+    assert!(e.contains("(mock is named twice)"), "{e}");
     let e =
         build_code(RealWebSocketTestConfig::builder().service_ready(Readiness::Log(String::new())));
     assert!(e.contains("`service.ready` in code"), "{e}");

@@ -14,7 +14,7 @@ use ws_harness::{
 fn factory() -> TestClientFactory {
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .backend(Some(BackendKind::InProcess))
+        .backend([BackendKind::InProcess])
         .event_timeout(std::time::Duration::from_secs(5))
         .build()
         .unwrap();

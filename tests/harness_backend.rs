@@ -18,7 +18,7 @@ use ws_harness::{
 fn quick_config() -> RealWebSocketTestConfig {
     RealWebSocketTestConfig::builder()
         .without_environment()
-        .backend(Some(BackendKind::InProcess))
+        .backend([BackendKind::InProcess])
         .event_timeout(Duration::from_secs(5))
         .build()
         .unwrap()

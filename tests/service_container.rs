@@ -10,7 +10,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use ws_harness::chain::{BackendError, SkipReason, TierOutcome};
+use ws_harness::chain::{BackendError, Chain, SkipReason, TierOutcome};
 use ws_harness::config::{ContractSource, Readiness};
 use ws_harness::container::ContainerError;
 use ws_harness::{
@@ -623,7 +623,7 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
 
     // Its image is in the engine: the container tier serves the suite.
     let present = config(IMAGE);
-    let backend = mock.resolve(&present).await.unwrap();
+    let backend = Chain::new(&present).mock(&mock).resolve().await.unwrap();
     assert_eq!(
         backend.tier,
         Some(BackendKind::Container),
@@ -634,7 +634,7 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
         backend
             .resolution
             .to_string()
-            .contains("3. mock: not tried"),
+            .contains("4. mock: not tried, so its expectations are not verified"),
         "{}",
         backend.resolution
     );
@@ -643,7 +643,7 @@ async fn one_suite_runs_against_the_container_and_against_its_mock_as_the_last_t
 
     // Without it (no registry to pull from), the mock is the last tier.
     let absent = config("ws-harness-test-absent:0");
-    let backend = mock.resolve(&absent).await.unwrap();
+    let backend = Chain::new(&absent).mock(&mock).resolve().await.unwrap();
     assert_eq!(
         backend.tier,
         Some(BackendKind::Mock),

@@ -419,7 +419,7 @@ async fn a_third_party_wss_server_gets_the_headers_and_the_commands_token() {
                 "unix:///tmp/ws-harness-tls-no-docker.sock".to_owned(),
             )]))
             .staging_url(url.clone())
-            .backend(Some(BackendKind::Staging))
+            .backend([BackendKind::Staging])
             .token_command("echo tok-from-command")
             .headers(headers.iter().copied())
             .tls_ca_file(&pki.ca_file)

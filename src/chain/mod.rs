@@ -1,100 +1,56 @@
 //! The backend a test runs against, chosen by the fallback chain, and the
 //! report of how it was chosen.
 //!
-//! The chain, tried in this order unless `backend` forces one tier:
+//! The chain, tried in this order unless `backend` names the tiers a suite
+//! accepts (and their order):
 //! 1. **container**: find the Docker engine ([`crate::container::engine`]; 2 s per
 //!    place at most; when none answers the rest of the process does not ask
-//!    again), get the service's image (the reference image, built on first
-//!    use; the team's image; one built from its Dockerfile) or bring its
+//!    again), get the service's image (the team's image; one built from its
+//!    Dockerfile; the reference image, built on first use) or bring its
 //!    compose file up, start it (or reuse the one already running, e.g.
 //!    from another nextest process), wait for its readiness kind within
 //!    `service.startup_timeout`;
 //! 2. **staging**: the server at `staging_url`, with credentials of its
 //!    own, once its `staging_ready` check passes (an authenticated
 //!    handshake by default);
-//! 3. **in-process**: the built-in reference server.
+//! 3. **in-process**: the team's own server ([`Chain::own_server`]), or
+//!    the built-in reference server;
+//! 4. **mock**: the test's [`MockServer`](crate::mock::MockServer)
+//!    ([`Chain::mock`]), when it gives one.
+//!
+//! The reference server stands in for the service only while the suite
+//! speaks the reference protocol: with a contract file of the team's, a
+//! `[service]`, an own server or a mock, the reference image and the
+//! built-in server are skipped ([`SkipReason::NoStandIn`]).
 //!
 //! A `url` setting skips the chain. `require` makes resolution fail, with
 //! every tier's reason, unless that tier was chosen.
 
 #[cfg(feature = "server")]
 mod in_process;
+mod own_server;
 mod reason;
+mod resolution;
 mod staging;
 
 pub use crate::readiness::{HttpCheckError, NotReady};
 #[cfg(feature = "server")]
 pub use in_process::{InProcessBackend, InProcessError};
-pub use reason::SkipReason;
+pub use own_server::{OwnServer, OwnServerError, Shutdown};
+pub use reason::{OwnProtocol, SkipReason};
+pub use resolution::{Resolution, TierAttempt, TierOutcome};
 
 use crate::access::{Access, AccessError, ConfiguredAccess};
-use crate::config::{BackendKind, RealWebSocketTestConfig};
+use crate::config::{BackendKind, ConfigSource, ContractSource, RealWebSocketTestConfig};
 use crate::container::{ContainerRef, runtime};
+#[cfg(feature = "mock")]
+use crate::mock::MockServer;
 use crate::with_sources;
 use once_cell::sync::OnceCell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use url::Url;
-
-/// What became of one tier.
-#[derive(Debug, Clone)]
-pub enum TierOutcome {
-    /// This tier is the backend.
-    Chosen,
-    /// Tried and passed over, for this reason.
-    Skipped(Arc<SkipReason>),
-    /// Not tried (an earlier tier was chosen, or another was forced).
-    NotTried,
-}
-
-/// One tier's line in the report.
-#[derive(Debug, Clone)]
-#[allow(missing_docs)] // fields named for what they hold
-pub struct TierAttempt {
-    pub tier: BackendKind,
-    /// What became of it.
-    pub outcome: TierOutcome,
-    /// How long trying it took.
-    pub took: Duration,
-}
-
-/// How the backend was chosen: every tier, its outcome and its time.
-#[derive(Debug, Clone, Default)]
-pub struct Resolution {
-    /// One line per tier, in chain order.
-    pub attempts: Vec<TierAttempt>,
-}
-
-impl Resolution {
-    /// Why `tier` was skipped, if it was.
-    #[must_use]
-    pub fn skipped(&self, tier: BackendKind) -> Option<&SkipReason> {
-        self.attempts.iter().find_map(|a| match &a.outcome {
-            TierOutcome::Skipped(why) if a.tier == tier => Some(why.as_ref()),
-            _ => None,
-        })
-    }
-}
-
-impl fmt::Display for Resolution {
-    /// A numbered list, one tier a line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, attempt) in self.attempts.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}. {}: ", i + 1, attempt.tier)?;
-            match &attempt.outcome {
-                TierOutcome::Chosen => f.write_str("chosen")?,
-                TierOutcome::Skipped(why) => write!(f, "skipped: {}", with_sources(why))?,
-                TierOutcome::NotTried => f.write_str("not tried")?,
-            }
-            write!(f, " ({} ms)", attempt.took.as_millis())?;
-        }
-        Ok(())
-    }
-}
 
 /// The backend a test runs against, and why this one: shown in every
 /// assertion failure and by `ws-harness check`.
@@ -163,7 +119,7 @@ pub enum BackendError {
 }
 
 /// A tier that could be had.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct Found {
     url: Url,
     container: Option<ContainerRef>,
@@ -204,9 +160,8 @@ impl BackendInfo {
             .cloned()
     }
 
-    /// Runs the chain for `config` (see the crate docs) and logs the report.
-    /// The chain runs on the harness's own runtime; awaiting it never blocks
-    /// a worker of the caller's.
+    /// Runs the chain of the built-in tiers for `config` (see the module
+    /// docs) and logs the report: [`Chain::new(config).resolve()`](Chain::resolve).
     ///
     /// ```
     /// use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
@@ -215,7 +170,7 @@ impl BackendInfo {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let config = RealWebSocketTestConfig::builder()
     ///     .without_environment()
-    ///     .backend(Some(BackendKind::InProcess))
+    ///     .backend([BackendKind::InProcess])
     ///     .build()?;
     /// let backend = BackendInfo::resolve(&config).await?;
     /// assert_eq!(backend.tier, Some(BackendKind::InProcess));
@@ -227,32 +182,113 @@ impl BackendInfo {
     /// # Errors
     /// [`BackendError`] when the forced or required tier cannot be had.
     pub async fn resolve(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        let config = config.clone();
-        runtime()
-            .spawn(async move { resolve(&config, None).await })
-            .await
-            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+        Chain::new(config).resolve().await
     }
 
-    /// [`resolve`](Self::resolve) with a test's own last tier in place of
-    /// the in-process server: the mock server `name` at `url`.
+    /// [`resolve`](Self::resolve) for synchronous code:
+    /// [`Chain::new(config).resolve_blocking()`](Chain::resolve_blocking).
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_blocking(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
+        Chain::new(config).resolve_blocking()
+    }
+}
+
+/// The chain with the tiers a test brings: its own server as the
+/// in-process tier, its mock as the last.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ws_harness::chain::Chain;
+/// use ws_harness::mock::MockServer;
+/// use ws_harness::{BackendKind, RealWebSocketTestConfig};
+///
+/// let mock = MockServer::builder().name("orders").start().await?;
+/// // No staging is set, and the suite speaks the team's protocol (a mock
+/// // is given): neither the reference image nor the reference server
+/// // stands in for it. The mock it is.
+/// let config = RealWebSocketTestConfig::builder().without_environment().build()?;
+/// let backend = Chain::new(&config).mock(&mock).resolve().await?;
+/// assert_eq!(backend.tier, Some(BackendKind::Mock));
+/// assert!(backend.reason.starts_with("the mock server \"orders\" as the last tier"));
+/// assert!(backend.resolution.to_string().contains("4. mock: chosen"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a chain does nothing until resolved"]
+pub struct Chain<'a> {
+    config: &'a RealWebSocketTestConfig,
+    given: Given,
     #[cfg(feature = "mock")]
-    pub(crate) async fn resolve_with_mock(
-        config: &RealWebSocketTestConfig,
-        name: String,
-        url: Url,
-        access: Access,
-    ) -> Result<Self, BackendError> {
-        let config = config.clone();
-        let found = Found {
-            url,
-            container: None,
-            access,
-        };
-        runtime()
-            .spawn(async move { resolve(&config, Some((name, found))).await })
+    mock: Option<&'a MockServer>,
+}
+
+/// The tiers a test brings, as the chain's task takes them.
+#[derive(Debug, Default)]
+struct Given {
+    own_server: Option<OwnServer>,
+    /// The mock's name and where it is.
+    mock: Option<(String, Found)>,
+}
+
+impl<'a> Chain<'a> {
+    /// The chain of the built-in tiers for `config`.
+    pub fn new(config: &'a RealWebSocketTestConfig) -> Self {
+        Self {
+            config,
+            given: Given::default(),
+            #[cfg(feature = "mock")]
+            mock: None,
+        }
+    }
+
+    /// The team's own server as the in-process tier, in place of the
+    /// reference server.
+    pub fn own_server(mut self, server: OwnServer) -> Self {
+        self.given.own_server = Some(server);
+        self
+    }
+
+    /// The test's mock as the chain's last tier. When another tier is
+    /// chosen, the mock's expectations are not verified (its
+    /// [`verify`](MockServer::verify) says why): one suite runs on every
+    /// tier.
+    #[cfg(feature = "mock")]
+    pub fn mock(mut self, mock: &'a MockServer) -> Self {
+        let (name, url, access) = mock.tier();
+        self.given.mock = Some((
+            name,
+            Found {
+                url,
+                container: None,
+                access,
+            },
+        ));
+        self.mock = Some(mock);
+        self
+    }
+
+    /// Runs the chain (see the module docs) and logs the report. The chain
+    /// runs on the harness's own runtime; awaiting it never blocks a worker
+    /// of the caller's.
+    ///
+    /// # Errors
+    /// [`BackendError`] when the forced or required tier cannot be had.
+    pub async fn resolve(self) -> Result<BackendInfo, BackendError> {
+        let config = self.config.clone();
+        let given = self.given;
+        let resolved = runtime()
+            .spawn(async move { resolve(&config, given).await })
             .await
-            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
+        #[cfg(feature = "mock")]
+        if let Some(mock) = self.mock {
+            mock.chain_chose(resolved.as_ref().ok().and_then(|info| info.tier));
+        }
+        resolved
     }
 
     /// [`resolve`](Self::resolve) for synchronous code: blocks the calling
@@ -261,28 +297,33 @@ impl BackendInfo {
     ///
     /// # Errors
     /// As [`resolve`](Self::resolve).
-    pub fn resolve_blocking(config: &RealWebSocketTestConfig) -> Result<Self, BackendError> {
-        let config = config.clone();
-        let resolving = runtime().spawn(async move { resolve(&config, None).await });
+    pub fn resolve_blocking(self) -> Result<BackendInfo, BackendError> {
+        let config = self.config.clone();
+        let given = self.given;
+        let resolving = runtime().spawn(async move { resolve(&config, given).await });
         let (done, result) = std::sync::mpsc::sync_channel(1);
         runtime().spawn(async move { done.send(resolving.await).ok() });
-        result
+        let resolved = result
             .recv()
             .expect("the chain's runtime lives as long as the process")
-            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)))
+            .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
+        #[cfg(feature = "mock")]
+        if let Some(mock) = self.mock {
+            mock.chain_chose(resolved.as_ref().ok().and_then(|info| info.tier));
+        }
+        resolved
     }
 }
 
-/// The server named by `url`, if set; else the chain, ending with `mock`
-/// (a name and where it is) when given. The report is logged, with a
-/// warning when TLS certificates go unchecked.
+/// The server named by `url`, if set; else the chain. The report is
+/// logged, with a warning when TLS certificates go unchecked.
 async fn resolve(
     config: &RealWebSocketTestConfig,
-    mock: Option<(String, Found)>,
+    given: Given,
 ) -> Result<BackendInfo, BackendError> {
     let info = match &config.url {
         Some(url) => configured_url(config, url).await?,
-        None => chain(config, mock).await?,
+        None => chain(config, given).await?,
     };
     tracing::info!(backend = %info, resolution = %info.resolution, "backend resolved");
     if info.access.tls.as_ref().is_some_and(|tls| !tls.verifies()) {
@@ -319,27 +360,28 @@ async fn configured_url(
 
 async fn chain(
     config: &RealWebSocketTestConfig,
-    mock: Option<(String, Found)>,
+    given: Given,
 ) -> Result<BackendInfo, BackendError> {
     let configured = ConfiguredAccess::new(config);
+    let own_protocol = own_protocol(config, &given);
     let mut resolution = Resolution::default();
     let mut chosen: Option<(BackendKind, Found)> = None;
-    let mock_name = mock.as_ref().map(|(name, _)| name.clone());
-    let last = mock.map_or(Tier::InProcess, |(_, found)| Tier::Mock(Box::new(found)));
-    for candidate in [Tier::Container, Tier::Staging, last] {
-        let tier = candidate.kind();
-        let forced_out = config.backend.is_some_and(|forced| forced != tier);
-        if chosen.is_some() || forced_out {
-            resolution.attempts.push(TierAttempt {
-                tier,
-                outcome: TierOutcome::NotTried,
-                took: Duration::ZERO,
-            });
+    // An absent mock is reported only when the chain reaches it.
+    let shown = |tier: BackendKind| tier != BackendKind::Mock || given.mock.is_some();
+    for &tier in &config.backend {
+        if chosen.is_some() {
+            if shown(tier) {
+                resolution.attempts.push(TierAttempt {
+                    tier,
+                    outcome: TierOutcome::NotTried,
+                    took: Duration::ZERO,
+                });
+            }
             continue;
         }
         let started = Instant::now();
-        let found = try_tier(candidate, config, &configured).await;
-        let outcome = match found {
+        let outcome = match try_tier(tier, config, &configured, &given, own_protocol.as_ref()).await
+        {
             Ok(found) => {
                 chosen = Some((tier, found));
                 TierOutcome::Chosen
@@ -352,6 +394,15 @@ async fn chain(
             took: started.elapsed(),
         });
     }
+    for tier in BackendKind::CHAIN {
+        if !config.backend.contains(&tier) && shown(tier) {
+            resolution.attempts.push(TierAttempt {
+                tier,
+                outcome: TierOutcome::LeftOut,
+                took: Duration::ZERO,
+            });
+        }
+    }
     // `require` wins over `backend`: forcing one tier and requiring another
     // can only fail, and says so.
     let setting = |key: &str, tier: BackendKind| {
@@ -360,15 +411,17 @@ async fn chain(
             format!("{key} = {tier}, set by {}", config.source_of(key)),
         )
     };
-    let required = config
-        .require
-        .map(|t| setting("require", t))
-        .or_else(|| config.backend.map(|t| setting("backend", t)));
-    let info = match (chosen, required) {
-        (Some((kind, found)), Some((tier, _))) if kind == tier => {
-            info(kind, found, resolution, config)
-        }
-        (Some((kind, found)), None) => info(kind, found, resolution, config),
+    let required =
+        config
+            .require
+            .map(|t| setting("require", t))
+            .or_else(|| match config.backend.as_slice() {
+                [only] => Some(setting("backend", *only)),
+                _ => None,
+            });
+    let (kind, found) = match (chosen, required) {
+        (Some((kind, found)), Some((tier, _))) if kind == tier => (kind, found),
+        (Some(chosen), None) => chosen,
         (_, Some((tier, by))) => {
             return Err(BackendError::Required {
                 tier,
@@ -378,69 +431,127 @@ async fn chain(
         }
         (None, None) => return Err(BackendError::Unavailable { resolution }),
     };
-    Ok(match mock_name {
-        Some(name) if info.tier == Some(BackendKind::Mock) => BackendInfo {
-            reason: format!("the mock server {name:?} as the last tier; {}", info.reason),
-            ..info
-        },
-        _ => info,
-    })
-}
-
-/// A tier as the chain tries it: a test's mock comes with where it is.
-enum Tier {
-    Container,
-    Staging,
-    InProcess,
-    Mock(Box<Found>),
-}
-
-impl Tier {
-    fn kind(&self) -> BackendKind {
-        match self {
-            Tier::Container => BackendKind::Container,
-            Tier::Staging => BackendKind::Staging,
-            Tier::InProcess => BackendKind::InProcess,
-            Tier::Mock(_) => BackendKind::Mock,
-        }
+    let mut info = info(kind, found, resolution, config);
+    let given_by_test = match kind {
+        BackendKind::InProcess => given
+            .own_server
+            .map(|server| format!("the team's own server {:?} in this process", server.name())),
+        BackendKind::Mock => given
+            .mock
+            .map(|(name, _)| format!("the mock server {name:?} as the last tier")),
+        _ => None,
+    };
+    if let Some(given_by_test) = given_by_test {
+        info.reason = format!("{given_by_test}; {}", info.reason);
     }
+    Ok(info)
+}
+
+/// Why the reference server is no stand-in for this suite, if it is not:
+/// what tells that the suite speaks the team's protocol.
+fn own_protocol(config: &RealWebSocketTestConfig, given: &Given) -> Option<OwnProtocol> {
+    if let Some(server) = &given.own_server {
+        return Some(OwnProtocol::OwnServer {
+            name: server.name().to_owned(),
+        });
+    }
+    if let Some((name, _)) = &given.mock {
+        return Some(OwnProtocol::Mock { name: name.clone() });
+    }
+    if let ContractSource::File(file) = &config.contract.source {
+        return Some(OwnProtocol::ContractFile {
+            file: file.clone(),
+            set_by: config.source_of("contract.source"),
+        });
+    }
+    [
+        "service.image",
+        "service.dockerfile",
+        "service.compose_file",
+    ]
+    .into_iter()
+    .map(|key| config.source_of(key))
+    .find(|source| *source != ConfigSource::Default)
+    .map(|set_by| OwnProtocol::Service { set_by })
 }
 
 /// One tier: what it found, or why it was passed over.
 async fn try_tier(
-    tier: Tier,
+    tier: BackendKind,
+    config: &RealWebSocketTestConfig,
+    configured: &ConfiguredAccess<'_>,
+    given: &Given,
+    own_protocol: Option<&OwnProtocol>,
+) -> Result<Found, SkipReason> {
+    let no_stand_in = || own_protocol.map(|why| SkipReason::NoStandIn(why.clone()));
+    match tier {
+        BackendKind::Container => {
+            if config.service.source == crate::config::ServiceSource::Reference
+                && let Some(why) = no_stand_in()
+            {
+                return Err(why);
+            }
+            container(config, configured).await
+        }
+        BackendKind::Staging => staging::staging(config, configured).await,
+        BackendKind::InProcess => match &given.own_server {
+            Some(server) => own_server::own_server(server, config, configured)
+                .await
+                .map_err(SkipReason::OwnServer),
+            None => match no_stand_in() {
+                Some(why) => Err(why),
+                None => reference_server(),
+            },
+        },
+        BackendKind::Mock => given
+            .mock
+            .as_ref()
+            .map(|(_, found)| found.clone())
+            .ok_or(SkipReason::NoMock),
+    }
+}
+
+#[cfg(feature = "container")]
+async fn container(
     config: &RealWebSocketTestConfig,
     configured: &ConfiguredAccess<'_>,
 ) -> Result<Found, SkipReason> {
-    match tier {
-        #[cfg(feature = "container")]
-        Tier::Container => crate::container::container(config, configured)
-            .await
-            .map(|running| Found {
-                url: running.url,
-                container: Some(running.container),
-                access: running.access,
-            })
-            .map_err(SkipReason::Container),
-        #[cfg(not(feature = "container"))]
-        Tier::Container => Err(SkipReason::NotBuilt {
-            feature: "container",
-        }),
-        Tier::Staging => staging::staging(config, configured).await,
-        #[cfg(feature = "server")]
-        Tier::InProcess => InProcessBackend::shared()
-            .map(|b| Found {
-                url: b.url(),
-                container: None,
-                // The in-process server checks the test secret, whatever
-                // is configured for staging.
-                access: Access::test(),
-            })
-            .map_err(SkipReason::InProcess),
-        #[cfg(not(feature = "server"))]
-        Tier::InProcess => Err(SkipReason::NotBuilt { feature: "server" }),
-        Tier::Mock(found) => Ok(*found),
-    }
+    crate::container::container(config, configured)
+        .await
+        .map(|running| Found {
+            url: running.url,
+            container: Some(running.container),
+            access: running.access,
+        })
+        .map_err(SkipReason::Container)
+}
+
+#[cfg(not(feature = "container"))]
+async fn container(
+    _: &RealWebSocketTestConfig,
+    _: &ConfiguredAccess<'_>,
+) -> Result<Found, SkipReason> {
+    Err(SkipReason::NotBuilt {
+        feature: "container",
+    })
+}
+
+#[cfg(feature = "server")]
+fn reference_server() -> Result<Found, SkipReason> {
+    InProcessBackend::shared()
+        .map(|b| Found {
+            url: b.url(),
+            container: None,
+            // The in-process server checks the test secret, whatever
+            // is configured for staging.
+            access: Access::test(),
+        })
+        .map_err(SkipReason::InProcess)
+}
+
+#[cfg(not(feature = "server"))]
+fn reference_server() -> Result<Found, SkipReason> {
+    Err(SkipReason::NotBuilt { feature: "server" })
 }
 
 fn info(
@@ -457,10 +568,12 @@ fn info(
             _ => None,
         })
         .collect();
-    let reason = match (config.backend, skipped.is_empty()) {
-        (Some(_), _) => format!("forced by backend, set by {}", config.source_of("backend")),
-        (None, true) => "the first tier of the chain".to_owned(),
-        (None, false) => format!("skipped {}", skipped.join("; ")),
+    let set_by = config.source_of("backend");
+    let reason = match (config.backend.as_slice(), skipped.is_empty()) {
+        ([_], _) => format!("forced by backend, set by {set_by}"),
+        (_, true) if set_by == ConfigSource::Default => "the first tier of the chain".to_owned(),
+        (_, true) => format!("the first tier of backend, set by {set_by}"),
+        (_, false) => format!("skipped {}", skipped.join("; ")),
     };
     BackendInfo {
         tier: Some(kind),

@@ -2,9 +2,12 @@
 
 #[cfg(feature = "server")]
 use super::InProcessError;
+use super::OwnServerError;
 use crate::access::AccessError;
-use crate::config::Readiness;
+use crate::config::{ConfigSource, Readiness};
 use crate::readiness::NotReady;
+use std::fmt;
+use std::path::PathBuf;
 use url::Url;
 
 /// Why a tier of the chain was passed over. Its `Display` is one line; the
@@ -53,4 +56,47 @@ pub enum SkipReason {
     #[cfg(feature = "server")]
     #[error(transparent)]
     InProcess(InProcessError),
+    /// The suite speaks the team's protocol: the reference server (the
+    /// reference image, the built-in in-process server) would fail it on
+    /// every frame.
+    #[error("the reference server is no stand-in for this suite's protocol: {0}")]
+    NoStandIn(OwnProtocol),
+    /// The team's own server could not be had.
+    #[error(transparent)]
+    OwnServer(OwnServerError),
+    /// The mock tier, with no mock given.
+    #[error("no mock server is given (Chain::mock adds one)")]
+    NoMock,
+}
+
+/// What tells that a suite speaks the team's protocol, not the reference one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(missing_docs)] // fields named for what they hold
+pub enum OwnProtocol {
+    /// The test gives its own server for the in-process tier.
+    OwnServer { name: String },
+    /// The test gives a mock server.
+    Mock { name: String },
+    /// The contract is a file of the team's.
+    ContractFile { file: PathBuf, set_by: ConfigSource },
+    /// `[service]` names the team's service.
+    Service { set_by: ConfigSource },
+}
+
+impl fmt::Display for OwnProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OwnServer { name } => write!(f, "the test gives its own server {name:?}"),
+            Self::Mock { name } => write!(f, "the test gives the mock server {name:?}"),
+            Self::ContractFile { file, set_by } => write!(
+                f,
+                "contract.source is the team's {} (set by {set_by})",
+                file.display()
+            ),
+            Self::Service { set_by } => {
+                write!(f, "[service] names the team's service (set by {set_by})")
+            }
+        }
+    }
 }

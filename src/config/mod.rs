@@ -95,8 +95,9 @@ pub struct RealWebSocketTestConfig {
     /// How much of what it received a client keeps in its transcript
     /// (`transcript_frames`, `transcript_bytes`).
     pub transcript_window: TranscriptWindow,
-    /// Forces one tier of the backend chain (`None`: auto, try them in order).
-    pub backend: Option<BackendKind>,
+    /// The tiers of the chain to try, in order; all of them by default
+    /// ([`BackendKind::CHAIN`]).
+    pub backend: Vec<BackendKind>,
     /// Fails resolution unless this tier is chosen (so CI cannot fall back).
     pub require: Option<BackendKind>,
     /// The staging server of the chain's second tier.
@@ -177,7 +178,7 @@ impl Default for RealWebSocketTestConfig {
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             transcript_window: TranscriptWindow::default(),
-            backend: None,
+            backend: BackendKind::CHAIN.to_vec(),
             require: None,
             staging_url: None,
             staging_ready: Readiness::WebSocket,

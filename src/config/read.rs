@@ -105,7 +105,7 @@ shown_as_debug!(
     Vec<EventType>,
     BTreeMap<String, String>,
     BackendKind,
-    Option<BackendKind>,
+    Vec<BackendKind>,
     Readiness,
     ContractSource,
     SequenceRule,
@@ -280,18 +280,21 @@ pub(super) fn parsed<T: std::str::FromStr<Err: fmt::Display>>(
         .map_err(|e: T::Err| e.to_string())
 }
 
-/// `auto`, or one tier.
-pub(super) fn tier_or_auto(
-    raw: &Raw,
-    source: &ConfigSource,
-) -> Result<Option<BackendKind>, Problem> {
-    match text(raw, source)?.as_str() {
-        "auto" => Ok(None),
-        tier => tier
-            .parse()
-            .map(Some)
-            .map_err(|e: UnknownTier| format!("{e}, or auto")),
+/// `auto` (every tier, in chain order), or the tiers to try, in order.
+pub(super) fn tiers(raw: &Raw, source: &ConfigSource) -> Result<Vec<BackendKind>, Problem> {
+    if let Raw::Text(text) = raw
+        && text.trim() == "auto"
+    {
+        return Ok(BackendKind::CHAIN.to_vec());
     }
+    list(raw, source)
+        .map_err(|_| "expected auto, or a list of tiers".to_owned())?
+        .iter()
+        .map(|name| {
+            name.parse()
+                .map_err(|e: UnknownTier| format!("{e}; or auto for all of them"))
+        })
+        .collect()
 }
 
 /// `reference`, `none`, or a file.
@@ -418,14 +421,15 @@ pub(super) fn owner_value(owner: OwnerRule) -> Result<OwnerRule, Problem> {
 }
 
 /// `backend` and `require` name a tier of the chain; the mock is none.
-pub(super) fn chain_tier(tier: BackendKind) -> Result<BackendKind, Problem> {
-    if BackendKind::CHAIN.contains(&tier) {
-        Ok(tier)
-    } else {
-        Err(UnknownTier {
-            given: tier.to_string(),
-        }
-        .to_string())
+pub(super) fn some_tiers(tiers: Vec<BackendKind>) -> Result<Vec<BackendKind>, Problem> {
+    let tiers = check(tiers, |t| !t.is_empty(), "name at least one tier, or auto")?;
+    match tiers
+        .iter()
+        .enumerate()
+        .find(|(i, t)| tiers[..*i].contains(t))
+    {
+        Some((_, twice)) => Err(format!("{twice} is named twice")),
+        None => Ok(tiers),
     }
 }
 

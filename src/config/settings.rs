@@ -296,16 +296,16 @@ settings! {
         key "transcript_bytes", default "`64 MiB`", file "\"64 MiB\"", env "64MiB",
         read read::size, set |c, v| c.transcript_window.bytes = read::some_bytes(v)?;
 
-    /// One tier of the chain to use (`container`, `staging`, `in-process`),
-    /// or `auto` to try them in order (`None` in code).
-    backend(tier: Option<BackendKind>) -> Option<BackendKind> { tier }
-        key "backend", default "`auto`", file "\"in-process\"", env "in-process",
-        read read::tier_or_auto, set |c, v| c.backend = v.map(read::chain_tier).transpose()?;
+    /// The tiers a suite accepts, tried in this order (`in-process` alone
+    /// forces that tier), or `auto`: container, staging, in-process, mock.
+    backend(tiers: impl IntoIterator<Item = BackendKind>) -> Vec<BackendKind> { tiers.into_iter().collect() }
+        key "backend", default "`auto`", file "[\"staging\", \"mock\"]", env "staging,mock",
+        read read::tiers, set |c, v| c.backend = read::some_tiers(v)?;
 
     /// A tier that must be chosen, so CI cannot fall back.
     require(tier: BackendKind) -> BackendKind { tier }
         key "require", default "none", file "\"container\"", env "container",
-        read read::parsed, set |c, v| c.require = Some(read::chain_tier(v)?);
+        read read::parsed, set |c, v| c.require = Some(v);
 
     /// The staging server of the chain's second tier.
     staging_url(url: Url) -> Url { url }

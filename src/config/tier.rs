@@ -3,23 +3,27 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A tier of the chain: the three built in, in order, and a test's mock
-/// server in the last one's place.
+/// A tier of the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
-    /// The reference server in a Docker container.
+    /// The service in a Docker container: the team's (`[service]`), or the
+    /// reference image.
     Container,
     /// The server at `staging_url`.
     Staging,
-    /// The reference server in this process.
+    /// A server in this process: the team's own
+    /// ([`Chain::own_server`](crate::chain::Chain::own_server)), or the
+    /// reference server.
     InProcess,
-    /// A [`MockServer`](crate::mock::MockServer) the test scripted.
+    /// A [`MockServer`](crate::mock::MockServer) the test scripted
+    /// ([`Chain::mock`](crate::chain::Chain::mock)).
     Mock,
 }
 
 impl BackendKind {
-    /// The tiers of the chain, in order.
-    pub const CHAIN: [BackendKind; 3] = [Self::Container, Self::Staging, Self::InProcess];
+    /// The tiers of the chain, in the order `backend = "auto"` tries them.
+    pub const CHAIN: [BackendKind; 4] =
+        [Self::Container, Self::Staging, Self::InProcess, Self::Mock];
 
     /// `container`, `staging`, `in-process` or `mock`.
     #[must_use]
@@ -42,7 +46,7 @@ impl fmt::Display for BackendKind {
 impl FromStr for BackendKind {
     type Err = UnknownTier;
 
-    /// A tier of the chain: `container`, `staging` or `in-process`.
+    /// A tier of the chain: `container`, `staging`, `in-process` or `mock`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::CHAIN
             .into_iter()
@@ -55,7 +59,7 @@ impl FromStr for BackendKind {
 
 /// A tier name that is not one: the `backend` and `require` settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{given}` is not a tier; expected container, staging or in-process")]
+#[error("`{given}` is not a tier; expected container, staging, in-process or mock")]
 #[allow(missing_docs)] // fields named for what they hold
 pub struct UnknownTier {
     pub given: String,

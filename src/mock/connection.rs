@@ -3,6 +3,7 @@
 
 use super::respond::Step;
 use super::{ClientFrame, Handshake, Mock, Respond};
+use crate::config::BackendKind;
 use crate::contract::{Contract, ContractStream, Violation};
 use futures_util::{SinkExt, StreamExt};
 use http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
@@ -70,6 +71,9 @@ pub(super) struct State {
     pub(super) open: HashMap<MockConnectionId, mpsc::UnboundedSender<Outgoing>>,
     /// Each open connection's place in the contract, when there is one.
     streams: HashMap<MockConnectionId, ContractStream>,
+    /// The tier a chain chose over this mock: its expectations are then
+    /// not verified.
+    pub(super) passed_over_for: Option<BackendKind>,
 }
 
 pub(super) struct Mounted {

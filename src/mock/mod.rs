@@ -57,10 +57,10 @@
 //!     .mount(&server);
 //!
 //! // The team's service in a container, then its staging, then this mock.
-//! let backend = server.resolve(&config).await?;
+//! let backend = Chain::new(&config).mock(&server).resolve().await?;
 //! let factory = TestClientFactory::new(config, backend)?;
 //! // ... the suite's tests, unchanged ...
-//! server.verify()?; // also on drop
+//! server.verify()?; // also on drop; nothing to verify when another tier served
 //! # Ok(())
 //! # }
 //! ```

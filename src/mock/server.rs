@@ -6,8 +6,8 @@ use super::connection::{MockConnection, MockConnectionId, Mounted, Outgoing, Sha
 use super::verification::{VerificationFailed, verify};
 use super::{Handshake, Mock};
 use crate::access::{Access, ClientTls};
-use crate::chain::{BackendError, BackendInfo};
-use crate::config::{BackendKind, RealWebSocketTestConfig};
+use crate::chain::BackendInfo;
+use crate::config::BackendKind;
 use serde_json::Value;
 use std::fmt;
 use std::path::Path;
@@ -110,42 +110,18 @@ impl MockServer {
         }
     }
 
-    /// The chain for `config` with this mock as its last tier, in place of
-    /// the in-process reference server: the team's service in a container,
-    /// then its staging, then this mock, so one suite runs against all
-    /// three. The report names the mock; clients reach it as with
-    /// [`MockServer::info`].
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use ws_harness::{BackendKind, RealWebSocketTestConfig};
-    /// use ws_harness::mock::MockServer;
-    ///
-    /// let server = MockServer::builder().name("orders").start().await?;
-    /// // The team's image is not in the engine (nor anywhere to pull it
-    /// // from) and no staging is set: the mock it is.
-    /// let config = RealWebSocketTestConfig::builder()
-    ///     .without_environment()
-    ///     .service_image("ws-harness-doc-absent:0")
-    ///     .service_port(8080)
-    ///     .build()?;
-    /// let backend = server.resolve(&config).await?;
-    /// assert_eq!(backend.tier, Some(BackendKind::Mock));
-    /// assert!(backend.reason.starts_with("the mock server \"orders\" as the last tier"));
-    /// assert!(backend.resolution.to_string().contains("3. mock: chosen"));
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`BackendError`] as for [`BackendInfo::resolve`].
-    pub async fn resolve(
-        &self,
-        config: &RealWebSocketTestConfig,
-    ) -> Result<BackendInfo, BackendError> {
-        BackendInfo::resolve_with_mock(config, self.name.clone(), self.url.clone(), self.access())
-            .await
+    /// Its name, URL and access, as the chain's mock tier.
+    pub(crate) fn tier(&self) -> (String, Url, Access) {
+        (self.name.clone(), self.url.clone(), self.access())
+    }
+
+    /// Records the tier a chain with this mock chose (`None`: none could
+    /// be had): when another tier was chosen, this mock's expectations are
+    /// not verified.
+    pub(crate) fn chain_chose(&self, tier: Option<BackendKind>) {
+        if let Some(tier) = tier {
+            self.shared.lock().passed_over_for = (tier != BackendKind::Mock).then_some(tier);
+        }
     }
 
     /// Mounts `mock` after the ones already there.
@@ -199,7 +175,10 @@ impl MockServer {
 
     /// Checks every mock answered as many frames as it expects, and, with
     /// a [contract](MockServerBuilder::contract), that no frame broke it.
-    /// Returns at once: open connections do not hold it up.
+    /// Returns at once: open connections do not hold it up. When a
+    /// [chain](crate::chain::Chain::mock) chose another tier over this
+    /// mock, nothing is checked: the suite ran elsewhere, and the log says
+    /// so.
     ///
     /// # Errors
     /// [`VerificationFailed`], listing each mock with its expected and

@@ -84,7 +84,8 @@ pub(crate) async fn wait(
         };
         let error = match tokio::time::timeout(limit, once(ready, url, access, logs)).await {
             Ok(Ok(())) => return Ok(()),
-            Ok(Err(NotReady::Token(e))) => return Err(NotReady::Token(e)),
+            // No later try can answer otherwise.
+            Ok(Err(e @ (NotReady::Token(_) | NotReady::NoOutput))) => return Err(e),
             Ok(Err(e)) => e,
             Err(_) => match last {
                 // Cut short by the deadline, the try did not answer: the
