@@ -275,16 +275,16 @@ async fn a_contract_the_mock_cannot_load_is_an_error_at_start() {
         .start()
         .await
         .unwrap_err();
-    let source = std::error::Error::source(&err).unwrap().to_string();
-    assert_eq!(
-        err.to_string(),
-        "the mock server cannot load the contract of what clients send"
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("the mock server cannot load the contract of what clients send: "),
+        "{shown}"
     );
     assert!(
-        source.ends_with(
+        shown.ends_with(
             "ticker.asyncapi.yaml#/components/messages/start/payload: the message's payload has no `properties.kind` with a `const` or `enum`, so its kind cannot be told (set contract.kind_field to the discriminator)"
         ),
-        "{source}"
+        "{shown}"
     );
 }
 

@@ -13,6 +13,7 @@ use ws_harness::chain::{
     BackendError, HttpCheckError, InProcessBackend, InProcessError, Resolution, SkipReason,
     TierAttempt, TierOutcome,
 };
+use ws_harness::chain::{Chain, OwnProtocol, OwnServer, OwnServerError, Shutdown};
 use ws_harness::check::{CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
@@ -135,6 +136,11 @@ fn every_public_item_is_importable() {
         type_name::<Resolution>(),
         type_name::<TierAttempt>(),
         type_name::<TierOutcome>(),
+        type_name::<Chain<'_>>(),
+        type_name::<OwnProtocol>(),
+        type_name::<OwnServer>(),
+        type_name::<OwnServerError>(),
+        type_name::<Shutdown>(),
         type_name::<ClientError>(),
         type_name::<ClientOptions>(),
         type_name::<ConfigBuilder>(),

@@ -43,8 +43,6 @@ pub use resolution::{Resolution, TierAttempt, TierOutcome};
 use crate::access::{Access, AccessError, ConfiguredAccess};
 use crate::config::{BackendKind, ConfigSource, ContractSource, RealWebSocketTestConfig};
 use crate::container::{ContainerRef, runtime};
-#[cfg(feature = "mock")]
-use crate::mock::MockServer;
 use crate::with_sources;
 use once_cell::sync::OnceCell;
 use std::fmt;
@@ -217,13 +215,22 @@ impl BackendInfo {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
 #[must_use = "a chain does nothing until resolved"]
 pub struct Chain<'a> {
     config: &'a RealWebSocketTestConfig,
     given: Given,
-    #[cfg(feature = "mock")]
-    mock: Option<&'a MockServer>,
+    /// Told which tier was chosen (`None`: none could be had): the mock,
+    /// which is verified only when it served.
+    chosen: Option<Box<dyn Fn(Option<BackendKind>) + Send + Sync + 'a>>,
+}
+
+impl fmt::Debug for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("config", &self.config)
+            .field("given", &self.given)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The tiers a test brings, as the chain's task takes them.
@@ -240,8 +247,7 @@ impl<'a> Chain<'a> {
         Self {
             config,
             given: Given::default(),
-            #[cfg(feature = "mock")]
-            mock: None,
+            chosen: None,
         }
     }
 
@@ -252,22 +258,23 @@ impl<'a> Chain<'a> {
         self
     }
 
-    /// The test's mock as the chain's last tier. When another tier is
-    /// chosen, the mock's expectations are not verified (its
-    /// [`verify`](MockServer::verify) says why): one suite runs on every
-    /// tier.
+    /// A mock as the last tier: its name, where it is and how clients get
+    /// in; `chosen` learns which tier the chain chose.
     #[cfg(feature = "mock")]
-    pub fn mock(mut self, mock: &'a MockServer) -> Self {
-        let (name, url, access) = mock.tier();
-        self.given.mock = Some((
-            name,
-            Found {
-                url,
-                container: None,
-                access,
-            },
-        ));
-        self.mock = Some(mock);
+    pub(crate) fn with_mock(
+        mut self,
+        name: String,
+        url: Url,
+        access: Access,
+        chosen: impl Fn(Option<BackendKind>) + Send + Sync + 'a,
+    ) -> Self {
+        let found = Found {
+            url,
+            container: None,
+            access,
+        };
+        self.given.mock = Some((name, found));
+        self.chosen = Some(Box::new(chosen));
         self
     }
 
@@ -284,9 +291,8 @@ impl<'a> Chain<'a> {
             .spawn(async move { resolve(&config, given).await })
             .await
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
-        #[cfg(feature = "mock")]
-        if let Some(mock) = self.mock {
-            mock.chain_chose(resolved.as_ref().ok().and_then(|info| info.tier));
+        if let Some(chosen) = self.chosen {
+            chosen(resolved.as_ref().ok().and_then(|info| info.tier));
         }
         resolved
     }
@@ -307,9 +313,8 @@ impl<'a> Chain<'a> {
             .recv()
             .expect("the chain's runtime lives as long as the process")
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
-        #[cfg(feature = "mock")]
-        if let Some(mock) = self.mock {
-            mock.chain_chose(resolved.as_ref().ok().and_then(|info| info.tier));
+        if let Some(chosen) = self.chosen {
+            chosen(resolved.as_ref().ok().and_then(|info| info.tier));
         }
         resolved
     }
@@ -500,7 +505,7 @@ async fn try_tier(
                 .map_err(SkipReason::OwnServer),
             None => match no_stand_in() {
                 Some(why) => Err(why),
-                None => reference_server(),
+                None => reference_server().await,
             },
         },
         BackendKind::Mock => given
@@ -537,7 +542,7 @@ async fn container(
 }
 
 #[cfg(feature = "server")]
-fn reference_server() -> Result<Found, SkipReason> {
+async fn reference_server() -> Result<Found, SkipReason> {
     InProcessBackend::shared()
         .map(|b| Found {
             url: b.url(),
@@ -550,7 +555,7 @@ fn reference_server() -> Result<Found, SkipReason> {
 }
 
 #[cfg(not(feature = "server"))]
-fn reference_server() -> Result<Found, SkipReason> {
+async fn reference_server() -> Result<Found, SkipReason> {
     Err(SkipReason::NotBuilt { feature: "server" })
 }
 

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 impl TestClient {
     /// Waits until `check` says the transcript satisfies an expectation.
     /// `expected` and what is missing are put into words only for a failure.
+    /// The field that says a frame's kind: the contract's.
+    fn kind_field(&self) -> String {
+        self.options.factory.config.contract.kind_field.clone()
+    }
+
     async fn wait<'m, T>(
         &mut self,
         expected: impl FnOnce() -> String,
@@ -107,10 +112,11 @@ impl TestClient {
         timeout: Duration,
     ) -> Result<Value, ExpectationFailed> {
         let matcher = matcher.into();
+        let kind = self.kind_field();
         let expected = || format!("{matcher} within {timeout:?}");
         let mut search = InOrder::default();
         self.wait(expected, timeout, |t| {
-            match search.advance(t, 1, |_, json| matcher.matches(json)) {
+            match search.advance(t, 1, |_, json| matcher.matches_with_kind_field(json, &kind)) {
                 Ok(found) => Check::Done(take(t, found).remove(0)),
                 Err(_) => Check::Wait(Missing::Frames(std::slice::from_ref(&matcher))),
             }
@@ -128,6 +134,7 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
+        let kind = self.kind_field();
         let expected = || format!("in order: {}", Missing::Frames(matchers));
         self.wait(expected, timeout, |t| {
             let pending: Vec<usize> = t.pending().map(|(i, _)| i).take(matchers.len()).collect();
@@ -136,7 +143,7 @@ impl TestClient {
                     return Check::Wait(Missing::Frames(&matchers[k..]));
                 };
                 let frame = t.frame(i).expect("a pending frame is in the window");
-                if !matcher.matches(&frame.json) {
+                if !matcher.matches_with_kind_field(&frame.json, &kind) {
                     return Check::Fail(Problem::OutOfOrder {
                         expected: matcher.to_string(),
                         position: k + 1,
@@ -159,6 +166,7 @@ impl TestClient {
         matchers: &[FrameMatcher],
     ) -> Result<Vec<Value>, ExpectationFailed> {
         let timeout = self.event_timeout;
+        let kind = self.kind_field();
         let expected = || format!("in any order: {}", Missing::Frames(matchers));
         // Each frame is tested once, when it first arrives, and taken by
         // the first matcher still without a frame that it matches.
@@ -172,7 +180,8 @@ impl TestClient {
             }
             for (i, frame) in t.pending_from(next) {
                 if let Some(slot) = matchers.iter().zip(found.iter_mut()).find_map(|(m, slot)| {
-                    (slot.is_none() && m.matches(&frame.json)).then_some(slot)
+                    (slot.is_none() && m.matches_with_kind_field(&frame.json, &kind))
+                        .then_some(slot)
                 }) {
                     *slot = Some(i);
                 }
@@ -209,9 +218,12 @@ impl TestClient {
                 Missing::Frames(matchers)
             )
         };
+        let kind = self.kind_field();
         let mut search = InOrder::default();
         self.wait(expected, timeout, |t| {
-            match search.advance(t, matchers.len(), |k, json| matchers[k].matches(json)) {
+            match search.advance(t, matchers.len(), |k, json| {
+                matchers[k].matches_with_kind_field(json, &kind)
+            }) {
                 Ok(found) => Check::Done(take(t, found)),
                 Err(k) => Check::Wait(Missing::Frames(&matchers[k..])),
             }

@@ -4,9 +4,11 @@ use crate::protocol::EventType;
 use serde_json::Value;
 use std::fmt;
 
-/// Matches frames by `type` and/or a partial JSON object: every key of the
+/// Matches frames by kind and/or a partial JSON object: every key of the
 /// pattern must be in the frame with a matching value (objects compared the
-/// same way, recursively; other values compared exactly).
+/// same way, recursively; other values compared exactly). A frame's kind
+/// is its `type`, or in a client's expectations and a mock's matchers the
+/// contract's `contract.kind_field`.
 ///
 /// ```
 /// use serde_json::json;
@@ -17,6 +19,8 @@ use std::fmt;
 /// assert!(event("agent_started").with(json!({"message_id": "m-1"})).matches(&started));
 /// assert!(!event("agent_started").with(json!({"message_id": "m-2"})).matches(&started));
 /// assert!(frame(json!({"event_id": 1})).matches(&started));
+/// // A protocol whose kind field is `kind`:
+/// assert!(event("tick").matches_with_kind_field(&json!({"kind": "tick"}), "kind"));
 /// assert_eq!(event("pong").with(json!({"nonce": "a"})).to_string(), r#"pong {"nonce":"a"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +30,8 @@ pub struct FrameMatcher {
     pattern: Option<Value>,
 }
 
-/// Matches a frame whose `type` is `frame_type` (an event type or a reply
-/// type such as `pong`, `resumed`, `error`).
+/// Matches a frame of kind `frame_type` (an event type or a reply type such
+/// as `pong`, `resumed`, `error`; a kind of the team's protocol).
 pub fn event(frame_type: impl Into<String>) -> FrameMatcher {
     FrameMatcher {
         frame_type: Some(frame_type.into()),
@@ -61,14 +65,20 @@ impl FrameMatcher {
         self
     }
 
-    /// Whether `frame` matches.
+    /// Whether `frame` matches, its kind in `type`.
     #[must_use]
     pub fn matches(&self, frame: &Value) -> bool {
-        let type_ok = self
+        self.matches_with_kind_field(frame, "type")
+    }
+
+    /// Whether `frame` matches, its kind in `kind_field`.
+    #[must_use]
+    pub fn matches_with_kind_field(&self, frame: &Value, kind_field: &str) -> bool {
+        let kind_ok = self
             .frame_type
             .as_deref()
-            .is_none_or(|t| frame.get("type").and_then(Value::as_str) == Some(t));
-        type_ok && self.pattern.as_ref().is_none_or(|p| contains(frame, p))
+            .is_none_or(|t| frame.get(kind_field).and_then(Value::as_str) == Some(t));
+        kind_ok && self.pattern.as_ref().is_none_or(|p| contains(frame, p))
     }
 }
 

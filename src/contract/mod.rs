@@ -206,6 +206,12 @@ impl fmt::Debug for Contract {
 }
 
 impl Contract {
+    /// The field that says a frame's kind (`contract.kind_field`).
+    #[cfg(feature = "mock")]
+    pub(crate) fn kind_field(&self) -> &str {
+        &self.inner.settings.kind_field
+    }
+
     /// Loads and compiles the contract of `settings`; `required_events` are
     /// the run events of the `reference` source unless
     /// [`ContractSettings::run_events`] names others (the config's

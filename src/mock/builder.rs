@@ -38,9 +38,10 @@ pub enum MockError {
     /// rustls refused its certificate.
     #[error("the mock server's TLS refuses its certificate")]
     ServerTls(#[source] rustls::Error),
-    /// The contract of what clients send could not be loaded.
-    #[error("the mock server cannot load the contract of what clients send")]
-    Contract(#[source] ContractError),
+    /// The contract of what clients send could not be loaded. Its
+    /// message carries the cause, as a test's `unwrap` shows it.
+    #[error("the mock server cannot load the contract of what clients send: {}", crate::with_sources(.0))]
+    Contract(ContractError),
 }
 
 /// Builds a [`MockServer`].

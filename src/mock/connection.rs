@@ -242,6 +242,10 @@ fn answer(
     sender: &mpsc::UnboundedSender<Outgoing>,
 ) {
     let json = frame.json().unwrap_or(Value::Null);
+    let kind_field = shared
+        .contract
+        .as_ref()
+        .map_or("type", Contract::kind_field);
     // The reply is queued under the lock that logs the frame: a push made
     // by a test that saw the frame arrive goes out after the reply.
     let mut state = shared.lock();
@@ -269,7 +273,7 @@ fn answer(
             m.mock
                 .matchers
                 .iter()
-                .all(|matcher| matcher.matches(&connection.handshake, &frame, &json))
+                .all(|matcher| matcher.matches(&connection.handshake, &frame, &json, kind_field))
         })
         .min_by_key(|(i, m)| (m.mock.priority, *i))
         .map(|(_, m)| m);

@@ -149,10 +149,19 @@ impl Matcher {
     }
 
     /// Whether `frame` (with `json`, its parse, `Null` when it is not
-    /// JSON), sent over a connection opened with `handshake`, matches.
-    pub(super) fn matches(&self, handshake: &Handshake, frame: &ClientFrame, json: &Value) -> bool {
+    /// JSON, its kind in `kind_field`), sent over a connection opened with
+    /// `handshake`, matches.
+    pub(super) fn matches(
+        &self,
+        handshake: &Handshake,
+        frame: &ClientFrame,
+        json: &Value,
+        kind_field: &str,
+    ) -> bool {
         match self {
-            Self::Frame(matcher) => !json.is_null() && matcher.matches(json),
+            Self::Frame(matcher) => {
+                !json.is_null() && matcher.matches_with_kind_field(json, kind_field)
+            }
             Self::Text(expected) => frame.as_text() == Some(expected.as_str()),
             Self::Regex(regex) => frame.as_text().is_some_and(|t| regex.is_match(t)),
             Self::Binary(expected) => frame.as_binary() == Some(expected.as_slice()),

@@ -36,6 +36,7 @@
 //! use serde_json::json;
 //! use std::time::Duration;
 //! use ws_harness::{event, RealWebSocketTestConfig, TestClientFactory};
+//! use ws_harness::chain::Chain;
 //! use ws_harness::mock::{Mock, MockServer, Respond, subject};
 //!
 //! let config = RealWebSocketTestConfig::from_env()?;

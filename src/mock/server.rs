@@ -6,7 +6,7 @@ use super::connection::{MockConnection, MockConnectionId, Mounted, Outgoing, Sha
 use super::verification::{VerificationFailed, verify};
 use super::{Handshake, Mock};
 use crate::access::{Access, ClientTls};
-use crate::chain::BackendInfo;
+use crate::chain::{BackendInfo, Chain};
 use crate::config::BackendKind;
 use serde_json::Value;
 use std::fmt;
@@ -110,20 +110,6 @@ impl MockServer {
         }
     }
 
-    /// Its name, URL and access, as the chain's mock tier.
-    pub(crate) fn tier(&self) -> (String, Url, Access) {
-        (self.name.clone(), self.url.clone(), self.access())
-    }
-
-    /// Records the tier a chain with this mock chose (`None`: none could
-    /// be had): when another tier was chosen, this mock's expectations are
-    /// not verified.
-    pub(crate) fn chain_chose(&self, tier: Option<BackendKind>) {
-        if let Some(tier) = tier {
-            self.shared.lock().passed_over_for = (tier != BackendKind::Mock).then_some(tier);
-        }
-    }
-
     /// Mounts `mock` after the ones already there.
     pub fn mount(&self, mock: Mock) {
         self.shared.lock().mocks.push(Mounted { mock, matched: 0 });
@@ -202,5 +188,20 @@ impl Drop for MockServer {
         {
             panic!("{failed}");
         }
+    }
+}
+
+impl<'a> Chain<'a> {
+    /// The test's mock as the chain's last tier. When another tier is
+    /// chosen, the mock's expectations are not verified (its
+    /// [`verify`](MockServer::verify) says why): one suite runs on every
+    /// tier.
+    pub fn mock(self, mock: &'a MockServer) -> Self {
+        self.with_mock(mock.name.clone(), mock.url.clone(), mock.access(), |tier| {
+            // Another tier served the suite: nothing to verify here.
+            if let Some(tier) = tier {
+                mock.shared.lock().passed_over_for = (tier != BackendKind::Mock).then_some(tier);
+            }
+        })
     }
 }
