@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use ws_harness::access::Credentials;
 use ws_harness::config::{
-    ConfigError, ConfigSource, ConfiguredToken, ContractSource, OwnerRule, Readiness, SequenceRule,
-    ServiceSource, TranscriptWindow, UnknownKinds,
+    ConfigError, ConfigSource, ConfiguredToken, ContractSource, Describes, OwnerRule, Readiness,
+    SequenceRule, ServiceSource, TranscriptWindow, UnknownKinds,
 };
 use ws_harness::protocol::EventType;
 use ws_harness::{BackendKind, RealWebSocketTestConfig};
@@ -514,6 +514,7 @@ fn the_contract_keys_are_the_same_from_every_source() {
         .without_environment()
         .contract_kind_field("kind")
         .contract_unknown_kinds(UnknownKinds::Allow)
+        .contract_describes(Describes::Client)
         .contract_sequence_field("seq")
         .contract_sequence(SequenceRule::Increasing)
         .contract_sequence_restart_field("from")
@@ -527,7 +528,7 @@ fn the_contract_keys_are_the_same_from_every_source() {
         .unwrap();
     let path = file(
         "contract-keys.toml",
-        "[contract]\nkind_field = \"kind\"\nunknown_kinds = \"allow\"\nsequence_field = \"seq\"\n\
+        "[contract]\nkind_field = \"kind\"\nunknown_kinds = \"allow\"\ndescribes = \"client\"\nsequence_field = \"seq\"\n\
          sequence = \"increasing\"\nsequence_restart_field = \"from\"\nowner_field = \"user\"\n\
          owner = \"bot\"\nforbidden_fields = [\"data\", \"payload\"]\nrun_field = \"run\"\n\
          run_events = [\"started\", \"done\"]\nterminal_kinds = [\"done\"]\n",
@@ -536,6 +537,7 @@ fn the_contract_keys_are_the_same_from_every_source() {
     let from_variables = build(&[
         ("WS_HARNESS_CONTRACT_KIND_FIELD", "kind"),
         ("WS_HARNESS_CONTRACT_UNKNOWN_KINDS", "allow"),
+        ("WS_HARNESS_CONTRACT_DESCRIBES", "client"),
         ("WS_HARNESS_CONTRACT_SEQUENCE_FIELD", "seq"),
         ("WS_HARNESS_CONTRACT_SEQUENCE", "increasing"),
         ("WS_HARNESS_CONTRACT_SEQUENCE_RESTART_FIELD", "from"),
@@ -550,6 +552,7 @@ fn the_contract_keys_are_the_same_from_every_source() {
     assert_eq!(code.contract, from_file.contract);
     assert_eq!(code.contract, from_variables.contract);
     assert_eq!(code.contract.unknown_kinds, UnknownKinds::Allow);
+    assert_eq!(code.contract.describes, Describes::Client);
     assert_eq!(code.contract.owner, OwnerRule::Value("bot".into()));
     assert_eq!(code.source_of("contract.run_field"), ConfigSource::Code);
 }

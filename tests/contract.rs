@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use ws_harness::chain::InProcessBackend;
-use ws_harness::config::{ContractSettings, ContractSource, UnknownKinds};
+use ws_harness::config::{ContractSettings, ContractSource, Describes, UnknownKinds};
 use ws_harness::contract::{ContractError, Direction, Rule};
 use ws_harness::protocol::ClientMessage;
 use ws_harness::{
@@ -449,9 +449,77 @@ fn an_asyncapi_2_document_in_json() {
             .unwrap_err()
             .to_string(),
         format!(
-            "the AsyncAPI document {} has no message clients send (2.x: channels.*.publish.message; 3.0: operations with action: receive)",
+            "the AsyncAPI document {}, read as describing the service, has no message clients send (2.x: channels.*.publish.message; 3.0: operations with action: receive); if it describes the service's clients, set contract.describes = \"client\"",
             receives_nothing.display()
         )
+    );
+}
+
+/// The ticker's contract written from the service's side and from the
+/// client's: read with `contract.describes` set to match, both give the
+/// same verdict on every frame, in both directions.
+#[test]
+fn an_asyncapi_document_from_either_side_gives_the_same_checks() {
+    let contracts = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/contracts");
+    let read = |file: &str, describes: Describes, kind_field: &str, sent_by_clients: bool| {
+        let mut settings = ContractSettings::default();
+        settings.source = ContractSource::File(format!("{contracts}/{file}").into());
+        settings.kind_field = kind_field.to_owned();
+        settings.describes = describes;
+        if sent_by_clients {
+            Contract::load_sent_by_clients(&settings)
+        } else {
+            Contract::load(&settings, &[] as &[&str])
+        }
+    };
+    let service_side = "ticker.asyncapi.yaml";
+    let client_side = "ticker-client.asyncapi.yaml";
+    let from_service = [
+        json!({"kind": "tick", "seq": 1, "owner": "alice", "run": "r", "value": 1}),
+        json!({"kind": "tick", "seq": 1, "owner": "alice", "run": "r", "value": "one"}),
+        json!({"kind": "done", "seq": 1, "owner": "alice", "run": "r"}),
+        json!({"kind": "done", "seq": 1, "owner": "alice"}),
+        json!({"kind": "start", "n": 1}),
+    ];
+    let service = read(service_side, Describes::Service, "kind", false).unwrap();
+    let client = read(client_side, Describes::Client, "kind", false).unwrap();
+    let verdicts = |contract: &Contract, frames: &[Value]| {
+        frames
+            .iter()
+            .map(|f| verdict(contract, f.clone()))
+            .collect::<Vec<_>>()
+    };
+    let expected = verdicts(&service, &from_service);
+    assert_eq!(
+        expected,
+        [
+            None,
+            Some((Rule::Schema, "/value".to_owned())),
+            None,
+            Some((Rule::Schema, String::new())),
+            Some((Rule::UnknownKind, "/kind".to_owned())),
+        ]
+    );
+    assert_eq!(verdicts(&client, &from_service), expected);
+
+    let to_service = [json!({"op": "start", "n": 2}), json!({"op": "tick"})];
+    let service = read(service_side, Describes::Service, "op", true).unwrap();
+    let client = read(client_side, Describes::Client, "op", true).unwrap();
+    let expected = verdicts(&service, &to_service);
+    assert_eq!(
+        expected,
+        [None, Some((Rule::UnknownKind, "/op".to_owned()))]
+    );
+    assert_eq!(verdicts(&client, &to_service), expected);
+
+    // The client's document read as the service's: its `start` is taken
+    // for something the service sends, and the error names both causes.
+    let wrong_side = read(client_side, Describes::Service, "kind", false).unwrap_err();
+    assert!(
+        wrong_side.to_string().ends_with(
+            "ticker-client.asyncapi.yaml#/components/messages/start/payload: the message's payload has no `properties.kind` with a `const` or `enum`, so its kind cannot be told: set contract.kind_field to the discriminator, or, if the document describes the service's clients rather than the service, set contract.describes = \"client\""
+        ),
+        "{wrong_side}"
     );
 }
 
@@ -536,7 +604,7 @@ fn errors_in_the_users_contract_name_the_file_the_pointer_and_the_fix() {
         (
             "nothing-sent.json",
             r#"{"asyncapi": "3.0.0", "operations": {}}"#,
-            "the AsyncAPI document {path} has no message the service sends",
+            "the AsyncAPI document {path}, read as describing the service, has no message the service sends",
         ),
     ];
     for (name, text, expected) in cases {

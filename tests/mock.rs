@@ -282,7 +282,7 @@ async fn a_contract_the_mock_cannot_load_is_an_error_at_start() {
     );
     assert!(
         shown.ends_with(
-            "ticker.asyncapi.yaml#/components/messages/start/payload: the message's payload has no `properties.kind` with a `const` or `enum`, so its kind cannot be told (set contract.kind_field to the discriminator)"
+            "ticker.asyncapi.yaml#/components/messages/start/payload: the message's payload has no `properties.kind` with a `const` or `enum`, so its kind cannot be told: set contract.kind_field to the discriminator, or, if the document describes the service's clients rather than the service, set contract.describes = \"client\""
         ),
         "{shown}"
     );

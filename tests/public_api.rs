@@ -23,8 +23,8 @@ use ws_harness::client::{
     ResumeReport, SaveError, Transcript, transcript_dir,
 };
 use ws_harness::config::{
-    BadHeader, ConfiguredToken, ContractSettings, ContractSource, HandshakeHeaders, OwnerRule,
-    SequenceRule, TlsSettings, UnknownKinds,
+    BadHeader, ConfiguredToken, ContractSettings, ContractSource, Describes, HandshakeHeaders,
+    OwnerRule, SequenceRule, TlsSettings, UnknownKinds,
 };
 use ws_harness::config::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
 use ws_harness::config::{
@@ -138,6 +138,7 @@ fn every_public_item_is_importable() {
         type_name::<TierOutcome>(),
         type_name::<Chain<'_>>(),
         type_name::<OwnProtocol>(),
+        type_name::<Describes>(),
         type_name::<OwnServer>(),
         type_name::<OwnServerError>(),
         type_name::<Shutdown>(),

@@ -46,6 +46,49 @@ pub enum UnknownKinds {
     Allow,
 }
 
+/// Which application an AsyncAPI document describes (setting
+/// `contract.describes`): public WebSocket APIs are written from either side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Describes {
+    /// The service (`service`): its `send` (3.0; 2.x `subscribe`) messages
+    /// are what it sends.
+    #[default]
+    Service,
+    /// Its client (`client`): the client's `send` (3.0; 2.x `subscribe`)
+    /// messages are what the service receives, its `receive` what the
+    /// service sends.
+    Client,
+}
+
+impl Describes {
+    /// `service` or `client`, as the setting writes it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Client => "client",
+        }
+    }
+
+    /// The other side.
+    #[must_use]
+    pub fn other(self) -> Self {
+        match self {
+            Self::Service => Self::Client,
+            Self::Client => Self::Service,
+        }
+    }
+
+    /// The application, in words: `the service` or `the service's clients`.
+    #[must_use]
+    pub fn application(self) -> &'static str {
+        match self {
+            Self::Service => "the service",
+            Self::Client => "the service's clients",
+        }
+    }
+}
+
 /// Who the owner field must name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum OwnerRule {
@@ -76,6 +119,8 @@ pub struct ContractSettings {
     pub kind_field: String,
     /// What a frame of a kind the contract does not name is.
     pub unknown_kinds: UnknownKinds,
+    /// Which application an AsyncAPI source describes.
+    pub describes: Describes,
     /// The field that must go up per stream (`event_id` for the reference).
     pub sequence_field: Option<String>,
     /// How it must go up. Default gapless.
@@ -104,6 +149,7 @@ impl Default for ContractSettings {
             source: ContractSource::Reference,
             kind_field: "type".to_owned(),
             unknown_kinds: UnknownKinds::Violation,
+            describes: Describes::Service,
             sequence_field: None,
             sequence: SequenceRule::Gapless,
             sequence_restart_field: None,

@@ -18,7 +18,9 @@ mod tier;
 
 pub use access::{BadHeader, ConfiguredToken, HandshakeHeaders, TlsSettings};
 pub use builder::ConfigBuilder;
-pub use contract::{ContractSettings, ContractSource, OwnerRule, SequenceRule, UnknownKinds};
+pub use contract::{
+    ContractSettings, ContractSource, Describes, OwnerRule, SequenceRule, UnknownKinds,
+};
 pub use environment::{DockerEnvironment, Environment, ProcessEnvironment};
 pub use error::{ConfigError, ConfigSource};
 pub use file::{CONFIG_FILE_NAME, CONFIG_FILE_VAR};

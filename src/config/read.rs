@@ -2,8 +2,8 @@
 //! value passes whichever source set it.
 
 use super::{
-    BackendKind, ConfigSource, ContractSource, OwnerRule, Readiness, SequenceRule, UnknownKinds,
-    UnknownTier,
+    BackendKind, ConfigSource, ContractSource, Describes, OwnerRule, Readiness, SequenceRule,
+    UnknownKinds, UnknownTier,
 };
 use crate::protocol::EventType;
 use bytesize::ByteSize;
@@ -110,7 +110,8 @@ shown_as_debug!(
     ContractSource,
     SequenceRule,
     OwnerRule,
-    UnknownKinds
+    UnknownKinds,
+    Describes
 );
 
 impl Shown for Url {

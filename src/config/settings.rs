@@ -6,7 +6,8 @@
 use super::read::{self, Problem, Raw, Shown};
 use super::{
     BackendKind, ConfigBuilder, ConfigError, ConfigSource, ConfiguredToken, ContractSource,
-    HandshakeHeaders, OwnerRule, Readiness, RealWebSocketTestConfig, SequenceRule, UnknownKinds,
+    Describes, HandshakeHeaders, OwnerRule, Readiness, RealWebSocketTestConfig, SequenceRule,
+    UnknownKinds,
 };
 use crate::protocol::EventType;
 use std::collections::BTreeMap;
@@ -410,6 +411,13 @@ settings! {
         key "contract.unknown_kinds", default "`violation`", file "\"allow\"", env "allow",
         read read::one_of(&[("allow", UnknownKinds::Allow), ("violation", UnknownKinds::Violation)]),
         set |c, v| c.contract.unknown_kinds = v;
+
+    /// Which application an AsyncAPI document describes: the `service`, or
+    /// its `client` (whose `send` messages the service receives).
+    contract_describes(side: Describes) -> Describes { side }
+        key "contract.describes", default "`service`", file "\"client\"", env "client",
+        read read::one_of(&[("service", Describes::Service), ("client", Describes::Client)]),
+        set |c, v| c.contract.describes = v;
 
     /// The field that must go up per stream.
     contract_sequence_field(field: impl Into<String>) -> String { field.into() }

@@ -3,7 +3,9 @@
 
 use super::schema::{Compiler, Schema};
 use super::{Contract, Direction, Inner};
-use crate::config::{ConfigSource, ContractSettings, ContractSource, RealWebSocketTestConfig};
+use crate::config::{
+    ConfigSource, ContractSettings, ContractSource, Describes, RealWebSocketTestConfig,
+};
 use once_cell::sync::Lazy;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -57,21 +59,30 @@ pub enum ContractError {
     },
     /// An AsyncAPI document with no message of the direction asked for.
     #[error(
-        "the AsyncAPI document {path} has no message {direction} ({})",
-        match direction {
-            Direction::FromService => "2.x: channels.*.subscribe.message; 3.0: operations with action: send",
-            Direction::ToService => "2.x: channels.*.publish.message; 3.0: operations with action: receive",
-        }
+        "the AsyncAPI document {path}, read as describing {}, has no message {direction} ({}); if it describes {}, set contract.describes = \"{}\"",
+        describes.application(),
+        match outgoing(*direction, *describes) {
+            true => "2.x: channels.*.subscribe.message; 3.0: operations with action: send",
+            false => "2.x: channels.*.publish.message; 3.0: operations with action: receive",
+        },
+        describes.other().application(),
+        describes.other().as_str(),
     )]
     NoMessages {
         /// The file.
         path: PathBuf,
         /// The direction asked for.
         direction: Direction,
+        /// The side the document was read as.
+        describes: Describes,
     },
-    /// A message whose kind cannot be told.
+    /// A message whose kind cannot be told: the kind field is another, or
+    /// the document describes the other side.
     #[error(
-        "{path}#{pointer}: the message's payload has no `properties.{kind_field}` with a `const` or `enum`, so its kind cannot be told (set contract.kind_field to the discriminator)"
+        "{path}#{pointer}: the message's payload has no `properties.{kind_field}` with a `const` or `enum`, so its kind cannot be told: set contract.kind_field to the discriminator, or, if the document describes {} rather than {}, set contract.describes = \"{}\"",
+        describes.other().application(),
+        describes.application(),
+        describes.other().as_str(),
     )]
     NoKind {
         /// The file.
@@ -80,6 +91,8 @@ pub enum ContractError {
         pointer: String,
         /// The discriminator looked for.
         kind_field: String,
+        /// The side the document was read as.
+        describes: Describes,
     },
     /// A `$ref` that points nowhere in the document.
     #[error("{path}#{pointer}: `$ref` {reference} points nowhere in the document")]
@@ -127,6 +140,7 @@ pub(super) fn load<S: AsRef<str>>(
             source: settings.source.clone(),
             kind_field: settings.kind_field.clone(),
             unknown_kinds: settings.unknown_kinds,
+            describes: settings.describes,
             ..ContractSettings::default()
         },
     };
@@ -181,7 +195,7 @@ fn compile_contract(
             let document = read(path)?;
             if document.get("asyncapi").is_some() {
                 let mut located = Vec::new();
-                for message in asyncapi_messages(path, &document, direction)? {
+                for message in asyncapi_messages(path, &document, direction, settings.describes)? {
                     let (pointer, payload) = follow(path, &document, format!("{message}/payload"))?;
                     let named = named_kinds(payload, &settings.kind_field);
                     if named.is_empty() {
@@ -189,6 +203,7 @@ fn compile_contract(
                             path: path.clone(),
                             pointer,
                             kind_field: settings.kind_field.clone(),
+                            describes: settings.describes,
                         });
                     }
                     located.push((pointer, named));
@@ -388,18 +403,28 @@ fn follow<'a>(
     })
 }
 
+/// Whether `direction`'s messages are the described application's
+/// outgoing ones: 2.x `subscribe` (others subscribe to them), 3.0
+/// `action: send`.
+fn outgoing(direction: Direction, describes: Describes) -> bool {
+    match describes {
+        Describes::Service => direction == Direction::FromService,
+        Describes::Client => direction == Direction::ToService,
+    }
+}
+
 /// The pointers of the messages of `direction`.
 fn asyncapi_messages(
     path: &Path,
     document: &Value,
     direction: Direction,
+    describes: Describes,
 ) -> Result<Vec<String>, ContractError> {
     let version = document["asyncapi"].as_str().unwrap_or_default().to_owned();
-    // 2.x names operations from the client's side (it subscribes to what
-    // the service sends), 3.0 from the service's (it sends).
-    let (operation_2, action_3) = match direction {
-        Direction::FromService => ("subscribe", "send"),
-        Direction::ToService => ("publish", "receive"),
+    let (operation_2, action_3) = if outgoing(direction, describes) {
+        ("subscribe", "send")
+    } else {
+        ("publish", "receive")
     };
     let mut messages = Vec::new();
     let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
@@ -454,6 +479,7 @@ fn asyncapi_messages(
         return Err(ContractError::NoMessages {
             path: path.to_owned(),
             direction,
+            describes,
         });
     }
     messages.sort();
