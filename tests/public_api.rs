@@ -45,9 +45,9 @@ use ws_harness::load::{
 };
 use ws_harness::mock::{
     ClientFrame, ContractViolations, DEFAULT_PRIORITY, FnMatcher, Handshake, Matcher, Mock,
-    MockConnection, MockConnectionId, MockError, MockReport, MockServer, MockServerBuilder,
-    Respond, Times, UnmatchedFrames, VerificationFailed, binary, header, path, query_param, regex,
-    subject, subprotocol, text,
+    MockConnection, MockConnectionId, MockError, MockReport, MockServer, MockServerBuilder, Peer,
+    Recipients, Respond, Times, UnmatchedFrames, VerificationFailed, binary, header, path,
+    query_param, regex, subject, subprotocol, text,
 };
 use ws_harness::process::ServerProcess;
 use ws_harness::protocol::LISTENING_ON;
@@ -93,6 +93,8 @@ fn every_public_item_is_importable() {
         type_name::<MockServer>(),
         type_name::<MockServerBuilder>(),
         type_name::<Respond>(),
+        type_name::<Peer<'_>>(),
+        type_name::<Recipients>(),
         type_name::<Times>(),
         type_name::<UnmatchedFrames>(),
         type_name::<VerificationFailed>(),

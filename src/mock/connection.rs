@@ -1,15 +1,14 @@
 //! The mock's connections: accepting them, the handshake, and each
 //! connection's loop of frames in (logged, checked, answered) and out.
 
-use super::respond::Step;
-use super::{ClientFrame, Handshake, Mock, Respond};
+use super::respond::{Peer, Recipients, RecipientsKind, Step};
+use super::{ClientFrame, Handshake, Mock, MockConnectionId, Respond};
 use crate::config::BackendKind;
 use crate::contract::{Contract, ContractStream, Violation};
 use futures_util::{SinkExt, StreamExt};
 use http::header::{AUTHORIZATION, COOKIE, SEC_WEBSOCKET_PROTOCOL};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -19,16 +18,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-
-/// A connection's number, in the order connections were opened (from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MockConnectionId(pub u64);
-
-impl fmt::Display for MockConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 /// One connection as the mock saw it.
 #[derive(Debug, Clone)]
@@ -46,6 +35,8 @@ pub struct MockConnection {
     pub violations: Vec<Violation>,
     /// Whether it is still open.
     pub open: bool,
+    /// Its state as the mock's responses left it ([`Peer::state`]).
+    pub state: Value,
 }
 
 /// What every connection task and the server share.
@@ -125,7 +116,7 @@ pub(super) async fn accept(
 
 /// One connection: the handshake, then frames in and out until either
 /// side ends it.
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Arc<Shared>) {
     let (sender, mut outgoing) = mpsc::unbounded_channel();
     let mut registered = None;
     // The signature is tungstenite's: its error is an HTTP response.
@@ -159,6 +150,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
             unmatched: Vec::new(),
             violations: Vec::new(),
             open: true,
+            state: Value::Null,
         });
         state.open.insert(id, sender.clone());
         registered = Some(id);
@@ -180,7 +172,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: &Shared) {
                         Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                     };
                     if !closing {
-                        answer(shared, id, frame, &sender);
+                        answer(shared, id, frame);
                     }
                 }
                 next = outgoing.recv() => match next {
@@ -235,12 +227,7 @@ fn handshake_of(request: &Request) -> Handshake {
 }
 
 /// Logs `frame`, finds the mock that answers it and starts its response.
-fn answer(
-    shared: &Shared,
-    id: MockConnectionId,
-    frame: ClientFrame,
-    sender: &mpsc::UnboundedSender<Outgoing>,
-) {
+fn answer(shared: &Arc<Shared>, id: MockConnectionId, frame: ClientFrame) {
     let json = frame.json().unwrap_or(Value::Null);
     let kind_field = shared
         .contract
@@ -281,7 +268,8 @@ fn answer(
     match chosen {
         Some(mounted) => {
             mounted.matched += 1;
-            run(mounted.mock.respond.clone(), json, sender.clone());
+            let respond = mounted.mock.respond.clone();
+            run(respond, json, id, state, shared);
         }
         None => {
             let position = connection.received.len() - 1;
@@ -290,9 +278,15 @@ fn answer(
     }
 }
 
-/// Queues `respond`'s steps up to its first wait; the rest go on in a task
-/// of their own.
-fn run(respond: Respond, request: Value, sender: mpsc::UnboundedSender<Outgoing>) {
+/// Queues `respond`'s steps up to its first wait, answering `request`
+/// from connection `from`; the rest go on in a task of their own.
+fn run(
+    respond: Respond,
+    request: Value,
+    from: MockConnectionId,
+    state: &mut State,
+    shared: &Arc<Shared>,
+) {
     let mut steps = respond.steps.into_iter();
     for step in steps.by_ref() {
         let outgoing = match step {
@@ -300,9 +294,10 @@ fn run(respond: Respond, request: Value, sender: mpsc::UnboundedSender<Outgoing>
                 let rest = Respond {
                     steps: steps.collect(),
                 };
+                let shared = Arc::clone(shared);
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    run(rest, request, sender);
+                    run(rest, request, from, &mut shared.lock(), &shared);
                 });
                 return;
             }
@@ -314,9 +309,65 @@ fn run(respond: Respond, request: Value, sender: mpsc::UnboundedSender<Outgoing>
             Step::Binary(bytes) => Outgoing::Frame(Message::binary(bytes)),
             Step::Close(code, reason) => Outgoing::Close(code, reason),
             Step::DropConnection => Outgoing::Drop,
+            Step::Publish(to, template) => {
+                publish(state, &request, from, &to, template.as_ref());
+                continue;
+            }
+            Step::Update(change) => {
+                let connection = &mut state.connections[id_index(from)];
+                change(
+                    &request,
+                    &mut Peer {
+                        id: from,
+                        handshake: &connection.handshake,
+                        state: &mut connection.state,
+                    },
+                );
+                continue;
+            }
         };
-        if sender.send(outgoing).is_err() {
+        let gone = state
+            .open
+            .get(&from)
+            .is_none_or(|sender| sender.send(outgoing).is_err());
+        if gone {
             return;
+        }
+    }
+}
+
+/// Sends each open connection `to` picks the frame `template` builds for it.
+fn publish(
+    state: &mut State,
+    request: &Value,
+    from: MockConnectionId,
+    to: &Recipients,
+    template: &(dyn Fn(&Value, &Handshake, &mut Peer<'_>) -> Value + Send + Sync),
+) {
+    let State {
+        connections, open, ..
+    } = state;
+    let sender_handshake = connections[id_index(from)].handshake.clone();
+    for connection in connections.iter_mut().filter(|c| c.open) {
+        let Some(sender) = open.get(&connection.id) else {
+            continue;
+        };
+        let mut peer = Peer {
+            id: connection.id,
+            handshake: &connection.handshake,
+            state: &mut connection.state,
+        };
+        let picked = match &to.0 {
+            RecipientsKind::Sender => peer.id == from,
+            RecipientsKind::All => true,
+            RecipientsKind::Others => peer.id != from,
+            RecipientsKind::Matching(_, picks) => picks(request, &peer),
+        };
+        if picked {
+            let frame = template(request, &sender_handshake, &mut peer);
+            sender
+                .send(Outgoing::Frame(Message::text(frame.to_string())))
+                .ok();
         }
     }
 }

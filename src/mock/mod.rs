@@ -76,18 +76,28 @@ mod server;
 mod verification;
 
 pub use builder::{MockError, MockServerBuilder};
-pub use connection::{MockConnection, MockConnectionId};
+pub use connection::MockConnection;
 pub use expectation::{DEFAULT_PRIORITY, Mock, Times};
 pub use matcher::{
     FnMatcher, Matcher, binary, header, path, query_param, regex, subject, subprotocol, text,
 };
-pub use respond::Respond;
+pub use respond::{Peer, Recipients, Respond};
 pub use server::MockServer;
 pub use verification::{ContractViolations, MockReport, UnmatchedFrames, VerificationFailed};
 
 use http::HeaderMap;
 use serde_json::Value;
 use std::fmt;
+
+/// A connection's number, in the order connections were opened (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MockConnectionId(pub u64);
+
+impl fmt::Display for MockConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// A frame a client sent to the mock.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! [`MockServer`]: the running mock, its pushes and its verification.
 
+use super::MockConnectionId;
 use super::builder::{MockError, MockServerBuilder};
 use super::certificate::Certificate;
-use super::connection::{MockConnection, MockConnectionId, Mounted, Outgoing, Shared, id_index};
+use super::connection::{MockConnection, Mounted, Outgoing, Shared, id_index};
 use super::verification::{VerificationFailed, verify};
 use super::{Handshake, Mock};
 use crate::access::{Access, ClientTls};
