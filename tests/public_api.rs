@@ -36,6 +36,9 @@ use ws_harness::container::{
     CONTAINER_LABEL, ComposeError, ContainerError, ContainerRef, NoEngine, ProbeOutcome, Tried,
 };
 use ws_harness::container::{ImageError, ServiceImageError, reference_image};
+// The testcontainers items exist with that feature only (CI builds it).
+#[cfg(feature = "testcontainers")]
+use ws_harness::container::{RequestError, ServiceRequest};
 use ws_harness::contract::Direction;
 use ws_harness::contract::{ContractError, ContractStream, Rule, SchemaProblem};
 use ws_harness::fixtures::{backend, client_factory, config};
@@ -80,6 +83,11 @@ use ws_harness::{
 
 #[test]
 fn every_public_item_is_importable() {
+    #[cfg(feature = "testcontainers")]
+    assert!(
+        type_name::<ServiceRequest>().ends_with("ServiceRequest")
+            && !type_name::<RequestError>().is_empty()
+    );
     let types = [
         type_name::<ClientFrame>(),
         type_name::<MockConnectionId>(),

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::websocat::{ECHO, IMAGE, PORT, build_named_image, dockerfile, tempdir, websocat};
+
 use bollard::Docker;
 use serde_json::json;
 use std::path::PathBuf;
@@ -17,49 +19,12 @@ use ws_harness::{
     BackendInfo, BackendKind, ConfigBuilder, RealWebSocketTestConfig, TestClientFactory, frame,
 };
 
-/// The image the tests build from the websocat binary, by name.
-const IMAGE: &str = "ws-harness-test-websocat:1.14.1";
-/// The port websocat listens on inside the container.
-const PORT: u16 = 8080;
-/// websocat as an echo server: every frame comes back as it was sent.
-const ECHO: [&str; 3] = ["-t", "ws-l:0.0.0.0:8080", "mirror:"];
-const NEEDS: &str = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it";
 /// Set in the helper process: the label of the run, printed back.
 const HELPER_VAR: &str = "WS_HARNESS_TEST_HELPER_ENV";
 /// Set in the helper process: a compose file to run instead of the image.
 const HELPER_COMPOSE_VAR: &str = "WS_HARNESS_TEST_HELPER_COMPOSE";
 /// The compose label naming a container's or network's project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
-
-fn websocat() -> PathBuf {
-    let path = std::env::var_os("WEBSOCAT").unwrap_or_else(|| {
-        panic!("WEBSOCAT is not set: {NEEDS} (cargo install websocat --no-default-features with RUSTFLAGS='-C target-feature=+crt-static' --target x86_64-unknown-linux-gnu)")
-    });
-    PathBuf::from(path)
-}
-
-fn dockerfile() -> String {
-    "FROM scratch\nCOPY websocat /websocat\nEXPOSE 8080\nENTRYPOINT [\"/websocat\"]\n".to_owned()
-}
-
-/// `ws-harness-test-websocat:1.14.1`, built here from the binary with
-/// `docker build` (the way a team's CI would leave its image in the engine).
-async fn build_named_image() {
-    let context = tempdir("named-image");
-    std::fs::write(context.join("Dockerfile"), dockerfile()).unwrap();
-    std::fs::copy(websocat(), context.join("websocat")).unwrap();
-    let built = common::output_within(
-        Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE])
-            .arg(&context),
-        Duration::from_secs(300),
-    );
-    assert!(
-        built.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-}
 
 /// A compose file of two websocat services: `gateway`, the service under
 /// test, forwards each WebSocket connection to `echo` over the project's
@@ -482,13 +447,6 @@ async fn a_run_killed_with_sigkill_leaves_nothing_once_the_next_run_starts() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("container {id} of the killed run is still there");
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ws-harness-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Unix only: the context's endpoint is a symlink to the engine's socket.

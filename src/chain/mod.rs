@@ -234,6 +234,9 @@ impl fmt::Debug for Chain<'_> {
 /// The tiers a test brings, as the chain's task takes them.
 #[derive(Debug, Default)]
 struct Given {
+    /// The service as a testcontainers request, for the container tier.
+    #[cfg(feature = "testcontainers")]
+    container_request: Option<crate::container::ServiceRequest>,
     own_server: Option<OwnServer>,
     /// The mock's name and where it is.
     mock: Option<(String, Found)>,
@@ -247,6 +250,15 @@ impl<'a> Chain<'a> {
             given: Given::default(),
             chosen: None,
         }
+    }
+
+    /// The team's service as a testcontainers request (and its
+    /// dependencies) for the container tier, in place of `[service]`
+    /// (feature `testcontainers`).
+    #[cfg(feature = "testcontainers")]
+    pub fn container_request(mut self, request: crate::container::ServiceRequest) -> Self {
+        self.given.container_request = Some(request);
+        self
     }
 
     /// The team's own server as the in-process tier, in place of the

@@ -74,6 +74,8 @@ pub enum SkipReason {
 #[non_exhaustive]
 #[allow(missing_docs)] // fields named for what they hold
 pub enum OwnProtocol {
+    /// The test gives its service as a testcontainers request.
+    ContainerRequest { image: String },
     /// The test gives its own server for the in-process tier.
     OwnServer { name: String },
     /// The test gives a mock server.
@@ -87,6 +89,12 @@ pub enum OwnProtocol {
 impl fmt::Display for OwnProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::ContainerRequest { image } => {
+                write!(
+                    f,
+                    "the test gives its service as the testcontainers request {image}"
+                )
+            }
             Self::OwnServer { name } => write!(f, "the test gives its own server {name:?}"),
             Self::Mock { name } => write!(f, "the test gives the mock server {name:?}"),
             Self::ContractFile { file, set_by } => write!(

@@ -111,6 +111,12 @@ pub(super) async fn chain(
 /// Why the reference server is no stand-in for this suite, if it is not:
 /// what tells that the suite speaks the team's protocol.
 fn own_protocol(config: &RealWebSocketTestConfig, given: &Given) -> Option<OwnProtocol> {
+    #[cfg(feature = "testcontainers")]
+    if let Some(request) = &given.container_request {
+        return Some(OwnProtocol::ContainerRequest {
+            image: request.descriptor(),
+        });
+    }
     if let Some(server) = &given.own_server {
         return Some(OwnProtocol::OwnServer {
             name: server.name().to_owned(),
@@ -146,6 +152,18 @@ async fn try_tier(
 ) -> Result<Found, SkipReason> {
     let no_stand_in = || own_protocol.map(|why| SkipReason::NoStandIn(why.clone()));
     match tier {
+        #[cfg(feature = "testcontainers")]
+        BackendKind::Container if given.container_request.is_some() => {
+            let request = given.container_request.as_ref().expect("checked just now");
+            crate::container::service_request(request, config, configured)
+                .await
+                .map(|running| Found {
+                    url: running.url,
+                    container: Some(running.container),
+                    access: running.access,
+                })
+                .map_err(SkipReason::Container)
+        }
         BackendKind::Container => {
             if config.service.source == ServiceSource::Reference
                 && let Some(why) = no_stand_in()

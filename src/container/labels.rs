@@ -4,8 +4,9 @@
 use bollard::Docker;
 use std::collections::HashMap;
 
-/// The label every container of the project carries: `reference-server`
-/// or `service`.
+/// The label every container of the project carries: `reference-server`,
+/// `service`, or beside a testcontainers request's service `dependency
+/// <name>` (and `network` on their network).
 pub const CONTAINER_LABEL: &str = "dev.ws-harness.backend";
 /// The label with the hash of the whole service definition: reuse matches
 /// it, so a changed definition never attaches to a stale container.

@@ -22,6 +22,8 @@ mod labels;
 mod reaper;
 #[cfg(feature = "container")]
 mod reference_image;
+#[cfg(feature = "testcontainers")]
+mod request;
 #[cfg(feature = "container")]
 mod start;
 
@@ -35,6 +37,10 @@ pub use image::ServiceImageError;
 pub use labels::CONTAINER_LABEL;
 #[cfg(feature = "container")]
 pub use reference_image::ImageError;
+#[cfg(feature = "testcontainers")]
+pub(crate) use request::service_request;
+#[cfg(feature = "testcontainers")]
+pub use request::{RequestError, ServiceRequest};
 #[cfg(feature = "container")]
 pub(crate) use start::container;
 
@@ -168,6 +174,10 @@ pub enum ContainerError {
         #[source]
         source: crate::readiness::NotReady,
     },
+    /// The service given as a testcontainers request could not be had.
+    #[cfg(feature = "testcontainers")]
+    #[error("docker: testcontainers")]
+    Request(#[from] RequestError),
     /// The configured credentials for the team's service could not be had.
     #[error("docker: no access to {service}")]
     ServiceAccess {

@@ -78,7 +78,35 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
             removed.push(id);
         }
     }
+    remove_networks_of_gone_owners(docker, &host).await;
     removed
+}
+
+/// Removes the networks ws-harness made for a service and its
+/// dependencies whose owner ran on `host` and is gone (their containers
+/// went first).
+async fn remove_networks_of_gone_owners(docker: &Docker, host: &str) {
+    let filters = std::collections::HashMap::from([("label", vec![OWNER_LABEL])]);
+    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for network in docker
+        .list_networks(Some(options))
+        .await
+        .unwrap_or_default()
+    {
+        let gone = network
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(OWNER_LABEL))
+            .is_some_and(|owner| is_gone(owner, host));
+        let Some(id) = network.id.filter(|_| gone) else {
+            continue;
+        };
+        if let Err(error) = docker.remove_network(&id).await {
+            tracing::warn!(network = %id, %error, "cannot remove a network whose test run is gone");
+        }
+    }
 }
 
 /// Removes container `id` with its anonymous volumes; whether it is gone.

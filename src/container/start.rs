@@ -57,21 +57,29 @@ pub(crate) async fn container(
     config: &RealWebSocketTestConfig,
     configured: &ConfiguredAccess<'_>,
 ) -> Result<Running, ContainerError> {
+    start(config, engine(config).await?, configured).await
+}
+
+/// The engine of the config's Docker environment, found by the search
+/// order, with the sweep of gone runs done.
+pub(super) async fn engine(
+    config: &RealWebSocketTestConfig,
+) -> Result<connect::Engine, ContainerError> {
     let circuit = docker_circuit(&config.docker);
     if circuit.try_acquire().is_err() {
         return Err(ContainerError::NotAskedAgain);
     }
-    let engine = match connect::connect(&config.docker).await {
+    match connect::connect(&config.docker).await {
         Ok(engine) => {
             circuit.record_success();
-            engine
+            reaper::sweep(&engine.docker).await;
+            Ok(engine)
         }
         Err(reason) => {
             circuit.record_failure();
-            return Err(ContainerError::NoEngine(reason));
+            Err(ContainerError::NoEngine(reason))
         }
-    };
-    start(config, engine, configured).await
+    }
 }
 
 async fn start(
@@ -81,7 +89,6 @@ async fn start(
 ) -> Result<Running, ContainerError> {
     let docker = &engine.docker;
     let service = &config.service;
-    reaper::sweep(docker).await;
     let begun = Instant::now();
     let image = image::resolve(docker, &service.source)
         .await
@@ -181,7 +188,7 @@ pub(super) async fn output(
 }
 
 /// Whether the output of `container` so far holds `text` (`log:` readiness).
-fn log_check(
+pub(super) fn log_check(
     docker: Docker,
     container: String,
     text: String,

@@ -376,3 +376,4 @@ pub fn output_within(command: &mut std::process::Command, limit: Duration) -> st
 pub mod python;
 pub mod raw;
 pub mod tls;
+pub mod websocat;
