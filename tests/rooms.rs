@@ -3,14 +3,19 @@
 //! Python `websockets` service nobody here wrote as staging.
 
 mod common;
+/// The rooms suite and mock of `fixtures/every-tier`, which runs them on
+/// every tier of the chain.
+#[path = "../fixtures/every-tier/tests/support/mod.rs"]
+mod support;
 
 use common::python::PythonPeer;
 use serde_json::json;
 use std::time::Duration;
+use support::{rooms_mock, rooms_suite};
 use ws_harness::chain::Chain;
 use ws_harness::config::{ContractSource, Describes};
 use ws_harness::mock::{Mock, MockServer, Recipients, Respond};
-use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory, event};
+use ws_harness::{BackendKind, RealWebSocketTestConfig, TestClientFactory, event};
 
 const CONTRACT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -30,88 +35,6 @@ fn config(staging: Option<&str>) -> RealWebSocketTestConfig {
         builder = builder.staging_url(url.parse().unwrap());
     }
     builder.build().unwrap()
-}
-
-/// The team's mock of the rooms service, its expectations mounted: it
-/// answers as the service does, and is verified only where it served.
-async fn rooms_mock(config: &RealWebSocketTestConfig) -> MockServer {
-    let mock = MockServer::builder()
-        .name("rooms")
-        .contract(&config.contract)
-        .start()
-        .await
-        .unwrap();
-    Mock::given(event("join"))
-        .respond_with(
-            Respond::update(|join, peer| {
-                let room = join["room"].as_str().unwrap_or_default();
-                peer.state["rooms"][room] = json!(true);
-            })
-            .then(Respond::publish(Recipients::sender(), |join, _, peer| {
-                json!({"type": "joined", "room": join["room"], "seq": peer.next("seq")})
-            })),
-        )
-        .expect(3)
-        .mount(&mock);
-    let members = Recipients::matching("the room's members", |say, peer| {
-        peer.state["rooms"][say["room"].as_str().unwrap_or_default()] == true
-    });
-    Mock::given(event("say"))
-        .respond_with(Respond::publish(members, |say, sender, peer| {
-            json!({"type": "message", "room": say["room"], "from": sender.subject,
-                   "text": say["text"], "seq": peer.next("seq")})
-        }))
-        .expect(2)
-        .mount(&mock);
-    mock
-}
-
-/// The rooms suite: whichever tier serves it, unchanged.
-async fn rooms_suite(config: RealWebSocketTestConfig, backend: BackendInfo) {
-    let factory = TestClientFactory::new(config, backend).unwrap();
-    let mut alice = factory.client("alice").await.unwrap();
-    let mut bob = factory.client("bob").await.unwrap();
-    let mut carol = factory.client("carol").await.unwrap();
-    for (client, room) in [
-        (&mut alice, "lobby"),
-        (&mut bob, "lobby"),
-        (&mut carol, "attic"),
-    ] {
-        client
-            .send_json(&json!({"type": "join", "room": room}))
-            .await
-            .unwrap();
-        let joined = client.expect(event("joined")).await.unwrap();
-        assert_eq!(joined["seq"], 1);
-    }
-    alice
-        .send_json(&json!({"type": "say", "room": "lobby", "text": "hi"}))
-        .await
-        .unwrap();
-    for client in [&mut alice, &mut bob] {
-        let message = client
-            .expect(event("message").with(json!({"room": "lobby", "from": "alice", "text": "hi"})))
-            .await
-            .unwrap();
-        // Each member counts its own frames.
-        assert_eq!(message["seq"], 2);
-    }
-    bob.send_json(&json!({"type": "say", "room": "lobby", "text": "hello"}))
-        .await
-        .unwrap();
-    let message = alice
-        .expect(event("message").with(json!({"from": "bob", "text": "hello"})))
-        .await
-        .unwrap();
-    assert_eq!(message["seq"], 3);
-    // Not a member of the lobby: nothing reaches carol.
-    carol
-        .expect_nothing(Duration::from_millis(200))
-        .await
-        .unwrap();
-    for client in [&alice, &bob, &carol] {
-        assert!(client.violations().is_empty(), "{:?}", client.violations());
-    }
 }
 
 #[tokio::test]
