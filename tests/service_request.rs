@@ -224,3 +224,53 @@ async fn an_engine_testcontainers_cannot_reach_is_a_skip_saying_how_to_agree() {
         "{text}"
     );
 }
+
+/// Run by the test below in two processes at once (the same shell their
+/// parent, so the same run): resolves one request and prints its container.
+#[tokio::test]
+#[ignore = "a helper of two_processes_of_one_run_share_the_requests_containers"]
+async fn helper_resolves_the_request_and_prints_its_container() {
+    let Ok(run) = std::env::var(HELPER_VAR) else {
+        return;
+    };
+    let request = websocat_image().with_cmd(ECHO).with_env_var("RUN", run);
+    let backend = Chain::new(&config())
+        .container_request(ServiceRequest::new(request, PORT))
+        .resolve()
+        .await
+        .unwrap();
+    let container = backend.container.unwrap();
+    println!("container-id={} reused={}", container.id, container.reused);
+}
+
+#[tokio::test]
+#[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
+async fn two_processes_of_one_run_share_the_requests_containers() {
+    build_named_image().await;
+    let exe = std::env::current_exe().unwrap();
+    let run = format!("shared-{}", std::process::id());
+    let shared = common::output_within(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("for i in 1 2; do \"$0\" --exact helper_resolves_the_request_and_prints_its_container --ignored --nocapture & done; wait")
+            .arg(exe)
+            .env(HELPER_VAR, &run),
+        Duration::from_secs(300),
+    );
+    let text = String::from_utf8_lossy(&shared.stdout);
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("container-id="))
+        .collect();
+    lines.sort_by_key(|line| line.ends_with("reused=true"));
+    assert_eq!(lines.len(), 2, "{text}");
+    let ids: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        ids[0], ids[1],
+        "two processes of one run share one container: {text}"
+    );
+    assert!(
+        lines[0].ends_with("reused=false") && lines[1].ends_with("reused=true"),
+        "{text}"
+    );
+}

@@ -131,6 +131,7 @@ pub(crate) fn startup(bench: &Bench) -> Value {
     let times = bench.sizes.startup_repeats;
     eprintln!("[1/9] backend start until ready ({times} starts each)");
     let in_process = repeat(times, || run_probe("in-process").map(|(ms, _)| ms));
+    let own_server = repeat(times, || run_probe("own-server").map(|(ms, _)| ms));
     let floor = repeat(times, || run_probe("floor").map(|(ms, _)| ms));
     let python = repeat(times, || {
         let started = Instant::now();
@@ -178,8 +179,13 @@ pub(crate) fn startup(bench: &Bench) -> Value {
         Ok(ready)
     });
     let [dockerfile, dockerfile_reused, compose, compose_reused] = user_services(bench);
+    let requests = service_requests(bench);
     let mut rows = vec![
         row("ws-harness in-process", in_process),
+        row(
+            "your own server in-process (the reference server's code as an OwnServer)",
+            own_server,
+        ),
         row("floor in-process", floor),
         row("python peer process", python),
     ];
@@ -197,6 +203,15 @@ pub(crate) fn startup(bench: &Bench) -> Value {
         row("your compose file (2 services), up first", compose),
         row("your compose file (2 services), reused", compose_reused),
     ]);
+    if let Some([first, reused]) = requests {
+        rows.extend([
+            row(
+                "your service as a testcontainers request, started first",
+                first,
+            ),
+            row("your service as a testcontainers request, reused", reused),
+        ]);
+    }
     if let Err(error) = remove_containers() {
         eprintln!("  cannot remove the containers of the figure: {error}");
     }
@@ -205,6 +220,27 @@ pub(crate) fn startup(bench: &Bench) -> Value {
         "what": "time from starting a backend until one authenticated WebSocket handshake succeeded; a first use includes building what the definition builds",
         "rows": rows,
     })
+}
+
+/// `probe own-server`: the reference server's code given to the chain as
+/// a team's own server (`ws_harness::server::Server::serve` on the
+/// listener), its readiness the default authenticated handshake.
+fn own_server() -> Result<ws_harness::BackendInfo, String> {
+    use ws_harness::chain::{Chain, OwnServer};
+    use ws_harness::server::Server;
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .backend([BackendKind::InProcess])
+        .build()
+        .map_err(|e| e.to_string())?;
+    let server = OwnServer::new("reference-code", |listener, shutdown| async move {
+        let server = Server::new(lifted())?;
+        server.serve(listener, shutdown).await
+    });
+    Chain::new(&config)
+        .own_server(server)
+        .resolve_blocking()
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `probe <target>` in a child process: how long until ready, and the
@@ -306,6 +342,66 @@ fn user_services(bench: &Bench) -> [Result<Vec<f64>, String>; 4] {
     [dockerfile, dockerfile_reused, compose, compose_reused]
 }
 
+/// The reference image as a team's testcontainers request
+/// (`GenericImage`), first started and then reused by later processes of
+/// the run; `None` unless the suite was built with its `testcontainers`
+/// feature (`bash bench/run` builds it so, except with `--quick`).
+fn service_requests(bench: &Bench) -> Option<[Result<Vec<f64>, String>; 2]> {
+    if !cfg!(feature = "testcontainers") {
+        return None;
+    }
+    let mut last = None;
+    let first = repeat(bench.sizes.fresh_container_repeats, || {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let target = format!("testcontainers:{run}");
+        let (ms, id) = run_probe(&target)?;
+        last = Some((target, id));
+        Ok(ms)
+    });
+    let reused = repeat(bench.sizes.startup_repeats, || {
+        let (target, first_id) = last.as_ref().ok_or("no first start")?;
+        let (ms, id) = run_probe(target)?;
+        if id != *first_id {
+            return Err(format!("expected to reuse {first_id:?}, got {id:?}"));
+        }
+        Ok(ms)
+    });
+    Some([first, reused])
+}
+
+/// `probe testcontainers:<run>`: the reference image as a
+/// `GenericImage` request, the run in its environment.
+#[cfg(feature = "testcontainers")]
+fn service_request(run: &str) -> Result<ws_harness::BackendInfo, String> {
+    use testcontainers::core::IntoContainerPort;
+    use testcontainers::{GenericImage, ImageExt};
+    let config = RealWebSocketTestConfig::builder()
+        .require(BackendKind::Container)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let image = runtime
+        .block_on(ws_harness::container::reference_image(&config))
+        .map_err(|e| e.to_string())?;
+    let (name, tag) = image.split_once(':').ok_or("an image without a tag")?;
+    let request = GenericImage::new(name, tag)
+        .with_exposed_port(8765.tcp())
+        .with_env_var(ws_harness::server::TEST_MODE_VAR, "true")
+        .with_env_var("RUN", run);
+    ws_harness::chain::Chain::new(&config)
+        .container_request(ws_harness::container::ServiceRequest::new(request, 8765))
+        .resolve_blocking()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "testcontainers"))]
+fn service_request(_: &str) -> Result<ws_harness::BackendInfo, String> {
+    Err("this suite was built without its testcontainers feature".to_owned())
+}
+
 /// The target directory the suite runs from.
 fn target_dir() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -373,6 +469,15 @@ pub(crate) fn probe(target: &str) -> Value {
             .map_err(|e| e.to_string())
             .and_then(|floor| ready(&floor.url()))
             .map(|ms| json!({"ready_ms": ms})),
+        "own-server" => own_server()
+            .and_then(|info| ready(&info.url))
+            .map(|ms| json!({"ready_ms": ms})),
+        request if request.starts_with("testcontainers:") => {
+            service_request(&request["testcontainers:".len()..]).and_then(|info| {
+                let ms = ready(&info.url)?;
+                Ok(json!({"ready_ms": ms, "container_id": info.container.map(|c| c.id)}))
+            })
+        }
         container => {
             let builder = RealWebSocketTestConfig::builder().require(BackendKind::Container);
             let your_service = |builder: ws_harness::ConfigBuilder| {
@@ -396,7 +501,7 @@ pub(crate) fn probe(target: &str) -> Value {
                         .service_compose_service("server"),
                 )),
                 _ => Err(format!(
-                    "unknown probe {container:?}: in-process, floor, container, dockerfile:<dir> or compose:<file>"
+                    "unknown probe {container:?}: in-process, own-server, floor, container, dockerfile:<dir>, compose:<file> or testcontainers:<run>"
                 )),
             };
             builder
