@@ -37,10 +37,16 @@
 //!    [`Access`] (a token from `token`, `token_file` or `token_command`, or
 //!    a secret; handshake `headers`; TLS), once its `staging_ready` check
 //!    passes (by default an authenticated WebSocket handshake);
-//! 3. **in-process**: the built-in reference server, always available.
+//! 3. **in-process**: the team's own server ([`chain::OwnServer`]), or the
+//!    built-in reference server;
+//! 4. **mock**: the test's [`mock::MockServer`], when it gives one.
 //!
-//! `backend` forces one tier, `require` fails unless that tier is chosen, and
-//! `url` skips the chain. Why a tier was passed over is a [`chain::SkipReason`].
+//! A test gives its own tiers through [`chain::Chain`]: a testcontainers
+//! request for the container tier (feature `testcontainers`), its own
+//! server, its mock. The reference server stands in for the service only
+//! while the suite speaks the reference protocol. `backend` names the tiers
+//! a suite accepts, in order (one forces it), `require` fails unless that
+//! tier is chosen, and `url` skips the chain. Why a tier was passed over is a [`chain::SkipReason`].
 //! Each tier's clients use that tier's access ([`BackendInfo::access`]).
 //!
 //! Every frame a client receives is checked against the service's
@@ -69,6 +75,8 @@
 //!   so rustls never has both providers and no `ClientConfig::builder()`
 //!   of yours panics. With neither, `wss://` needs an installed default.
 //! - `load`: the load engine behind `ws-harness load` ([`load`]).
+//! - `testcontainers`: the container tier takes a testcontainers request
+//!   and its dependencies (`container::ServiceRequest`).
 //!
 //! Without `server` or `container` the tier is still reported, skipped with
 //! [`chain::SkipReason::NotBuilt`].
@@ -87,9 +95,11 @@
 //!   `ws-harness load` run them.
 //! - [`client`]: the factory, the client, its expectations, matchers and
 //!   transcript.
-//! - [`mock`]: a scriptable mock of any service, the chain's last tier.
-//! - [`chain`]: the tiers in order, the resolution report, why a tier was
-//!   skipped, the in-process tier and staging.
+//! - [`mock`]: a scriptable mock of any service (pub/sub too), the chain's
+//!   last tier.
+//! - [`chain`]: the tiers in order and the tiers a test gives, the
+//!   resolution report, why a tier was skipped, the in-process tier (the
+//!   team's own server or the reference one) and staging.
 //! - [`container`]: the container tier: the engine's search order, images,
 //!   compose, reuse and the sweep.
 //! - [`access`]: how clients get in: credentials, tokens, TLS, handshake

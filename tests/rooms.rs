@@ -19,7 +19,7 @@ use ws_harness::{BackendKind, RealWebSocketTestConfig, TestClientFactory, event}
 
 const CONTRACT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/contracts/rooms-client.asyncapi.yaml"
+    "/fixtures/every-tier/contract/rooms.asyncapi.yaml"
 );
 const SECRET: &str = "the-rooms-teams-secret-of-32-bytes-or-more";
 

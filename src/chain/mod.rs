@@ -191,7 +191,8 @@ impl BackendInfo {
     }
 }
 
-/// The chain with the tiers a test brings: its own server as the
+/// The chain with the tiers a test brings: its service as a
+/// testcontainers request for the container tier, its own server as the
 /// in-process tier, its mock as the last.
 ///
 /// ```
@@ -301,10 +302,7 @@ impl<'a> Chain<'a> {
             .spawn(async move { resolve(&config, given).await })
             .await
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
-        if let Some(chosen) = self.chosen {
-            chosen(resolved.as_ref().ok().and_then(|info| info.tier));
-        }
-        resolved
+        tell(self.chosen, resolved)
     }
 
     /// [`resolve`](Self::resolve) for synchronous code: blocks the calling
@@ -323,11 +321,19 @@ impl<'a> Chain<'a> {
             .recv()
             .expect("the chain's runtime lives as long as the process")
             .unwrap_or_else(|e| Err(BackendError::Interrupted(e)));
-        if let Some(chosen) = self.chosen {
-            chosen(resolved.as_ref().ok().and_then(|info| info.tier));
-        }
-        resolved
+        tell(self.chosen, resolved)
     }
+}
+
+/// Tells `chosen` (the mock's) which tier `resolved` is, and returns it.
+fn tell<'a>(
+    chosen: Option<Box<dyn Fn(Option<BackendKind>) + Send + Sync + 'a>>,
+    resolved: Result<BackendInfo, BackendError>,
+) -> Result<BackendInfo, BackendError> {
+    if let Some(chosen) = chosen {
+        chosen(resolved.as_ref().ok().and_then(|info| info.tier));
+    }
+    resolved
 }
 
 /// The server named by `url`, if set; else the chain. The report is
