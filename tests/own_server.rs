@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use ws_harness::chain::{BackendError, Chain, OwnServer, OwnServerError, Shutdown, SkipReason};
 use ws_harness::config::ContractSource;
-use ws_harness::{BackendKind, RealWebSocketTestConfig, TestClientFactory, event};
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory, event};
 
 const ASYNCAPI: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -31,7 +31,7 @@ const SCHEMA: &str = concat!(
 const TEAM_SECRET: &str = "the-ticker-teams-secret";
 
 /// The ticker's suite, unchanged whichever server the chain chose.
-async fn ticker_suite(config: RealWebSocketTestConfig, backend: ws_harness::BackendInfo) {
+async fn ticker_suite(config: RealWebSocketTestConfig, backend: BackendInfo) {
     let factory = TestClientFactory::new(config, backend).unwrap();
     let mut alice = factory.client("alice").await.unwrap();
     alice
@@ -49,6 +49,22 @@ async fn ticker_suite(config: RealWebSocketTestConfig, backend: ws_harness::Back
         .await
         .unwrap();
     assert!(alice.violations().is_empty(), "{:?}", alice.violations());
+}
+
+/// The chain with `server` as the in-process tier, which it chose.
+async fn in_process(config: &RealWebSocketTestConfig, server: OwnServer) -> BackendInfo {
+    let backend = Chain::new(config)
+        .own_server(server)
+        .resolve()
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.tier,
+        Some(BackendKind::InProcess),
+        "{}",
+        backend.resolution
+    );
+    backend
 }
 
 fn config(contract: &str) -> RealWebSocketTestConfig {
@@ -177,17 +193,7 @@ async fn tungstenite_ticker(listener: TcpListener, shutdown: Shutdown) -> std::i
 #[tokio::test]
 async fn an_axum_server_of_the_teams_is_the_in_process_tier() {
     let config = config(ASYNCAPI);
-    let backend = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-axum", axum_ticker))
-        .resolve()
-        .await
-        .unwrap();
-    assert_eq!(
-        backend.tier,
-        Some(BackendKind::InProcess),
-        "{}",
-        backend.resolution
-    );
+    let backend = in_process(&config, OwnServer::new("ticker-axum", axum_ticker)).await;
     assert!(
         backend
             .reason
@@ -203,17 +209,11 @@ async fn an_axum_server_of_the_teams_is_the_in_process_tier() {
 #[tokio::test]
 async fn a_bare_tokio_tungstenite_server_of_the_teams_is_the_in_process_tier() {
     let config = config(SCHEMA);
-    let backend = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-tungstenite", tungstenite_ticker))
-        .resolve()
-        .await
-        .unwrap();
-    assert_eq!(
-        backend.tier,
-        Some(BackendKind::InProcess),
-        "{}",
-        backend.resolution
-    );
+    let backend = in_process(
+        &config,
+        OwnServer::new("ticker-tungstenite", tungstenite_ticker),
+    )
+    .await;
     ticker_suite(config, backend).await;
 }
 
@@ -241,11 +241,7 @@ async fn the_suite_catches_an_own_server_that_breaks_the_contract() {
             .await
     }
     let config = config(ASYNCAPI);
-    let backend = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-gapped", gapped))
-        .resolve()
-        .await
-        .unwrap();
+    let backend = in_process(&config, OwnServer::new("ticker-gapped", gapped)).await;
     let factory = TestClientFactory::new(config, backend).unwrap();
     let mut alice = factory.client("alice").await.unwrap();
     alice
@@ -269,16 +265,8 @@ async fn an_own_server_is_started_once_per_process_and_name() {
         tungstenite_ticker(listener, shutdown)
     };
     let config = config(ASYNCAPI);
-    let first = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-counted", counted))
-        .resolve()
-        .await
-        .unwrap();
-    let second = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-counted", counted))
-        .resolve()
-        .await
-        .unwrap();
+    let first = in_process(&config, OwnServer::new("ticker-counted", counted)).await;
+    let second = in_process(&config, OwnServer::new("ticker-counted", counted)).await;
     assert_eq!(STARTS.load(Ordering::SeqCst), 1);
     assert_eq!(first.url, second.url);
     // It outlives the runtime of the test that started it: this one's
@@ -438,11 +426,7 @@ async fn the_own_server_gets_the_configured_access() {
     // Minted with the team's secret, not the reference server's: the
     // subject the server read came from a token the harness made with it.
     let config = config(ASYNCAPI);
-    let backend = Chain::new(&config)
-        .own_server(OwnServer::new("ticker-axum", axum_ticker))
-        .resolve()
-        .await
-        .unwrap();
+    let backend = in_process(&config, OwnServer::new("ticker-axum", axum_ticker)).await;
     assert_eq!(
         backend.access.to_string(),
         "tokens minted with the configured jwt_secret"

@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::websocat::{ECHO, IMAGE, PORT, build_named_image, dockerfile, tempdir, websocat};
+use common::websocat::{
+    ECHO, IMAGE, PORT, build_named_image, dockerfile, hello_suite, tempdir, websocat,
+};
 
 use bollard::Docker;
 use serde_json::json;
@@ -537,23 +539,6 @@ async fn log_readiness_waits_for_a_line_of_the_containers_output() {
         ),
         "{why:?}"
     );
-}
-
-/// The suite a team runs against whatever the chain gives: an echo of its
-/// `hello` frames.
-async fn hello_suite(config: RealWebSocketTestConfig, backend: BackendInfo) {
-    let factory = TestClientFactory::new(config, backend).unwrap();
-    let mut client = factory.client("echo-user").await.unwrap();
-    for id in 1..=3 {
-        client
-            .send_json(&json!({"type": "hello", "id": id}))
-            .await
-            .unwrap();
-        client
-            .expect(frame(json!({"type": "hello", "id": id})))
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]

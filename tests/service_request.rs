@@ -8,8 +8,7 @@
 mod common;
 
 use bollard::Docker;
-use common::websocat::{ECHO, IMAGE, PORT, build_named_image};
-use serde_json::json;
+use common::websocat::{ECHO, IMAGE, PORT, build_named_image, hello_suite};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use testcontainers::{GenericImage, Image, ImageExt};
 use ws_harness::chain::{BackendError, Chain};
 use ws_harness::config::ContractSource;
 use ws_harness::container::ServiceRequest;
-use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory, frame};
+use ws_harness::{BackendKind, RealWebSocketTestConfig};
 
 /// Set in the helper process of the engine test.
 const HELPER_VAR: &str = "WS_HARNESS_TEST_REQUEST_HELPER";
@@ -41,22 +40,6 @@ fn config() -> RealWebSocketTestConfig {
         .event_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
-}
-
-/// Hello frames come back as sent.
-async fn hello_suite(config: RealWebSocketTestConfig, backend: BackendInfo) {
-    let factory = TestClientFactory::new(config, backend).unwrap();
-    let mut client = factory.client("echo-user").await.unwrap();
-    for id in 1..=3 {
-        client
-            .send_json(&json!({"type": "hello", "id": id}))
-            .await
-            .unwrap();
-        client
-            .expect(frame(json!({"type": "hello", "id": id})))
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use super::Found;
 use crate::access::ConfiguredAccess;
-use crate::config::{ConfigSource, Readiness, RealWebSocketTestConfig};
+use crate::config::{Readiness, RealWebSocketTestConfig};
 use crate::readiness::{self, NotReady};
 use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
@@ -229,16 +229,6 @@ fn url_of(addr: SocketAddr, config: &RealWebSocketTestConfig) -> Url {
         .expect("a loopback address and a path the config checked")
 }
 
-/// `service.ready`, or an authenticated handshake where it is the
-/// reference image's default.
-fn readiness_of(config: &RealWebSocketTestConfig) -> Readiness {
-    if config.source_of("service.ready") == ConfigSource::Default {
-        Readiness::WebSocket
-    } else {
-        config.service.ready.clone()
-    }
-}
-
 async fn start(
     server: &OwnServer,
     config: &RealWebSocketTestConfig,
@@ -273,7 +263,7 @@ async fn start(
             name: name.clone(),
             source,
         })?;
-    let ready = readiness_of(config);
+    let ready = readiness::of_teams_service(config);
     let within = config.service.startup_timeout;
     let deadline = tokio::time::Instant::now() + within;
     let waited = tokio::select! {

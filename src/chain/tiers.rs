@@ -157,11 +157,7 @@ async fn try_tier(
             let request = given.container_request.as_ref().expect("checked just now");
             crate::container::service_request(request, config, configured)
                 .await
-                .map(|running| Found {
-                    url: running.url,
-                    container: Some(running.container),
-                    access: running.access,
-                })
+                .map(in_container)
                 .map_err(SkipReason::Container)
         }
         BackendKind::Container => {
@@ -197,12 +193,18 @@ async fn container(
 ) -> Result<Found, SkipReason> {
     crate::container::container(config, configured)
         .await
-        .map(|running| Found {
-            url: running.url,
-            container: Some(running.container),
-            access: running.access,
-        })
+        .map(in_container)
         .map_err(SkipReason::Container)
+}
+
+/// The container tier's answer, as the chain keeps it.
+#[cfg(feature = "container")]
+fn in_container(running: crate::container::Running) -> Found {
+    Found {
+        url: running.url,
+        container: Some(running.container),
+        access: running.access,
+    }
 }
 
 #[cfg(not(feature = "container"))]

@@ -42,7 +42,7 @@ pub(crate) use request::service_request;
 #[cfg(feature = "testcontainers")]
 pub use request::{RequestError, ServiceRequest};
 #[cfg(feature = "container")]
-pub(crate) use start::container;
+pub(crate) use start::{Running, container};
 
 use crate::artifacts::SaveError;
 use crate::config::Readiness;

@@ -86,7 +86,22 @@ pub(super) async fn sweep(docker: &Docker) -> Vec<String> {
 /// dependencies whose owner ran on `host` and is gone (their containers
 /// went first).
 async fn remove_networks_of_gone_owners(docker: &Docker, host: &str) {
-    let filters = std::collections::HashMap::from([("label", vec![OWNER_LABEL])]);
+    remove_networks(docker, OWNER_LABEL, |labels| {
+        labels
+            .get(OWNER_LABEL)
+            .is_some_and(|owner| is_gone(owner, host))
+    })
+    .await;
+}
+
+/// Removes the networks with `label` (`key` or `key=value`) whose labels
+/// `gone` says yes to.
+async fn remove_networks(
+    docker: &Docker,
+    label: &str,
+    gone: impl Fn(&std::collections::HashMap<String, String>) -> bool,
+) {
+    let filters = std::collections::HashMap::from([("label", vec![label])]);
     let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
         .filters(&filters)
         .build();
@@ -95,14 +110,10 @@ async fn remove_networks_of_gone_owners(docker: &Docker, host: &str) {
         .await
         .unwrap_or_default()
     {
-        let gone = network
-            .labels
-            .as_ref()
-            .and_then(|labels| labels.get(OWNER_LABEL))
-            .is_some_and(|owner| is_gone(owner, host));
-        let Some(id) = network.id.filter(|_| gone) else {
+        if !gone(&network.labels.unwrap_or_default()) {
             continue;
-        };
+        }
+        let Some(id) = network.id else { continue };
         if let Err(error) = docker.remove_network(&id).await {
             tracing::warn!(network = %id, %error, "cannot remove a network whose test run is gone");
         }
@@ -144,20 +155,7 @@ async fn remove_project(docker: &Docker, project: &str) -> Vec<String> {
             removed.push(id);
         }
     }
-    let filters = std::collections::HashMap::from([("label", vec![label.as_str()])]);
-    let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    for network in docker
-        .list_networks(Some(options))
-        .await
-        .unwrap_or_default()
-    {
-        let Some(id) = network.id else { continue };
-        if let Err(error) = docker.remove_network(&id).await {
-            tracing::warn!(network = %id, %error, "cannot remove a network whose test run is gone");
-        }
-    }
+    remove_networks(docker, &label, |_| true).await;
     removed
 }
 

@@ -8,7 +8,7 @@ use super::labels::{CONTAINER_LABEL, DEFINITION_LABEL, OWNER_LABEL, labelled};
 use super::start::{Running, engine, log_check};
 use super::{ContainerError, ContainerRef, reaper};
 use crate::access::ConfiguredAccess;
-use crate::config::{ConfigSource, Readiness, RealWebSocketTestConfig};
+use crate::config::RealWebSocketTestConfig;
 use crate::readiness;
 use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
@@ -293,7 +293,7 @@ pub(crate) async fn service_request(
                 service: image.clone(),
                 source,
             })?;
-    let ready = readiness_of(config);
+    let ready = readiness::of_teams_service(config);
     let readiness_started = Instant::now();
     let id = started.service.container_id();
     let logs = |text: String| log_check(engine.docker.clone(), id.clone(), text);
@@ -320,16 +320,6 @@ pub(crate) async fn service_request(
         container,
         access,
     })
-}
-
-/// `service.ready`, or an authenticated handshake where it is the
-/// reference image's default.
-fn readiness_of(config: &RealWebSocketTestConfig) -> Readiness {
-    if config.source_of("service.ready") == ConfigSource::Default {
-        Readiness::WebSocket
-    } else {
-        config.service.ready.clone()
-    }
 }
 
 /// Checks that testcontainers' client reaches the engine the harness found

@@ -63,6 +63,17 @@ pub enum NotReady {
 pub(crate) type LogCheck<'a> =
     &'a (dyn Fn(String) -> BoxFuture<'static, Result<(), NotReady>> + Sync);
 
+/// The readiness of a team's service the harness starts itself (its own
+/// server, a testcontainers request): `service.ready`, or an authenticated
+/// handshake where that setting is left at the reference image's default.
+pub(crate) fn of_teams_service(config: &crate::config::RealWebSocketTestConfig) -> Readiness {
+    if config.source_of("service.ready") == crate::config::ConfigSource::Default {
+        Readiness::WebSocket
+    } else {
+        config.service.ready.clone()
+    }
+}
+
 /// Tries `ready` against the service at `url` until it passes or
 /// `deadline`; the error is the last answer a try gave. `logs` reads the
 /// service's output, where it has one.

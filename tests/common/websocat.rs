@@ -51,3 +51,17 @@ pub fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The echo service's suite: hello frames come back as sent.
+pub async fn hello_suite(
+    config: ws_harness::RealWebSocketTestConfig,
+    backend: ws_harness::BackendInfo,
+) {
+    let factory = ws_harness::TestClientFactory::new(config, backend).unwrap();
+    let mut client = factory.client("echo-user").await.unwrap();
+    for id in 1..=3 {
+        let hello = serde_json::json!({"type": "hello", "id": id});
+        client.send_json(&hello).await.unwrap();
+        client.expect(ws_harness::frame(hello)).await.unwrap();
+    }
+}
