@@ -118,7 +118,7 @@ async fn wss_staging_with_an_unknown_ca_is_skipped_naming_the_certificate_proble
     let config = staging_config(&front, &[("WS_HARNESS_JWT_SECRET", STAGING_SECRET)]);
     let report = staging_failure(BackendInfo::resolve(&config).await);
     assert!(
-        report.contains("2. staging: skipped: ")
+        report.contains("1. staging: skipped: ")
             && report.contains("did not become ready (websocket)")
             && report.contains("invalid peer certificate: UnknownIssuer"),
         "{report}"

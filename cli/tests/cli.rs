@@ -188,7 +188,8 @@ fn check_runs_the_golden_path_in_process_and_passes() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("\n  1. container: not tried (0 ms)\n  2. staging: not tried (0 ms)\n  3. in-process: chosen ("),
+        stdout.contains("\n  1. in-process: chosen (")
+            && stdout.contains("\n  2. container: left out by backend (0 ms)\n  3. staging: left out by backend (0 ms)"),
         "{stdout}"
     );
     assert_eq!(stdout.matches("\n  PASS  check-").count(), 3, "{stdout}");
