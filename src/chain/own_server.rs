@@ -236,23 +236,10 @@ async fn start(
 ) -> Result<Started, OwnServerError> {
     let name = server.name.clone();
     let begun = Instant::now();
-    let listener = {
-        let _entered = runtime().enter();
-        TcpListener::from_std(bind().map_err(|source| OwnServerError::Bind {
-            name: name.clone(),
-            source,
-        })?)
-        .map_err(|source| OwnServerError::Bind {
-            name: name.clone(),
-            source,
-        })?
-    };
-    let addr = listener
-        .local_addr()
-        .map_err(|source| OwnServerError::Bind {
-            name: name.clone(),
-            source,
-        })?;
+    let (listener, addr) = bind().map_err(|source| OwnServerError::Bind {
+        name: name.clone(),
+        source,
+    })?;
     let (stop, stopped) = oneshot::channel();
     let mut serving = runtime().spawn((server.serve)(listener, Shutdown(stopped)));
     let url = url_of(addr, config);
@@ -288,11 +275,15 @@ async fn start(
     Ok(Started { addr, _stop: stop })
 }
 
-/// A listener on a free loopback port, made non-blocking for tokio.
-fn bind() -> std::io::Result<std::net::TcpListener> {
+/// A listener on a free loopback port, on the servers' runtime, and its
+/// address.
+fn bind() -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     listener.set_nonblocking(true)?;
-    Ok(listener)
+    let _entered = runtime().enter();
+    let listener = TcpListener::from_std(listener)?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
 }
 
 fn panic_message(join: tokio::task::JoinError) -> String {
