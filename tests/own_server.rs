@@ -405,7 +405,7 @@ async fn the_reference_server_is_no_stand_in_for_a_suite_of_the_teams_protocol()
         "{text}"
     );
     assert!(
-        text.contains("4. mock: skipped: no mock server is given (Chain::mock adds one)"),
+        text.contains("4. mock: skipped: no mock server is given (Chain::mock adds one) ("),
         "{text}"
     );
 

@@ -17,7 +17,7 @@ use testcontainers::{GenericImage, Image, ImageExt};
 use ws_harness::chain::{BackendError, Chain};
 use ws_harness::config::ContractSource;
 use ws_harness::container::ServiceRequest;
-use ws_harness::{BackendKind, RealWebSocketTestConfig};
+use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
 
 /// Set in the helper process of the engine test.
 const HELPER_VAR: &str = "WS_HARNESS_TEST_REQUEST_HELPER";
@@ -42,6 +42,22 @@ fn config() -> RealWebSocketTestConfig {
         .unwrap()
 }
 
+/// The chain with `request` as its container tier, which it chose.
+async fn in_container(config: &RealWebSocketTestConfig, request: ServiceRequest) -> BackendInfo {
+    let backend = Chain::new(config)
+        .container_request(request)
+        .resolve()
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.tier,
+        Some(BackendKind::Container),
+        "{}",
+        backend.resolution
+    );
+    backend
+}
+
 #[tokio::test]
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn a_generic_image_with_a_dependency_on_their_network_is_the_container_tier() {
@@ -54,17 +70,7 @@ async fn a_generic_image_with_a_dependency_on_their_network_is_the_container_tie
         ServiceRequest::new(gateway, PORT).with_dependency("echo", echo)
     };
     let config = config();
-    let backend = Chain::new(&config)
-        .container_request(request())
-        .resolve()
-        .await
-        .unwrap();
-    assert_eq!(
-        backend.tier,
-        Some(BackendKind::Container),
-        "{}",
-        backend.resolution
-    );
+    let backend = in_container(&config, request()).await;
     let container = backend.container.clone().unwrap();
     assert_eq!(container.service, format!("testcontainers request {IMAGE}"));
     hello_suite(config.clone(), backend).await;
@@ -89,11 +95,7 @@ async fn a_generic_image_with_a_dependency_on_their_network_is_the_container_tie
     );
 
     // The same request again in this process: the same containers.
-    let again = Chain::new(&config)
-        .container_request(request())
-        .resolve()
-        .await
-        .unwrap();
+    let again = in_container(&config, request()).await;
     assert_eq!(again.container.unwrap().id, container.id);
 }
 
@@ -129,20 +131,8 @@ impl Image for WebsocatEcho {
 async fn a_module_style_image_is_the_container_tier() {
     build_named_image().await;
     let config = config();
-    let backend = Chain::new(&config)
-        .container_request(ServiceRequest::new(
-            WebsocatEcho.with_env_var("RUN", "module"),
-            PORT,
-        ))
-        .resolve()
-        .await
-        .unwrap();
-    assert_eq!(
-        backend.tier,
-        Some(BackendKind::Container),
-        "{}",
-        backend.resolution
-    );
+    let request = ServiceRequest::new(WebsocatEcho.with_env_var("RUN", "module"), PORT);
+    let backend = in_container(&config, request).await;
     hello_suite(config, backend).await;
 }
 
@@ -217,11 +207,7 @@ async fn helper_resolves_the_request_and_prints_its_container() {
         return;
     };
     let request = websocat_image().with_cmd(ECHO).with_env_var("RUN", run);
-    let backend = Chain::new(&config())
-        .container_request(ServiceRequest::new(request, PORT))
-        .resolve()
-        .await
-        .unwrap();
+    let backend = in_container(&config(), ServiceRequest::new(request, PORT)).await;
     let container = backend.container.unwrap();
     println!("container-id={} reused={}", container.id, container.reused);
 }

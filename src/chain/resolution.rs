@@ -63,8 +63,13 @@ impl fmt::Display for Resolution {
                 TierOutcome::NotTried => f.write_str("not tried")?,
                 TierOutcome::LeftOut => f.write_str("left out by backend")?,
             }
-            if attempt.tier == BackendKind::Mock && !matches!(attempt.outcome, TierOutcome::Chosen)
-            {
+            // A given mock another tier served instead (an absent mock is
+            // only ever skipped, and has nothing to verify).
+            let passed_over = matches!(
+                attempt.outcome,
+                TierOutcome::NotTried | TierOutcome::LeftOut
+            );
+            if attempt.tier == BackendKind::Mock && passed_over {
                 f.write_str(", so its expectations are not verified")?;
             }
             write!(f, " ({} ms)", attempt.took.as_millis())?;

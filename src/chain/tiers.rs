@@ -152,15 +152,14 @@ async fn try_tier(
 ) -> Result<Found, SkipReason> {
     let no_stand_in = || own_protocol.map(|why| SkipReason::NoStandIn(why.clone()));
     match tier {
-        #[cfg(feature = "testcontainers")]
-        BackendKind::Container if given.container_request.is_some() => {
-            let request = given.container_request.as_ref().expect("checked just now");
-            crate::container::service_request(request, config, configured)
-                .await
-                .map(in_container)
-                .map_err(SkipReason::Container)
-        }
         BackendKind::Container => {
+            #[cfg(feature = "testcontainers")]
+            if let Some(request) = &given.container_request {
+                return crate::container::service_request(request, config, configured)
+                    .await
+                    .map(in_container)
+                    .map_err(SkipReason::Container);
+            }
             if config.service.source == ServiceSource::Reference
                 && let Some(why) = no_stand_in()
             {

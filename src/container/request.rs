@@ -4,6 +4,7 @@
 //! runner on the engine the harness found.
 
 use super::build::hex;
+use super::connect::Engine;
 use super::labels::{CONTAINER_LABEL, DEFINITION_LABEL, OWNER_LABEL, labelled};
 use super::start::{Running, engine, log_check};
 use super::{ContainerError, ContainerRef, reaper};
@@ -268,12 +269,6 @@ pub(crate) async fn service_request(
     configured: &ConfiguredAccess<'_>,
 ) -> Result<Running, ContainerError> {
     let engine = engine(config).await?;
-    same_engine(
-        &engine.docker,
-        &engine.place.endpoint,
-        &engine.place.found_by.to_string(),
-    )
-    .await?;
     let owner = reaper::owner();
     let hash = definition_hash(request, config, &owner);
     let cell = {
@@ -281,7 +276,7 @@ pub(crate) async fn service_request(
         Arc::clone(requests.entry(hash.clone()).or_default())
     };
     let started = cell
-        .get_or_try_init(|| start(request, config, &engine.docker, &hash, &owner))
+        .get_or_try_init(|| start(request, config, &engine, &hash, &owner))
         .await?
         .clone();
     let image = request.descriptor();
@@ -367,10 +362,19 @@ fn definition_hash(
 async fn start(
     request: &ServiceRequest,
     config: &RealWebSocketTestConfig,
-    docker: &bollard::Docker,
+    engine: &Engine,
     hash: &str,
     owner: &str,
 ) -> Result<Started, ContainerError> {
+    // Once per process and definition, not on every resolution: the
+    // engine's id, asked of both clients.
+    same_engine(
+        &engine.docker,
+        &engine.place.endpoint,
+        &engine.place.found_by.to_string(),
+    )
+    .await?;
+    let docker = &engine.docker;
     // One process at a time finds-or-starts a definition's containers.
     let _lock = crate::artifacts::lock(hash).await;
     let begun = Instant::now();
