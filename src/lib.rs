@@ -135,6 +135,7 @@ pub mod client;
 pub mod config;
 pub mod container;
 pub mod contract;
+pub mod faults;
 pub mod fixtures;
 #[cfg(fuzzing)]
 pub mod fuzzing;

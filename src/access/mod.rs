@@ -5,10 +5,13 @@
 
 pub(crate) mod close_tap;
 mod credentials;
+mod proxy_route;
 mod tls;
 
 pub(crate) use credentials::Minter;
 pub use credentials::{Credentials, TOKEN_COMMAND_TIMEOUT, TokenError};
+pub(crate) use proxy_route::ProxyRegistry;
+pub use proxy_route::ProxyRoute;
 #[cfg(feature = "mock")]
 pub(crate) use tls::provider;
 pub use tls::{ClientTls, TlsError};
@@ -55,6 +58,9 @@ pub struct Access {
     pub headers: HandshakeHeaders,
     /// The TLS setup, for a `wss://` URL.
     pub tls: Option<ClientTls>,
+    /// The proxy they dial instead of the server, if a test put one in
+    /// front of it.
+    pub proxy: Option<ProxyRoute>,
 }
 
 /// Why the configured access could not be had.
@@ -119,6 +125,7 @@ impl Access {
             credentials: Credentials::TestSecret,
             headers: HandshakeHeaders::default(),
             tls: None,
+            proxy: None,
         }
     }
 
@@ -173,6 +180,7 @@ impl Access {
             credentials,
             headers: config.headers.clone(),
             tls,
+            proxy: None,
         })
     }
 
@@ -201,12 +209,14 @@ impl Access {
         Ok(request)
     }
 
-    /// Opens the WebSocket of `request`: over TLS with this access's setup
-    /// for `wss://`, with Nagle's algorithm off, read through a
-    /// [`CloseTap`] so a failure can say what close frame the peer sent.
+    /// Opens the WebSocket of `request` for `user`: over TLS with this
+    /// access's setup for `wss://`, through its proxy if it has one, with
+    /// Nagle's algorithm off, read through a [`CloseTap`] so a failure can
+    /// say what close frame the peer sent.
     pub(crate) async fn connect(
         &self,
         request: Request,
+        user: Option<&str>,
         limits: SizeLimits,
     ) -> Result<(Socket, Response), WsError> {
         let uri = request.uri();
@@ -223,7 +233,16 @@ impl Access {
             _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
         };
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        let tcp = match &self.proxy {
+            None => TcpStream::connect((host.as_str(), port)).await?,
+            Some(proxy) => {
+                let tcp = TcpStream::connect(proxy.addr).await?;
+                if let Some(user) = user {
+                    proxy.registry.register(tcp.local_addr()?, user);
+                }
+                tcp
+            }
+        };
         tcp.set_nodelay(true)?;
         let stream = match (secure, &self.tls) {
             (false, _) => MaybeTlsStream::Plain(tcp),
@@ -292,6 +311,9 @@ impl fmt::Display for Access {
         }
         if let Some(tls) = &self.tls {
             write!(f, ", {tls}")?;
+        }
+        if let Some(proxy) = &self.proxy {
+            write!(f, ", {proxy}")?;
         }
         Ok(())
     }

@@ -193,7 +193,11 @@ impl TestClient {
         let timeout = self.options.factory.config.connection_timeout;
         match tokio::time::timeout(
             timeout,
-            access.connect(request, SizeLimits::of(&self.options.factory.config)),
+            access.connect(
+                request,
+                Some(&self.user),
+                SizeLimits::of(&self.options.factory.config),
+            ),
         )
         .await
         {

@@ -145,7 +145,7 @@ async fn once(
                 .request(url.as_str(), &token, TokenIn::Header)
                 .map_err(handshake)?;
             let (mut socket, _) = access
-                .connect(request, SizeLimits::default())
+                .connect(request, Some(READINESS_SUBJECT), SizeLimits::default())
                 .await
                 .map_err(handshake)?;
             let _ = socket.close(None).await;

@@ -3,10 +3,13 @@ PyPI), for tests/contract.rs: not the reference protocol. On
 `{"op": "start", "n": N}` it sends N frames `{"kind": "tick", "seq": S,
 "owner": <the token's sub>, "value": <int>}` then `{"kind": "done", "seq":
 S, "owner": ...}`, each with the start frame's `run`, `seq` counting per
-connection. `"fault"` in the
+connection; `{"op": "echo", ...}` comes back as it was sent. With
+`--ping-interval SECONDS` it pings every client that often and closes
+(1011) a connection whose pong is a second late. `"fault"` in the
 start frame breaks one rule on purpose: gap, repeat, owner, type, unknown,
 after_done. Prints `listening on PORT`."""
 
+import argparse
 import asyncio
 import base64
 import json
@@ -29,6 +32,9 @@ async def handler(websocket):
     seq = 0
     async for message in websocket:
         start = json.loads(message)
+        if start.get("op") == "echo":
+            await websocket.send(message)
+            continue
         fault = start.get("fault")
         run = start.get("run", "r")
         for i in range(start.get("n", 1)):
@@ -55,7 +61,12 @@ async def handler(websocket):
 
 
 async def main():
-    async with serve(handler, "127.0.0.1", 0) as server:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ping-interval", type=float, default=None)
+    args = parser.parse_args()
+    async with serve(
+        handler, "127.0.0.1", 0, ping_interval=args.ping_interval, ping_timeout=1.0
+    ) as server:
         print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
         await asyncio.get_running_loop().create_future()
 

@@ -1,0 +1,410 @@
+//! Faults between the clients and any tier: a [`FaultProxy`] in the test's
+//! process that the clients of a backend dial instead of the server, with
+//! network faults ([`Toxic`], Toxiproxy's names and semantics) and
+//! WebSocket frame faults ([`FrameFault`]) added and removed while
+//! connections are open.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use ws_harness::faults::{FaultProxy, Toxic};
+//! use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClientFactory};
+//!
+//! let config = RealWebSocketTestConfig::builder().without_environment().build()?;
+//! let backend = BackendInfo::resolve(&config).await?;
+//! let faults = FaultProxy::start(&config, &backend).await?;
+//! let factory = TestClientFactory::new(config, faults.backend())?;
+//! let mut alice = factory.client("alice").await?;
+//!
+//! faults.add(Toxic::latency(Duration::from_millis(100)).downstream().for_user("alice"))?;
+//! let sent = std::time::Instant::now();
+//! alice.send_ping("p-1").await?;
+//! alice.expect_event(ws_harness::event("pong")).await?;
+//! assert!(sent.elapsed() >= Duration::from_millis(100));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each proxy is its test's: its own port on 127.0.0.1, its own faults,
+//! and it stops when the last handle (or backend made from it) is dropped.
+//! A fault for a user reaches the connections that user's clients open:
+//! a client tells the proxy its local address before its handshake.
+//!
+//! Frame faults need to see frames: in front of a `ws://` server the proxy
+//! reads them (the handshake passes as it came); in front of `wss://` it
+//! passes the TLS bytes on, so only toxics apply there.
+
+mod frame_fault;
+mod link;
+mod toxic;
+mod wire;
+
+pub use frame_fault::{Corruption, FrameFault, FrameFaultKind};
+pub use toxic::{Toxic, ToxicKind};
+
+use crate::access::{ProxyRegistry, ProxyRoute};
+use crate::chain::BackendInfo;
+use crate::config::RealWebSocketTestConfig;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Which way data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// From the client to the service.
+    Upstream,
+    /// From the service to the client.
+    #[default]
+    Downstream,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Upstream => "upstream",
+            Self::Downstream => "downstream",
+        })
+    }
+}
+
+/// Which connections, which way: a fault's reach.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Target {
+    direction: Direction,
+    /// Empty: every connection.
+    users: Vec<String>,
+}
+
+impl Target {
+    fn upstream(self) -> Self {
+        Self {
+            direction: Direction::Upstream,
+            ..self
+        }
+    }
+
+    fn downstream(self) -> Self {
+        Self {
+            direction: Direction::Downstream,
+            ..self
+        }
+    }
+
+    fn for_user(mut self, user: String) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    fn reaches(&self, direction: Direction, user: Option<&str>) -> bool {
+        self.direction == direction
+            && (self.users.is_empty() || user.is_some_and(|u| self.users.iter().any(|t| t == u)))
+    }
+}
+
+impl fmt::Display for Target {
+    /// `downstream`, `upstream for alice, bob`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.direction)?;
+        if !self.users.is_empty() {
+            write!(f, " for {}", self.users.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A network or frame fault, as [`FaultProxy::add`] takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// On the bytes.
+    Toxic(Toxic),
+    /// On the WebSocket frames.
+    Frame(FrameFault),
+}
+
+impl From<Toxic> for Fault {
+    fn from(toxic: Toxic) -> Self {
+        Self::Toxic(toxic)
+    }
+}
+
+impl From<FrameFault> for Fault {
+    fn from(fault: FrameFault) -> Self {
+        Self::Frame(fault)
+    }
+}
+
+impl Fault {
+    fn target(&self) -> &Target {
+        match self {
+            Self::Toxic(toxic) => &toxic.target,
+            Self::Frame(fault) => &fault.target,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Toxic(toxic) => toxic.fmt(f),
+            Self::Frame(fault) => fault.fmt(f),
+        }
+    }
+}
+
+/// A fault added to a proxy, to remove it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FaultId(u64);
+
+/// Why a proxy could not start or take a fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultError {
+    /// No port on 127.0.0.1 could be bound.
+    #[error("the fault proxy cannot listen on 127.0.0.1")]
+    Bind(#[source] std::io::Error),
+    /// The backend's URL names no host to forward to.
+    #[error("the fault proxy cannot forward to {url}: it names no host")]
+    NoHost {
+        /// The backend's URL.
+        url: String,
+    },
+    /// A frame fault in front of a `wss://` server, whose frames the proxy
+    /// cannot read.
+    #[error(
+        "`{fault}` needs to see WebSocket frames, but {url} is wss://: the proxy passes TLS on as it is, so only toxics apply there; test frame faults against a ws:// tier (the container, in-process or mock tier)"
+    )]
+    FramesNotVisible {
+        /// The fault, as it reads.
+        fault: String,
+        /// The backend's URL.
+        url: String,
+    },
+}
+
+/// A fault added to the proxy, with what is left of its `times`.
+#[derive(Debug)]
+struct Active {
+    id: FaultId,
+    fault: Fault,
+    remaining: Option<AtomicU64>,
+}
+
+impl Active {
+    /// Takes one use: `false` when its `times` are spent.
+    fn take(&self) -> bool {
+        self.remaining.as_ref().is_none_or(|left| {
+            left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        })
+    }
+}
+
+/// What the proxy's connections share: the faults, and who is who.
+#[derive(Debug)]
+struct Shared {
+    faults: Mutex<Arc<Vec<Arc<Active>>>>,
+    /// Bumped on every change, so the connections look again.
+    changed: watch::Sender<()>,
+    next_id: AtomicU64,
+    /// Each client's local address, and its user, until its connection
+    /// arrives.
+    users: Mutex<HashMap<SocketAddr, String>>,
+    /// Where a frame's kind is.
+    kind_field: String,
+}
+
+impl Shared {
+    fn faults(&self) -> Arc<Vec<Arc<Active>>> {
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn edit(&self, edit: impl FnOnce(&mut Vec<Arc<Active>>)) {
+        let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = faults.as_ref().clone();
+        edit(&mut list);
+        *faults = Arc::new(list);
+        self.changed.send_replace(());
+    }
+}
+
+/// The proxy's parts that live while any handle or backend of it does.
+#[derive(Debug)]
+struct Inner {
+    addr: SocketAddr,
+    backend: BackendInfo,
+    /// Whether the proxy reads frames (`ws://`) or passes bytes (`wss://`).
+    frames_visible: bool,
+    shared: Arc<Shared>,
+    accept: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Its connections are in the accept task's set, and end with it.
+        self.accept.abort();
+    }
+}
+
+impl ProxyRegistry for Inner {
+    fn register(&self, client: SocketAddr, user: &str) {
+        self.shared
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(client, user.to_owned());
+    }
+}
+
+impl fmt::Display for Inner {
+    /// `no faults`, or the faults, `; ` apart.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let faults = self.shared.faults();
+        if faults.is_empty() {
+            return f.write_str("no faults");
+        }
+        for (i, active) in faults.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}", active.fault)?;
+        }
+        Ok(())
+    }
+}
+
+/// A fault proxy in front of one backend, owned by the test that starts
+/// it. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct FaultProxy {
+    inner: Arc<Inner>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy on 127.0.0.1 and a free port in front of `backend`,
+    /// with no faults. Frame matchers read a frame's kind from `config`'s
+    /// `contract.kind_field`. Must run within a Tokio runtime, which runs
+    /// the proxy.
+    ///
+    /// # Errors
+    /// [`FaultError::Bind`] or [`FaultError::NoHost`].
+    pub async fn start(
+        config: &RealWebSocketTestConfig,
+        backend: &BackendInfo,
+    ) -> Result<Self, FaultError> {
+        let upstream = link::Upstream::of(backend)?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(FaultError::Bind)?;
+        let addr = listener.local_addr().map_err(FaultError::Bind)?;
+        let shared = Arc::new(Shared {
+            faults: Mutex::default(),
+            changed: watch::Sender::new(()),
+            next_id: AtomicU64::new(1),
+            users: Mutex::default(),
+            kind_field: config.contract.kind_field.clone(),
+        });
+        let frames_visible = backend.url.scheme() == "ws";
+        let accept = tokio::spawn(link::accept(
+            listener,
+            shared.clone(),
+            upstream,
+            frames_visible,
+        ));
+        tracing::info!(%addr, backend = %backend.url, "fault proxy started");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                addr,
+                backend: backend.clone(),
+                frames_visible,
+                shared,
+                accept,
+            }),
+        })
+    }
+
+    /// The backend as its clients reach it through the proxy: the same
+    /// URL, access and report, with the proxy in
+    /// [`Access::proxy`](crate::Access::proxy).
+    #[must_use]
+    pub fn backend(&self) -> BackendInfo {
+        let mut backend = self.inner.backend.clone();
+        backend.access.proxy = Some(ProxyRoute {
+            addr: self.inner.addr,
+            registry: self.inner.clone(),
+        });
+        backend
+    }
+
+    /// The address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Adds a fault; it applies at once, to open connections too.
+    ///
+    /// # Errors
+    /// [`FaultError::FramesNotVisible`] for a frame fault in front of a
+    /// `wss://` server.
+    pub fn add(&self, fault: impl Into<Fault>) -> Result<FaultId, FaultError> {
+        let fault = fault.into();
+        if matches!(fault, Fault::Frame(_)) && !self.inner.frames_visible {
+            return Err(FaultError::FramesNotVisible {
+                fault: fault.to_string(),
+                url: self.inner.backend.url.to_string(),
+            });
+        }
+        let shared = &self.inner.shared;
+        let id = FaultId(shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let remaining = match &fault {
+            Fault::Frame(frame) => frame.times.map(AtomicU64::new),
+            Fault::Toxic(_) => None,
+        };
+        tracing::info!(%fault, "fault added");
+        shared.edit(|faults| {
+            faults.push(Arc::new(Active {
+                id,
+                fault,
+                remaining,
+            }));
+        });
+        Ok(id)
+    }
+
+    /// Removes a fault; `false` if it was not there.
+    pub fn remove(&self, id: FaultId) -> bool {
+        let mut found = false;
+        self.inner.shared.edit(|faults| {
+            let before = faults.len();
+            faults.retain(|active| active.id != id);
+            found = faults.len() < before;
+        });
+        found
+    }
+
+    /// Removes every fault.
+    pub fn clear(&self) {
+        self.inner.shared.edit(Vec::clear);
+    }
+
+    /// The faults in force, in the order added.
+    #[must_use]
+    pub fn faults(&self) -> Vec<Fault> {
+        self.inner
+            .shared
+            .faults()
+            .iter()
+            .map(|active| active.fault.clone())
+            .collect()
+    }
+}
