@@ -5,11 +5,24 @@ use crate::chain::{BackendInfo, TierAttempt, TierOutcome};
 use crate::client::{ClientError, TestClientFactory};
 use crate::config::{ContractSource, RealWebSocketTestConfig};
 use crate::contract::{Rule, Violation};
+use crate::faults::{FaultError, FaultProxy};
 use crate::with_sources;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+
+/// Why a check could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The backend or its clients could not be had.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The `faults.*` settings' proxy could not be had.
+    #[error(transparent)]
+    Faults(#[from] FaultError),
+}
 
 /// What one check found.
 #[derive(Debug, Clone)]
@@ -187,9 +200,10 @@ fn tier_json(attempt: &TierAttempt) -> Value {
 /// ```
 ///
 /// # Errors
-/// [`ClientError`] when the backend cannot be had; a user that cannot
-/// connect or misses an event fails in the report instead.
-pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, ClientError> {
+/// [`CheckError`] when the backend or the configured fault proxy cannot
+/// be had; a user that cannot connect or misses an event fails in the
+/// report instead.
+pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
     let required_events = config
         .required_agent_events
@@ -198,7 +212,13 @@ pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, Clien
         .collect();
     let users = config.concurrent_connections;
     let contract = config.contract.source.clone();
-    let factory = TestClientFactory::from_config(config).await?;
+    let backend = BackendInfo::resolve(&config)
+        .await
+        .map_err(ClientError::from)?;
+    // The proxy lives until the check ends.
+    let proxy = FaultProxy::configured(&config, &backend).await?;
+    let backend = proxy.as_ref().map_or(backend, FaultProxy::backend);
+    let factory = TestClientFactory::new(config, backend)?;
     let runs = (1..=users).map(|i| {
         let factory = factory.clone();
         tokio::spawn(async move { run_user(&factory, format!("check-{i}")).await })

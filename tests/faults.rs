@@ -248,6 +248,84 @@ async fn each_corruption_breaks_the_connection() {
     }
 }
 
+/// The reconnect story: the run's events are held at the proxy, the
+/// connection is reset, and the client reconnects and resumes.
+async fn reset_mid_run_then_resume(
+    config: RealWebSocketTestConfig,
+    user: &str,
+    lossy_resume: bool,
+) -> Result<(), String> {
+    let (faults, factory) = proxied(config).await;
+    let mut client = factory.client(user).await.unwrap();
+    client.send_user_message("m-1", "first").await.unwrap();
+    client.expect_required_events("m-1").await.unwrap();
+
+    let hole = faults.add(Toxic::timeout(Duration::ZERO).for_user(user)).unwrap();
+    client.send_user_message("m-2", "second").await.unwrap();
+    // The server has sent the run: give it the time, then cut.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reset = faults.add(Toxic::reset_peer(Duration::ZERO).for_user(user)).unwrap();
+    let failure = client
+        .expect_within(event("agent_started"), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(failure.transcript.contains("<connection error:"), "{failure}");
+    faults.remove(hole);
+    faults.remove(reset);
+
+    if lossy_resume {
+        // A service that loses an event when it replays.
+        faults
+            .add(FrameFault::drop().matching(event("tool_executing")).times(1))
+            .unwrap();
+    }
+    let report = client
+        .reconnect_and_resume()
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(report.resumed_from, 5);
+    client
+        .expect(event("agent_completed").with(json!({"message_id": "m-2"})))
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .expect_no_lost_or_duplicate_events()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn reset_peer_mid_run_then_resume_loses_nothing() {
+    reset_mid_run_then_resume(reference_config(), "story", false)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_reconnect_story_holds_against_the_reference_server_in_the_container_tier() {
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .require(BackendKind::Container)
+        .event_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    reset_mid_run_then_resume(config.clone(), "story-container", false)
+        .await
+        .unwrap();
+    let err = reset_mid_run_then_resume(config, "story-container-lossy", true)
+        .await
+        .unwrap_err();
+    assert!(err.contains("sequence gap"), "{err}");
+}
+
+#[tokio::test]
+async fn a_resume_that_loses_an_event_is_caught() {
+    // The contract sees the gap in the replay at once.
+    let err = reset_mid_run_then_resume(reference_config(), "story-lossy", true).await.unwrap_err();
+    assert!(err.contains("sequence gap"), "{err}");
+    assert!(err.contains("8 skipped"), "{err}");
+}
+
 #[tokio::test]
 async fn frame_faults_are_refused_in_front_of_wss() {
     let config = reference_config();
@@ -258,7 +336,7 @@ async fn frame_faults_are_refused_in_front_of_wss() {
     assert!(matches!(err, FaultError::FramesNotVisible { .. }));
     assert!(
         err.to_string()
-            .contains("`drop every frame downstream` needs to see WebSocket frames"),
+            .contains("`drop downstream` needs to see WebSocket frames"),
         "{err}"
     );
     faults.add(Toxic::latency(Duration::from_millis(1))).unwrap();
@@ -392,7 +470,16 @@ async fn echo(client: &mut TestClient, payload: &str) -> Duration {
 #[ignore = "needs WS_HARNESS_TEST_PYTHON (a Python with websockets); .ci/run runs it"]
 async fn each_toxic_is_observed_against_a_python_service() {
     let server = PythonPeer::start("ticker_server.py", &[]);
-    toxic_suite(ticker_config(&server)).await;
+    // Its echo frames are outside the ticker contract.
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(format!("ws://127.0.0.1:{}/", server.port).parse().unwrap())
+        .token("any")
+        .contract_source(ws_harness::config::ContractSource::None)
+        .event_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    toxic_suite(config).await;
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use ws_harness::load::LoadPlan;
 use ws_harness::process::ServerProcess;
-use ws_harness::{Access, RealWebSocketTestConfig};
+use ws_harness::chain::Resolution;
+use ws_harness::faults::FaultProxy;
+use ws_harness::{Access, BackendInfo, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.
 #[derive(Debug, clap::Args)]
@@ -46,6 +48,18 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
             (Some(server), url, Access::test())
         }
     };
+    // The `faults.*` settings' proxy, in front of the server until the
+    // load ends.
+    let given = BackendInfo {
+        tier: None,
+        url: url.clone(),
+        reason: "the server ws-harness load runs against".to_owned(),
+        resolution: Resolution::default(),
+        container: None,
+        access,
+    };
+    let proxy = FaultProxy::configured(&config, &given).await?;
+    let access = proxy.as_ref().map_or(given.access, |p| p.backend().access);
     let contract = config.load_contract()?;
     let plan = LoadPlan {
         url,
@@ -75,9 +89,15 @@ pub(crate) async fn run(args: LoadArgs) -> Result<bool, Box<dyn std::error::Erro
     let report = ws_harness::load::run_with_progress(&config, &plan, on_run).await;
     bar.finish_and_clear();
     drop(server);
+    let through = plan.access.proxy.as_ref().map(ToString::to_string);
     if args.json {
-        println!("{}", report.to_json());
+        let mut json = report.to_json();
+        json["fault_proxy"] = through.into();
+        println!("{json}");
     } else {
+        if let Some(through) = through {
+            println!("clients connect {through}");
+        }
         println!("{}", report.render());
     }
     Ok(report.passed())

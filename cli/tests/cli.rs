@@ -500,3 +500,81 @@ fn a_server_process_serves_until_dropped() {
         "the server process {pid} outlived its ServerProcess"
     );
 }
+
+/// `check` with the `faults.*` variables set.
+fn check_with_faults(vars: &[(&str, &str)]) -> Output {
+    common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["check", "--users", "2"])
+            .env_remove("WS_HARNESS_URL")
+            .env_remove("WS_HARNESS_JWT_SECRET")
+            .env_remove("WS_HARNESS_CONFIG")
+            .env("WS_HARNESS_BACKEND", "in-process")
+            .envs(vars.iter().copied()),
+        RUNS,
+    )
+}
+
+#[test]
+fn check_runs_through_the_fault_proxy_its_settings_ask_for() {
+    let output = check_with_faults(&[("WS_HARNESS_FAULTS_TOXICS", "latency 100ms")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("through the fault proxy at 127.0.0.1:") && stdout.contains("(latency 100ms downstream)"),
+        "{stdout}"
+    );
+    // Every event of the run arrives 100 ms late.
+    let started: Vec<f64> = stdout
+        .split("agent_started ")
+        .skip(1)
+        .map(|rest| rest.split("ms").next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(started.len(), 2, "{stdout}");
+    assert!(started.iter().all(|ms| *ms >= 100.0), "{stdout}");
+
+    // A lost event fails the check, naming it.
+    let output = check_with_faults(&[(
+        "WS_HARNESS_FAULTS_FRAMES",
+        "drop kind=agent_thinking times=1 for check-2",
+    )]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("\n  PASS  check-1"), "{stdout}");
+    assert!(stdout.contains("\n  FAIL  check-2"), "{stdout}");
+    assert!(stdout.contains("sequence gap: 1"), "{stdout}");
+}
+
+#[test]
+fn a_bad_fault_setting_is_a_clear_error() {
+    let output = check_with_faults(&[("WS_HARNESS_FAULTS_FRAMES", "close 4000;lose kind=x")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "bad entry 2 of `faults.frames` in environment variable WS_HARNESS_FAULTS_FRAMES: `lose kind=x`: no frame fault is called `lose`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn load_runs_through_the_proxy_with_faults_proxy_set() {
+    let output = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["load", "--users", "3", "--runs", "2", "--json"])
+            .env_remove("WS_HARNESS_CONFIG")
+            .env("WS_HARNESS_FAULTS_PROXY", "true"),
+        RUNS,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        report["fault_proxy"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("through the fault proxy at 127.0.0.1:") && p.ends_with("(no faults)")),
+        "{report}"
+    );
+    assert_eq!(report["completed_runs"], 6, "{report}");
+}

@@ -65,6 +65,16 @@ impl FrameMatcher {
         self
     }
 
+    /// The kind it requires, if any.
+    pub(crate) fn kind(&self) -> Option<&str> {
+        self.frame_type.as_deref()
+    }
+
+    /// The partial JSON it requires, if any.
+    pub(crate) fn pattern(&self) -> Option<&Value> {
+        self.pattern.as_ref()
+    }
+
     /// Whether `frame` matches, its kind in `type`.
     #[must_use]
     pub fn matches(&self, frame: &Value) -> bool {

@@ -8,6 +8,7 @@ mod builder;
 mod contract;
 mod environment;
 mod error;
+mod faults;
 mod file;
 mod limits;
 mod read;
@@ -23,6 +24,7 @@ pub use contract::{
 };
 pub use environment::{DockerEnvironment, Environment, ProcessEnvironment};
 pub use error::{ConfigError, ConfigSource};
+pub use faults::FaultSettings;
 pub use file::{CONFIG_FILE_NAME, CONFIG_FILE_VAR};
 pub use limits::TranscriptWindow;
 pub(crate) use limits::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE};
@@ -114,6 +116,8 @@ pub struct RealWebSocketTestConfig {
     /// The contract every received frame is checked against (`contract.*`
     /// keys).
     pub contract: ContractSettings,
+    /// The fault proxy of the commands (`faults.*` keys).
+    pub faults: FaultSettings,
     /// Where the container tier looks for the Docker engine, read from the
     /// environment (see [`engine`](crate::container::engine) for the order).
     pub docker: DockerEnvironment,
@@ -187,6 +191,7 @@ impl Default for RealWebSocketTestConfig {
             container_idle_exit: Duration::from_secs(60),
             service: ServiceDefinition::default(),
             contract: ContractSettings::default(),
+            faults: FaultSettings::default(),
             docker: DockerEnvironment::default(),
             sources: BTreeMap::new(),
             service_keys: ServiceKeys::default(),

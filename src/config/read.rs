@@ -234,6 +234,20 @@ pub(super) fn list(raw: &Raw, _: &ConfigSource) -> Result<Vec<String>, Problem> 
     }
 }
 
+/// A list, or entries separated by `;` in one string (for entries that
+/// hold commas and spaces).
+pub(super) fn entries(raw: &Raw, _: &ConfigSource) -> Result<Vec<String>, Problem> {
+    match raw {
+        Raw::List(items) => Ok(items.clone()),
+        Raw::Text(s) => Ok(s
+            .split(';')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()),
+        _ => Err("expected a list of strings".to_owned()),
+    }
+}
+
 /// A list, or words separated by whitespace in one string.
 pub(super) fn words(raw: &Raw, _: &ConfigSource) -> Result<Vec<String>, Problem> {
     match raw {

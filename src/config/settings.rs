@@ -474,6 +474,32 @@ settings! {
         key "contract.terminal_kinds", default "none", file "[\"done\", \"failed\"]",
         env "done,failed",
         read read::list, set |c, v| c.contract.terminal_kinds = Some(v);
+
+    /// The fault proxy in front of the commands' backend even with no
+    /// faults (to measure it); a fault puts it there anyway.
+    faults_proxy(on: bool) -> bool { on }
+        key "faults.proxy", default "`false`", file "true", env "true",
+        read read::boolean, set |c, v| c.faults.proxy = v;
+
+    /// Toxics for the commands' fault proxy, as
+    /// [`Toxic`](crate::faults::Toxic) writes them (`;` between them in the
+    /// variable).
+    faults_toxics(toxics: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
+        toxics.into_iter().map(Into::into).collect()
+    }
+        key "faults.toxics", default "none", file "[\"latency 200ms jitter=20ms\"]",
+        env "latency 200ms;reset_peer 5s for alice",
+        read read::entries, set |c, v| c.faults.toxics = v;
+
+    /// Frame faults for the commands' fault proxy, as
+    /// [`FrameFault`](crate::faults::FrameFault) writes them (`;` between
+    /// them in the variable).
+    faults_frames(faults: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
+        faults.into_iter().map(Into::into).collect()
+    }
+        key "faults.frames", default "none", file "[\"drop kind=agent_thinking times=1\"]",
+        env "drop kind=agent_thinking times=1;close 4000",
+        read read::entries, set |c, v| c.faults.frames = v;
 }
 
 #[cfg(test)]

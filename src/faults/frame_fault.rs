@@ -1,7 +1,9 @@
 //! [`FrameFault`]: a fault on the WebSocket frames one way of a connection.
 
 use super::Target;
+use super::text::MatcherText;
 use crate::client::FrameMatcher;
+use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
 
@@ -17,9 +19,9 @@ use std::time::Duration;
 /// use ws_harness::faults::{Corruption, FrameFault};
 ///
 /// let lost = FrameFault::drop().matching(event("agent_completed")).times(1);
-/// assert_eq!(lost.to_string(), "drop agent_completed once downstream");
+/// assert_eq!(lost.to_string(), "drop kind=agent_completed times=1 downstream");
 /// let bad = FrameFault::corrupt(Corruption::BadUtf8).upstream().for_user("bob");
-/// assert_eq!(bad.to_string(), "corrupt (bad UTF-8) every frame upstream for bob");
+/// assert_eq!(bad.to_string(), "corrupt bad_utf8 upstream for bob");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
@@ -161,36 +163,33 @@ impl FrameFault {
 }
 
 impl fmt::Display for FrameFaultKind {
-    /// `delay 50ms`, `close 4000 (going away)`.
+    /// `delay 50ms`, `close 4000 reason="going away"`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Drop => f.write_str("drop"),
             Self::Delay(d) => write!(f, "delay {}", humantime::format_duration(*d)),
             Self::Duplicate => f.write_str("duplicate"),
             Self::Reorder => f.write_str("reorder"),
-            Self::Corrupt(Corruption::BadUtf8) => f.write_str("corrupt (bad UTF-8)"),
-            Self::Corrupt(Corruption::BadOpcode) => f.write_str("corrupt (bad opcode)"),
-            Self::Corrupt(Corruption::WrongLength) => f.write_str("corrupt (wrong length)"),
-            Self::Close { code, reason } => write!(f, "close {code} ({reason})"),
-            Self::NoPongs => f.write_str("no pongs"),
+            Self::Corrupt(Corruption::BadUtf8) => f.write_str("corrupt bad_utf8"),
+            Self::Corrupt(Corruption::BadOpcode) => f.write_str("corrupt bad_opcode"),
+            Self::Corrupt(Corruption::WrongLength) => f.write_str("corrupt wrong_length"),
+            Self::Close { code, reason } if reason.is_empty() => write!(f, "close {code}"),
+            Self::Close { code, reason } => write!(f, "close {code} reason={}", Value::from(reason.as_str())),
+            Self::NoPongs => f.write_str("no_pongs"),
         }
     }
 }
 
 impl fmt::Display for FrameFault {
-    /// `drop agent_completed once downstream`.
+    /// `drop kind=agent_completed times=1 downstream`: the form
+    /// [`FromStr`](std::str::FromStr) reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind)?;
-        if self.kind != FrameFaultKind::NoPongs {
-            match &self.matcher {
-                Some(matcher) => write!(f, " {matcher}")?,
-                None => f.write_str(" every frame")?,
-            }
+        if let Some(matcher) = &self.matcher {
+            write!(f, " {}", MatcherText(matcher))?;
         }
-        match self.times {
-            None => {}
-            Some(1) => f.write_str(" once")?,
-            Some(n) => write!(f, " {n} times")?,
+        if let Some(times) = self.times {
+            write!(f, " times={times}")?;
         }
         write!(f, " {}", self.target)
     }

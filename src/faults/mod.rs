@@ -9,9 +9,12 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use ws_harness::faults::{FaultProxy, Toxic};
-//! use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClientFactory};
+//! use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory};
 //!
-//! let config = RealWebSocketTestConfig::builder().without_environment().build()?;
+//! let config = RealWebSocketTestConfig::builder()
+//!     .without_environment()
+//!     .backend([BackendKind::InProcess])
+//!     .build()?;
 //! let backend = BackendInfo::resolve(&config).await?;
 //! let faults = FaultProxy::start(&config, &backend).await?;
 //! let factory = TestClientFactory::new(config, faults.backend())?;
@@ -19,8 +22,8 @@
 //!
 //! faults.add(Toxic::latency(Duration::from_millis(100)).downstream().for_user("alice"))?;
 //! let sent = std::time::Instant::now();
-//! alice.send_ping("p-1").await?;
-//! alice.expect_event(ws_harness::event("pong")).await?;
+//! alice.ping("p-1").await?;
+//! alice.expect(ws_harness::event("pong")).await?;
 //! assert!(sent.elapsed() >= Duration::from_millis(100));
 //! # Ok(())
 //! # }
@@ -37,15 +40,17 @@
 
 mod frame_fault;
 mod link;
+mod text;
 mod toxic;
 mod wire;
 
 pub use frame_fault::{Corruption, FrameFault, FrameFaultKind};
+pub use text::FaultTextError;
 pub use toxic::{Toxic, ToxicKind};
 
 use crate::access::{ProxyRegistry, ProxyRoute};
 use crate::chain::BackendInfo;
-use crate::config::RealWebSocketTestConfig;
+use crate::config::{ConfigSource, RealWebSocketTestConfig};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -109,11 +114,11 @@ impl Target {
 }
 
 impl fmt::Display for Target {
-    /// `downstream`, `upstream for alice, bob`.
+    /// `downstream`, `upstream for alice,bob`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.direction)?;
         if !self.users.is_empty() {
-            write!(f, " for {}", self.users.join(", "))?;
+            write!(f, " for {}", self.users.join(","))?;
         }
         Ok(())
     }
@@ -174,6 +179,18 @@ pub enum FaultError {
     NoHost {
         /// The backend's URL.
         url: String,
+    },
+    /// A `faults.*` entry that is not a fault.
+    #[error("bad entry {entry} of `{key}` in {set_in}: {problem}")]
+    Setting {
+        /// `faults.toxics` or `faults.frames`.
+        key: &'static str,
+        /// Where it was set.
+        set_in: ConfigSource,
+        /// Which entry, from 1.
+        entry: usize,
+        /// What is wrong with it.
+        problem: FaultTextError,
     },
     /// A frame fault in front of a `wss://` server, whose frames the proxy
     /// cannot read.
@@ -330,6 +347,69 @@ impl FaultProxy {
                 accept,
             }),
         })
+    }
+
+    /// The proxy `config`'s `faults.*` settings ask for in front of
+    /// `backend`, with their faults, or `None` when they ask for none (as
+    /// `ws-harness check` and `load` use it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use ws_harness::faults::FaultProxy;
+    /// use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig};
+    ///
+    /// let config = RealWebSocketTestConfig::builder()
+    ///     .without_environment()
+    ///     .backend([BackendKind::InProcess])
+    ///     .faults_toxics(["latency 50ms", "latensy 1s"])
+    ///     .build()
+    ///     .unwrap();
+    /// let backend = BackendInfo::resolve(&config).await.unwrap();
+    /// let err = FaultProxy::configured(&config, &backend).await.unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "bad entry 2 of `faults.toxics` in code: `latensy 1s`: no toxic is called \
+    ///      `latensy`: the toxics are latency, bandwidth, slow_close, timeout, reset_peer, \
+    ///      slicer, limit_data; e.g. `latency 200ms jitter=20ms downstream for alice`"
+    /// );
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`FaultError::Setting`] for an entry that is not a fault, or why
+    /// the proxy could not start or take a fault.
+    pub async fn configured(
+        config: &RealWebSocketTestConfig,
+        backend: &BackendInfo,
+    ) -> Result<Option<Self>, FaultError> {
+        let settings = &config.faults;
+        if !settings.wanted() {
+            return Ok(None);
+        }
+        let read = |key: &'static str, entries: &[String], parse: fn(&str) -> Result<Fault, FaultTextError>| {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    parse(text).map_err(|problem| FaultError::Setting {
+                        key,
+                        set_in: config.source_of(key),
+                        entry: i + 1,
+                        problem,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let mut faults = read("faults.toxics", &settings.toxics, |t| t.parse::<Toxic>().map(Fault::from))?;
+        faults.extend(read("faults.frames", &settings.frames, |t| {
+            t.parse::<FrameFault>().map(Fault::from)
+        })?);
+        let proxy = Self::start(config, backend).await?;
+        for fault in faults {
+            proxy.add(fault)?;
+        }
+        Ok(Some(proxy))
     }
 
     /// The backend as its clients reach it through the proxy: the same

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// let toxic = Toxic::latency(Duration::from_millis(200))
 ///     .jitter(Duration::from_millis(20))
 ///     .for_user("alice");
-/// assert_eq!(toxic.to_string(), "latency 200ms ± 20ms downstream for alice");
+/// assert_eq!(toxic.to_string(), "latency 200ms jitter=20ms downstream for alice");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
@@ -167,29 +167,39 @@ impl Toxic {
 }
 
 impl fmt::Display for ToxicKind {
-    /// Toxiproxy's name and the attributes: `latency 200ms ± 20ms`.
+    /// Toxiproxy's name, its main attribute's value and the other
+    /// attributes by name: `latency 200ms jitter=20ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        let d = |d: &Duration| humantime::format_duration(*d);
         match self {
-            Self::Latency { latency, jitter } if jitter.is_zero() => write!(f, "latency {}", d(latency)),
-            Self::Latency { latency, jitter } => write!(f, "latency {} ± {}", d(latency), d(jitter)),
-            Self::Bandwidth { rate } => write!(f, "bandwidth {rate} KB/s"),
+            Self::Latency { latency, jitter } => {
+                write!(f, "latency {}", d(latency))?;
+                if !jitter.is_zero() {
+                    write!(f, " jitter={}", d(jitter))?;
+                }
+                Ok(())
+            }
+            Self::Bandwidth { rate } => write!(f, "bandwidth {rate}"),
             Self::SlowClose { delay } => write!(f, "slow_close {}", d(delay)),
-            Self::Timeout { timeout } if timeout.is_zero() => f.write_str("timeout (hold)"),
             Self::Timeout { timeout } => write!(f, "timeout {}", d(timeout)),
-            Self::ResetPeer { timeout } => write!(f, "reset_peer after {}", d(timeout)),
+            Self::ResetPeer { timeout } => write!(f, "reset_peer {}", d(timeout)),
             Self::Slicer {
                 average_size,
                 size_variation,
                 delay,
-            } => write!(f, "slicer {average_size} ± {size_variation} bytes every {}", d(delay)),
-            Self::LimitData { bytes } => write!(f, "limit_data {bytes} bytes"),
+            } => write!(
+                f,
+                "slicer {average_size} size_variation={size_variation} delay={}",
+                d(delay)
+            ),
+            Self::LimitData { bytes } => write!(f, "limit_data {bytes}"),
         }
     }
 }
 
 impl fmt::Display for Toxic {
-    /// `latency 200ms downstream for alice`.
+    /// `latency 200ms downstream for alice`: the form
+    /// [`FromStr`](std::str::FromStr) reads.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind, self.target)
     }
