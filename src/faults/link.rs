@@ -22,7 +22,7 @@ use tokio::time::Instant;
 /// How much one read takes.
 const READ_CHUNK: usize = 16 * 1024;
 /// Pieces in flight between a direction's reader and writer.
-const PIECES_IN_FLIGHT: usize = 32;
+const PIECES_IN_FLIGHT: usize = 8;
 /// The largest frame the frame faults look at; larger ones pass as they
 /// come, a piece at a time, so a huge frame costs no more memory than a
 /// small one.
