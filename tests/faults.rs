@@ -79,10 +79,19 @@ async fn latency_reaches_only_its_users_connections_and_goes_when_removed() {
         .unwrap();
     let slow = ping(&mut alice).await;
     let fast = ping(&mut bob).await;
-    assert!(slow >= Duration::from_millis(300), "alice's round trip took {slow:?}");
-    assert!(fast < Duration::from_millis(200), "bob's round trip took {fast:?}");
     assert!(
-        factory.backend().to_string().contains("(latency 300ms downstream for alice)"),
+        slow >= Duration::from_millis(300),
+        "alice's round trip took {slow:?}"
+    );
+    assert!(
+        fast < Duration::from_millis(200),
+        "bob's round trip took {fast:?}"
+    );
+    assert!(
+        factory
+            .backend()
+            .to_string()
+            .contains("(latency 300ms downstream for alice)"),
         "{}",
         factory.backend()
     );
@@ -90,7 +99,10 @@ async fn latency_reaches_only_its_users_connections_and_goes_when_removed() {
     assert!(faults.remove(id));
     assert!(!faults.remove(id));
     let again = ping(&mut alice).await;
-    assert!(again < Duration::from_millis(200), "after removal: {again:?}");
+    assert!(
+        again < Duration::from_millis(200),
+        "after removal: {again:?}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +140,10 @@ async fn reset_peer_breaks_open_connections() {
         .expect_within(event("pong"), Duration::from_secs(3))
         .await
         .unwrap_err();
-    assert!(failure.transcript.contains("<connection error:"), "{failure}");
+    assert!(
+        failure.transcript.contains("<connection error:"),
+        "{failure}"
+    );
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
 
@@ -149,7 +164,9 @@ async fn a_blackhole_holds_the_data_until_removed_or_closes_after_its_timeout() 
         .await
         .unwrap();
 
-    faults.add(Toxic::timeout(Duration::from_millis(300))).unwrap();
+    faults
+        .add(Toxic::timeout(Duration::from_millis(300)))
+        .unwrap();
     let started = Instant::now();
     let failure = alice
         .expect_within(event("pong"), Duration::from_secs(3))
@@ -170,13 +187,20 @@ async fn a_lost_event_fails_the_golden_path_and_the_contract() {
     let (faults, factory) = reference().await;
     let mut alice = factory.client("lost").await.unwrap();
     faults
-        .add(FrameFault::drop().matching(event("agent_thinking")).times(1))
+        .add(
+            FrameFault::drop()
+                .matching(event("agent_thinking"))
+                .times(1),
+        )
         .unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
     let failure = alice.expect_required_events("m-1").await.unwrap_err();
     assert!(failure.to_string().contains("agent_thinking"), "{failure}");
     assert!(
-        alice.violations().iter().any(|v| v.rule == Rule::SequenceGap),
+        alice
+            .violations()
+            .iter()
+            .any(|v| v.rule == Rule::SequenceGap),
         "{:?}",
         alice.violations()
     );
@@ -260,23 +284,34 @@ async fn reset_mid_run_then_resume(
     client.send_user_message("m-1", "first").await.unwrap();
     client.expect_required_events("m-1").await.unwrap();
 
-    let hole = faults.add(Toxic::timeout(Duration::ZERO).for_user(user)).unwrap();
+    let hole = faults
+        .add(Toxic::timeout(Duration::ZERO).for_user(user))
+        .unwrap();
     client.send_user_message("m-2", "second").await.unwrap();
     // The server has sent the run: give it the time, then cut.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let reset = faults.add(Toxic::reset_peer(Duration::ZERO).for_user(user)).unwrap();
+    let reset = faults
+        .add(Toxic::reset_peer(Duration::ZERO).for_user(user))
+        .unwrap();
     let failure = client
         .expect_within(event("agent_started"), Duration::from_secs(2))
         .await
         .unwrap_err();
-    assert!(failure.transcript.contains("<connection error:"), "{failure}");
+    assert!(
+        failure.transcript.contains("<connection error:"),
+        "{failure}"
+    );
     faults.remove(hole);
     faults.remove(reset);
 
     if lossy_resume {
         // A service that loses an event when it replays.
         faults
-            .add(FrameFault::drop().matching(event("tool_executing")).times(1))
+            .add(
+                FrameFault::drop()
+                    .matching(event("tool_executing"))
+                    .times(1),
+            )
             .unwrap();
     }
     let report = client
@@ -321,7 +356,9 @@ async fn the_reconnect_story_holds_against_the_reference_server_in_the_container
 #[tokio::test]
 async fn a_resume_that_loses_an_event_is_caught() {
     // The contract sees the gap in the replay at once.
-    let err = reset_mid_run_then_resume(reference_config(), "story-lossy", true).await.unwrap_err();
+    let err = reset_mid_run_then_resume(reference_config(), "story-lossy", true)
+        .await
+        .unwrap_err();
     assert!(err.contains("sequence gap"), "{err}");
     assert!(err.contains("8 skipped"), "{err}");
 }
@@ -339,7 +376,9 @@ async fn frame_faults_are_refused_in_front_of_wss() {
             .contains("`drop downstream` needs to see WebSocket frames"),
         "{err}"
     );
-    faults.add(Toxic::latency(Duration::from_millis(1))).unwrap();
+    faults
+        .add(Toxic::latency(Duration::from_millis(1)))
+        .unwrap();
 }
 
 // ---- A Python `websockets` service with a protocol of its own ----
@@ -374,7 +413,10 @@ fn ticker_config(server: &PythonPeer) -> RealWebSocketTestConfig {
 
 /// Asks for `n` ticks and reads them and the `done`, whatever comes.
 async fn ticks(client: &mut TestClient, n: u64) {
-    client.send_json(&json!({"op": "start", "n": n})).await.unwrap();
+    client
+        .send_json(&json!({"op": "start", "n": n}))
+        .await
+        .unwrap();
     let _ = client.expect(event("done")).await;
 }
 
@@ -383,9 +425,18 @@ async fn ticks(client: &mut TestClient, n: u64) {
 async fn each_frame_fault_on_a_python_service_is_caught_by_its_rule() {
     let server = PythonPeer::start("ticker_server.py", &[]);
     let cases = [
-        (FrameFault::drop().matching(frame(json!({"seq": 2}))), Rule::SequenceGap),
-        (FrameFault::duplicate().matching(frame(json!({"seq": 2}))), Rule::SequenceRepeated),
-        (FrameFault::reorder().matching(frame(json!({"seq": 2}))), Rule::SequenceRepeated),
+        (
+            FrameFault::drop().matching(frame(json!({"seq": 2}))),
+            Rule::SequenceGap,
+        ),
+        (
+            FrameFault::duplicate().matching(frame(json!({"seq": 2}))),
+            Rule::SequenceRepeated,
+        ),
+        (
+            FrameFault::reorder().matching(frame(json!({"seq": 2}))),
+            Rule::SequenceRepeated,
+        ),
     ];
     for (fault, rule) in cases {
         let (faults, factory) = proxied(ticker_config(&server)).await;
@@ -407,23 +458,36 @@ async fn each_frame_fault_on_a_python_service_is_caught_by_its_rule() {
         .add(FrameFault::delay(Duration::from_millis(400)).matching(event("done")))
         .unwrap();
     let started = Instant::now();
-    client.send_json(&json!({"op": "start", "n": 1})).await.unwrap();
+    client
+        .send_json(&json!({"op": "start", "n": 1}))
+        .await
+        .unwrap();
     client.expect(event("tick")).await.unwrap();
     let tick = started.elapsed();
     client.expect(event("done")).await.unwrap();
     let done = started.elapsed();
-    assert!(done >= tick + Duration::from_millis(350), "{tick:?} then {done:?}");
+    assert!(
+        done >= tick + Duration::from_millis(350),
+        "{tick:?} then {done:?}"
+    );
     assert!(client.violations().is_empty(), "{:?}", client.violations());
 
     // Corruptions break the connection or the frame; a close arrives
     // with its code.
-    for how in [Corruption::BadUtf8, Corruption::BadOpcode, Corruption::WrongLength] {
+    for how in [
+        Corruption::BadUtf8,
+        Corruption::BadOpcode,
+        Corruption::WrongLength,
+    ] {
         let (faults, factory) = proxied(ticker_config(&server)).await;
         let mut client = factory.client("alice").await.unwrap();
         faults
             .add(FrameFault::corrupt(how).matching(event("tick")))
             .unwrap();
-        client.send_json(&json!({"op": "start", "n": 1})).await.unwrap();
+        client
+            .send_json(&json!({"op": "start", "n": 1}))
+            .await
+            .unwrap();
         let failure = client.expect(event("done")).await.unwrap_err();
         let caught = match how {
             Corruption::WrongLength => client.violations().iter().any(|v| v.rule == Rule::NotJson),
@@ -436,19 +500,31 @@ async fn each_frame_fault_on_a_python_service_is_caught_by_its_rule() {
     faults
         .add(FrameFault::close(4002, "gone").matching(event("done")))
         .unwrap();
-    client.send_json(&json!({"op": "start", "n": 1})).await.unwrap();
+    client
+        .send_json(&json!({"op": "start", "n": 1}))
+        .await
+        .unwrap();
     let failure = client.expect(event("done")).await.unwrap_err();
-    assert!(failure.transcript.contains("<close 4002 gone>"), "{failure}");
+    assert!(
+        failure.transcript.contains("<close 4002 gone>"),
+        "{failure}"
+    );
 }
 
 #[tokio::test]
 #[ignore = "needs WS_HARNESS_TEST_PYTHON (a Python with websockets); .ci/run runs it"]
 async fn lost_pongs_make_a_python_service_close_for_its_keepalive() {
-    let server = PythonPeer::start("ticker_server.py", &["--ping-interval".into(), "0.2".into()]);
+    let server = PythonPeer::start(
+        "ticker_server.py",
+        &["--ping-interval".into(), "0.2".into()],
+    );
     let (faults, factory) = proxied(ticker_config(&server)).await;
     let mut client = factory.client("alice").await.unwrap();
     // The client answers the service's pings while it reads: alive.
-    client.expect_nothing(Duration::from_millis(800)).await.unwrap();
+    client
+        .expect_nothing(Duration::from_millis(800))
+        .await
+        .unwrap();
     faults.add(FrameFault::no_pongs().upstream()).unwrap();
     let failure = client
         .expect_within(event("tick"), Duration::from_secs(4))
@@ -510,7 +586,10 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
         .add(Toxic::latency(Duration::from_millis(200)).jitter(Duration::from_millis(20)))
         .unwrap();
     let slow = echo(&mut client, "x").await;
-    assert!(slow >= Duration::from_millis(180), "latency: {slow:?} (direct {direct:?})");
+    assert!(
+        slow >= Duration::from_millis(180),
+        "latency: {slow:?} (direct {direct:?})"
+    );
     faults.remove(id);
 
     // bandwidth: 64 KB through 100 KB/s takes at least half a second

@@ -102,7 +102,11 @@ async fn a_flood_huge_frames_and_a_stalled_reader_leave_the_proxys_memory_bounde
     );
     assert!(small > 5_000, "the flood was not a flood: {small} frames");
     assert!(huge >= 2, "the huge frames did not pass: {huge}");
-    assert!(after_small < 128 << 20, "peak RSS {} MiB", after_small >> 20);
+    assert!(
+        after_small < 128 << 20,
+        "peak RSS {} MiB",
+        after_small >> 20
+    );
     assert!(after_huge < 512 << 20, "peak RSS {} MiB", after_huge >> 20);
     assert!(
         after_stall < after_small + (64 << 20),

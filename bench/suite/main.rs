@@ -6,6 +6,7 @@
 //! See `bench/README.md`.
 
 mod costs;
+mod fault_proxy;
 mod figures;
 mod flood;
 mod floor;
@@ -45,7 +46,8 @@ struct Args {
     #[arg(long)]
     markdown: Option<PathBuf>,
     /// Only these figures (startup, latency, throughput, connections,
-    /// client_overhead, tls, churn, heap, instructions, flood), printed as JSON;
+    /// client_overhead, tls, churn, heap, instructions, flood, fault_proxy),
+    /// printed as JSON;
     /// nothing is written and no target is judged.
     #[arg(long, value_delimiter = ',', value_name = "FIGURE")]
     only: Vec<String>,
@@ -205,6 +207,7 @@ fn run_suite(args: &Args) -> ExitCode {
         heap: costs::heap(&bench),
         instructions: costs::instructions(&bench),
         flood: flood::flood(&bench),
+        fault_proxy: fault_proxy::fault_proxy(&bench),
         run,
     };
     let targets = report::targets(&figures);
@@ -231,6 +234,7 @@ fn run_suite(args: &Args) -> ExitCode {
         ("heap", &figures.heap),
         ("instructions", &figures.instructions),
         ("flood", &figures.flood),
+        ("fault_proxy", &figures.fault_proxy),
     ]
     .into_iter()
     .map(|(name, figure)| {
@@ -285,7 +289,7 @@ fn run_suite(args: &Args) -> ExitCode {
 /// `--only`: the named figures, as JSON on stdout.
 fn run_only(bench: &Bench, names: &[String]) -> ExitCode {
     type Figure = fn(&Bench) -> Value;
-    let figures: [(&str, Figure); 10] = [
+    let figures: [(&str, Figure); 11] = [
         ("startup", figures::startup),
         ("latency", figures::latency),
         ("throughput", figures::throughput),
@@ -296,6 +300,7 @@ fn run_only(bench: &Bench, names: &[String]) -> ExitCode {
         ("heap", costs::heap),
         ("instructions", costs::instructions),
         ("flood", flood::flood),
+        ("fault_proxy", fault_proxy::fault_proxy),
     ];
     if let Some(unknown) = names
         .iter()

@@ -19,6 +19,7 @@ pub(crate) struct Figures {
     pub(crate) heap: Value,
     pub(crate) instructions: Value,
     pub(crate) flood: Value,
+    pub(crate) fault_proxy: Value,
 }
 
 fn named<'a>(figure: &'a Value, name: &str) -> Option<&'a Value> {
@@ -540,6 +541,8 @@ pub(crate) fn markdown(
     if let Some(error) = f.flood["error"].as_str() {
         let _ = writeln!(md, "\n**Not measured:** {error}");
     }
+    section(&mut md, "12. The fault proxy with no fault", &f.fault_proxy);
+    crate::fault_proxy::section(&mut md, &f.fault_proxy);
     let _ = writeln!(
         md,
         "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 10 minutes on a new checkout, 5 after\nbash bench/run --quick    # smaller counts, to check the suite works\nbash bench/run --only instructions,heap   # figures 9 and 8 alone, as JSON: to judge a change\n```"

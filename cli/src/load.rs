@@ -2,10 +2,10 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use ws_harness::load::LoadPlan;
-use ws_harness::process::ServerProcess;
 use ws_harness::chain::Resolution;
 use ws_harness::faults::FaultProxy;
+use ws_harness::load::LoadPlan;
+use ws_harness::process::ServerProcess;
 use ws_harness::{Access, BackendInfo, RealWebSocketTestConfig};
 
 /// The flags of `ws-harness load`.

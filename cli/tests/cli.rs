@@ -521,7 +521,8 @@ fn check_runs_through_the_fault_proxy_its_settings_ask_for() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("through the fault proxy at 127.0.0.1:") && stdout.contains("(latency 100ms downstream)"),
+        stdout.contains("through the fault proxy at 127.0.0.1:")
+            && stdout.contains("(latency 100ms downstream)"),
         "{stdout}"
     );
     // Every event of the run arrives 100 ms late.
@@ -573,7 +574,8 @@ fn load_runs_through_the_proxy_with_faults_proxy_set() {
     assert!(
         report["fault_proxy"]
             .as_str()
-            .is_some_and(|p| p.starts_with("through the fault proxy at 127.0.0.1:") && p.ends_with("(no faults)")),
+            .is_some_and(|p| p.starts_with("through the fault proxy at 127.0.0.1:")
+                && p.ends_with("(no faults)")),
         "{report}"
     );
     assert_eq!(report["completed_runs"], 6, "{report}");

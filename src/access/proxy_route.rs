@@ -33,6 +33,10 @@ impl ProxyRoute {
 impl fmt::Display for ProxyRoute {
     /// `through the fault proxy at 127.0.0.1:40123 (latency 200ms downstream)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "through the fault proxy at {} ({})", self.addr, self.registry)
+        write!(
+            f,
+            "through the fault proxy at {} ({})",
+            self.addr, self.registry
+        )
     }
 }

@@ -174,7 +174,9 @@ impl fmt::Display for FrameFaultKind {
             Self::Corrupt(Corruption::BadOpcode) => f.write_str("corrupt bad_opcode"),
             Self::Corrupt(Corruption::WrongLength) => f.write_str("corrupt wrong_length"),
             Self::Close { code, reason } if reason.is_empty() => write!(f, "close {code}"),
-            Self::Close { code, reason } => write!(f, "close {code} reason={}", Value::from(reason.as_str())),
+            Self::Close { code, reason } => {
+                write!(f, "close {code} reason={}", Value::from(reason.as_str()))
+            }
             Self::NoPongs => f.write_str("no_pongs"),
         }
     }

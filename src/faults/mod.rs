@@ -387,7 +387,9 @@ impl FaultProxy {
         if !settings.wanted() {
             return Ok(None);
         }
-        let read = |key: &'static str, entries: &[String], parse: fn(&str) -> Result<Fault, FaultTextError>| {
+        let read = |key: &'static str,
+                    entries: &[String],
+                    parse: fn(&str) -> Result<Fault, FaultTextError>| {
             entries
                 .iter()
                 .enumerate()
@@ -401,7 +403,9 @@ impl FaultProxy {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let mut faults = read("faults.toxics", &settings.toxics, |t| t.parse::<Toxic>().map(Fault::from))?;
+        let mut faults = read("faults.toxics", &settings.toxics, |t| {
+            t.parse::<Toxic>().map(Fault::from)
+        })?;
         faults.extend(read("faults.frames", &settings.frames, |t| {
             t.parse::<FrameFault>().map(Fault::from)
         })?);

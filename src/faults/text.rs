@@ -82,7 +82,9 @@ fn parts(text: &str) -> Result<Parts, String> {
             "upstream" => parts.target = parts.target.upstream(),
             "downstream" => parts.target = parts.target.downstream(),
             "for" => {
-                let users = words.next().ok_or("`for` needs users, e.g. `for alice,bob`")?;
+                let users = words
+                    .next()
+                    .ok_or("`for` needs users, e.g. `for alice,bob`")?;
                 for user in users.split(',').filter(|u| !u.is_empty()) {
                     parts.target = parts.target.for_user(user.to_owned());
                 }
@@ -92,7 +94,11 @@ fn parts(text: &str) -> Result<Parts, String> {
                 None if parts.value.is_none() && parts.attributes.is_empty() => {
                     parts.value = Some(word);
                 }
-                None => return Err(format!("`{word}` is not `attribute=value`, a direction or `for`")),
+                None => {
+                    return Err(format!(
+                        "`{word}` is not `attribute=value`, a direction or `for`"
+                    ));
+                }
             },
         }
     }
@@ -163,7 +169,9 @@ fn read_toxic(text: &str) -> Result<Toxic, String> {
     let kind = match p.name.as_str() {
         "latency" => ToxicKind::Latency {
             latency: duration(p.value()?)?,
-            jitter: p.take("jitter").map_or(Ok(Duration::ZERO), |j| duration(&j))?,
+            jitter: p
+                .take("jitter")
+                .map_or(Ok(Duration::ZERO), |j| duration(&j))?,
         },
         "bandwidth" => ToxicKind::Bandwidth {
             rate: number(p.value()?)?,
@@ -181,14 +189,19 @@ fn read_toxic(text: &str) -> Result<Toxic, String> {
             let Toxic { kind, .. } = Toxic::slicer(
                 number(p.value()?)?,
                 p.take("size_variation").map_or(Ok(0), |v| number(&v))?,
-                p.take("delay").map_or(Ok(Duration::ZERO), |d| duration(&d))?,
+                p.take("delay")
+                    .map_or(Ok(Duration::ZERO), |d| duration(&d))?,
             );
             kind
         }
         "limit_data" => ToxicKind::LimitData {
             bytes: number(p.value()?)?,
         },
-        other => return Err(format!("no toxic is called `{other}`: the toxics are {TOXICS}")),
+        other => {
+            return Err(format!(
+                "no toxic is called `{other}`: the toxics are {TOXICS}"
+            ));
+        }
     };
     p.done()?;
     Ok(Toxic {
@@ -318,10 +331,16 @@ mod tests {
             Toxic::limit_data(300),
         ];
         for toxic in toxics {
-            assert_eq!(toxic.to_string().parse::<Toxic>(), Ok(toxic.clone()), "{toxic}");
+            assert_eq!(
+                toxic.to_string().parse::<Toxic>(),
+                Ok(toxic.clone()),
+                "{toxic}"
+            );
         }
         let faults = [
-            FrameFault::drop().matching(event("tick").with(json!({"seq": 2}))).times(1),
+            FrameFault::drop()
+                .matching(event("tick").with(json!({"seq": 2})))
+                .times(1),
             FrameFault::delay(Duration::from_millis(400)).matching(frame(json!({"a": "b c"}))),
             FrameFault::duplicate(),
             FrameFault::reorder().upstream(),
@@ -330,7 +349,11 @@ mod tests {
             FrameFault::no_pongs().upstream().for_user("alice"),
         ];
         for fault in faults {
-            assert_eq!(fault.to_string().parse::<FrameFault>(), Ok(fault.clone()), "{fault}");
+            assert_eq!(
+                fault.to_string().parse::<FrameFault>(),
+                Ok(fault.clone()),
+                "{fault}"
+            );
         }
     }
 
@@ -340,11 +363,20 @@ mod tests {
         assert_eq!(problem(""), "it is empty");
         assert_eq!(problem("latency"), "`latency` needs a value");
         assert!(problem("latency soon").starts_with("`soon` is not a duration"));
-        assert_eq!(problem("latency 1s spread=2ms"), "`latency` has no attribute `spread`");
+        assert_eq!(
+            problem("latency 1s spread=2ms"),
+            "`latency` has no attribute `spread`"
+        );
         assert_eq!(problem("bandwidth fast"), "`fast` is not a whole number");
-        assert_eq!(problem("latency 1s for"), "`for` needs users, e.g. `for alice,bob`");
+        assert_eq!(
+            problem("latency 1s for"),
+            "`for` needs users, e.g. `for alice,bob`"
+        );
         let problem = |text: &str| text.parse::<FrameFault>().unwrap_err().problem;
-        assert_eq!(problem("drop everything"), "`drop` takes no value, got `everything`");
+        assert_eq!(
+            problem("drop everything"),
+            "`drop` takes no value, got `everything`"
+        );
         assert_eq!(problem("drop where=[1]"), "where=[1] is not a JSON object");
         assert!(problem("lose").contains("the frame faults are drop, delay"));
     }

@@ -30,7 +30,10 @@ impl Header {
         let (&first, rest) = buf.split_first()?;
         let (&second, rest) = rest.split_first()?;
         let (payload_len, extended) = match second & 0x7F {
-            126 => (u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), 2),
+            126 => (
+                u64::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+                2,
+            ),
             127 => (u64::from_be_bytes(rest.get(..8)?.try_into().ok()?), 8),
             short => (u64::from(short), 0),
         };

@@ -1,0 +1,123 @@
+//! Figure 12: the fault proxy with no fault, beside the direct path. The
+//! load's 100 users against `ws-harness serve`, directly and through a
+//! [`FaultProxy`] in the load's process (as `ws-harness load` with
+//! `faults.proxy = true` runs), the two alternating.
+
+use crate::figures::{Bench, load_plan, median};
+use crate::peers::Peer;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use ws_harness::chain::Resolution;
+use ws_harness::faults::FaultProxy;
+use ws_harness::{Access, BackendInfo, load};
+
+const USERS: usize = 100;
+
+/// Runs/s and p50 of one load, or why it failed.
+fn measure(
+    bench: &Bench,
+    url: &url::Url,
+    access: &Access,
+    runs: usize,
+) -> Result<(f64, f64), String> {
+    let mut plan = load_plan(url.clone(), USERS, runs, None);
+    plan.access = access.clone();
+    let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+    if !report.passed() {
+        return Err(format!("the load failed: {}", report.to_json()["errors"]));
+    }
+    let p50 = report.to_json()["run_latency"]["p50_ms"]
+        .as_f64()
+        .ok_or("no p50")?;
+    Ok((report.runs_per_second(), p50))
+}
+
+pub(crate) fn fault_proxy(bench: &Bench) -> Value {
+    let runs = (bench.sizes.throughput_runs / USERS).max(3);
+    let repeats = bench.sizes.repeats;
+    eprintln!(
+        "[12] the fault proxy with no fault against the direct path: {USERS} users, {runs} runs each, alternating, median of {repeats}"
+    );
+    let result = (|| -> Result<Value, String> {
+        let server = Peer::WsHarness
+            .start(&bench.python)
+            .map_err(|e| e.to_string())?;
+        let url = server.url();
+        let direct = Access::test();
+        let given = BackendInfo {
+            tier: None,
+            url: url.clone(),
+            reason: "the bench's server".to_owned(),
+            resolution: Resolution::default(),
+            container: None,
+            access: direct.clone(),
+        };
+        let proxy = bench
+            .runtime
+            .block_on(FaultProxy::start(&bench.config, &given))
+            .map_err(|e| e.to_string())?;
+        let proxied = proxy.backend().access;
+        // Warm up both paths.
+        measure(bench, &url, &direct, 5)?;
+        measure(bench, &url, &proxied, 5)?;
+        let (mut direct_samples, mut proxied_samples) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            direct_samples.push(measure(bench, &url, &direct, runs)?);
+            proxied_samples.push(measure(bench, &url, &proxied, runs)?);
+        }
+        let row = |name: &str, samples: &[(f64, f64)]| {
+            let rps: Vec<f64> = samples.iter().map(|s| s.0).collect();
+            let p50: Vec<f64> = samples.iter().map(|s| s.1).collect();
+            json!({"name": name, "runs_per_second": median(&rps), "p50_ms": median(&p50), "samples": samples})
+        };
+        let rows = [
+            row("direct", &direct_samples),
+            row("through the fault proxy", &proxied_samples),
+        ];
+        let ratio = |key: &str| {
+            rows[1][key].as_f64().unwrap_or(f64::NAN) / rows[0][key].as_f64().unwrap_or(f64::NAN)
+        };
+        let (rps_ratio, p50_ratio) = (ratio("runs_per_second"), ratio("p50_ms"));
+        eprintln!(
+            "  through the proxy: {rps_ratio:.2}× the runs/s, p50 {:+.1}%",
+            (p50_ratio - 1.0) * 100.0
+        );
+        Ok(json!({"rows": rows, "runs_per_second_ratio": rps_ratio, "p50_ratio": p50_ratio}))
+    })();
+    let mut figure = result.unwrap_or_else(|error| {
+        eprintln!("  NOT MEASURED: {error}");
+        json!({"rows": [], "error": error})
+    });
+    figure["figure"] = json!("fault_proxy");
+    figure["what"] = json!(format!(
+        "{USERS} users of `ws-harness load`'s client, each running its runs one after another against `ws-harness serve` in a process of its own: directly, and through a fault proxy with no fault in the client's process; the two alternate, and each row is the median of the runs"
+    ));
+    figure
+}
+
+/// Its section of BENCHMARKS.md.
+pub(crate) fn section(md: &mut String, figure: &Value) {
+    let _ = writeln!(md, "| path | runs/s | p50 ms |\n|---|---|---|");
+    for row in figure["rows"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.2} |",
+            row["name"].as_str().unwrap_or("?"),
+            row["runs_per_second"].as_f64().unwrap_or(f64::NAN),
+            row["p50_ms"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    if let (Some(rps), Some(p50)) = (
+        figure["runs_per_second_ratio"].as_f64(),
+        figure["p50_ratio"].as_f64(),
+    ) {
+        let _ = writeln!(
+            md,
+            "\nThrough the proxy: {rps:.2}× the runs/s (target ≥ 0.9×), p50 {:+.1}% (target ≤ +10%).",
+            (p50 - 1.0) * 100.0
+        );
+    }
+    if let Some(error) = figure["error"].as_str() {
+        let _ = writeln!(md, "\n**Not measured:** {error}");
+    }
+}
