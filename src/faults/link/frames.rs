@@ -96,19 +96,11 @@ impl FrameStage {
     /// in `bytes`, all of it passing unchanged; how many bytes of `bytes`
     /// it took.
     fn header_from(&mut self, bytes: &[u8]) -> usize {
-        let known = self.passed_header.len();
-        self.passed_header
-            .extend_from_slice(&bytes[..bytes.len().min(14)]);
-        match Header::parse(&self.passed_header) {
-            Some(header) => {
-                self.passed_header.clear();
-                self.position = Position::Frames {
-                    streaming: header.payload_len,
-                };
-                header.len - known
-            }
-            None => bytes.len(),
+        let (taken, payload_len) = continue_header(&mut self.passed_header, bytes);
+        if let Some(streaming) = payload_len {
+            self.position = Position::Frames { streaming };
         }
+        taken
     }
 
     /// Follows the handshake's head: what of `chunk` comes after it, once
@@ -202,7 +194,11 @@ impl FrameStage {
             }
             if !self.passed_header.is_empty() {
                 // The frame's start passed already: it passes as it comes.
-                let taken = self.header_from(&self.pending[at..].to_vec());
+                let (taken, payload_len) =
+                    continue_header(&mut self.passed_header, &self.pending[at..]);
+                if let Some(streaming) = payload_len {
+                    self.position = Position::Frames { streaming };
+                }
                 out.data(&self.pending[at..at + taken]);
                 at += taken;
                 continue;
@@ -379,6 +375,94 @@ impl Output {
     }
 }
 
+/// Goes on with a header whose first bytes are `passed`: how many bytes
+/// of `bytes` it took, and its payload's length once it is whole.
+fn continue_header(passed: &mut Vec<u8>, bytes: &[u8]) -> (usize, Option<u64>) {
+    let known = passed.len();
+    passed.extend_from_slice(&bytes[..bytes.len().min(14)]);
+    match Header::parse(passed) {
+        Some(header) => {
+            passed.clear();
+            (header.len - known, Some(header.payload_len))
+        }
+        None => (bytes.len(), None),
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{FaultId, FrameFault};
+    use crate::frame;
+    use serde_json::json;
+
+    fn stream() -> (Vec<u8>, Vec<u8>) {
+        let mut bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let frames: Vec<Vec<u8>> = (1..=3)
+            .map(|seq| {
+                let text = json!({"seq": seq, "pad": "p".repeat(130)}).to_string();
+                let header = Header::new(opcode::TEXT, Some([1, 2, 3, 4]), text.len() as u64);
+                wire::frame_bytes(header, text.as_bytes())
+            })
+            .collect();
+        let without_second = [&bytes[..], &frames[0], &frames[2]].concat();
+        for frame in &frames {
+            bytes.extend_from_slice(frame);
+        }
+        (bytes, without_second)
+    }
+
+    fn passed(pieces: Vec<Piece>) -> Vec<u8> {
+        pieces
+            .into_iter()
+            .flat_map(|piece| match piece {
+                Piece::Data { bytes, .. } => bytes,
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Split anywhere, followed without faults or read with them, the
+    /// stream comes out as it went in, and a fault added midway still
+    /// finds its frame.
+    #[test]
+    fn frames_are_found_across_every_split() {
+        let (bytes, without_second) = stream();
+        let drop = vec![Arc::new(Active {
+            id: FaultId(1),
+            fault: FrameFault::drop().matching(frame(json!({"seq": 2}))).upstream().into(),
+            remaining: None,
+        })];
+        for split in 1..bytes.len() {
+            for (first, second, expected) in [
+                (&[][..], &[][..], &bytes),
+                (&drop[..], &drop[..], &without_second),
+                (&[][..], &drop[..], &without_second),
+            ] {
+                let mut stage = FrameStage::new(Direction::Upstream, true);
+                let now = Instant::now();
+                let mut out = Vec::new();
+                for (chunk, faults) in [(&bytes[..split], first), (&bytes[split..], second)] {
+                    if faults.is_empty() && stage.track(chunk) {
+                        out.extend_from_slice(chunk);
+                    } else {
+                        out.extend(passed(stage.push(chunk, faults, "type", now)));
+                    }
+                }
+                out.extend(passed(stage.finish()));
+                // A fault added after the second frame's start lets it pass.
+                let frame_len = bytes.len() - without_second.len();
+                let second_starts = bytes.len() - 2 * frame_len;
+                let second_started = split > second_starts;
+                if first.is_empty() && !second.is_empty() && second_started {
+                    continue;
+                }
+                assert!(out == *expected, "split at {split}");
+            }
+        }
+    }
 }
