@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use ws_harness::access::Credentials;
 use ws_harness::access::{
-    AccessError, ClientTls, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TokenError,
+    AccessError, ClientTls, ProxyRoute, Socket, TOKEN_COMMAND_TIMEOUT, TlsError, TokenError,
 };
 use ws_harness::chain::NotReady;
 use ws_harness::chain::{
@@ -14,7 +14,7 @@ use ws_harness::chain::{
     TierAttempt, TierOutcome,
 };
 use ws_harness::chain::{Chain, OwnProtocol, OwnServer, OwnServerError, Shutdown};
-use ws_harness::check::{CheckReport, UserReport, check};
+use ws_harness::check::{CheckError, CheckReport, UserReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
@@ -26,7 +26,9 @@ use ws_harness::config::{
     BadHeader, ConfiguredToken, ContractSettings, ContractSource, Describes, HandshakeHeaders,
     OwnerRule, SequenceRule, TlsSettings, UnknownKinds,
 };
-use ws_harness::config::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
+use ws_harness::config::{
+    BadReadiness, FaultSettings, Readiness, ServiceDefinition, ServiceSource,
+};
 use ws_harness::config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigError, ConfigSource, DockerEnvironment, Environment,
     ProcessEnvironment, TranscriptWindow, UnknownTier,
@@ -41,6 +43,10 @@ use ws_harness::container::{ImageError, ServiceImageError, reference_image};
 use ws_harness::container::{RequestError, ServiceRequest};
 use ws_harness::contract::Direction;
 use ws_harness::contract::{ContractError, ContractStream, Rule, SchemaProblem};
+use ws_harness::faults::{
+    Corruption, Fault, FaultError, FaultId, FaultProxy, FaultTextError, FrameFault, FrameFaultKind,
+    Toxic, ToxicKind,
+};
 use ws_harness::fixtures::{backend, client_factory, config};
 use ws_harness::load::{
     LoadError, LoadPlan, LoadReport, connect_user, golden_path_run, rss_bytes, run,
@@ -89,6 +95,19 @@ fn every_public_item_is_importable() {
             && !type_name::<RequestError>().is_empty()
     );
     let types = [
+        type_name::<ProxyRoute>(),
+        type_name::<CheckError>(),
+        type_name::<FaultSettings>(),
+        type_name::<Corruption>(),
+        type_name::<Fault>(),
+        type_name::<FaultError>(),
+        type_name::<FaultId>(),
+        type_name::<FaultProxy>(),
+        type_name::<FaultTextError>(),
+        type_name::<FrameFault>(),
+        type_name::<FrameFaultKind>(),
+        type_name::<Toxic>(),
+        type_name::<ToxicKind>(),
         type_name::<ClientFrame>(),
         type_name::<MockConnectionId>(),
         type_name::<ContractViolations>(),

@@ -51,7 +51,7 @@ pub enum FrameFaultKind {
     Close {
         /// The close code.
         code: u16,
-        /// The reason.
+        /// Why, as the close frame says it.
         reason: String,
     },
     /// Pongs are lost: the other side's pings go unanswered.

@@ -51,6 +51,7 @@ pub use toxic::{Toxic, ToxicKind};
 use crate::access::{ProxyRegistry, ProxyRoute};
 use crate::chain::BackendInfo;
 use crate::config::{ConfigSource, RealWebSocketTestConfig};
+use crate::contract::Direction;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -60,26 +61,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Which way data goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Direction {
-    /// From the client to the service.
-    Upstream,
-    /// From the service to the client.
-    #[default]
-    Downstream,
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Upstream => "upstream",
-            Self::Downstream => "downstream",
-        })
-    }
-}
-
-/// Which connections, which way: a fault's reach.
+/// Which connections, which way (upstream is
+/// [`Direction::ToService`], downstream [`Direction::FromService`]): a
+/// fault's reach.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Target {
     direction: Direction,
@@ -90,14 +74,14 @@ pub(crate) struct Target {
 impl Target {
     fn upstream(self) -> Self {
         Self {
-            direction: Direction::Upstream,
+            direction: Direction::ToService,
             ..self
         }
     }
 
     fn downstream(self) -> Self {
         Self {
-            direction: Direction::Downstream,
+            direction: Direction::FromService,
             ..self
         }
     }
@@ -114,9 +98,12 @@ impl Target {
 }
 
 impl fmt::Display for Target {
-    /// `downstream`, `upstream for alice,bob`.
+    /// `downstream`, `upstream for alice,bob`: Toxiproxy's words.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.direction)?;
+        f.write_str(match self.direction {
+            Direction::ToService => "upstream",
+            Direction::FromService => "downstream",
+        })?;
         if !self.users.is_empty() {
             write!(f, " for {}", self.users.join(","))?;
         }

@@ -17,7 +17,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}`: {problem}; e.g. `{example}`")]
 pub struct FaultTextError {
-    /// The text.
+    /// The text as it was given.
     pub text: String,
     /// What is wrong with it.
     pub problem: String,

@@ -39,12 +39,12 @@ pub enum ToxicKind {
     },
     /// Passes at most `rate` kilobytes (1000 bytes) a second.
     Bandwidth {
-        /// KB/s.
+        /// Kilobytes a second.
         rate: u64,
     },
     /// Delays the close (the TCP FIN) by `delay` once the sender closed.
     SlowClose {
-        /// The delay.
+        /// How long the close waits.
         delay: Duration,
     },
     /// Lets no data through, and closes the connection after `timeout`;
@@ -55,22 +55,22 @@ pub enum ToxicKind {
     },
     /// Resets the connection (a TCP RST) `timeout` after the toxic applies.
     ResetPeer {
-        /// When.
+        /// How long after it applies.
         timeout: Duration,
     },
     /// Slices the data into pieces of `average_size` ± `size_variation`
     /// bytes, `delay` apart.
     Slicer {
-        /// Bytes.
+        /// A slice's mean size, bytes.
         average_size: usize,
-        /// Bytes.
+        /// How far a slice's size strays from the mean, bytes.
         size_variation: usize,
         /// Between slices.
         delay: Duration,
     },
     /// Closes the connection once `bytes` bytes have passed.
     LimitData {
-        /// Bytes.
+        /// How many may pass this way.
         bytes: u64,
     },
 }

@@ -2,8 +2,9 @@
 //! and the frame faults applied to whole frames.
 
 use super::Piece;
+use crate::contract::Direction;
 use crate::faults::wire::{self, Header, opcode};
-use crate::faults::{Active, Corruption, Direction, Fault, FrameFaultKind};
+use crate::faults::{Active, Corruption, Fault, FrameFaultKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -119,7 +120,7 @@ impl FrameStage {
         };
         let in_head = chunk.len() - (head.len() - (start + i + 4));
         // A refused handshake is no WebSocket: what follows passes as is.
-        let upgraded = self.direction == Direction::Upstream || head.starts_with(b"HTTP/1.1 101");
+        let upgraded = self.direction == Direction::ToService || head.starts_with(b"HTTP/1.1 101");
         self.position = if upgraded {
             Position::Frames { streaming: 0 }
         } else {
@@ -327,7 +328,7 @@ impl FrameStage {
                 self.release_held(out);
             }
             FrameFaultKind::Close { code, reason } => {
-                let masked = self.direction == Direction::Upstream;
+                let masked = self.direction == Direction::ToService;
                 out.data(&wire::close_frame(*code, reason, masked));
                 out.end_link();
                 self.position = Position::Closed;
@@ -434,7 +435,10 @@ mod tests {
         let (bytes, without_second) = stream();
         let drop = vec![Arc::new(Active {
             id: FaultId(1),
-            fault: FrameFault::drop().matching(frame(json!({"seq": 2}))).upstream().into(),
+            fault: FrameFault::drop()
+                .matching(frame(json!({"seq": 2})))
+                .upstream()
+                .into(),
             remaining: None,
         })];
         for split in 1..bytes.len() {
@@ -443,7 +447,7 @@ mod tests {
                 (&drop[..], &drop[..], &without_second),
                 (&[][..], &drop[..], &without_second),
             ] {
-                let mut stage = FrameStage::new(Direction::Upstream, true);
+                let mut stage = FrameStage::new(Direction::ToService, true);
                 let now = Instant::now();
                 let mut out = Vec::new();
                 for (chunk, faults) in [(&bytes[..split], first), (&bytes[split..], second)] {

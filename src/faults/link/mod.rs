@@ -8,9 +8,10 @@
 mod frames;
 mod toxics;
 
-use super::{Active, Direction, Fault, FaultError, Shared};
+use super::{Active, Fault, FaultError, Shared};
 use crate::access::ProxyRoute;
 use crate::chain::BackendInfo;
+use crate::contract::Direction;
 use frames::FrameStage;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -187,7 +188,7 @@ async fn link(
     tokio::join!(
         way(
             link,
-            Direction::Upstream,
+            Direction::ToService,
             client_read,
             service_write,
             first,
@@ -195,7 +196,7 @@ async fn link(
         ),
         way(
             link,
-            Direction::Downstream,
+            Direction::FromService,
             service_read,
             client_write,
             Vec::new(),
