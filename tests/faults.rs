@@ -680,3 +680,72 @@ async fn close_after_answer(proxy: std::net::SocketAddr) -> Duration {
         }
     }
 }
+
+/// In front of a `wss://` server nobody here wrote (Python `websockets`,
+/// its certificate from a CA made now): passing TLS on, a toxic applies
+/// and a frame fault is refused; ending TLS, a frame fault applies too.
+#[tokio::test]
+#[ignore = "needs WS_HARNESS_TEST_PYTHON (a Python with websockets); .ci/run runs it"]
+async fn in_front_of_wss_toxics_pass_tls_on_and_frame_faults_end_it() {
+    let pki = common::tls::Pki::new("faults");
+    let args = [
+        "--cert".to_owned(),
+        pki.server_cert_file.display().to_string(),
+        "--key".to_owned(),
+        pki.server_key_file.display().to_string(),
+        "--token".to_owned(),
+        "tok".to_owned(),
+    ];
+    let server = PythonPeer::start("wss_server.py", &args);
+    let config = RealWebSocketTestConfig::builder()
+        .without_environment()
+        .url(format!("wss://localhost:{}/", server.port).parse().unwrap())
+        .token("tok")
+        .tls_ca_file(&pki.ca_file)
+        .contract_source(ws_harness::config::ContractSource::None)
+        .build()
+        .unwrap();
+    let backend = BackendInfo::resolve(&config).await.unwrap();
+    let hello = json!({"type": "hello"});
+
+    // Passing TLS on: the client checks the server's own certificate.
+    let faults = FaultProxy::start(&config, &backend).await.unwrap();
+    let factory = TestClientFactory::new(config.clone(), faults.backend()).unwrap();
+    let mut client = factory.client("alice").await.unwrap();
+    faults
+        .add(Toxic::latency(Duration::from_millis(200)))
+        .unwrap();
+    let sent = Instant::now();
+    client.send_json(&hello).await.unwrap();
+    client.expect(frame(hello.clone())).await.unwrap();
+    assert!(sent.elapsed() >= Duration::from_millis(200));
+    assert!(matches!(
+        faults.add(FrameFault::drop()),
+        Err(FaultError::FramesNotVisible { .. })
+    ));
+
+    // Ending TLS: the client trusts the proxy's own CA, the proxy the
+    // server's through the configured tls_ca_file.
+    let faults = FaultProxy::start_ending_tls(&config, &backend)
+        .await
+        .unwrap();
+    let proxied = faults.backend();
+    assert!(
+        proxied.to_string().contains("ws-harness-mock-"),
+        "the clients trust the proxy's CA: {proxied}"
+    );
+    let factory = TestClientFactory::new(config, proxied).unwrap();
+    let mut client = factory.client("alice").await.unwrap();
+    faults
+        .add(FrameFault::drop().matching(frame(json!({"n": 2}))))
+        .unwrap();
+    for n in 1..=3 {
+        client.send_json(&json!({"n": n})).await.unwrap();
+    }
+    client.expect(frame(json!({"n": 1}))).await.unwrap();
+    client.expect(frame(json!({"n": 3}))).await.unwrap();
+    client
+        .expect_within(frame(json!({"n": 2})), Duration::from_millis(300))
+        .await
+        .unwrap_err();
+}

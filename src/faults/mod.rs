@@ -179,10 +179,15 @@ pub enum FaultError {
         /// What is wrong with it.
         problem: FaultTextError,
     },
+    /// No certificate could be made for the clients of a proxy that ends
+    /// TLS.
+    #[cfg(feature = "mock")]
+    #[error("the fault proxy cannot make a certificate to end TLS with")]
+    Certificate(#[source] Box<crate::mock::MockError>),
     /// A frame fault in front of a `wss://` server, whose frames the proxy
     /// cannot read.
     #[error(
-        "`{fault}` needs to see WebSocket frames, but {url} is wss://: the proxy passes TLS on as it is, so only toxics apply there; test frame faults against a ws:// tier (the container, in-process or mock tier)"
+        "`{fault}` needs to see WebSocket frames, but {url} is wss:// and this proxy passes TLS on as it is, so only toxics apply: start the proxy with FaultProxy::start_ending_tls (the `mock` feature) to read frames there"
     )]
     FramesNotVisible {
         /// The fault, as it reads.
@@ -191,6 +196,13 @@ pub enum FaultError {
         url: String,
     },
 }
+
+/// The certificate a proxy that ends TLS shows its clients (made with the
+/// mock's machinery, so only with the `mock` feature).
+#[cfg(feature = "mock")]
+type EndsTlsCertificate = crate::mock::Certificate;
+#[cfg(not(feature = "mock"))]
+type EndsTlsCertificate = std::convert::Infallible;
 
 /// A fault added to the proxy, with what is left of its `times`.
 #[derive(Debug)]
@@ -246,8 +258,11 @@ impl Shared {
 struct Inner {
     addr: SocketAddr,
     backend: BackendInfo,
-    /// Whether the proxy reads frames (`ws://`) or passes bytes (`wss://`).
+    /// Whether the proxy reads frames (`ws://`, or `wss://` when it ends
+    /// TLS) or passes bytes on.
     frames_visible: bool,
+    /// The certificate it shows its clients when it ends TLS.
+    certificate: Option<EndsTlsCertificate>,
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
 }
@@ -295,15 +310,66 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts a proxy on 127.0.0.1 and a free port in front of `backend`,
-    /// with no faults. Frame matchers read a frame's kind from `config`'s
-    /// `contract.kind_field`. Must run within a Tokio runtime, which runs
-    /// the proxy.
+    /// with no faults. In front of `wss://` it passes the TLS bytes on, so
+    /// only toxics apply ([`start_ending_tls`](Self::start_ending_tls)
+    /// reads frames there too). Frame matchers read a frame's kind from
+    /// `config`'s `contract.kind_field`. Must run within a Tokio runtime,
+    /// which runs the proxy.
     ///
     /// # Errors
     /// [`FaultError::Bind`] or [`FaultError::NoHost`].
     pub async fn start(
         config: &RealWebSocketTestConfig,
         backend: &BackendInfo,
+    ) -> Result<Self, FaultError> {
+        Self::open(config, backend, None).await
+    }
+
+    /// [`start`](Self::start), but in front of `wss://` the proxy ends TLS,
+    /// so frame faults apply there too: its clients get a certificate for
+    /// the server's host name, made now by a CA of its own that only they
+    /// trust, and it connects on with the backend's TLS setup (a client
+    /// certificate included).
+    ///
+    /// # Errors
+    /// [`FaultError::Bind`], [`FaultError::NoHost`] or
+    /// [`FaultError::Certificate`].
+    #[cfg(feature = "mock")]
+    pub async fn start_ending_tls(
+        config: &RealWebSocketTestConfig,
+        backend: &BackendInfo,
+    ) -> Result<Self, FaultError> {
+        let tls = match (backend.url.scheme(), &backend.access.tls) {
+            ("wss", Some(tls)) => Some(tls),
+            _ => None,
+        };
+        let Some(tls) = tls else {
+            return Self::open(config, backend, None).await;
+        };
+        let host = backend.url.host_str().ok_or_else(|| FaultError::NoHost {
+            url: backend.url.to_string(),
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let certificate = crate::mock::Certificate::make(&[host])
+            .map_err(|e| FaultError::Certificate(Box::new(e)))?;
+        let ends = link::EndsTls {
+            acceptor: certificate
+                .acceptor()
+                .map_err(|e| FaultError::Certificate(Box::new(e)))?,
+            connector: tokio_rustls::TlsConnector::from(tls.config()),
+            server_name: rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(
+                |_| FaultError::NoHost {
+                    url: backend.url.to_string(),
+                },
+            )?,
+        };
+        Self::open(config, backend, Some((ends, certificate))).await
+    }
+
+    async fn open(
+        config: &RealWebSocketTestConfig,
+        backend: &BackendInfo,
+        ends_tls: Option<(link::EndsTls, EndsTlsCertificate)>,
     ) -> Result<Self, FaultError> {
         let upstream = link::Upstream::of(backend)?;
         let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -317,11 +383,13 @@ impl FaultProxy {
             users: Mutex::default(),
             kind_field: config.contract.kind_field.clone(),
         });
-        let frames_visible = backend.url.scheme() == "ws";
+        let (tls, certificate) = ends_tls.unzip();
+        let frames_visible = backend.url.scheme() == "ws" || tls.is_some();
         let accept = tokio::spawn(link::accept(
             listener,
             shared.clone(),
             upstream,
+            tls,
             frames_visible,
         ));
         tracing::info!(%addr, backend = %backend.url, "fault proxy started");
@@ -330,6 +398,7 @@ impl FaultProxy {
                 addr,
                 backend: backend.clone(),
                 frames_visible,
+                certificate,
                 shared,
                 accept,
             }),
@@ -338,7 +407,8 @@ impl FaultProxy {
 
     /// The proxy `config`'s `faults.*` settings ask for in front of
     /// `backend`, with their faults, or `None` when they ask for none (as
-    /// `ws-harness check` and `load` use it).
+    /// `ws-harness check` and `load` use it). With frame faults it ends
+    /// TLS in front of `wss://` ([`start_ending_tls`](Self::start_ending_tls)).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -396,6 +466,14 @@ impl FaultProxy {
         faults.extend(read("faults.frames", &settings.frames, |t| {
             t.parse::<FrameFault>().map(Fault::from)
         })?);
+        // Frame faults in front of wss:// need the proxy to end TLS.
+        #[cfg(feature = "mock")]
+        let proxy = if settings.frames.is_empty() {
+            Self::start(config, backend).await?
+        } else {
+            Self::start_ending_tls(config, backend).await?
+        };
+        #[cfg(not(feature = "mock"))]
         let proxy = Self::start(config, backend).await?;
         for fault in faults {
             proxy.add(fault)?;
@@ -409,6 +487,10 @@ impl FaultProxy {
     #[must_use]
     pub fn backend(&self) -> BackendInfo {
         let mut backend = self.inner.backend.clone();
+        #[cfg(feature = "mock")]
+        if let Some(certificate) = &self.inner.certificate {
+            backend.access.tls = Some(certificate.client_tls.clone());
+        }
         backend.access.proxy = Some(ProxyRoute {
             addr: self.inner.addr,
             registry: self.inner.clone(),

@@ -142,7 +142,7 @@ impl MockServerBuilder {
             .map_err(MockError::Bind)?;
         let port = listener.local_addr().map_err(MockError::Bind)?.port();
         let certificate = if self.tls {
-            Some(Certificate::make()?)
+            Some(Certificate::make(&["localhost", "127.0.0.1"])?)
         } else {
             None
         };

@@ -1,6 +1,7 @@
-//! The `wss://` mock's certificate: a CA made for it, the server
-//! certificate it signs for `localhost` and `127.0.0.1`, and the CA as a
-//! PEM file for clients, removed with the server.
+//! A certificate made at start, for the `wss://` mock and the fault proxy
+//! that ends TLS: a CA made for it, the server certificate it signs for the
+//! names asked for, and the CA as a PEM file for clients, removed with the
+//! server.
 
 use super::MockError;
 use crate::access::ClientTls;
@@ -9,18 +10,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The mock's own CA and the server certificate it signed, and the CA as
-/// a file for clients, removed with the server.
-pub(super) struct Certificate {
+/// A CA of its own and the server certificate it signed, and the CA as a
+/// file for clients, removed with the server.
+pub(crate) struct Certificate {
     dir: PathBuf,
     pub(super) ca_file: PathBuf,
-    pub(super) client_tls: ClientTls,
+    /// The TLS setup of clients that trust the CA.
+    pub(crate) client_tls: ClientTls,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: Vec<u8>,
 }
 
 impl Certificate {
-    pub(super) fn make() -> Result<Self, MockError> {
+    /// A certificate for `names` (host names or IP addresses).
+    pub(crate) fn make(names: &[&str]) -> Result<Self, MockError> {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
         let failed = MockError::Certificate;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
@@ -31,7 +34,8 @@ impl Certificate {
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(failed)?)
             .map_err(failed)?;
         let key = KeyPair::generate().map_err(failed)?;
-        let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        let leaf = CertificateParams::new(names)
             .map_err(failed)?
             .signed_by(&key, &ca)
             .map_err(failed)?;
@@ -63,7 +67,8 @@ impl Certificate {
         })
     }
 
-    pub(super) fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, MockError> {
+    /// The server side of TLS with this certificate.
+    pub(crate) fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, MockError> {
         let provider = crate::access::provider().map_err(|e| MockError::Tls(Box::new(e)))?;
         let key = rustls::pki_types::PrivatePkcs8KeyDer::from(self.key.clone());
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -93,5 +98,14 @@ fn pem_certificate(der: &[u8]) -> String {
 impl Drop for Certificate {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl std::fmt::Debug for Certificate {
+    /// The CA file only: the key stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
     }
 }

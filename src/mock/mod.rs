@@ -75,6 +75,8 @@ mod respond;
 mod server;
 mod verification;
 
+pub(crate) use certificate::Certificate;
+
 pub use builder::{MockError, MockServerBuilder};
 pub use connection::MockConnection;
 pub use expectation::{DEFAULT_PRIORITY, Mock, Times};

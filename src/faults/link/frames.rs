@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn frames_are_found_across_every_split() {
         let (bytes, without_second) = stream();
-        let drop = vec![Arc::new(Active {
+        let drop = [Arc::new(Active {
             id: FaultId(1),
             fault: FrameFault::drop()
                 .matching(frame(json!({"seq": 2})))

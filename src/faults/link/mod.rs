@@ -17,8 +17,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -31,7 +30,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const QUEUED_PIECES: usize = 8;
 
 /// Where the proxy forwards to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) enum Upstream {
     /// The server's host and port.
     Server { host: String, port: u16 },
@@ -39,7 +38,17 @@ pub(super) enum Upstream {
     Proxy(ProxyRoute),
 }
 
+/// How the proxy ends TLS, when it does: towards the client with its own
+/// certificate, towards the server with the backend's TLS setup.
+#[derive(Clone)]
+pub(super) struct EndsTls {
+    pub(super) acceptor: tokio_rustls::TlsAcceptor,
+    pub(super) connector: tokio_rustls::TlsConnector,
+    pub(super) server_name: rustls::pki_types::ServerName<'static>,
+}
+
 impl Upstream {
+    /// The backend's address (or the proxy already in front of it).
     pub(super) fn of(backend: &BackendInfo) -> Result<Self, FaultError> {
         if let Some(route) = &backend.access.proxy {
             return Ok(Self::Proxy(route.clone()));
@@ -77,6 +86,7 @@ pub(super) async fn accept(
     listener: TcpListener,
     shared: Arc<Shared>,
     upstream: Upstream,
+    tls: Option<EndsTls>,
     frames_visible: bool,
 ) {
     let mut links = JoinSet::new();
@@ -84,7 +94,17 @@ pub(super) async fn accept(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((client, peer)) => {
-                    links.spawn(link(client, peer, shared.clone(), upstream.clone(), frames_visible));
+                    let ends = Ends {
+                        shared: shared.clone(),
+                        upstream: upstream.clone(),
+                        tls: tls.clone(),
+                        frames_visible,
+                    };
+                    links.spawn(async move {
+                        if let Err(error) = ends.link(client, peer).await {
+                            tracing::debug!(%error, "fault proxy: a connection failed to start");
+                        }
+                    });
                 }
                 Err(error) => {
                     tracing::debug!(%error, "fault proxy: accept failed");
@@ -149,57 +169,114 @@ async fn ended(end: &mut watch::Receiver<End>) -> End {
     }
 }
 
-async fn link(
-    mut client: TcpStream,
-    peer: SocketAddr,
+/// What a connection needs to open its far end.
+struct Ends {
     shared: Arc<Shared>,
     upstream: Upstream,
+    tls: Option<EndsTls>,
     frames_visible: bool,
-) {
-    // The client said who it is before it sent its first byte.
-    let mut first = vec![0; READ_CHUNK];
-    let n = match client.read(&mut first).await {
-        Ok(0) | Err(_) => return,
-        Ok(n) => n,
-    };
-    first.truncate(n);
-    let user = shared
-        .users
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&peer);
-    let service = match upstream.connect(user.as_deref()).await {
-        Ok(service) => service,
-        Err(error) => {
-            tracing::debug!(%error, "fault proxy: cannot reach the server");
-            return;
+}
+
+impl Ends {
+    async fn link(self, client: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        // The client said who it is before it sent its first byte.
+        client.peek(&mut [0; 1]).await?;
+        let user = self
+            .shared
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&peer);
+        let service = self.upstream.connect(user.as_deref()).await?;
+        client.set_nodelay(true)?;
+        service.set_nodelay(true)?;
+        let link = Link {
+            shared: self.shared,
+            user,
+            end: watch::Sender::new(End::Open),
+        };
+        let frames_visible = self.frames_visible;
+        match self.tls {
+            None => {
+                let (client_read, client_write) = client.into_split();
+                let (service_read, service_write) = service.into_split();
+                let client = Resetter::of(client_write.as_ref())?;
+                let service = Resetter::of(service_write.as_ref())?;
+                both_ways(
+                    &link,
+                    (client_read, client_write, client),
+                    (service_read, service_write, service),
+                    frames_visible,
+                )
+                .await;
+            }
+            Some(tls) => {
+                let (client_reset, service_reset) =
+                    (Resetter::of(&client)?, Resetter::of(&service)?);
+                let client = tls.acceptor.accept(client).await?;
+                let service = tls
+                    .connector
+                    .connect(tls.server_name.clone(), service)
+                    .await?;
+                let (client_read, client_write) = tokio::io::split(client);
+                let (service_read, service_write) = tokio::io::split(service);
+                both_ways(
+                    &link,
+                    (client_read, client_write, client_reset),
+                    (service_read, service_write, service_reset),
+                    frames_visible,
+                )
+                .await;
+            }
         }
-    };
-    let _ = client.set_nodelay(true);
-    let _ = service.set_nodelay(true);
-    let (client_read, client_write) = client.into_split();
-    let (service_read, service_write) = service.into_split();
-    let link = Link {
-        shared,
-        user,
-        end: watch::Sender::new(End::Open),
-    };
-    let link = &link;
+        Ok(())
+    }
+}
+
+/// Resets a socket (a TCP RST on close) through a handle of its own, so
+/// it works beneath TLS too.
+struct Resetter(std::net::TcpStream);
+
+impl Resetter {
+    fn of(socket: &TcpStream) -> std::io::Result<Self> {
+        let socket = socket2::SockRef::from(socket);
+        Ok(Self(socket.try_clone()?.into()))
+    }
+
+    fn reset(&self) {
+        let _ = socket2::SockRef::from(&self.0).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// A socket's read half, write half and resetter.
+type Side<R, W> = (R, W, Resetter);
+
+async fn both_ways<R1, W1, R2, W2>(
+    link: &Link,
+    client: Side<R1, W1>,
+    service: Side<R2, W2>,
+    frames_visible: bool,
+) where
+    R1: AsyncRead + Unpin,
+    W1: AsyncWrite + Unpin,
+    R2: AsyncRead + Unpin,
+    W2: AsyncWrite + Unpin,
+{
+    let (client_read, client_write, client_reset) = client;
+    let (service_read, service_write, service_reset) = service;
     tokio::join!(
         way(
             link,
             Direction::ToService,
             client_read,
-            service_write,
-            first,
+            (service_write, service_reset),
             frames_visible
         ),
         way(
             link,
             Direction::FromService,
             service_read,
-            client_write,
-            Vec::new(),
+            (client_write, client_reset),
             frames_visible
         ),
     );
@@ -224,17 +301,17 @@ enum Piece {
 }
 
 /// One direction of a connection: what it passes on, and how.
-struct Way<'a> {
+struct Way<'a, W> {
     link: &'a Link,
     direction: Direction,
     stage: FrameStage,
     toxics: Toxics,
     frame_faults: Vec<Arc<Active>>,
     queue: VecDeque<Piece>,
-    to: OwnedWriteHalf,
+    to: W,
 }
 
-impl Way<'_> {
+impl<W: AsyncWrite + Unpin> Way<'_, W> {
     fn refresh(&mut self) {
         let (toxics, frame_faults) = self.link.faults(self.direction);
         self.toxics.refresh(&toxics);
@@ -261,12 +338,11 @@ impl Way<'_> {
 }
 
 /// One direction of a connection: reads `from`, writes `to`.
-async fn way(
+async fn way<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     link: &Link,
     direction: Direction,
-    mut from: OwnedReadHalf,
-    to: OwnedWriteHalf,
-    first: Vec<u8>,
+    mut from: R,
+    (to, resetter): (W, Resetter),
     frames_visible: bool,
 ) {
     let mut end = link.end.subscribe();
@@ -281,7 +357,6 @@ async fn way(
         to,
     };
     way.refresh();
-    way.take_in(&first).await;
     let mut buf = vec![0; READ_CHUNK];
     let mut eof = false;
     let how = loop {
@@ -327,9 +402,7 @@ async fn way(
         }
     };
     match how {
-        End::Reset => {
-            let _ = way.to.as_ref().set_zero_linger();
-        }
+        End::Reset => resetter.reset(),
         End::Close | End::Open => {
             let _ = way.to.shutdown().await;
         }

@@ -6,8 +6,7 @@ use crate::faults::{Active, Fault, FaultId, ToxicKind};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 /// The toxics in force one way of one connection, in the order added.
@@ -121,7 +120,7 @@ impl Toxics {
     /// Writes `bytes`, now due, to `to` as the toxics say: `false` when
     /// `limit_data` is reached (after passing what it allows) or the write
     /// failed.
-    pub(super) async fn pass(&mut self, bytes: &[u8], to: &mut OwnedWriteHalf) -> bool {
+    pub(super) async fn pass(&mut self, bytes: &[u8], to: &mut (impl AsyncWrite + Unpin)) -> bool {
         let mut rate = None;
         let mut slicer = None;
         for kind in self.kinds() {
