@@ -97,6 +97,8 @@
 //!   transcript.
 //! - [`mock`]: a scriptable mock of any service (pub/sub too), the chain's
 //!   last tier.
+//! - [`faults`]: a fault proxy in front of any tier: network toxics and
+//!   WebSocket frame faults, per direction and user.
 //! - [`chain`]: the tiers in order and the tiers a test gives, the
 //!   resolution report, why a tier was skipped, the in-process tier (the
 //!   team's own server or the reference one) and staging.
