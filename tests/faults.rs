@@ -590,6 +590,7 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
         slow >= Duration::from_millis(180),
         "latency: {slow:?} (direct {direct:?})"
     );
+    eprintln!("latency 200ms jitter 20ms: echo round trip {slow:?} (without: {direct:?})");
     faults.remove(id);
 
     // bandwidth: 64 KB through 100 KB/s takes at least half a second
@@ -598,6 +599,7 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
     let took = echo(&mut client, &big).await;
     let rate = 64.0 / took.as_secs_f64();
     assert!(rate <= 125.0, "bandwidth: {rate:.0} KB/s over {took:?}");
+    eprintln!("bandwidth 100 KB/s: 64 KB back in {took:?}, {rate:.0} KB/s");
     faults.remove(id);
 
     // slicer: 2 KB in 100-byte slices 5 ms apart takes at least 19 slices' gaps
@@ -606,6 +608,7 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
         .unwrap();
     let took = echo(&mut client, &"s".repeat(2000)).await;
     assert!(took >= Duration::from_millis(80), "slicer: {took:?}");
+    eprintln!("slicer 100 ± 20 bytes, 5 ms apart: 2 KB back in {took:?}");
     faults.remove(id);
 
     // timeout 0: held until removed
@@ -654,6 +657,7 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
         .add(Toxic::slow_close(Duration::from_millis(400)))
         .unwrap();
     let slow = close_after_answer(faults.addr()).await;
+    eprintln!("slow_close 400ms: the close {slow:?} after the answer (without: {quick:?})");
     assert!(
         slow >= Duration::from_millis(380) && quick < Duration::from_millis(200),
         "slow_close: the close came {slow:?} after the answer (without it {quick:?})"
@@ -681,7 +685,7 @@ async fn close_after_answer(proxy: std::net::SocketAddr) -> Duration {
     }
 }
 
-/// In front of a `wss://` server nobody here wrote (Python `websockets`,
+/// In front of a `wss://` staging nobody here wrote (Python `websockets`,
 /// its certificate from a CA made now): passing TLS on, a toxic applies
 /// and a frame fault is refused; ending TLS, a frame fault applies too.
 #[tokio::test]
@@ -699,13 +703,15 @@ async fn in_front_of_wss_toxics_pass_tls_on_and_frame_faults_end_it() {
     let server = PythonPeer::start("wss_server.py", &args);
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
-        .url(format!("wss://localhost:{}/", server.port).parse().unwrap())
+        .staging_url(format!("wss://localhost:{}/", server.port).parse().unwrap())
+        .backend([BackendKind::Staging])
         .token("tok")
         .tls_ca_file(&pki.ca_file)
         .contract_source(ws_harness::config::ContractSource::None)
         .build()
         .unwrap();
     let backend = BackendInfo::resolve(&config).await.unwrap();
+    assert_eq!(backend.tier, Some(BackendKind::Staging));
     let hello = json!({"type": "hello"});
 
     // Passing TLS on: the client checks the server's own certificate.
