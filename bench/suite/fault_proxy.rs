@@ -1,9 +1,10 @@
-//! Figure 12: the fault proxy with no fault, beside the direct path. The
-//! load's 100 users against `ws-harness serve`, directly and through a
-//! [`FaultProxy`] in the load's process (as `ws-harness load` with
-//! `faults.proxy = true` runs), the two alternating.
+//! Figure 12: the fault proxy with no fault, beside the direct path,
+//! against `ws-harness serve`: one user's sequential golden-path runs, and
+//! the load's 100 users, directly and through a [`FaultProxy`] in the
+//! client's process (as `ws-harness load` with `faults.proxy = true` runs
+//! it), the two alternating.
 
-use crate::figures::{Bench, load_plan, median};
+use crate::figures::{Bench, load_plan, median, sequential};
 use crate::peers::Peer;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -60,6 +61,26 @@ pub(crate) fn fault_proxy(bench: &Bench) -> Value {
         // Warm up both paths.
         measure(bench, &url, &direct, 5)?;
         measure(bench, &url, &proxied, 5)?;
+        // One user, one run after another: what the proxy adds to a run.
+        let one_user = |access: &Access| -> Result<f64, String> {
+            let histogram = bench.runtime.block_on(sequential(
+                url.clone(),
+                access,
+                bench.sizes.latency_runs,
+            ))?;
+            Ok(histogram.value_at_quantile(0.5) as f64 / 1e3)
+        };
+        let (mut direct_one, mut proxied_one) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            direct_one.push(one_user(&direct)?);
+            proxied_one.push(one_user(&proxied)?);
+        }
+        let (direct_one, proxied_one) = (median(&direct_one), median(&proxied_one));
+        let one_user_p50_ratio = proxied_one / direct_one;
+        eprintln!(
+            "  one user: p50 {direct_one:.1} µs direct, {proxied_one:.1} µs through the proxy ({:+.1}%)",
+            (one_user_p50_ratio - 1.0) * 100.0
+        );
         let (mut direct_samples, mut proxied_samples) = (Vec::new(), Vec::new());
         for _ in 0..repeats {
             direct_samples.push(measure(bench, &url, &direct, runs)?);
@@ -82,7 +103,13 @@ pub(crate) fn fault_proxy(bench: &Bench) -> Value {
             "  through the proxy: {rps_ratio:.2}× the runs/s, p50 {:+.1}%",
             (p50_ratio - 1.0) * 100.0
         );
-        Ok(json!({"rows": rows, "runs_per_second_ratio": rps_ratio, "p50_ratio": p50_ratio}))
+        Ok(json!({
+            "rows": rows,
+            "runs_per_second_ratio": rps_ratio,
+            "p50_ratio": p50_ratio,
+            "one_user": {"direct_p50_us": direct_one, "proxied_p50_us": proxied_one},
+            "one_user_p50_ratio": one_user_p50_ratio,
+        }))
     })();
     let mut figure = result.unwrap_or_else(|error| {
         eprintln!("  NOT MEASURED: {error}");
@@ -90,7 +117,7 @@ pub(crate) fn fault_proxy(bench: &Bench) -> Value {
     });
     figure["figure"] = json!("fault_proxy");
     figure["what"] = json!(format!(
-        "{USERS} users of `ws-harness load`'s client, each running its runs one after another against `ws-harness serve` in a process of its own: directly, and through a fault proxy with no fault in the client's process; the two alternate, and each row is the median of the runs"
+        "one user's sequential golden-path runs (p50), and {USERS} users of `ws-harness load`'s client each running its runs one after another, against `ws-harness serve` in a process of its own: directly, and through a fault proxy with no fault in the client's process; the two alternate, and each figure is the median of the repeats"
     ));
     figure
 }
@@ -115,6 +142,16 @@ pub(crate) fn section(md: &mut String, figure: &Value) {
             md,
             "\nThrough the proxy: {rps:.2}× the runs/s (target ≥ 0.9×), p50 {:+.1}% (target ≤ +10%).",
             (p50 - 1.0) * 100.0
+        );
+    }
+    if let (Some(direct), Some(proxied)) = (
+        figure["one_user"]["direct_p50_us"].as_f64(),
+        figure["one_user"]["proxied_p50_us"].as_f64(),
+    ) {
+        let _ = writeln!(
+            md,
+            "\nOne user, sequential runs: p50 {direct:.1} µs direct, {proxied:.1} µs through the proxy ({:+.1}%).",
+            (proxied / direct - 1.0) * 100.0
         );
     }
     if let Some(error) = figure["error"].as_str() {

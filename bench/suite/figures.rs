@@ -536,7 +536,11 @@ fn percentiles_us(h: &Histogram<u64>) -> Value {
 }
 
 /// Sequential golden-path runs of one user on one connection, after a warm-up.
-async fn sequential(url: url::Url, access: &Access, runs: usize) -> Result<Histogram<u64>, String> {
+pub(crate) async fn sequential(
+    url: url::Url,
+    access: &Access,
+    runs: usize,
+) -> Result<Histogram<u64>, String> {
     let mut ws = connect_user(&url, access, &token("latency"), TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
