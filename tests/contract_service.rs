@@ -8,39 +8,14 @@ mod common;
 
 use common::python::PythonPeer;
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::Duration;
 use ws_harness::contract::Rule;
-use ws_harness::protocol::auth::JwtAuth;
-use ws_harness::{BackendInfo, RealWebSocketTestConfig, TestClient, TestClientFactory, frame};
+use ws_harness::{BackendInfo, TestClient, TestClientFactory, frame};
 
-const CONTRACT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/contracts/ticker.asyncapi.yaml"
-);
+const CONTRACT: &str = common::python::TICKER_CONTRACT;
 
 async fn client(server: &PythonPeer) -> TestClient {
-    // The service reads the token's subject and does not check signatures.
-    let token = JwtAuth::new("any-secret")
-        .unwrap()
-        .mint("alice", Duration::from_secs(300))
-        .unwrap();
-    let vars = [
-        ("WS_HARNESS_URL", format!("ws://127.0.0.1:{}/", server.port)),
-        ("WS_HARNESS_TOKEN", token),
-        ("WS_HARNESS_CONTRACT_SOURCE", CONTRACT.to_owned()),
-        ("WS_HARNESS_CONTRACT_KIND_FIELD", "kind".to_owned()),
-        ("WS_HARNESS_CONTRACT_SEQUENCE_FIELD", "seq".to_owned()),
-        ("WS_HARNESS_CONTRACT_OWNER_FIELD", "owner".to_owned()),
-        ("WS_HARNESS_CONTRACT_RUN_FIELD", "run".to_owned()),
-        ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done".to_owned()),
-    ];
-    let env: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    let config = RealWebSocketTestConfig::builder()
-        .environment(env)
-        .event_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let config = common::python::ticker_config(server, Duration::from_secs(5));
     let backend = BackendInfo::resolve(&config).await.unwrap();
     TestClientFactory::new(config, backend)
         .unwrap()

@@ -10,11 +10,9 @@ mod common;
 use common::python::PythonPeer;
 use common::websocat::{ECHO, IMAGE, PORT, build_named_image};
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use ws_harness::contract::Rule;
 use ws_harness::faults::{Corruption, FaultError, FaultProxy, FrameFault, Toxic};
-use ws_harness::protocol::auth::JwtAuth;
 use ws_harness::{
     BackendInfo, BackendKind, RealWebSocketTestConfig, TestClient, TestClientFactory, event, frame,
 };
@@ -52,6 +50,19 @@ async fn ping(client: &mut TestClient) -> Duration {
         .await
         .unwrap();
     sent.elapsed()
+}
+
+/// Waits for a frame that never comes: the connection breaks first (a
+/// reset shows as `<connection error: ...>`), within 3 s.
+async fn assert_broken(client: &mut TestClient) {
+    let failure = client
+        .expect_within(frame(json!({"never-sent": true})), Duration::from_secs(3))
+        .await
+        .unwrap_err();
+    assert!(
+        failure.transcript.contains("<connection error:"),
+        "{failure}"
+    );
 }
 
 fn fastrand_nonce() -> u64 {
@@ -124,26 +135,11 @@ async fn reset_peer_breaks_open_connections() {
     faults
         .add(Toxic::reset_peer(Duration::from_millis(100)))
         .unwrap();
-    let failure = alice
-        .expect_within(event("pong"), Duration::from_secs(3))
-        .await
-        .unwrap_err();
-    assert!(
-        failure.transcript.contains("<connection error:"),
-        "{}",
-        failure.transcript
-    );
+    assert_broken(&mut alice).await;
     // A new connection gets the same, 100 ms after it opens.
     let started = Instant::now();
     let mut again = factory.client("reset").await.unwrap();
-    let failure = again
-        .expect_within(event("pong"), Duration::from_secs(3))
-        .await
-        .unwrap_err();
-    assert!(
-        failure.transcript.contains("<connection error:"),
-        "{failure}"
-    );
+    assert_broken(&mut again).await;
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
 
@@ -293,14 +289,7 @@ async fn reset_mid_run_then_resume(
     let reset = faults
         .add(Toxic::reset_peer(Duration::ZERO).for_user(user))
         .unwrap();
-    let failure = client
-        .expect_within(event("agent_started"), Duration::from_secs(2))
-        .await
-        .unwrap_err();
-    assert!(
-        failure.transcript.contains("<connection error:"),
-        "{failure}"
-    );
+    assert_broken(&mut client).await;
     faults.remove(hole);
     faults.remove(reset);
 
@@ -383,32 +372,8 @@ async fn frame_faults_are_refused_in_front_of_wss() {
 
 // ---- A Python `websockets` service with a protocol of its own ----
 
-const TICKER_CONTRACT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/contracts/ticker.asyncapi.yaml"
-);
-
 fn ticker_config(server: &PythonPeer) -> RealWebSocketTestConfig {
-    let token = JwtAuth::new("any-secret")
-        .unwrap()
-        .mint("alice", Duration::from_secs(300))
-        .unwrap();
-    let vars = [
-        ("WS_HARNESS_URL", format!("ws://127.0.0.1:{}/", server.port)),
-        ("WS_HARNESS_TOKEN", token),
-        ("WS_HARNESS_CONTRACT_SOURCE", TICKER_CONTRACT.to_owned()),
-        ("WS_HARNESS_CONTRACT_KIND_FIELD", "kind".to_owned()),
-        ("WS_HARNESS_CONTRACT_SEQUENCE_FIELD", "seq".to_owned()),
-        ("WS_HARNESS_CONTRACT_OWNER_FIELD", "owner".to_owned()),
-        ("WS_HARNESS_CONTRACT_RUN_FIELD", "run".to_owned()),
-        ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done".to_owned()),
-    ];
-    let env: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    RealWebSocketTestConfig::builder()
-        .environment(env)
-        .event_timeout(Duration::from_secs(3))
-        .build()
-        .unwrap()
+    common::python::ticker_config(server, Duration::from_secs(3))
 }
 
 /// Asks for `n` ticks and reads them and the `done`, whatever comes.
@@ -639,15 +604,7 @@ async fn toxic_suite(config: RealWebSocketTestConfig) {
     let mut client = factory.client("alice").await.unwrap();
     echo(&mut client, "x").await;
     let id = faults.add(Toxic::reset_peer(Duration::ZERO)).unwrap();
-    let failure = client
-        .expect_within(frame(json!({"never": true})), Duration::from_secs(3))
-        .await
-        .unwrap_err();
-    assert!(
-        failure.transcript.contains("<connection error:"),
-        "reset_peer: {}",
-        failure.transcript
-    );
+    assert_broken(&mut client).await;
     faults.remove(id);
 
     // slow_close: the service's close (after its answer to a plain HTTP

@@ -7,37 +7,14 @@
 
 mod common;
 
-use futures_util::SinkExt;
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use ws_harness::BackendInfo;
-
-/// A server that sends `frame(k)` for k = 0, 1, ... without pause.
-async fn sending(frame: fn(u64) -> String) -> BackendInfo {
-    common::raw::serve(WebSocketConfig::default(), move |mut ws| async move {
-        for k in 0u64.. {
-            if ws.send(Message::text(frame(k))).await.is_err() {
-                return;
-            }
-        }
-    })
-    .await
-}
 
 /// Listens for `quiet` to a server sending `frame(k)`; how many frames came.
 async fn flood(frame: fn(u64) -> String, quiet: Duration) -> usize {
-    let mut client = common::raw::client(sending(frame).await, common::raw::settings()).await;
+    let mut client =
+        common::raw::client(common::raw::sending(frame).await, common::raw::settings()).await;
     client.expect_nothing(quiet).await.unwrap_err();
     client.transcript().received()
-}
-
-/// The process's peak resident memory, bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,10 +24,10 @@ async fn a_flood_of_small_frames_and_a_stream_of_huge_ones_leave_memory_bounded(
         Duration::from_secs(3),
     )
     .await;
-    let after_small = peak_rss();
+    let after_small = common::raw::peak_rss();
     // 15 MiB frames of plain text, under tungstenite's 16 MiB frame limit.
     let huge = flood(|_| "x".repeat(15 << 20), Duration::from_secs(3)).await;
-    let after_huge = peak_rss();
+    let after_huge = common::raw::peak_rss();
     eprintln!(
         "{small} small frames: peak RSS {} MiB; then {huge} frames of 15 MiB: peak RSS {} MiB",
         after_small >> 20,

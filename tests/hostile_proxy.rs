@@ -7,25 +7,10 @@
 
 mod common;
 
-use futures_util::SinkExt;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use ws_harness::faults::{FaultProxy, FrameFault, Toxic};
 use ws_harness::{BackendInfo, event};
-
-/// A server that sends `frame(k)` for k = 0, 1, ... without pause.
-async fn sending(frame: fn(u64) -> String) -> BackendInfo {
-    common::raw::serve(WebSocketConfig::default(), move |mut ws| async move {
-        for k in 0u64.. {
-            if ws.send(Message::text(frame(k))).await.is_err() {
-                return;
-            }
-        }
-    })
-    .await
-}
 
 /// A proxy in front of `backend` with a frame fault that looks at every
 /// frame (and matches none) and a small latency.
@@ -43,26 +28,18 @@ async fn proxy(backend: &BackendInfo) -> FaultProxy {
 
 /// Listens for `quiet` through the proxy; how many frames came.
 async fn flood(frame: fn(u64) -> String, quiet: Duration) -> usize {
-    let backend = sending(frame).await;
+    let backend = common::raw::sending(frame).await;
     let faults = proxy(&backend).await;
     let mut client = common::raw::client(faults.backend(), common::raw::settings()).await;
     client.expect_nothing(quiet).await.unwrap_err();
     client.transcript().received()
 }
 
-/// The process's peak resident memory, bytes.
-fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// A client that completes its handshake through the proxy and then does
 /// not read for `stall`, while the server floods 1 MiB frames: the proxy
 /// holds a bounded backlog, not the flood.
 async fn stalled_reader(stall: Duration) {
-    let backend = sending(|_| "y".repeat(1 << 20)).await;
+    let backend = common::raw::sending(|_| "y".repeat(1 << 20)).await;
     let faults = proxy(&backend).await;
     let mut tcp = tokio::net::TcpStream::connect(faults.addr()).await.unwrap();
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -88,12 +65,12 @@ async fn a_flood_huge_frames_and_a_stalled_reader_leave_the_proxys_memory_bounde
         Duration::from_secs(3),
     )
     .await;
-    let after_small = peak_rss();
+    let after_small = common::raw::peak_rss();
     stalled_reader(Duration::from_secs(2)).await;
-    let after_stall = peak_rss();
+    let after_stall = common::raw::peak_rss();
     // 15 MiB frames: larger than the proxy inspects, so they stream.
     let huge = flood(|_| "x".repeat(15 << 20), Duration::from_secs(3)).await;
-    let after_huge = peak_rss();
+    let after_huge = common::raw::peak_rss();
     eprintln!(
         "through the proxy: {small} small frames, peak RSS {} MiB; a reader stalled 2 s under 1 MiB frames, peak RSS {} MiB; {huge} frames of 15 MiB, peak RSS {} MiB",
         after_small >> 20,

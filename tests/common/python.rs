@@ -1,8 +1,44 @@
 //! A Python peer from `tests/peers/` (a server nobody here wrote, on the
 //! `websockets` package from PyPI), killed when dropped.
 
+use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
+use ws_harness::RealWebSocketTestConfig;
 use ws_harness::process::ServerProcess;
+use ws_harness::protocol::auth::JwtAuth;
+
+/// The ticker service's AsyncAPI document (`tests/peers/ticker_server.py`).
+pub const TICKER_CONTRACT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/contracts/ticker.asyncapi.yaml"
+);
+
+/// Settings for alice against the ticker service at `server` as a `url`,
+/// with its contract and `event_timeout`, as the variables write them.
+pub fn ticker_config(server: &PythonPeer, event_timeout: Duration) -> RealWebSocketTestConfig {
+    // The service reads the token's subject and does not check signatures.
+    let token = JwtAuth::new("any-secret")
+        .unwrap()
+        .mint("alice", Duration::from_secs(300))
+        .unwrap();
+    let vars = [
+        ("WS_HARNESS_URL", format!("ws://127.0.0.1:{}/", server.port)),
+        ("WS_HARNESS_TOKEN", token),
+        ("WS_HARNESS_CONTRACT_SOURCE", TICKER_CONTRACT.to_owned()),
+        ("WS_HARNESS_CONTRACT_KIND_FIELD", "kind".to_owned()),
+        ("WS_HARNESS_CONTRACT_SEQUENCE_FIELD", "seq".to_owned()),
+        ("WS_HARNESS_CONTRACT_OWNER_FIELD", "owner".to_owned()),
+        ("WS_HARNESS_CONTRACT_RUN_FIELD", "run".to_owned()),
+        ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done".to_owned()),
+    ];
+    let env: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    RealWebSocketTestConfig::builder()
+        .environment(env)
+        .event_timeout(event_timeout)
+        .build()
+        .unwrap()
+}
 
 pub struct PythonPeer {
     _process: ServerProcess,

@@ -58,3 +58,25 @@ pub async fn client(backend: BackendInfo, settings: ConfigBuilder) -> TestClient
         .await
         .unwrap()
 }
+
+/// A server that sends `frame(k)` for k = 0, 1, ... without pause.
+pub async fn sending(frame: fn(u64) -> String) -> BackendInfo {
+    serve(WebSocketConfig::default(), move |mut ws| async move {
+        use futures_util::SinkExt;
+        for k in 0u64.. {
+            let message = tokio_tungstenite::tungstenite::Message::text(frame(k));
+            if ws.send(message).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// The process's peak resident memory, bytes (`VmHWM`; Linux only).
+pub fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
