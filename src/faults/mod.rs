@@ -48,7 +48,7 @@ pub use frame_fault::{Corruption, FrameFault, FrameFaultKind};
 pub use text::FaultTextError;
 pub use toxic::{Toxic, ToxicKind};
 
-use crate::access::{ProxyRegistry, ProxyRoute};
+use crate::access::{ClientTls, ProxyRegistry, ProxyRoute};
 use crate::chain::BackendInfo;
 use crate::config::{ConfigSource, RealWebSocketTestConfig};
 use crate::contract::Direction;
@@ -261,8 +261,11 @@ struct Inner {
     /// Whether the proxy reads frames (`ws://`, or `wss://` when it ends
     /// TLS) or passes bytes on.
     frames_visible: bool,
-    /// The certificate it shows its clients when it ends TLS.
-    certificate: Option<EndsTlsCertificate>,
+    /// When it ends TLS: the TLS setup of its clients, which trusts its
+    /// certificate.
+    client_tls: Option<ClientTls>,
+    /// Its certificate, kept while it runs (its CA file goes with it).
+    _certificate: Option<EndsTlsCertificate>,
     shared: Arc<Shared>,
     accept: JoinHandle<()>,
 }
@@ -363,13 +366,14 @@ impl FaultProxy {
                 },
             )?,
         };
-        Self::open(config, backend, Some((ends, certificate))).await
+        let client_tls = certificate.client_tls.clone();
+        Self::open(config, backend, Some((ends, client_tls, certificate))).await
     }
 
     async fn open(
         config: &RealWebSocketTestConfig,
         backend: &BackendInfo,
-        ends_tls: Option<(link::EndsTls, EndsTlsCertificate)>,
+        ends_tls: Option<(link::EndsTls, ClientTls, EndsTlsCertificate)>,
     ) -> Result<Self, FaultError> {
         let upstream = link::Upstream::of(backend)?;
         let listener = TcpListener::bind(("127.0.0.1", 0))
@@ -383,7 +387,12 @@ impl FaultProxy {
             users: Mutex::default(),
             kind_field: config.contract.kind_field.clone(),
         });
-        let (tls, certificate) = ends_tls.unzip();
+        let (tls, client_tls, certificate) = match ends_tls {
+            Some((tls, client_tls, certificate)) => {
+                (Some(tls), Some(client_tls), Some(certificate))
+            }
+            None => (None, None, None),
+        };
         let frames_visible = backend.url.scheme() == "ws" || tls.is_some();
         let accept = tokio::spawn(link::accept(
             listener,
@@ -398,7 +407,8 @@ impl FaultProxy {
                 addr,
                 backend: backend.clone(),
                 frames_visible,
-                certificate,
+                client_tls,
+                _certificate: certificate,
                 shared,
                 accept,
             }),
@@ -487,9 +497,8 @@ impl FaultProxy {
     #[must_use]
     pub fn backend(&self) -> BackendInfo {
         let mut backend = self.inner.backend.clone();
-        #[cfg(feature = "mock")]
-        if let Some(certificate) = &self.inner.certificate {
-            backend.access.tls = Some(certificate.client_tls.clone());
+        if let Some(tls) = &self.inner.client_tls {
+            backend.access.tls = Some(tls.clone());
         }
         backend.access.proxy = Some(ProxyRoute {
             addr: self.inner.addr,
