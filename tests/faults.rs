@@ -65,6 +65,15 @@ async fn assert_broken(client: &mut TestClient) {
     );
 }
 
+/// The client saw a frame that broke `rule`.
+fn assert_violated(client: &TestClient, rule: Rule) {
+    assert!(
+        client.violations().iter().any(|v| v.rule == rule),
+        "no {rule:?} among {:?}",
+        client.violations()
+    );
+}
+
 fn fastrand_nonce() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -192,14 +201,7 @@ async fn a_lost_event_fails_the_golden_path_and_the_contract() {
     alice.send_user_message("m-1", "hello").await.unwrap();
     let failure = alice.expect_required_events("m-1").await.unwrap_err();
     assert!(failure.to_string().contains("agent_thinking"), "{failure}");
-    assert!(
-        alice
-            .violations()
-            .iter()
-            .any(|v| v.rule == Rule::SequenceGap),
-        "{:?}",
-        alice.violations()
-    );
+    assert_violated(&alice, Rule::SequenceGap);
     // Spent: the next client's run passes.
     let mut next = factory.client("lost-next").await.unwrap();
     next.send_user_message("m-2", "hello").await.unwrap();
@@ -215,14 +217,7 @@ async fn a_duplicated_event_is_a_repeated_sequence_value() {
         .unwrap();
     alice.send_user_message("m-1", "hello").await.unwrap();
     let _ = alice.expect_required_events("m-1").await;
-    assert!(
-        alice
-            .violations()
-            .iter()
-            .any(|v| v.rule == Rule::SequenceRepeated),
-        "{:?}",
-        alice.violations()
-    );
+    assert_violated(&alice, Rule::SequenceRepeated);
 }
 
 #[tokio::test]
