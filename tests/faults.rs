@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use ws_harness::contract::Rule;
 use ws_harness::faults::{Corruption, FaultError, FaultProxy, FrameFault, Toxic};
 use ws_harness::{
-    BackendInfo, BackendKind, RealWebSocketTestConfig, TestClient, TestClientFactory, event, frame,
+    BackendInfo, BackendKind, ExpectationFailed, RealWebSocketTestConfig, TestClient,
+    TestClientFactory, event, frame,
 };
 
 /// The built-in reference server, in process, behind a fresh proxy. The
@@ -42,7 +43,7 @@ async fn proxied(config: RealWebSocketTestConfig) -> (FaultProxy, TestClientFact
 
 /// One ping's round trip on the reference protocol.
 async fn ping(client: &mut TestClient) -> Duration {
-    let nonce = format!("n-{}", fastrand_nonce());
+    let nonce = format!("n-{}", next_nonce());
     let sent = Instant::now();
     client.ping(&nonce).await.unwrap();
     client
@@ -65,6 +66,16 @@ async fn assert_broken(client: &mut TestClient) {
     );
 }
 
+/// A corruption is caught: a bad UTF-8 text or a reserved opcode is the
+/// client's protocol error; a short length leaves the text cut, not JSON.
+fn assert_corruption_caught(how: Corruption, client: &TestClient, failure: &ExpectationFailed) {
+    let caught = match how {
+        Corruption::WrongLength => client.violations().iter().any(|v| v.rule == Rule::NotJson),
+        _ => failure.transcript.contains("<connection error:"),
+    };
+    assert!(caught, "{how:?}: {failure}");
+}
+
 /// The client saw a frame that broke `rule`.
 fn assert_violated(client: &TestClient, rule: Rule) {
     assert!(
@@ -74,7 +85,7 @@ fn assert_violated(client: &TestClient, rule: Rule) {
     );
 }
 
-fn fastrand_nonce() -> u64 {
+fn next_nonce() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -253,13 +264,7 @@ async fn each_corruption_breaks_the_connection() {
             .expect_within(event("pong"), Duration::from_secs(3))
             .await
             .unwrap_err();
-        // A bad UTF-8 text or a reserved opcode is the client's
-        // protocol error; a short length leaves the text cut, not JSON.
-        let caught = match how {
-            Corruption::WrongLength => alice.violations().iter().any(|v| v.rule == Rule::NotJson),
-            _ => failure.transcript.contains("<connection error:"),
-        };
-        assert!(caught, "{how:?}: {failure}");
+        assert_corruption_caught(how, &alice, &failure);
     }
 }
 
@@ -371,6 +376,23 @@ fn ticker_config(server: &PythonPeer) -> RealWebSocketTestConfig {
     common::python::ticker_config(server, Duration::from_secs(3))
 }
 
+/// Asks the ticker for one tick with `fault` in force, and waits for its
+/// `done`, which fails.
+async fn one_tick_through(
+    server: &PythonPeer,
+    fault: FrameFault,
+) -> (TestClient, ExpectationFailed) {
+    let (faults, factory) = proxied(ticker_config(server)).await;
+    let mut client = factory.client("alice").await.unwrap();
+    faults.add(fault).unwrap();
+    client
+        .send_json(&json!({"op": "start", "n": 1}))
+        .await
+        .unwrap();
+    let failure = client.expect(event("done")).await.unwrap_err();
+    (client, failure)
+}
+
 /// Asks for `n` ticks and reads them and the `done`, whatever comes.
 async fn ticks(client: &mut TestClient, n: u64) {
     client
@@ -439,32 +461,15 @@ async fn each_frame_fault_on_a_python_service_is_caught_by_its_rule() {
         Corruption::BadOpcode,
         Corruption::WrongLength,
     ] {
-        let (faults, factory) = proxied(ticker_config(&server)).await;
-        let mut client = factory.client("alice").await.unwrap();
-        faults
-            .add(FrameFault::corrupt(how).matching(event("tick")))
-            .unwrap();
-        client
-            .send_json(&json!({"op": "start", "n": 1}))
-            .await
-            .unwrap();
-        let failure = client.expect(event("done")).await.unwrap_err();
-        let caught = match how {
-            Corruption::WrongLength => client.violations().iter().any(|v| v.rule == Rule::NotJson),
-            _ => failure.transcript.contains("<connection error:"),
-        };
-        assert!(caught, "{how:?}: {failure}");
+        let (client, failure) =
+            one_tick_through(&server, FrameFault::corrupt(how).matching(event("tick"))).await;
+        assert_corruption_caught(how, &client, &failure);
     }
-    let (faults, factory) = proxied(ticker_config(&server)).await;
-    let mut client = factory.client("alice").await.unwrap();
-    faults
-        .add(FrameFault::close(4002, "gone").matching(event("done")))
-        .unwrap();
-    client
-        .send_json(&json!({"op": "start", "n": 1}))
-        .await
-        .unwrap();
-    let failure = client.expect(event("done")).await.unwrap_err();
+    let (_, failure) = one_tick_through(
+        &server,
+        FrameFault::close(4002, "gone").matching(event("done")),
+    )
+    .await;
     assert!(
         failure.transcript.contains("<close 4002 gone>"),
         "{failure}"

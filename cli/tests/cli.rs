@@ -166,6 +166,11 @@ async fn limit_flags_reach_the_server() {
 }
 
 fn check(args: &[&str]) -> Output {
+    check_with(args, &[])
+}
+
+/// `check` in process with these variables set too.
+fn check_with(args: &[&str], vars: &[(&str, &str)]) -> Output {
     common::output_within(
         Command::new(env!("CARGO_BIN_EXE_ws-harness"))
             .arg("check")
@@ -173,7 +178,8 @@ fn check(args: &[&str]) -> Output {
             .env_remove("WS_HARNESS_URL")
             .env_remove("WS_HARNESS_JWT_SECRET")
             .env_remove("WS_HARNESS_CONFIG")
-            .env("WS_HARNESS_BACKEND", "in-process"),
+            .env("WS_HARNESS_BACKEND", "in-process")
+            .envs(vars.iter().copied()),
         RUNS,
     )
 }
@@ -501,23 +507,12 @@ fn a_server_process_serves_until_dropped() {
     );
 }
 
-/// `check` with the `faults.*` variables set.
-fn check_with_faults(vars: &[(&str, &str)]) -> Output {
-    common::output_within(
-        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
-            .args(["check", "--users", "2"])
-            .env_remove("WS_HARNESS_URL")
-            .env_remove("WS_HARNESS_JWT_SECRET")
-            .env_remove("WS_HARNESS_CONFIG")
-            .env("WS_HARNESS_BACKEND", "in-process")
-            .envs(vars.iter().copied()),
-        RUNS,
-    )
-}
-
 #[test]
 fn check_runs_through_the_fault_proxy_its_settings_ask_for() {
-    let output = check_with_faults(&[("WS_HARNESS_FAULTS_TOXICS", "latency 100ms")]);
+    let output = check_with(
+        &["--users", "2"],
+        &[("WS_HARNESS_FAULTS_TOXICS", "latency 100ms")],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(
@@ -535,10 +530,13 @@ fn check_runs_through_the_fault_proxy_its_settings_ask_for() {
     assert!(started.iter().all(|ms| *ms >= 100.0), "{stdout}");
 
     // A lost event fails the check, naming it.
-    let output = check_with_faults(&[(
-        "WS_HARNESS_FAULTS_FRAMES",
-        "drop kind=agent_thinking times=1 for check-2",
-    )]);
+    let output = check_with(
+        &["--users", "2"],
+        &[(
+            "WS_HARNESS_FAULTS_FRAMES",
+            "drop kind=agent_thinking times=1 for check-2",
+        )],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("\n  PASS  check-1"), "{stdout}");
@@ -548,7 +546,10 @@ fn check_runs_through_the_fault_proxy_its_settings_ask_for() {
 
 #[test]
 fn a_bad_fault_setting_is_a_clear_error() {
-    let output = check_with_faults(&[("WS_HARNESS_FAULTS_FRAMES", "close 4000;lose kind=x")]);
+    let output = check_with(
+        &["--users", "2"],
+        &[("WS_HARNESS_FAULTS_FRAMES", "close 4000;lose kind=x")],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(

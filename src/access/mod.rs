@@ -235,13 +235,7 @@ impl Access {
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let tcp = match &self.proxy {
             None => TcpStream::connect((host.as_str(), port)).await?,
-            Some(proxy) => {
-                let tcp = TcpStream::connect(proxy.addr).await?;
-                if let Some(user) = user {
-                    proxy.registry.register(tcp.local_addr()?, user);
-                }
-                tcp
-            }
+            Some(proxy) => proxy.dial(user).await?,
         };
         tcp.set_nodelay(true)?;
         let stream = match (secure, &self.tls) {

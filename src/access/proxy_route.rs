@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpStream;
 
 /// What a proxy learns from the clients that dial it.
 pub(crate) trait ProxyRegistry: fmt::Debug + fmt::Display + Send + Sync {
@@ -23,6 +24,16 @@ pub struct ProxyRoute {
 }
 
 impl ProxyRoute {
+    /// Opens a TCP connection to the proxy and tells it the connection is
+    /// `user`'s (if known), before a byte is sent.
+    pub(crate) async fn dial(&self, user: Option<&str>) -> std::io::Result<TcpStream> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        if let Some(user) = user {
+            self.registry.register(tcp.local_addr()?, user);
+        }
+        Ok(tcp)
+    }
+
     /// The proxy's address.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {

@@ -349,10 +349,7 @@ impl FaultProxy {
         let Some(tls) = tls else {
             return Self::open(config, backend, None).await;
         };
-        let host = backend.url.host_str().ok_or_else(|| FaultError::NoHost {
-            url: backend.url.to_string(),
-        })?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = link::host_of(&backend.url)?;
         let certificate = crate::mock::Certificate::make(&[host])
             .map_err(|e| FaultError::Certificate(Box::new(e)))?;
         let ends = link::EndsTls {

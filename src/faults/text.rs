@@ -25,6 +25,16 @@ pub struct FaultTextError {
     pub example: &'static str,
 }
 
+impl FaultTextError {
+    fn new(text: &str, problem: String, example: &'static str) -> Self {
+        Self {
+            text: text.to_owned(),
+            problem,
+            example,
+        }
+    }
+}
+
 /// The toxics' names, for errors.
 const TOXICS: &str = "latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data";
 /// The frame faults' names, for errors.
@@ -156,11 +166,7 @@ impl FromStr for Toxic {
     /// assert!(err.to_string().starts_with("`latensy 1s`: no toxic is called `latensy`"));
     /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        read_toxic(text).map_err(|problem| FaultTextError {
-            text: text.to_owned(),
-            problem,
-            example: TOXIC_EXAMPLE,
-        })
+        read_toxic(text).map_err(|problem| FaultTextError::new(text, problem, TOXIC_EXAMPLE))
     }
 }
 
@@ -224,11 +230,7 @@ impl FromStr for FrameFault {
     /// assert!(err.to_string().contains("bad_utf8, bad_opcode or wrong_length"));
     /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        read_frame_fault(text).map_err(|problem| FaultTextError {
-            text: text.to_owned(),
-            problem,
-            example: FRAME_EXAMPLE,
-        })
+        read_frame_fault(text).map_err(|problem| FaultTextError::new(text, problem, FRAME_EXAMPLE))
     }
 }
 

@@ -54,30 +54,30 @@ impl Upstream {
             return Ok(Self::Proxy(route.clone()));
         }
         let url = &backend.url;
-        let no_host = || FaultError::NoHost {
-            url: url.to_string(),
-        };
-        let host = url.host_str().ok_or_else(no_host)?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = url.port_or_known_default().ok_or_else(no_host)?;
+        let host = host_of(url)?.to_owned();
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| FaultError::NoHost {
+                url: url.to_string(),
+            })?;
         Ok(Self::Server { host, port })
     }
 
     async fn connect(&self, user: Option<&str>) -> std::io::Result<TcpStream> {
         match self {
             Self::Server { host, port } => TcpStream::connect((host.as_str(), *port)).await,
-            Self::Proxy(route) => {
-                let tcp = TcpStream::connect(route.addr).await?;
-                if let Some(user) = user {
-                    route.registry.register(tcp.local_addr()?, user);
-                }
-                Ok(tcp)
-            }
+            Self::Proxy(route) => route.dial(user).await,
         }
     }
+}
+
+/// The host of `url`, an IPv6 address without its brackets (as a socket
+/// address and a TLS server name take it).
+pub(super) fn host_of(url: &url::Url) -> Result<&str, FaultError> {
+    let host = url.host_str().ok_or_else(|| FaultError::NoHost {
+        url: url.to_string(),
+    })?;
+    Ok(host.trim_start_matches('[').trim_end_matches(']'))
 }
 
 /// Accepts connections until the proxy is dropped (which aborts this task
