@@ -223,24 +223,22 @@ pub(super) fn url(raw: &Raw, source: &ConfigSource) -> Result<Url, Problem> {
 
 /// A list, or `a,b` in one string.
 pub(super) fn list(raw: &Raw, _: &ConfigSource) -> Result<Vec<String>, Problem> {
-    match raw {
-        Raw::List(items) => Ok(items.clone()),
-        Raw::Text(s) => Ok(s
-            .split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect()),
-        _ => Err("expected a list of strings".to_owned()),
-    }
+    separated(raw, ',')
 }
 
 /// A list, or entries separated by `;` in one string (for entries that
 /// hold commas and spaces).
 pub(super) fn entries(raw: &Raw, _: &ConfigSource) -> Result<Vec<String>, Problem> {
+    separated(raw, ';')
+}
+
+/// A list, or items separated by `separator` in one string, each trimmed,
+/// empty ones left out.
+fn separated(raw: &Raw, separator: char) -> Result<Vec<String>, Problem> {
     match raw {
         Raw::List(items) => Ok(items.clone()),
         Raw::Text(s) => Ok(s
-            .split(';')
+            .split(separator)
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .collect()),
