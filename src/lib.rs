@@ -109,6 +109,8 @@
 //! - [`contract`]: the rules every received frame is checked against.
 //! - [`config`]: every setting, read from the file, the environment and
 //!   code, with the types the settings name.
+//! - [`template`]: frames written as JSON with `${name}` placeholders (the
+//!   contract's resume frame).
 //! - [`protocol`]: the reference wire contract as types, with
 //!   [`protocol::auth`] (HS256 tokens).
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
@@ -150,6 +152,7 @@ pub mod protocol;
 mod readiness;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod template;
 
 pub use access::Access;
 pub use chain::BackendInfo;

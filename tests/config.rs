@@ -524,6 +524,8 @@ fn the_contract_keys_are_the_same_from_every_source() {
         .contract_run_field("run")
         .contract_run_events(["started", "done"])
         .contract_terminal_kinds(["done"])
+        .contract_resume_frame(r#"{"op": "resume", "after": "${last}"}"#.parse().unwrap())
+        .contract_resume_reply("resumed")
         .build()
         .unwrap();
     let path = file(
@@ -531,7 +533,8 @@ fn the_contract_keys_are_the_same_from_every_source() {
         "[contract]\nkind_field = \"kind\"\nunknown_kinds = \"allow\"\ndescribes = \"client\"\nsequence_field = \"seq\"\n\
          sequence = \"increasing\"\nsequence_restart_field = \"from\"\nowner_field = \"user\"\n\
          owner = \"bot\"\nforbidden_fields = [\"data\", \"payload\"]\nrun_field = \"run\"\n\
-         run_events = [\"started\", \"done\"]\nterminal_kinds = [\"done\"]\n",
+         run_events = [\"started\", \"done\"]\nterminal_kinds = [\"done\"]\n\
+         resume_frame = '{\"op\": \"resume\", \"after\": \"${last}\"}'\nresume_reply = \"resumed\"\n",
     );
     let from_file = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
     let from_variables = build(&[
@@ -547,6 +550,11 @@ fn the_contract_keys_are_the_same_from_every_source() {
         ("WS_HARNESS_CONTRACT_RUN_FIELD", "run"),
         ("WS_HARNESS_CONTRACT_RUN_EVENTS", "started,done"),
         ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done"),
+        (
+            "WS_HARNESS_CONTRACT_RESUME_FRAME",
+            r#"{"op": "resume", "after": "${last}"}"#,
+        ),
+        ("WS_HARNESS_CONTRACT_RESUME_REPLY", "resumed"),
     ])
     .unwrap();
     assert_eq!(code.contract, from_file.contract);
@@ -591,4 +599,31 @@ fn bad_code_values_name_the_key_and_a_good_example() {
     assert!(e.contains("`service.ready` in code"), "{e}");
     let e = build_code(RealWebSocketTestConfig::builder().contract_kind_field(""));
     assert!(e.contains("(must not be empty)"), "{e}");
+}
+
+/// A resume frame must be JSON, with placeholders it has values for.
+#[test]
+fn a_bad_resume_frame_says_what_is_wrong_and_how_to_write_it() {
+    let e = build(&[("WS_HARNESS_CONTRACT_RESUME_FRAME", "{op: resume}")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("bad value for `contract.resume_frame` in environment variable WS_HARNESS_CONTRACT_RESUME_FRAME: \"{op: resume}\" (not JSON"), "{e}");
+    assert!(
+        e.contains(r#"WS_HARNESS_CONTRACT_RESUME_FRAME={"op": "resume", "after": "${last}"}"#),
+        "{e}"
+    );
+    let e = build(&[(
+        "WS_HARNESS_CONTRACT_RESUME_FRAME",
+        r#"{"after": "${cursor}"}"#,
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`${cursor}` has no value in a resume frame: it may use `${last}`"),
+        "{e}"
+    );
+    let e = build(&[("WS_HARNESS_CONTRACT_RESUME_FRAME", r#"{"after": "${last"}"#)])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`${last` is not a placeholder"), "{e}");
 }

@@ -30,11 +30,12 @@ const ABSENT: Duration = Duration::from_millis(200);
 /// A client of `alice` on `backend`, with no contract (the frames are the
 /// test's own) and the required events `started, completed`.
 async fn client_on(backend: BackendInfo) -> TestClient {
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .contract_source(ContractSource::None)
-        .required_agent_events([EventType::AgentStarted, EventType::AgentCompleted])
-        .event_timeout(ARRIVES)
+    // No schemas, but the reference's sequence and resume, which the
+    // `reference` source would fill in.
+    let config = unchecked()
+        .contract_sequence_field("event_id")
+        .contract_resume_frame(r#"{"type": "resume", "last_event_id": "${last}"}"#.parse().unwrap())
+        .contract_resume_reply("resumed")
         .build()
         .unwrap();
     TestClientFactory::new(config, backend)
@@ -42,6 +43,15 @@ async fn client_on(backend: BackendInfo) -> TestClient {
         .client("alice")
         .await
         .unwrap()
+}
+
+/// Settings with no contract at all.
+fn unchecked() -> ws_harness::ConfigBuilder {
+    RealWebSocketTestConfig::builder()
+        .without_environment()
+        .contract_source(ContractSource::None)
+        .required_agent_events([EventType::AgentStarted, EventType::AgentCompleted])
+        .event_timeout(ARRIVES)
 }
 
 /// A mock, and a client connected to it that has received `frames`: a
@@ -468,15 +478,15 @@ async fn expect_no_lost_or_duplicate_events_names_the_ids() {
     for (sent, lost_and_duplicated) in [
         (
             &[1, 2, 4][..],
-            "lost event ids [3]; duplicated event ids []",
+            "lost event_id values [3]; duplicated event_id values []",
         ),
         (
             &[1, 2, 2, 3][..],
-            "lost event ids []; duplicated event ids [2]",
+            "lost event_id values []; duplicated event_id values [2]",
         ),
         (
             &[1, 1, 5][..],
-            "lost event ids [2, 3, 4]; duplicated event ids [1]",
+            "lost event_id values [2, 3, 4]; duplicated event_id values [1]",
         ),
     ] {
         let (_server, mut client) = received(&ids(sent)).await;
@@ -554,9 +564,10 @@ async fn reconnect_and_resume_reports_the_answer_or_its_absence() {
     server.push_all(&agent_event("agent_started", 4, &json!({})));
     client.expect(event("agent_started")).await.unwrap();
     let report = client.reconnect_and_resume().await.unwrap();
+    assert_eq!(report.resumed_from, 4);
     assert_eq!(
-        (report.resumed_from, report.replayed, report.last_event_id),
-        (4, 2, 6)
+        report.reply,
+        Some(json!({"type": "resumed", "replayed": 2, "last_event_id": 6}))
     );
     assert_eq!(server.connections().len(), 2, "a new connection");
     server.verify().unwrap();
@@ -570,6 +581,47 @@ async fn reconnect_and_resume_reports_the_answer_or_its_absence() {
         panic!("{err}")
     };
     assert_eq!(problem(&failed), "timed out after 200ms; missing: resumed");
+}
+
+/// Without a sequence field or a resume frame in the contract, resuming
+/// and the lost-or-duplicate check say which setting to write instead of
+/// guessing the reference's.
+#[tokio::test]
+async fn resuming_needs_the_contract_to_say_how() {
+    let server = MockServer::start().await.unwrap();
+    let factory = TestClientFactory::new(unchecked().build().unwrap(), server.info()).unwrap();
+    let mut client = factory.client("alice").await.unwrap();
+    server.push_all(&agent_event("agent_started", 1, &json!({})));
+    client.expect(event("agent_started")).await.unwrap();
+    assert_eq!(client.last_sequence(), 0, "no field counts");
+    let err = client.reconnect_and_resume().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ws_harness::client::ClientError::ResumeNotDescribed {
+                setting: "contract.sequence_field",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("WS_HARNESS_CONTRACT_SEQUENCE_FIELD"),
+        "{err}"
+    );
+    assert_eq!(server.connections().len(), 1, "no reconnect was tried");
+    let err = client.resume(1).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the contract has no `contract.resume_frame`"),
+        "{err}"
+    );
+    let failed = client
+        .expect_no_lost_or_duplicate_events()
+        .await
+        .unwrap_err();
+    assert_eq!(failed.problem, Problem::NoSequenceField);
 }
 
 /// The transcript times each frame from the first connect, on the clock

@@ -352,6 +352,59 @@ async fn a_resume_that_loses_an_event_is_caught() {
     assert!(err.contains("8 skipped"), "{err}");
 }
 
+/// The reconnect story against a service whose resume is its own (the
+/// ticker's `{"op": "resume", "after": S}`, as its contract's settings
+/// describe it): a run held at the proxy, the connection reset, then
+/// `reconnect_and_resume` and no lost or repeated `seq`.
+async fn ticker_reset_mid_run_then_resume(server: &PythonPeer) -> Result<(), String> {
+    let (faults, factory) = proxied(ticker_config(server)).await;
+    let mut client = factory.client("alice").await.unwrap();
+    let start = |run: &str, n: u64| json!({"op": "start", "run": run, "n": n});
+    client.send_json(&start("r-1", 2)).await.unwrap();
+    client
+        .expect(event("done").with(json!({"run": "r-1"})))
+        .await
+        .unwrap();
+
+    let hole = faults.add(Toxic::timeout(Duration::ZERO)).unwrap();
+    client.send_json(&start("r-2", 3)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reset = faults.add(Toxic::reset_peer(Duration::ZERO)).unwrap();
+    assert_broken(&mut client).await;
+    faults.remove(hole);
+    faults.remove(reset);
+
+    let report = client
+        .reconnect_and_resume()
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(report.resumed_from, 3, "r-1: two ticks and its done");
+    let reply = report.reply.expect("the ticker answers `resumed`");
+    assert_eq!(reply["after"], 3);
+    client
+        .expect(event("done").with(json!({"run": "r-2"})))
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .expect_no_lost_or_duplicate_events()
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(client.last_sequence(), 7);
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs WS_HARNESS_TEST_PYTHON (a Python with websockets); .ci/run runs it"]
+async fn the_reconnect_story_holds_against_a_python_service_with_its_own_resume() {
+    let correct = PythonPeer::start("ticker_server.py", &["--resume".to_owned()]);
+    ticker_reset_mid_run_then_resume(&correct).await.unwrap();
+
+    let lossy = PythonPeer::start("ticker_server.py", &["--lose-on-resume".to_owned()]);
+    let err = ticker_reset_mid_run_then_resume(&lossy).await.unwrap_err();
+    assert!(err.contains("sequence gap"), "{err}");
+    assert!(err.contains("`seq` 5 follows 3: 4 skipped"), "{err}");
+}
+
 #[tokio::test]
 async fn frame_faults_are_refused_in_front_of_wss() {
     let config = reference_config();

@@ -127,7 +127,7 @@ async fn a_dropped_connection_is_resumed_without_loss_or_duplicates() {
     c.expect(event("agent_completed")).await.unwrap();
     c.expect_no_lost_or_duplicate_events().await.unwrap();
     assert_eq!(
-        c.last_event_id(),
+        c.last_sequence(),
         8,
         "started, 4 thoughts, a tool pair, completed"
     );

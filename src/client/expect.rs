@@ -324,21 +324,33 @@ impl TestClient {
         Err(self.failure(expected, unexpected(&extra, forgotten)).await)
     }
 
-    /// Checks that the events received, across reconnects, have no gap and
-    /// no duplicate `event_id`.
+    /// Checks that the frames received, across reconnects, have no gap and
+    /// no repeat in the contract's sequence field (`event_id` for the
+    /// reference).
     ///
     /// # Errors
-    /// [`ExpectationFailed`] naming the missing or repeated ids.
+    /// [`ExpectationFailed`] naming the missing or repeated values, or with
+    /// [`Problem::NoSequenceField`] when the contract names none.
     #[allow(
         clippy::result_large_err,
         reason = "a failure carries its whole report; it is returned once, at the end of a test"
     )]
     pub async fn expect_no_lost_or_duplicate_events(&self) -> Result<(), ExpectationFailed> {
-        let ((lost, lost_count), duplicates) = self.transcript.lost_and_duplicated_event_ids();
+        let Some(field) = self.transcript.sequence_field() else {
+            return Err(self
+                .failure(
+                    "every event exactly once".to_owned(),
+                    Problem::NoSequenceField,
+                )
+                .await);
+        };
+        let field = field.to_owned();
+        let ((lost, lost_count), duplicates) = self.transcript.lost_and_duplicated();
         if duplicates.is_empty() && lost_count == 0 {
             return Ok(());
         }
         let problem = Problem::LostOrDuplicated {
+            field,
             more_lost: lost_count - lost.len() as u64,
             lost,
             duplicated: duplicates.to_vec(),

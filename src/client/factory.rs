@@ -90,6 +90,25 @@ pub enum ClientError {
     /// An expectation failed while reconnecting.
     #[error(transparent)]
     Expectation(#[from] Box<ExpectationFailed>),
+    /// The contract does not say how this service resumes.
+    #[error(
+        "user `{user}` cannot resume: the contract has no `{setting}`; set it in ws-harness.toml or WS_HARNESS_{} (docs/settings.md has an example)",
+        setting.replace('.', "_").to_uppercase()
+    )]
+    ResumeNotDescribed {
+        user: String,
+        /// The setting that would describe it: `contract.sequence_field`
+        /// or `contract.resume_frame`.
+        setting: &'static str,
+    },
+    /// The contract's resume frame could not be filled in.
+    #[error("user `{user}`: the contract's resume frame: {source}")]
+    ResumeFrame {
+        user: String,
+        /// Why.
+        #[source]
+        source: crate::template::TemplateError,
+    },
 }
 
 /// Why one connection attempt failed (a failure worth retrying).
@@ -261,7 +280,10 @@ impl ClientOptions {
             user: self.user.clone(),
             connection: 0,
             ws: None,
-            transcript: Transcript::new(self.factory.config.transcript_window),
+            transcript: Transcript::new(
+                self.factory.config.transcript_window,
+                contract.settings().sequence_field.clone(),
+            ),
             event_timeout: self.factory.config.event_timeout,
             contract: contract.stream(subject),
             violations: Vec::new(),

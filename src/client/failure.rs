@@ -130,15 +130,23 @@ pub enum Problem {
     },
     /// Across reconnects, event ids were skipped or received twice.
     #[error(
-        "lost event ids {lost:?}{}; duplicated event ids {duplicated:?}",
+        "lost {field} values {lost:?}{}; duplicated {field} values {duplicated:?}",
         if *more_lost > 0 { format!(" and {more_lost} more") } else { String::new() }
     )]
     LostOrDuplicated {
-        /// The first lost ids.
+        /// The contract's sequence field.
+        field: String,
+        /// The first lost values.
         lost: Vec<u64>,
-        /// Lost ids beyond those.
+        /// Lost values beyond those.
         more_lost: u64,
-        /// The ids received twice.
+        /// The values received twice.
         duplicated: Vec<u64>,
     },
+    /// The contract names no sequence field, so lost or repeated frames
+    /// cannot be told.
+    #[error(
+        "the contract names no sequence field: set `contract.sequence_field` (WS_HARNESS_CONTRACT_SEQUENCE_FIELD) to the field that counts the service's frames"
+    )]
+    NoSequenceField,
 }

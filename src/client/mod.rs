@@ -2,11 +2,11 @@
 //! any number of users, with retries, sending helpers, reconnect with resume,
 //! and the event assertions.
 
-mod event_ids;
 mod expect;
 mod factory;
 mod failure;
 mod matcher;
+mod sequence_values;
 mod transcript;
 
 pub use crate::artifacts::{SaveError, transcript_dir};
@@ -68,14 +68,15 @@ impl fmt::Debug for TestClient {
 }
 
 /// What a reconnect with resume got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResumeReport {
-    /// The `last_event_id` the client resumed from.
+    /// The last sequence value received before, which the client resumed
+    /// from.
     pub resumed_from: u64,
-    /// Events the server replayed.
-    pub replayed: u64,
-    /// The user's newest event id when the replay ended.
-    pub last_event_id: u64,
+    /// The service's answer (a frame of the contract's `resume_reply`
+    /// kind; the reference's `resumed` says how many events it
+    /// `replayed`), when the contract names one.
+    pub reply: Option<Value>,
 }
 
 impl TestClient {
@@ -110,15 +111,16 @@ impl TestClient {
         &self.violations
     }
 
-    /// The highest `event_id` received so far (0 before any event).
+    /// The highest value of the contract's sequence field received so far
+    /// (`event_id` for the reference; 0 before any).
     #[must_use]
-    pub fn last_event_id(&self) -> u64 {
-        self.transcript.last_event_id()
+    pub fn last_sequence(&self) -> u64 {
+        self.transcript.last_sequence()
     }
 
     /// How much of the transcript is kept in memory from now on (default:
     /// [`TranscriptWindow::default`]); the event ids for
-    /// [`last_event_id`](Self::last_event_id) and
+    /// [`last_sequence`](Self::last_sequence) and
     /// [`expect_no_lost_or_duplicate_events`](Self::expect_no_lost_or_duplicate_events)
     /// are kept whatever the window forgets.
     pub fn set_transcript_window(&mut self, window: TranscriptWindow) {
@@ -270,12 +272,37 @@ impl TestClient {
         .await
     }
 
-    /// Sends a `resume` from `last_event_id`.
+    /// Sends the contract's resume frame (`contract.resume_frame`; the
+    /// reference's `resume`) for everything after `last`.
     ///
     /// # Errors
+    /// [`ClientError::ResumeNotDescribed`] when the contract has no resume
+    /// frame, [`ClientError::ResumeFrame`] when it cannot be filled in,
     /// [`ClientError::Send`] when the connection is closed or broken.
-    pub async fn resume(&mut self, last_event_id: u64) -> Result<(), ClientError> {
-        self.send(&ClientMessage::Resume { last_event_id }).await
+    pub async fn resume(&mut self, last: u64) -> Result<(), ClientError> {
+        let settings = self.contract.contract().settings();
+        let Some(template) = &settings.resume_frame else {
+            return Err(self.not_described("contract.resume_frame"));
+        };
+        let frame = template
+            .render(|name| match name {
+                "last" => Some(last.into()),
+                "user" => Some(self.user.clone().into()),
+                _ => None,
+            })
+            .map_err(|source| ClientError::ResumeFrame {
+                user: self.user.clone(),
+                source,
+            })?;
+        self.contract.resume_from(last);
+        self.send_json(&frame).await
+    }
+
+    fn not_described(&self, setting: &'static str) -> ClientError {
+        ClientError::ResumeNotDescribed {
+            user: self.user.clone(),
+            setting,
+        }
     }
 
     /// Sends any JSON value as a text frame (to test bad input).
@@ -334,22 +361,36 @@ impl TestClient {
     }
 
     /// Reconnects (closing the old connection if still open) and resumes
-    /// from the highest `event_id` received, waiting for `resumed`; the
-    /// replayed events join the transcript.
+    /// from the highest sequence value received, as the contract describes
+    /// (`contract.sequence_field`, `contract.resume_frame`), waiting for
+    /// the `contract.resume_reply` when it names one; the replayed frames
+    /// join the transcript.
     ///
     /// # Errors
+    /// [`ClientError::ResumeNotDescribed`] when the contract has no
+    /// sequence field or resume frame (checked before reconnecting); a
     /// [`ClientError`] when connecting fails, or
-    /// [`ClientError::Expectation`] when no `resumed` arrives.
+    /// [`ClientError::Expectation`] when no reply arrives.
     pub async fn reconnect_and_resume(&mut self) -> Result<ResumeReport, ClientError> {
+        let settings = self.contract.contract().settings();
+        if settings.sequence_field.is_none() {
+            return Err(self.not_described("contract.sequence_field"));
+        }
+        if settings.resume_frame.is_none() {
+            return Err(self.not_described("contract.resume_frame"));
+        }
+        let reply_kind = settings.resume_reply.clone();
         self.ws = None;
         self.open().await?;
-        let resumed_from = self.last_event_id();
+        let resumed_from = self.last_sequence();
         self.resume(resumed_from).await?;
-        let resumed = self.expect(event("resumed")).await.map_err(Box::new)?;
+        let reply = match reply_kind {
+            Some(kind) => Some(self.expect(event(kind)).await.map_err(Box::new)?),
+            None => None,
+        };
         Ok(ResumeReport {
             resumed_from,
-            replayed: resumed["replayed"].as_u64().unwrap_or(0),
-            last_event_id: resumed["last_event_id"].as_u64().unwrap_or(0),
+            reply,
         })
     }
 

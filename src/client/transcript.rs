@@ -1,7 +1,7 @@
 //! What one test client received, with timings: searched by expectations,
 //! shown in every failure, written as JSONL when an expectation fails.
 
-use super::event_ids::EventIds;
+use super::sequence_values::SequenceValues;
 use crate::artifacts::{SaveError, write_file};
 use crate::config::TranscriptWindow;
 use serde_json::{Value, json};
@@ -45,7 +45,10 @@ pub struct Transcript {
     /// Every frame before this position is matched: expectations search
     /// from here, so a long-lived client does not rescan its history.
     first_unmatched: usize,
-    events: EventIds,
+    /// The values of the contract's sequence field received.
+    sequence: SequenceValues,
+    /// That field, if the contract has one.
+    sequence_field: Option<String>,
 }
 
 /// Longest frame text shown inline in a failure message.
@@ -68,7 +71,7 @@ pub(crate) fn cut(text: &str) -> String {
 }
 
 impl Transcript {
-    pub(crate) fn new(window: TranscriptWindow) -> Self {
+    pub(crate) fn new(window: TranscriptWindow, sequence_field: Option<String>) -> Self {
         Self {
             started: Instant::now(),
             frames: Vec::new(),
@@ -77,7 +80,8 @@ impl Transcript {
             bytes: 0,
             window,
             first_unmatched: 0,
-            events: EventIds::default(),
+            sequence: SequenceValues::default(),
+            sequence_field,
         }
     }
 
@@ -95,8 +99,10 @@ impl Transcript {
 
     pub(crate) fn push(&mut self, text: String, json: Value, connection: u64) {
         let at = self.started.elapsed();
-        if let Some(id) = json.get("event_id").and_then(Value::as_u64) {
-            self.events.insert(id);
+        if let Some(field) = &self.sequence_field
+            && let Some(value) = json.get(field).and_then(Value::as_u64)
+        {
+            self.sequence.insert(value);
         }
         self.bytes += text.len();
         self.frames.push(ReceivedFrame {
@@ -162,16 +168,21 @@ impl Transcript {
         self.frames.get(position.checked_sub(self.forgotten)?)
     }
 
-    /// The highest `event_id` received (0 before any).
-    pub(crate) fn last_event_id(&self) -> u64 {
-        self.events.last()
+    /// The contract's sequence field, if it has one.
+    pub(crate) fn sequence_field(&self) -> Option<&str> {
+        self.sequence_field.as_deref()
     }
 
-    /// The `event_id`s lost between the first and the last received (at
-    /// most 100 listed, and how many in all), and those received twice (at
-    /// most 1,000).
-    pub(crate) fn lost_and_duplicated_event_ids(&self) -> ((Vec<u64>, u64), &[u64]) {
-        (self.events.lost(), self.events.duplicates())
+    /// The highest sequence value received (0 before any).
+    pub(crate) fn last_sequence(&self) -> u64 {
+        self.sequence.last()
+    }
+
+    /// The sequence values lost between the first and the last received
+    /// (at most 100 listed, and how many in all), and those received twice
+    /// (at most 1,000).
+    pub(crate) fn lost_and_duplicated(&self) -> ((Vec<u64>, u64), &[u64]) {
+        (self.sequence.lost(), self.sequence.duplicates())
     }
 
     /// The frames from the first unmatched one on, with their positions.
@@ -312,7 +323,7 @@ mod tests {
     use super::*;
 
     fn window(frames: usize, bytes: usize) -> Transcript {
-        Transcript::new(TranscriptWindow { frames, bytes })
+        Transcript::new(TranscriptWindow { frames, bytes }, Some("event_id".into()))
     }
 
     #[test]
@@ -405,14 +416,14 @@ mod tests {
         for id in [5, 1, 2, 2, 4, 9, 3, 1] {
             t.push(String::new(), json!({"event_id": id}), 1);
         }
-        assert_eq!(t.last_event_id(), 9);
-        let ((lost, count), duplicates) = t.lost_and_duplicated_event_ids();
+        assert_eq!(t.last_sequence(), 9);
+        let ((lost, count), duplicates) = t.lost_and_duplicated();
         assert_eq!((lost, count), (vec![6, 7, 8], 3));
         assert_eq!(duplicates, [2, 1]);
         let mut far = window(1, usize::MAX);
         far.push(String::new(), json!({"event_id": 1}), 1);
         far.push(String::new(), json!({"event_id": 1_000_000_000_000u64}), 1);
-        let ((lost, count), _) = far.lost_and_duplicated_event_ids();
+        let ((lost, count), _) = far.lost_and_duplicated();
         assert_eq!(lost.len(), 100);
         assert_eq!(count, 999_999_999_998);
         // Two gaps: the list stops at 100 ids across both.
@@ -420,7 +431,7 @@ mod tests {
         for id in [1, 60, 200] {
             gaps.push(String::new(), json!({"event_id": id}), 1);
         }
-        let ((lost, count), _) = gaps.lost_and_duplicated_event_ids();
+        let ((lost, count), _) = gaps.lost_and_duplicated();
         assert_eq!(count, 58 + 139);
         assert_eq!(lost.len(), 100);
         assert_eq!(lost.last(), Some(&102));

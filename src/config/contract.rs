@@ -1,5 +1,6 @@
 //! The `contract.*` settings' types.
 
+use crate::template::Template;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -141,6 +142,13 @@ pub struct ContractSettings {
     pub run_events: Option<Vec<String>>,
     /// Kinds after which a run has ended (`agent_completed`, `agent_error`).
     pub terminal_kinds: Option<Vec<String>>,
+    /// The frame a client sends after a reconnect to get what it missed,
+    /// `${last}` standing for the last sequence value it received (the
+    /// reference: `{"type": "resume", "last_event_id": "${last}"}`).
+    pub resume_frame: Option<Template>,
+    /// The kind of the service's answer to it, which ends the replay
+    /// (`resumed`); none: the replay is not acknowledged.
+    pub resume_reply: Option<String>,
 }
 
 impl Default for ContractSettings {
@@ -159,6 +167,8 @@ impl Default for ContractSettings {
             run_field: None,
             run_events: None,
             terminal_kinds: None,
+            resume_frame: None,
+            resume_reply: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{
     UnknownKinds, UnknownTier,
 };
 use crate::protocol::EventType;
+use crate::template::Template;
 use bytesize::ByteSize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,6 +118,12 @@ shown_as_debug!(
 impl Shown for Url {
     fn shown(&self) -> String {
         format!("{:?}", self.as_str())
+    }
+}
+
+impl Shown for Template {
+    fn shown(&self) -> String {
+        format!("'{self}'")
     }
 }
 
@@ -456,6 +463,23 @@ pub(super) fn staging_readiness(ready: Readiness) -> Result<Readiness, Problem> 
         ready => Ok(ready),
     }
 }
+
+/// A resume frame may use `${last}` and `${user}` only.
+pub(super) fn resume_frame(frame: Template) -> Result<Template, Problem> {
+    let unknown = frame
+        .variables()
+        .find(|name| !RESUME_VARIABLES.contains(name))
+        .map(str::to_owned);
+    match unknown {
+        Some(name) => Err(format!(
+            "`${{{name}}}` has no value in a resume frame: it may use `${{last}}` (the last sequence value received) and `${{user}}`"
+        )),
+        None => Ok(frame),
+    }
+}
+
+/// The variables a resume frame may use.
+const RESUME_VARIABLES: [&str; 2] = ["last", "user"];
 
 pub(super) fn readiness(ready: Readiness) -> Result<Readiness, Problem> {
     ready.checked().map_err(|e| e.to_string())

@@ -10,6 +10,7 @@ use super::{
     UnknownKinds,
 };
 use crate::protocol::EventType;
+use crate::template::Template;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -474,6 +475,20 @@ settings! {
         key "contract.terminal_kinds", default "none", file "[\"done\", \"failed\"]",
         env "done,failed",
         read read::list, set |c, v| c.contract.terminal_kinds = Some(v);
+
+    /// The frame a client sends after a reconnect to get what it missed
+    /// (JSON; `${last}`: the last sequence value it received; the
+    /// `reference` source sends its `resume`).
+    contract_resume_frame(frame: Template) -> Template { frame }
+        key "contract.resume_frame", default "none", file "'{\"op\": \"resume\", \"after\": \"${last}\"}'",
+        env "{\"op\": \"resume\", \"after\": \"${last}\"}",
+        read read::parsed, set |c, v| c.contract.resume_frame = Some(read::resume_frame(v)?);
+
+    /// The kind of the service's answer to the resume frame, awaited
+    /// after it (the `reference` source: `resumed`).
+    contract_resume_reply(kind: impl Into<String>) -> String { kind.into() }
+        key "contract.resume_reply", default "none", file "\"resumed\"", env "resumed",
+        read read::text, set |c, v| c.contract.resume_reply = Some(read::non_empty(v)?);
 
     /// The fault proxy in front of the commands' backend even with no
     /// faults (to measure it); a fault puts it there anyway.

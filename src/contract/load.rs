@@ -6,6 +6,7 @@ use super::{Contract, Direction, Inner};
 use crate::config::{
     ConfigSource, ContractSettings, ContractSource, Describes, RealWebSocketTestConfig,
 };
+use crate::template::Template;
 use once_cell::sync::Lazy;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -249,6 +250,11 @@ fn reference_rules(settings: &mut ContractSettings) {
     settings
         .terminal_kinds
         .get_or_insert_with(|| vec!["agent_completed".to_owned(), "agent_error".to_owned()]);
+    settings.resume_frame.get_or_insert_with(|| {
+        Template::from_value(serde_json::json!({"type": "resume", "last_event_id": "${last}"}))
+            .expect("the reference resume frame is a template")
+    });
+    preset(&mut settings.resume_reply, "resumed");
 }
 
 /// The file as JSON: YAML for `.yaml`/`.yml`, JSON otherwise.

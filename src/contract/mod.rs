@@ -268,6 +268,13 @@ impl Contract {
         self.inner.direction
     }
 
+    /// Its settings, with the source's rules filled in (the `reference`
+    /// source's sequence field is `event_id`, and so on).
+    #[must_use]
+    pub fn settings(&self) -> &ContractSettings {
+        &self.inner.settings
+    }
+
     /// Whether it checks anything (`none` does not).
     #[must_use]
     pub fn is_none(&self) -> bool {

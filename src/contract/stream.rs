@@ -69,6 +69,12 @@ impl ContractStream {
         }
     }
 
+    /// The contract it checks against.
+    #[must_use]
+    pub fn contract(&self) -> &Contract {
+        &self.contract
+    }
+
     /// The stream goes on over a new connection: its first sequence value
     /// starts afresh (events sent while no connection was open were not
     /// sent to it).

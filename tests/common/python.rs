@@ -31,6 +31,11 @@ pub fn ticker_config(server: &PythonPeer, event_timeout: Duration) -> RealWebSoc
         ("WS_HARNESS_CONTRACT_OWNER_FIELD", "owner".to_owned()),
         ("WS_HARNESS_CONTRACT_RUN_FIELD", "run".to_owned()),
         ("WS_HARNESS_CONTRACT_TERMINAL_KINDS", "done".to_owned()),
+        (
+            "WS_HARNESS_CONTRACT_RESUME_FRAME",
+            r#"{"op": "resume", "after": "${last}"}"#.to_owned(),
+        ),
+        ("WS_HARNESS_CONTRACT_RESUME_REPLY", "resumed".to_owned()),
     ];
     let env: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     RealWebSocketTestConfig::builder()

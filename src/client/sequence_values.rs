@@ -1,11 +1,12 @@
-//! The event ids a client received, kept as runs however many frames its
+//! The sequence values a client received (the contract's sequence field:
+//! `event_id` for the reference), kept as runs however many frames its
 //! transcript forgets: what the lost-or-duplicate check reads.
 
-/// The `event_id`s received, as runs of consecutive ids, and the ones
-/// received twice: what the lost-or-duplicate check needs, kept however
-/// many frames the window forgets.
+/// The sequence values received, as runs of consecutive values, and the
+/// ones received twice: what the lost-or-duplicate check needs, kept
+/// however many frames the window forgets.
 #[derive(Debug, Clone, Default)]
-pub(super) struct EventIds {
+pub(super) struct SequenceValues {
     /// First id of each run → its last id.
     runs: std::collections::BTreeMap<u64, u64>,
     duplicates: Vec<u64>,
@@ -15,7 +16,7 @@ pub(super) struct EventIds {
 /// Most ids a lost-or-duplicate failure lists of each.
 const LISTED_IDS: usize = 100;
 
-impl EventIds {
+impl SequenceValues {
     pub(super) fn insert(&mut self, id: u64) {
         self.max = self.max.max(id);
         // The run that starts at or before `id`.
@@ -44,9 +45,7 @@ impl EventIds {
         }
     }
 
-    /// The ids missing between the first and the last received, at most
-    /// [`LISTED_IDS`] of them, and how many there are in all.
-    /// The highest id received.
+    /// The highest value received.
     pub(super) fn last(&self) -> u64 {
         self.max
     }
@@ -57,6 +56,8 @@ impl EventIds {
         &self.duplicates
     }
 
+    /// The values missing between the first and the last received, at
+    /// most [`LISTED_IDS`] of them, and how many there are in all.
     pub(super) fn lost(&self) -> (Vec<u64>, u64) {
         let mut listed = Vec::new();
         let mut count = 0;
@@ -78,7 +79,7 @@ mod tests {
 
     #[test]
     fn ids_in_order_or_filling_a_gap_make_one_run_and_duplicates_are_capped() {
-        let mut ids = EventIds::default();
+        let mut ids = SequenceValues::default();
         for id in 1..=50 {
             ids.insert(id);
         }
@@ -87,7 +88,7 @@ mod tests {
         // 51 joins the run before it and the one after it.
         ids.insert(51);
         assert_eq!(ids.runs.into_iter().collect::<Vec<_>>(), [(1, 52)]);
-        let mut twice = EventIds::default();
+        let mut twice = SequenceValues::default();
         for _ in 0..=LISTED_IDS * 10 + 5 {
             twice.insert(7);
         }
