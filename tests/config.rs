@@ -282,6 +282,23 @@ fn a_service_table_in_the_file_is_read_with_paths_relative_to_the_file() {
     );
 }
 
+/// The `[faults]` section of docs/faults.md is read as its keys.
+#[test]
+fn a_faults_table_in_the_file_is_read() {
+    let path = file(
+        "faults.toml",
+        "[faults]\nproxy = true\ntoxics = [\"latency 200ms jitter=20ms\"]\nframes = [\"drop kind=agent_thinking times=1\"]\n",
+    );
+    let config = build(&[("WS_HARNESS_CONFIG", path.to_str().unwrap())]).unwrap();
+    assert!(config.faults.proxy);
+    assert_eq!(config.faults.toxics, ["latency 200ms jitter=20ms"]);
+    assert_eq!(config.faults.frames, ["drop kind=agent_thinking times=1"]);
+    assert_eq!(
+        config.source_of("faults.frames"),
+        ConfigSource::File { path, line: 4 }
+    );
+}
+
 #[test]
 fn service_variables_take_lists_and_pairs_in_one_line() {
     let config = build(&[

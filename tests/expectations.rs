@@ -621,7 +621,12 @@ async fn resuming_needs_the_contract_to_say_how() {
         .expect_no_lost_or_duplicate_events()
         .await
         .unwrap_err();
-    assert_eq!(failed.problem, Problem::NoSequenceField);
+    assert_eq!(
+        failed.problem,
+        Problem::ContractSettingMissing {
+            setting: "contract.sequence_field"
+        }
+    );
 }
 
 /// The transcript times each frame from the first connect, on the clock

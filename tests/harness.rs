@@ -236,7 +236,7 @@ async fn a_failed_run_fails_the_required_events_at_once() {
         started.elapsed() < Duration::from_secs(4),
         "failed fast, not at the timeout"
     );
-    assert!(matches!(err.problem, Problem::AgentError { .. }), "{err}");
+    assert!(matches!(err.problem, Problem::RunEnded { .. }), "{err}");
     assert_eq!(
         err.problem.to_string(),
         "the run failed before tool_executing, tool_completed, agent_completed: \

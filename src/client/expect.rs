@@ -6,7 +6,7 @@ use super::failure::{ExpectationFailed, Problem};
 use super::matcher::FrameMatcher;
 use super::transcript::{ReceivedFrame, Transcript};
 use crate::artifacts::transcript_dir;
-use crate::protocol::{AgentEvent, EventType};
+use crate::protocol::AgentEvent;
 use serde_json::Value;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -243,61 +243,102 @@ impl TestClient {
         &mut self,
         message_id: &str,
     ) -> Result<Vec<AgentEvent>, ExpectationFailed> {
-        let required = self.options.factory.config.required_agent_events.clone();
-        let timeout = self.event_timeout;
-        let expected = || {
-            format!(
-                "the required events of run {message_id:?}: {}",
-                Missing::Events(&required)
-            )
+        let required: Vec<String> = (self.options.factory.config.required_agent_events.iter())
+            .map(|e| e.as_str().to_owned())
+            .collect();
+        let run = Run {
+            field: "message_id",
+            id: message_id,
+            kind_field: "type",
+            kinds: &required,
+            ends: &["agent_error".to_owned()],
         };
-        // Of this run: its `message_id`; the frames are compared in place.
-        let of_run =
-            |json: &Value| json.get("message_id").and_then(Value::as_str) == Some(message_id);
-        let is =
-            |json: &Value, event: &str| json.get("type").and_then(Value::as_str) == Some(event);
+        let frames = self.wait_for_run(run).await?;
+        match frames.iter().map(AgentEvent::from_json).collect() {
+            Ok(events) => Ok(events),
+            Err(e) => {
+                let problem = Problem::NotAnEvent {
+                    reason: e.to_string(),
+                };
+                Err(self.failure(run.expected(), problem).await)
+            }
+        }
+    }
+
+    /// Expects the run `run` to send the contract's run events in order
+    /// (`contract.run_events`, told apart by `contract.run_field`; for the
+    /// reference, the config's `required_agent_events` of a `message_id`),
+    /// others allowed between them. Fails at once when the run sends
+    /// another of the contract's `terminal_kinds` first.
+    ///
+    /// # Errors
+    /// [`ExpectationFailed`] naming the missing events or the frame that
+    /// ended the run, or [`Problem::ContractSettingMissing`].
+    pub async fn expect_run(&mut self, run: &str) -> Result<Vec<Value>, ExpectationFailed> {
+        let settings = self.contract.contract().settings().clone();
+        let (field, kinds) = match (&settings.run_field, &settings.run_events) {
+            (Some(field), Some(kinds)) if !kinds.is_empty() => (field, kinds),
+            (None, _) => return Err(self.missing_setting("contract.run_field", run).await),
+            _ => return Err(self.missing_setting("contract.run_events", run).await),
+        };
+        let last = kinds.last().cloned();
+        let ends: Vec<String> = (settings.terminal_kinds.unwrap_or_default().into_iter())
+            .filter(|kind| Some(kind) != last.as_ref())
+            .collect();
+        let kind_field = self.kind_field();
+        self.wait_for_run(Run {
+            field,
+            id: run,
+            kind_field: &kind_field,
+            kinds,
+            ends: &ends,
+        })
+        .await
+    }
+
+    async fn missing_setting(&self, setting: &'static str, run: &str) -> ExpectationFailed {
+        let problem = Problem::ContractSettingMissing { setting };
+        self.failure(format!("the events of run {run:?}"), problem)
+            .await
+    }
+
+    /// Waits for the kinds of a run in order (others allowed between);
+    /// one of its `ends` fails it at once.
+    async fn wait_for_run(&mut self, run: Run<'_>) -> Result<Vec<Value>, ExpectationFailed> {
+        let timeout = self.event_timeout;
+        let of_run = |json: &Value| json.get(run.field).and_then(Value::as_str) == Some(run.id);
+        let is = |json: &Value, kind: &str| {
+            json.get(run.kind_field).and_then(Value::as_str) == Some(kind)
+        };
         let mut search = InOrder::default();
-        let mut errors = InOrder::default();
-        self.wait(expected, timeout, |t| {
-            let in_order = search.advance(t, required.len(), |k, json| {
-                is(json, required[k].as_str()) && of_run(json)
-            });
-            match in_order {
+        let mut ended = InOrder::default();
+        self.wait(
+            || run.expected(),
+            timeout,
+            |t| match search.advance(t, run.kinds.len(), |k, json| {
+                is(json, &run.kinds[k]) && of_run(json)
+            }) {
                 Ok(found) => {
                     let found = found.to_vec();
-                    let events = found
-                        .iter()
-                        .map(|&i| {
-                            AgentEvent::from_json(&t.frame(i).expect("found in the window").json)
-                        })
-                        .collect::<Result<Vec<_>, _>>();
-                    match events {
-                        Ok(events) => {
-                            for i in found {
-                                t.mark_matched(i);
-                            }
-                            Check::Done(events)
-                        }
-                        Err(e) => Check::Fail(Problem::NotAnEvent {
-                            reason: e.to_string(),
-                        }),
-                    }
+                    Check::Done(take(t, &found))
                 }
                 Err(k) => {
-                    let failed = errors
-                        .advance(t, 1, |_, json| is(json, "agent_error") && of_run(json))
+                    let end = ended
+                        .advance(t, 1, |_, json| {
+                            of_run(json) && run.ends.iter().any(|end| is(json, end))
+                        })
                         .ok()
                         .and_then(|found| t.frame(found[0]));
-                    match failed {
-                        Some(error) => Check::Fail(Problem::AgentError {
-                            missing: Missing::Events(&required[k..]).names(),
-                            error: summary(&error.json, &error.text),
+                    match end {
+                        Some(end) => Check::Fail(Problem::RunEnded {
+                            missing: run.kinds[k..].to_vec(),
+                            error: summary(&end.json, &end.text),
                         }),
-                        None => Check::Wait(Missing::Events(&required[k..])),
+                        None => Check::Wait(Missing::Kinds(&run.kinds[k..])),
                     }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -330,7 +371,7 @@ impl TestClient {
     ///
     /// # Errors
     /// [`ExpectationFailed`] naming the missing or repeated values, or with
-    /// [`Problem::NoSequenceField`] when the contract names none.
+    /// [`Problem::ContractSettingMissing`] when the contract names none.
     #[allow(
         clippy::result_large_err,
         reason = "a failure carries its whole report; it is returned once, at the end of a test"
@@ -340,7 +381,9 @@ impl TestClient {
             return Err(self
                 .failure(
                     "every event exactly once".to_owned(),
-                    Problem::NoSequenceField,
+                    Problem::ContractSettingMissing {
+                        setting: "contract.sequence_field",
+                    },
                 )
                 .await);
         };
@@ -361,6 +404,27 @@ impl TestClient {
     }
 }
 
+/// A run to wait for: the field and value that tell its frames, the kinds
+/// it must send in order, and the kinds that end it early.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    field: &'a str,
+    id: &'a str,
+    kind_field: &'a str,
+    kinds: &'a [String],
+    ends: &'a [String],
+}
+
+impl Run<'_> {
+    fn expected(&self) -> String {
+        format!(
+            "the events of run {:?}: {}",
+            self.id,
+            Missing::Kinds(self.kinds)
+        )
+    }
+}
+
 /// What an expectation made of the transcript so far.
 enum Check<'m, T> {
     Done(T),
@@ -374,8 +438,8 @@ enum Missing<'m> {
     Frames(&'m [FrameMatcher]),
     /// Frames matching each of these.
     Each(Vec<&'m FrameMatcher>),
-    /// These agent events.
-    Events(&'m [EventType]),
+    /// Frames of these kinds.
+    Kinds(&'m [String]),
 }
 
 impl Missing<'_> {
@@ -384,7 +448,7 @@ impl Missing<'_> {
         match self {
             Missing::Frames(matchers) => matchers.iter().map(ToString::to_string).collect(),
             Missing::Each(matchers) => matchers.iter().map(ToString::to_string).collect(),
-            Missing::Events(events) => events.iter().map(|e| e.as_str().to_owned()).collect(),
+            Missing::Kinds(kinds) => kinds.to_vec(),
         }
     }
 }

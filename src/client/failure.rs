@@ -87,12 +87,13 @@ pub enum Problem {
     /// A received frame broke the contract.
     #[error("{0}")]
     Violation(Violation),
-    /// The run sent `agent_error` before these events.
+    /// The run ended (the reference's `agent_error`; a terminal kind of
+    /// the contract) before these events.
     #[error("the run failed before {}: {error}", missing.join(", "))]
-    AgentError {
-        /// The required events not sent.
+    RunEnded {
+        /// The events of the run not sent.
         missing: Vec<String>,
-        /// The `agent_error` frame, in a few words.
+        /// The frame that ended it, in a few words.
         error: String,
     },
     /// A required event does not have the protocol's flat shape.
@@ -143,10 +144,15 @@ pub enum Problem {
         /// The values received twice.
         duplicated: Vec<u64>,
     },
-    /// The contract names no sequence field, so lost or repeated frames
-    /// cannot be told.
+    /// The expectation reads a setting of the contract that is not set:
+    /// `contract.sequence_field`, `contract.run_field` or
+    /// `contract.run_events`.
     #[error(
-        "the contract names no sequence field: set `contract.sequence_field` (WS_HARNESS_CONTRACT_SEQUENCE_FIELD) to the field that counts the service's frames"
+        "the contract has no `{setting}`, which this expectation reads: set it in ws-harness.toml or WS_HARNESS_{} (docs/settings.md)",
+        setting.replace('.', "_").to_uppercase()
     )]
-    NoSequenceField,
+    ContractSettingMissing {
+        /// The setting's key.
+        setting: &'static str,
+    },
 }

@@ -22,6 +22,7 @@ use crate::chain::BackendInfo;
 use crate::config::TranscriptWindow;
 use crate::contract::{ContractStream, Violation};
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
+use crate::template::Template;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytesize::ByteSize;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -65,6 +66,29 @@ impl fmt::Debug for TestClient {
             .field("frames", &self.transcript.received())
             .finish_non_exhaustive()
     }
+}
+
+/// How a client resumes after a reconnect: the frame it sends (`${last}`:
+/// the last sequence value received; `${user}`) and the kind of the
+/// answer it waits for, if any. The contract's settings give one
+/// (`contract.resume_frame`, `contract.resume_reply`); a scenario file may
+/// give its own.
+///
+/// ```
+/// use ws_harness::client::Resume;
+///
+/// let resume = Resume {
+///     frame: r#"{"op": "resume", "after": "${last}"}"#.parse().unwrap(),
+///     reply: Some("resumed".into()),
+/// };
+/// assert_eq!(resume.frame.variables().collect::<Vec<_>>(), ["last"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The frame to send.
+    pub frame: Template,
+    /// The kind of the answer that ends the replay.
+    pub reply: Option<String>,
 }
 
 /// What a reconnect with resume got.
@@ -280,11 +304,12 @@ impl TestClient {
     /// frame, [`ClientError::ResumeFrame`] when it cannot be filled in,
     /// [`ClientError::Send`] when the connection is closed or broken.
     pub async fn resume(&mut self, last: u64) -> Result<(), ClientError> {
-        let settings = self.contract.contract().settings();
-        let Some(template) = &settings.resume_frame else {
-            return Err(self.not_described("contract.resume_frame"));
-        };
-        let frame = template
+        let resume = self.contract_resume()?;
+        self.send_resume(&resume.frame, last).await
+    }
+
+    async fn send_resume(&mut self, frame: &Template, last: u64) -> Result<(), ClientError> {
+        let frame = frame
             .render(|name| match name {
                 "last" => Some(last.into()),
                 "user" => Some(self.user.clone().into()),
@@ -296,6 +321,21 @@ impl TestClient {
             })?;
         self.contract.resume_from(last);
         self.send_json(&frame).await
+    }
+
+    /// How the contract says this service resumes.
+    fn contract_resume(&self) -> Result<Resume, ClientError> {
+        let settings = self.contract.contract().settings();
+        if settings.sequence_field.is_none() {
+            return Err(self.not_described("contract.sequence_field"));
+        }
+        let Some(frame) = settings.resume_frame.clone() else {
+            return Err(self.not_described("contract.resume_frame"));
+        };
+        Ok(Resume {
+            frame,
+            reply: settings.resume_reply.clone(),
+        })
     }
 
     fn not_described(&self, setting: &'static str) -> ClientError {
@@ -360,32 +400,47 @@ impl TestClient {
         }
     }
 
-    /// Reconnects (closing the old connection if still open) and resumes
-    /// from the highest sequence value received, as the contract describes
-    /// (`contract.sequence_field`, `contract.resume_frame`), waiting for
-    /// the `contract.resume_reply` when it names one; the replayed frames
-    /// join the transcript.
+    /// Opens a new connection (closing the old one if still open), without
+    /// resuming: what the service sends a fresh connection.
+    ///
+    /// # Errors
+    /// [`ClientError`] when connecting fails.
+    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
+        self.ws = None;
+        self.open().await
+    }
+
+    /// Reconnects and resumes from the highest sequence value received, as
+    /// the contract describes (`contract.sequence_field`,
+    /// `contract.resume_frame`, `contract.resume_reply`); the replayed
+    /// frames join the transcript.
     ///
     /// # Errors
     /// [`ClientError::ResumeNotDescribed`] when the contract has no
-    /// sequence field or resume frame (checked before reconnecting); a
-    /// [`ClientError`] when connecting fails, or
-    /// [`ClientError::Expectation`] when no reply arrives.
+    /// sequence field or resume frame (checked before reconnecting); else
+    /// as [`reconnect_and_resume_with`](Self::reconnect_and_resume_with).
     pub async fn reconnect_and_resume(&mut self) -> Result<ResumeReport, ClientError> {
-        let settings = self.contract.contract().settings();
-        if settings.sequence_field.is_none() {
-            return Err(self.not_described("contract.sequence_field"));
-        }
-        if settings.resume_frame.is_none() {
-            return Err(self.not_described("contract.resume_frame"));
-        }
-        let reply_kind = settings.resume_reply.clone();
-        self.ws = None;
-        self.open().await?;
+        let resume = self.contract_resume()?;
+        self.reconnect_and_resume_with(&resume).await
+    }
+
+    /// Reconnects and sends `resume.frame` for everything after the
+    /// highest value of the contract's sequence field received, then waits
+    /// for `resume.reply` when it names one.
+    ///
+    /// # Errors
+    /// [`ClientError`] when connecting fails, [`ClientError::ResumeFrame`]
+    /// when the frame cannot be filled in, or [`ClientError::Expectation`]
+    /// when no reply arrives.
+    pub async fn reconnect_and_resume_with(
+        &mut self,
+        resume: &Resume,
+    ) -> Result<ResumeReport, ClientError> {
+        self.reconnect().await?;
         let resumed_from = self.last_sequence();
-        self.resume(resumed_from).await?;
-        let reply = match reply_kind {
-            Some(kind) => Some(self.expect(event(kind)).await.map_err(Box::new)?),
+        self.send_resume(&resume.frame, resumed_from).await?;
+        let reply = match &resume.reply {
+            Some(kind) => Some(self.expect(event(kind.as_str())).await.map_err(Box::new)?),
             None => None,
         };
         Ok(ResumeReport {

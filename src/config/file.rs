@@ -26,17 +26,22 @@ impl RealWebSocketTestConfig {
             service: BTreeMap<String, toml::Spanned<toml::Value>>,
             #[serde(default)]
             contract: BTreeMap<String, toml::Spanned<toml::Value>>,
+            #[serde(default)]
+            faults: BTreeMap<String, toml::Spanned<toml::Value>>,
         }
         let mut tables: Option<Tables> = None;
         for (name, value) in table {
-            if matches!(name.as_str(), "service" | "contract") && value.get_ref().is_table() {
+            if matches!(name.as_str(), "service" | "contract" | "faults")
+                && value.get_ref().is_table()
+            {
                 if tables.is_none() {
                     tables = Some(toml::from_str(text).map_err(not_toml)?);
                 }
                 let tables = tables.as_mut().expect("just read");
                 let nested = match name.as_str() {
                     "service" => std::mem::take(&mut tables.service),
-                    _ => std::mem::take(&mut tables.contract),
+                    "contract" => std::mem::take(&mut tables.contract),
+                    _ => std::mem::take(&mut tables.faults),
                 };
                 entries.extend(
                     nested
