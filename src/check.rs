@@ -1,11 +1,13 @@
-//! `ws-harness check`: the golden path for `concurrent_connections` users at
-//! once, with a report a person reads at a glance (or JSON for machines).
+//! `ws-harness check`: a scenario (by default the reference golden path)
+//! for many users at once, with a report a person reads at a glance (or
+//! JSON for machines).
 
 use crate::chain::{BackendInfo, TierAttempt, TierOutcome};
 use crate::client::{ClientError, TestClientFactory};
 use crate::config::{ContractSource, RealWebSocketTestConfig};
 use crate::contract::{Rule, Violation};
 use crate::faults::{FaultError, FaultProxy};
+use crate::scenario::{ScenarioError, ScenarioFile, UserOutcome};
 use crate::with_sources;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -22,40 +24,32 @@ pub enum CheckError {
     /// The `faults.*` settings' proxy could not be had.
     #[error(transparent)]
     Faults(#[from] FaultError),
+    /// The scenario cannot run with these users.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
 }
 
 /// What one check found.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CheckReport {
     /// The backend, and why it was chosen.
     pub backend: BackendInfo,
-    /// The events each run had to send, in order.
-    pub required_events: Vec<String>,
+    /// The scenario each user ran.
+    pub scenario: ScenarioFile,
     /// One entry per user.
-    pub users: Vec<UserReport>,
+    pub users: Vec<UserOutcome>,
     /// The contract every frame was checked against.
     pub contract: ContractSource,
+    /// The fields of the contract that name a frame's kind and its place
+    /// in the sequence, for the report.
+    pub fields: (String, Option<String>),
     /// How long the whole check took.
     pub elapsed: Duration,
 }
 
-/// One user's run.
-#[derive(Debug, Clone)]
-#[allow(missing_docs)] // fields named for what they hold
-pub struct UserReport {
-    pub user: String,
-    /// The required events received, with their latency since the
-    /// `user_message` was sent.
-    pub events: Vec<(String, u64, Duration)>,
-    /// Why the user failed, if it did.
-    pub failure: Option<String>,
-    /// The frames it received that broke the contract.
-    pub violations: Vec<Violation>,
-}
-
 impl CheckReport {
-    /// Whether every user got every required event in order, and no
-    /// frame broke the contract.
+    /// Whether every user took every step, and no frame broke the
+    /// contract.
     #[must_use]
     pub fn passed(&self) -> bool {
         !self.users.is_empty()
@@ -75,6 +69,23 @@ impl CheckReport {
         by_rule
     }
 
+    /// The one subject every user connects as, when a fixed token gives
+    /// them all one identity.
+    #[must_use]
+    pub fn shared_identity(&self) -> Option<&str> {
+        let first = &self.users.first()?.subject;
+        (self.users.len() > 1 && self.users.iter().all(|u| &u.subject == first))
+            .then_some(first.as_str())
+    }
+
+    /// A matched frame in a few words: its kind, or its text.
+    fn kind_of(&self, frame: &Value) -> String {
+        match frame.get(&self.fields.0).and_then(Value::as_str) {
+            Some(kind) => kind.to_owned(),
+            None => crate::client::cut(&frame.to_string()),
+        }
+    }
+
     /// The report for people.
     #[must_use]
     pub fn render(&self) -> String {
@@ -86,26 +97,52 @@ impl CheckReport {
         for line in self.backend.resolution.to_string().lines() {
             let _ = writeln!(out, "  {line}");
         }
+        let steps: Vec<String> = (self.scenario.steps.iter().enumerate())
+            .map(|(i, step)| format!("{}. {}", i + 1, step.name))
+            .collect();
         let _ = writeln!(
             out,
-            "required events, in order: {}",
-            self.required_events.join(", ")
+            "scenario `{}` ({}): {}",
+            self.scenario.name,
+            self.scenario.origin,
+            steps.join(", ")
         );
+        if let Some(subject) = self.shared_identity() {
+            let _ = writeln!(
+                out,
+                "every user connects as `{subject}`: the configured token names one identity for all of them"
+            );
+        }
         for user in &self.users {
             let verdict = if user.failure.is_none() {
                 "PASS"
             } else {
                 "FAIL"
             };
-            let events: Vec<String> = user
-                .events
-                .iter()
-                .map(|(kind, _, latency)| format!("{kind} {:.1}ms", latency.as_secs_f64() * 1000.0))
-                .collect();
-            let _ = writeln!(out, "  {verdict}  {:<12} {}", user.user, events.join(", "));
+            let _ = writeln!(out, "  {verdict}  {}", user.user);
+            for step in &user.steps {
+                let name = &self.scenario.steps[step.step - 1].name;
+                let _ = write!(out, "        {}. {name} {}", step.step, ms(step.took));
+                let frames: Vec<String> = (step.frames.iter())
+                    .map(|(frame, at)| format!("{} {}", self.kind_of(frame), ms(*at)))
+                    .collect();
+                if !frames.is_empty() {
+                    let _ = write!(out, ": {}", frames.join(", "));
+                }
+                out.push('\n');
+            }
             if let Some(failure) = &user.failure {
-                for line in failure.lines() {
-                    let _ = writeln!(out, "        {line}");
+                let what = if failure.step == 0 {
+                    "could not connect".to_owned()
+                } else {
+                    format!(
+                        "{}. {} (line {}) failed",
+                        failure.step, failure.name, failure.line
+                    )
+                };
+                let _ = writeln!(out, "        {what}:");
+                for line in failure.error.summary().lines() {
+                    let _ = writeln!(out, "          {line}");
                 }
             }
         }
@@ -123,10 +160,10 @@ impl CheckReport {
         let passed = self.users.iter().filter(|u| u.failure.is_none()).count();
         let _ = write!(
             out,
-            "verdict: {} ({passed} of {} users got every required event in order) in {:.0}ms",
+            "verdict: {} ({passed} of {} users took every step) in {}",
             if self.passed() { "PASS" } else { "FAIL" },
             self.users.len(),
-            self.elapsed.as_secs_f64() * 1000.0
+            ms(self.elapsed)
         );
         out
     }
@@ -134,6 +171,13 @@ impl CheckReport {
     /// The report as one JSON object.
     #[must_use]
     pub fn to_json(&self) -> Value {
+        let frame_json = |(frame, at): &(Value, Duration)| {
+            json!({
+                "kind": self.kind_of(frame),
+                "sequence": self.fields.1.as_ref().and_then(|field| frame.get(field)),
+                "latency_ms": at.as_secs_f64() * 1000.0,
+            })
+        };
         json!({
             "passed": self.passed(),
             "backend": {
@@ -144,6 +188,12 @@ impl CheckReport {
                 "access": self.backend.access.to_string(),
                 "resolution": self.backend.resolution.attempts.iter().map(tier_json).collect::<Vec<_>>(),
             },
+            "scenario": {
+                "name": self.scenario.name,
+                "origin": self.scenario.origin,
+                "steps": self.scenario.steps.iter().map(|s| json!({"name": s.name, "line": s.line})).collect::<Vec<_>>(),
+            },
+            "shared_identity": self.shared_identity(),
             "contract": {
                 "source": self.contract.to_string(),
                 "violations": self.violations().iter().map(|(rule, (count, example))| json!({
@@ -152,20 +202,30 @@ impl CheckReport {
                     "example": example.to_string(),
                 })).collect::<Vec<_>>(),
             },
-            "required_events": self.required_events,
             "elapsed_ms": self.elapsed.as_secs_f64() * 1000.0,
             "users": self.users.iter().map(|u| json!({
                 "user": u.user,
+                "subject": u.subject,
                 "passed": u.failure.is_none(),
-                "failure": u.failure,
-                "events": u.events.iter().map(|(kind, id, latency)| json!({
-                    "type": kind,
-                    "event_id": id,
-                    "latency_ms": latency.as_secs_f64() * 1000.0,
+                "failure": u.failure.as_ref().map(|f| json!({
+                    "step": f.step,
+                    "name": f.name,
+                    "line": f.line,
+                    "problem": f.error.summary(),
+                })),
+                "steps": u.steps.iter().map(|s| json!({
+                    "step": s.step,
+                    "took_ms": s.took.as_secs_f64() * 1000.0,
+                    "frames": s.frames.iter().map(frame_json).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "events": u.steps.iter().flat_map(|s| &s.frames).map(frame_json).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })
     }
+}
+
+fn ms(took: Duration) -> String {
+    format!("{:.1}ms", took.as_secs_f64() * 1000.0)
 }
 
 fn tier_json(attempt: &TierAttempt) -> Value {
@@ -183,17 +243,20 @@ fn tier_json(attempt: &TierAttempt) -> Value {
     })
 }
 
-/// Runs the golden path for `config.concurrent_connections` users at once
-/// against the backend the config asks for.
+/// Runs `scenario` once for its users (`[users] count`, else the
+/// config's `concurrent_connections`, named `PREFIX-1`, ... with the
+/// scenario's prefix, else `check`) at once against the backend the config
+/// asks for.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use ws_harness::check::check;
+/// use ws_harness::scenario::ScenarioFile;
 /// use ws_harness::RealWebSocketTestConfig;
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().concurrent_connections(3).build().unwrap();
-/// let report = check(config).await.unwrap();
+/// let report = check(config, &ScenarioFile::golden_path()).await.unwrap();
 /// assert!(report.passed(), "{}", report.render());
 /// assert_eq!(report.users.len(), 3);
 /// # }
@@ -201,16 +264,15 @@ fn tier_json(attempt: &TierAttempt) -> Value {
 ///
 /// # Errors
 /// [`CheckError`] when the backend or the configured fault proxy cannot
-/// be had; a user that cannot connect or misses an event fails in the
-/// report instead.
-pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, CheckError> {
+/// be had, or the scenario names users that do not run; a user that cannot
+/// connect or fails a step fails in the report instead.
+pub async fn check(
+    config: RealWebSocketTestConfig,
+    scenario: &ScenarioFile,
+) -> Result<CheckReport, CheckError> {
     let started = Instant::now();
-    let required_events = config
-        .required_agent_events
-        .iter()
-        .map(|e| e.as_str().to_owned())
-        .collect();
-    let users = config.concurrent_connections;
+    let count = scenario.users.unwrap_or(config.concurrent_connections);
+    scenario.check_users(count)?;
     let contract = config.contract.source.clone();
     let backend = BackendInfo::resolve(&config)
         .await
@@ -219,71 +281,17 @@ pub async fn check(config: RealWebSocketTestConfig) -> Result<CheckReport, Check
     let proxy = FaultProxy::configured(&config, &backend).await?;
     let backend = proxy.as_ref().map_or(backend, FaultProxy::backend);
     let factory = TestClientFactory::new(config, backend)?;
-    let runs = (1..=users).map(|i| {
-        let factory = factory.clone();
-        tokio::spawn(async move { run_user(&factory, format!("check-{i}")).await })
-    });
-    let mut reports = Vec::with_capacity(users);
-    for run in runs.collect::<Vec<_>>() {
-        reports.push(run.await.unwrap_or_else(|e| UserReport {
-            user: "?".into(),
-            events: Vec::new(),
-            failure: Some(format!("the check task failed: {e}")),
-            violations: Vec::new(),
-        }));
-    }
+    let settings = factory.contract().settings();
+    let fields = (settings.kind_field.clone(), settings.sequence_field.clone());
+    let prefix = scenario.user_prefix.as_deref().unwrap_or("check");
+    let users: Vec<String> = (1..=count).map(|i| format!("{prefix}-{i}")).collect();
+    let users = scenario.run_users(&factory, &users, 1).await;
     Ok(CheckReport {
         backend: factory.backend().clone(),
-        required_events,
-        users: reports,
+        scenario: scenario.clone(),
+        users,
         contract,
+        fields,
         elapsed: started.elapsed(),
     })
-}
-
-async fn run_user(factory: &TestClientFactory, user: String) -> UserReport {
-    let failed = |user: String, failure: String| UserReport {
-        user,
-        events: Vec::new(),
-        failure: Some(failure),
-        violations: Vec::new(),
-    };
-    let mut client = match factory.client(&user).await {
-        Ok(client) => client,
-        Err(e) => return failed(user, format!("could not connect: {e}")),
-    };
-    let message_id = format!("{user}-golden-path");
-    let sent_at = client.transcript().elapsed();
-    if let Err(e) = client
-        .send_user_message(&message_id, "ws-harness check")
-        .await
-    {
-        return failed(user, e.to_string());
-    }
-    let result = client.expect_required_events(&message_id).await;
-    let events = client
-        .transcript()
-        .frames()
-        .iter()
-        .filter(|f| f.matched)
-        .filter_map(|f| {
-            let kind = f.json.get("type")?.as_str()?.to_owned();
-            let id = f.json.get("event_id")?.as_u64()?;
-            Some((kind, id, f.at.saturating_sub(sent_at)))
-        })
-        .collect();
-    let failure = result.err().map(|e| {
-        let file = match &e.transcript_file {
-            Ok(path) => path.display().to_string(),
-            Err(why) => format!("not written: {}", with_sources(why)),
-        };
-        format!("{}\ntranscript: {file}", e.problem)
-    });
-    client.close().await;
-    UserReport {
-        user,
-        events,
-        failure,
-        violations: client.violations().to_vec(),
-    }
 }

@@ -93,6 +93,8 @@
 //! - [`fixtures`]: the rstest fixtures `config`, `backend`, `client_factory`.
 //! - [`check`], [`load`]: many users at once, as `ws-harness check` and
 //!   `ws-harness load` run them.
+//! - [`scenario`]: scenario files, the steps each user takes, for any
+//!   protocol; `check` runs them.
 //! - [`client`]: the factory, the client, its expectations, matchers and
 //!   transcript.
 //! - [`mock`]: a scriptable mock of any service (pub/sub too), the chain's
@@ -109,8 +111,8 @@
 //! - [`contract`]: the rules every received frame is checked against.
 //! - [`config`]: every setting, read from the file, the environment and
 //!   code, with the types the settings name.
-//! - [`template`]: frames written as JSON with `${name}` placeholders (the
-//!   contract's resume frame).
+//! - [`template`]: frames written as JSON with `${name}` placeholders (a
+//!   scenario's frames, the contract's resume frame).
 //! - [`protocol`]: the reference wire contract as types, with
 //!   [`protocol::auth`] (HS256 tokens).
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
@@ -150,6 +152,7 @@ pub mod mock;
 pub mod process;
 pub mod protocol;
 mod readiness;
+pub mod scenario;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod template;

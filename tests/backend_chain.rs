@@ -13,6 +13,7 @@ use ws_harness::chain::{
 };
 use ws_harness::container::engine::FoundBy;
 use ws_harness::container::{ContainerError, NoEngine, ProbeOutcome, Tried};
+use ws_harness::scenario::ScenarioFile;
 use ws_harness::server::ServerConfig;
 use ws_harness::{BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory};
 
@@ -450,7 +451,9 @@ async fn falling_back_with_staging_credentials(credential: (&str, &str)) {
             credential,
         ],
     );
-    let report = ws_harness::check::check(config).await.unwrap();
+    let report = ws_harness::check::check(config, &ScenarioFile::golden_path())
+        .await
+        .unwrap();
     assert_eq!(report.backend.tier, Some(BackendKind::InProcess));
     assert_eq!(report.backend.access.credentials, Credentials::TestSecret);
     assert!(
@@ -486,7 +489,9 @@ async fn staging_headers_and_a_token_command_do_not_break_the_fallback_to_in_pro
             ("WS_HARNESS_HEADERS", "X-Api-Key=staging-only-key"),
         ],
     );
-    let report = ws_harness::check::check(config).await.unwrap();
+    let report = ws_harness::check::check(config, &ScenarioFile::golden_path())
+        .await
+        .unwrap();
     assert_eq!(report.backend.tier, Some(BackendKind::InProcess));
     assert_eq!(
         report.backend.access.to_string(),

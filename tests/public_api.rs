@@ -14,12 +14,12 @@ use ws_harness::chain::{
     TierAttempt, TierOutcome,
 };
 use ws_harness::chain::{Chain, OwnProtocol, OwnServer, OwnServerError, Shutdown};
-use ws_harness::check::{CheckError, CheckReport, UserReport, check};
+use ws_harness::check::{CheckError, CheckReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
 use ws_harness::client::{
-    ClientError, ClientOptions, ConnectError, MaxRetriesExceeded, Problem, ReceivedFrame,
+    ClientError, ClientOptions, ConnectError, MaxRetriesExceeded, Problem, ReceivedFrame, Resume,
     ResumeReport, SaveError, Transcript, transcript_dir,
 };
 use ws_harness::config::{
@@ -38,6 +38,11 @@ use ws_harness::container::{
     CONTAINER_LABEL, ComposeError, ContainerError, ContainerRef, NoEngine, ProbeOutcome, Tried,
 };
 use ws_harness::container::{ImageError, ServiceImageError, reference_image};
+use ws_harness::scenario::{
+    Action, Expectation, MatcherTemplate, Mistake, ScenarioError, ScenarioFile, Step, StepError,
+    StepFailure, StepOutcome, StepUsers, UserOutcome,
+};
+use ws_harness::template::{Template, TemplateError};
 // The testcontainers items exist with that feature only (CI builds it).
 #[cfg(feature = "testcontainers")]
 use ws_harness::container::{RequestError, ServiceRequest};
@@ -139,7 +144,21 @@ fn every_public_item_is_importable() {
         type_name::<TokenProblem>(),
         type_name::<TokenSource>(),
         type_name::<CheckReport>(),
-        type_name::<UserReport>(),
+        type_name::<ScenarioFile>(),
+        type_name::<ScenarioError>(),
+        type_name::<Mistake>(),
+        type_name::<Step>(),
+        type_name::<StepUsers>(),
+        type_name::<Action>(),
+        type_name::<Expectation>(),
+        type_name::<MatcherTemplate>(),
+        type_name::<StepOutcome>(),
+        type_name::<StepFailure>(),
+        type_name::<StepError>(),
+        type_name::<UserOutcome>(),
+        type_name::<Template>(),
+        type_name::<TemplateError>(),
+        type_name::<Resume>(),
         type_name::<LoadPlan>(),
         type_name::<LoadReport>(),
         type_name::<LoadError>(),

@@ -29,8 +29,9 @@ enum Command {
     /// Without --url it starts `ws-harness serve --test-mode` as a separate
     /// process (rate limits lifted) and measures that process.
     Load(load::LoadArgs),
-    /// Run the golden path for many users at once against a server, and
-    /// report: exit 0 only when every user got every required event in order.
+    /// Run a scenario (the reference golden path, or --scenario FILE) for
+    /// many users at once against a server, and report: exit 0 only when
+    /// every user took every step and no frame broke the contract.
     ///
     /// Settings come from ws-harness.toml and WS_HARNESS_* (see docs/settings.md);
     /// the flags here win over both.

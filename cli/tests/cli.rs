@@ -200,7 +200,7 @@ fn check_runs_the_golden_path_in_process_and_passes() {
     );
     assert_eq!(stdout.matches("\n  PASS  check-").count(), 3, "{stdout}");
     assert!(
-        stdout.contains("verdict: PASS (3 of 3 users got every required event in order)"),
+        stdout.contains("verdict: PASS (3 of 3 users took every step)"),
         "{stdout}"
     );
 }

@@ -195,6 +195,12 @@ impl TestClientFactory {
         Self::new(config, backend)
     }
 
+    /// The contract its clients check every frame against.
+    #[must_use]
+    pub fn contract(&self) -> &Contract {
+        &self.contract
+    }
+
     /// The backend its clients connect to.
     #[must_use]
     pub fn backend(&self) -> &BackendInfo {

@@ -15,6 +15,7 @@ pub use factory::{
 };
 pub use failure::{ExpectationFailed, Problem};
 pub use matcher::{FrameMatcher, error_code, event, frame};
+pub(crate) use transcript::cut;
 pub use transcript::{ReceivedFrame, Transcript};
 
 use crate::access::{SizeLimits, Socket, TokenIn};
@@ -149,6 +150,18 @@ impl TestClient {
     /// are kept whatever the window forgets.
     pub fn set_transcript_window(&mut self, window: TranscriptWindow) {
         self.transcript.set_window(window);
+    }
+
+    /// The wait of the expectations (see
+    /// [`set_event_timeout`](Self::set_event_timeout)).
+    #[must_use]
+    pub fn event_timeout(&self) -> Duration {
+        self.event_timeout
+    }
+
+    /// The subject of its token: who the service sees.
+    pub(crate) fn subject(&self) -> Option<String> {
+        crate::protocol::auth::subject_of(&self.token)
     }
 
     /// Sets the wait of the expectations that follow (default: the config's
