@@ -205,6 +205,80 @@ fn check_runs_the_golden_path_in_process_and_passes() {
     );
 }
 
+/// A scenario file of one's own: each step per user with its latency,
+/// exit 1 when a step fails, exit 2 for a mistake in the file.
+#[test]
+fn check_runs_a_scenario_file_and_exits_by_its_verdict() {
+    let dir = std::env::temp_dir().join(format!("ws-harness-cli-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ping = dir.join("ping.toml");
+    std::fs::write(
+        &ping,
+        "[users]\ncount = 2\nprefix = \"pinger\"\n\n[[step]]\nsend = { type = \"ping\", nonce = \"${user}\" }\n\n[[step]]\nname = \"pong\"\nexpect = { kind = \"pong\", with = { nonce = \"${user}\" } }\n",
+    )
+    .unwrap();
+    let output = check(&["--scenario", ping.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("scenario `ping` ({}): 1. send ", ping.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\n  PASS  pinger-1\n") && stdout.contains("\n  PASS  pinger-2\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n        2. pong "), "{stdout}");
+    assert!(
+        stdout.contains("verdict: PASS (2 of 2 users took every step)"),
+        "{stdout}"
+    );
+
+    // --users wins over the file's count; a wrong nonce fails with exit 1.
+    let wrong = dir.join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "[[step]]\nsend = { type = \"ping\", nonce = \"a\" }\n[[step]]\nexpect = { kind = \"pong\", with = { nonce = \"b\" } }\nwithin = \"200ms\"\n",
+    )
+    .unwrap();
+    let output = check(&[
+        "--scenario",
+        wrong.to_str().unwrap(),
+        "--users",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"]["name"], "wrong");
+    assert_eq!(report["users"][0]["failure"]["step"], 2);
+    assert_eq!(report["users"][0]["failure"]["line"], 3);
+    assert!(
+        report["users"][0]["failure"]["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 200ms; missing: pong {\"nonce\":\"b\"}"),
+        "{report}"
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[step]]\nsend = { type = \"ping\" }\nexpect = \"pong\"\n",
+    )
+    .unwrap();
+    let output = check(&["--scenario", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}, line 1, step 1: the step has both `send` and `expect`: make them two steps",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn check_passes_when_the_chain_falls_back_from_a_staging_with_its_own_secret() {
     let output = common::output_within(
