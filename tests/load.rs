@@ -8,7 +8,8 @@ mod common;
 use common::TestServer;
 use std::time::Duration;
 use ws_harness::load::{self, LoadPlan};
-use ws_harness::{Access, RealWebSocketTestConfig};
+use ws_harness::scenario::ScenarioFile;
+use ws_harness::{RealWebSocketTestConfig, TestClientFactory};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percentiles_follow_the_latency_the_server_was_given() {
@@ -16,21 +17,26 @@ async fn percentiles_follow_the_latency_the_server_was_given() {
     server.server.set_event_latency(Duration::from_millis(20));
     let config = RealWebSocketTestConfig::builder()
         .without_environment()
+        .url(server.url().parse().unwrap())
+        .jwt_secret(ws_harness::protocol::auth::TEST_JWT_SECRET)
         .build()
         .unwrap();
+    let factory = TestClientFactory::from_config(config).await.unwrap();
     let plan = LoadPlan {
-        url: format!("ws://{}/ws", server.addr).parse().unwrap(),
+        scenario: ScenarioFile::golden_path(),
         users: 3,
         user_prefix: "latency".to_owned(),
         runs: 4,
         concurrency: 3,
         server_pid: None,
-        access: Access::test(),
-        contract: config.load_contract().unwrap(),
     };
-    let report = load::run(&config, &plan).await;
+    let report = load::run(&factory, &plan).await;
     assert!(report.passed(), "{}", report.render());
-    assert_eq!((report.completed_runs, report.events), (12, 60));
+    assert_eq!((report.completed_runs, report.frames), (12, 60));
+    // Per step: the user_message goes at once, its events take 100 ms.
+    let steps = &report.to_json()["steps"];
+    assert!(steps[1]["p50_ms"].as_f64().unwrap() >= 100.0, "{steps}");
+    assert!(steps[0]["p50_ms"].as_f64().unwrap() < 100.0, "{steps}");
     let latency = &report.to_json()["run_latency"];
     let ms = |key: &str| latency[key].as_f64().unwrap();
     let ordered = ["p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"].map(ms);

@@ -53,10 +53,7 @@ use ws_harness::faults::{
     Toxic, ToxicKind,
 };
 use ws_harness::fixtures::{backend, client_factory, config};
-use ws_harness::load::{
-    LoadError, LoadPlan, LoadReport, connect_user, golden_path_run, rss_bytes, run,
-    run_with_progress,
-};
+use ws_harness::load::{LoadPlan, LoadReport, ReportFileError, rss_bytes, run, run_with_progress};
 use ws_harness::mock::{
     ClientFrame, ContractViolations, DEFAULT_PRIORITY, FnMatcher, Handshake, Matcher, Mock,
     MockConnection, MockConnectionId, MockError, MockReport, MockServer, MockServerBuilder, Peer,
@@ -161,7 +158,7 @@ fn every_public_item_is_importable() {
         type_name::<Resume>(),
         type_name::<LoadPlan>(),
         type_name::<LoadReport>(),
-        type_name::<LoadError>(),
+        type_name::<ReportFileError>(),
         type_name::<CallError<()>>(),
         type_name::<CircuitBreaker>(),
         type_name::<CircuitBreakerConfig>(),
@@ -312,17 +309,12 @@ fn every_public_item_is_importable() {
     assert_eq!(DEFAULT_PRIORITY, 5);
     let _ = check;
     let _ = run;
-    async fn with_progress(c: &RealWebSocketTestConfig, p: &LoadPlan) -> LoadReport {
+    async fn with_progress(c: &TestClientFactory, p: &LoadPlan) -> LoadReport {
         run_with_progress(c, p, || {}).await
     }
     let _ = with_progress;
     let _ = rss_bytes;
-    let _ = (
-        connect_user,
-        golden_path_run,
-        bind,
-        InProcessBackend::start_with,
-    );
+    let _ = (bind, InProcessBackend::start_with);
     let _: Option<Socket> = None;
     assert_eq!(TOKEN_COMMAND_TIMEOUT.as_secs(), 30);
     assert_eq!(LISTEN_BACKLOG, 1024);

@@ -7,7 +7,8 @@
 //! connections, users), and the cost is the difference over what lies
 //! between, so what starting, connecting and exiting cost cancels out.
 
-use crate::figures::{Bench, CHURN_SETTLE, CHURN_WAVE, TIMEOUT, lifted, load_plan, token};
+use crate::bare::{connect_user, golden_path_run};
+use crate::figures::{Bench, CHURN_SETTLE, CHURN_WAVE, TIMEOUT, lifted, load, load_plan, token};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,7 +16,6 @@ use std::time::Duration;
 use url::Url;
 use ws_harness::access::Socket;
 use ws_harness::chain::Resolution;
-use ws_harness::load::{self, connect_user, golden_path_run};
 use ws_harness::{Access, BackendInfo, RealWebSocketTestConfig, TestClient, TestClientFactory};
 
 /// The clients of figure 5.
@@ -97,7 +97,7 @@ impl Client {
     /// events; the bare client reads until `agent_completed`.
     pub(crate) async fn run(&mut self, message_id: &str) -> Result<(), String> {
         match self {
-            Client::Bare(ws) => golden_path_run(ws, message_id, TIMEOUT, None)
+            Client::Bare(ws) => golden_path_run(ws, message_id, TIMEOUT)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
@@ -433,9 +433,9 @@ impl Work {
 
 /// `users` distinct users, each connecting and completing one run.
 fn load_users(bench: &Bench, url: &Url, users: usize, prefix: &str) -> Result<(), String> {
-    let mut plan = load_plan(url.clone(), users, 1, None);
+    let mut plan = load_plan(users, 1, None);
     plan.user_prefix = prefix.to_owned();
-    let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+    let report = load(bench, url, &Access::test(), &plan);
     if report.completed_runs == users as u64 {
         Ok(())
     } else {

@@ -4,13 +4,13 @@
 //! client's process (as `ws-harness load` with `faults.proxy = true` runs
 //! it), the two alternating.
 
-use crate::figures::{Bench, load_plan, median, sequential};
+use crate::figures::{Bench, load, load_plan, median, sequential};
 use crate::peers::Peer;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use ws_harness::chain::Resolution;
 use ws_harness::faults::FaultProxy;
-use ws_harness::{Access, BackendInfo, load};
+use ws_harness::{Access, BackendInfo};
 
 const USERS: usize = 100;
 
@@ -21,9 +21,7 @@ fn measure(
     access: &Access,
     runs: usize,
 ) -> Result<(f64, f64), String> {
-    let mut plan = load_plan(url.clone(), USERS, runs, None);
-    plan.access = access.clone();
-    let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+    let report = load(bench, url, access, &load_plan(USERS, runs, None));
     if !report.passed() {
         return Err(format!("the load failed: {}", report.to_json()["errors"]));
     }

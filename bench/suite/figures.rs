@@ -2,6 +2,7 @@
 //! same run. Every function returns the figure as JSON; a row that could not
 //! be measured carries an `error` instead of numbers.
 
+use crate::bare::{connect_user, golden_path_run};
 use crate::costs::{Client, ClientKind};
 use crate::floor::InProcessFloor;
 use crate::peers::Peer;
@@ -12,12 +13,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use ws_harness::chain::InProcessBackend;
-use ws_harness::config::{ContractSettings, ContractSource};
-use ws_harness::load::{self, LoadPlan, connect_user, golden_path_run};
+use ws_harness::chain::Resolution;
+use ws_harness::config::ContractSource;
+use ws_harness::load::{self, LoadPlan, LoadReport};
 use ws_harness::process::ServerProcess;
 use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::scenario::ScenarioFile;
 use ws_harness::server::{RateLimitConfig, ServerConfig};
-use ws_harness::{Access, BackendKind, Contract, RealWebSocketTestConfig};
+use ws_harness::{Access, BackendInfo, BackendKind, RealWebSocketTestConfig, TestClientFactory};
 
 /// How much of everything to run.
 #[derive(Debug, Clone, Copy)]
@@ -547,7 +550,7 @@ pub(crate) async fn sequential(
     let mut histogram = latency_histogram();
     for r in 0..runs / 10 + runs {
         let started = Instant::now();
-        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT, None)
+        golden_path_run(&mut ws, &format!("m-{r}"), TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
         if r >= runs / 10 {
@@ -641,30 +644,35 @@ fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
-fn no_contract() -> Contract {
-    let mut settings = ContractSettings::default();
-    settings.source = ContractSource::None;
-    Contract::load(&settings, &[] as &[&str]).expect("contract none loads")
-}
-
-pub(crate) fn load_plan(
-    url: url::Url,
-    users: usize,
-    runs: usize,
-    server_pid: Option<u32>,
-) -> LoadPlan {
+/// `users` users running `runs` golden-path runs each, as `ws-harness
+/// load` runs them.
+pub(crate) fn load_plan(users: usize, runs: usize, server_pid: Option<u32>) -> LoadPlan {
     LoadPlan {
-        url,
+        scenario: ScenarioFile::golden_path(),
         users,
         user_prefix: "load".to_owned(),
         runs,
         concurrency: users.min(256),
-        // Servers are measured here, not the client's checks: the
-        // contract's cost is figure 5's.
-        contract: no_contract(),
         server_pid,
-        access: Access::test(),
     }
+}
+
+/// Runs `plan` against the server at `url` with `access`, as `ws-harness
+/// load` does, but with contract `none`: servers are measured here, not
+/// the client's checks (the contract's cost is figure 5's).
+pub(crate) fn load(bench: &Bench, url: &url::Url, access: &Access, plan: &LoadPlan) -> LoadReport {
+    let mut config = bench.config.clone();
+    config.contract.source = ContractSource::None;
+    let backend = BackendInfo {
+        tier: None,
+        url: url.clone(),
+        reason: "the server the bench measures".to_owned(),
+        resolution: Resolution::default(),
+        container: None,
+        access: access.clone(),
+    };
+    let factory = TestClientFactory::new(config, backend).expect("a factory of contract none");
+    bench.runtime.block_on(load::run(&factory, plan))
 }
 
 /// 3. Runs per second at 1, 10, 100 and 1,000 concurrent users.
@@ -685,10 +693,12 @@ pub(crate) fn throughput(bench: &Bench) -> Value {
             }
         };
         // Warm up: the first connections of a process pay for its allocations.
-        bench.runtime.block_on(load::run(
-            &bench.config,
-            &load_plan(server.url(), 100, 5, None),
-        ));
+        load(
+            bench,
+            &server.url(),
+            &Access::test(),
+            &load_plan(100, 5, None),
+        );
         let mut points = Vec::new();
         for users in USER_COUNTS {
             let runs = (total / users).max(3);
@@ -696,8 +706,8 @@ pub(crate) fn throughput(bench: &Bench) -> Value {
             let mut errors = serde_json::Map::new();
             let mut latency = Value::Null;
             for _ in 0..bench.sizes.repeats {
-                let plan = load_plan(server.url(), users, runs, None);
-                let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+                let plan = load_plan(users, runs, None);
+                let report = load(bench, &server.url(), &Access::test(), &plan);
                 for (kind, count) in &report.errors {
                     errors.insert(kind.clone(), json!(count));
                 }
@@ -742,13 +752,8 @@ pub(crate) fn connections(bench: &Bench) -> Value {
             // A fresh process each time: its memory growth is what the connections cost.
             match peer.start(&bench.python) {
                 Ok(server) => {
-                    let plan = load_plan(server.url(), n, 1, Some(server.pid()));
-                    reports.push(
-                        bench
-                            .runtime
-                            .block_on(load::run(&bench.config, &plan))
-                            .to_json(),
-                    );
+                    let plan = load_plan(n, 1, Some(server.pid()));
+                    reports.push(load(bench, &server.url(), &Access::test(), &plan).to_json());
                 }
                 Err(e) => error = Some(e.to_string()),
             }
@@ -977,9 +982,9 @@ pub(crate) fn churn(bench: &Bench) -> Value {
             let mut completed = 0;
             let mut base = None;
             for wave in 0..waves {
-                let mut plan = load_plan(server.url(), CHURN_WAVE, 1, None);
+                let mut plan = load_plan(CHURN_WAVE, 1, None);
                 plan.user_prefix = format!("churn-{wave}");
-                let report = bench.runtime.block_on(load::run(&bench.config, &plan));
+                let report = load(bench, &server.url(), &Access::test(), &plan);
                 completed += report.completed_runs;
                 if wave + 1 == warm_up {
                     std::thread::sleep(CHURN_SETTLE);

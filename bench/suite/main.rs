@@ -5,6 +5,7 @@
 //! `bench/results/*.json`, `bench/results/throughput.svg` and `BENCHMARKS.md`.
 //! See `bench/README.md`.
 
+mod bare;
 mod costs;
 mod fault_proxy;
 mod figures;

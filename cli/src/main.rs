@@ -22,9 +22,11 @@ struct Cli {
 enum Command {
     /// Run the reference WebSocket server of PROTOCOL.md.
     Serve(serve::ServeArgs),
-    /// Many users at once, each on its own connection running golden-path
-    /// runs one after another: latency percentiles, throughput, errors, and
-    /// the memory of a server it started.
+    /// Many users at once, each on its own connection running a scenario
+    /// (the reference golden path, or --scenario FILE) over and over:
+    /// latency percentiles per run and per step, throughput, errors, and
+    /// the memory of a server it started; `load merge` adds up the
+    /// reports of several machines.
     ///
     /// Without --url it starts `ws-harness serve --test-mode` as a separate
     /// process (rate limits lifted) and measures that process.

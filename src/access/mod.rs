@@ -209,6 +209,35 @@ impl Access {
         Ok(request)
     }
 
+    /// A bare connection to `url` as the user `token` names, with
+    /// `Authorization: Bearer <token>` and the configured headers, TLS
+    /// setup and fault proxy route; no retries, contract or transcript
+    /// (what a [`TestClient`](crate::TestClient) adds).
+    ///
+    /// # Errors
+    /// The handshake's [`WsError`]: a bad URL, a refusal, a broken
+    /// connection.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use ws_harness::Access;
+    /// use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
+    ///
+    /// let token = JwtAuth::new(TEST_JWT_SECRET).unwrap().mint("alice", Duration::from_secs(60)).unwrap();
+    /// let ws = Access::test().open_socket("ws://127.0.0.1:8765/ws", &token).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn open_socket(&self, url: &str, token: &str) -> Result<Socket, WsError> {
+        let request = self.request(url, token, TokenIn::Header)?;
+        let user = crate::protocol::auth::subject_of(token);
+        let (ws, _) = self
+            .connect(request, user.as_deref(), SizeLimits::default())
+            .await?;
+        Ok(ws)
+    }
+
     /// Opens the WebSocket of `request` for `user`: over TLS with this
     /// access's setup for `wss://`, through its proxy if it has one, with
     /// Nagle's algorithm off, read through a [`CloseTap`] so a failure can

@@ -39,6 +39,25 @@ pub struct ExpectationFailed {
     pub backend_logs: Option<Result<std::path::PathBuf, SaveError>>,
 }
 
+impl Problem {
+    /// What went wrong in a word or two, as a load counts it: `timed out`,
+    /// `connection closed`, ...
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TimedOut { .. } => "timed out",
+            Self::Closed { .. } => "connection closed",
+            Self::OutOfOrder { .. } => "out of order",
+            Self::Violation(_) => "contract violation",
+            Self::RunEnded { .. } => "run ended",
+            Self::NotAnEvent { .. } => "not an event",
+            Self::Unexpected { .. } => "unexpected frames",
+            Self::LostOrDuplicated { .. } => "lost or duplicated",
+            Self::ContractSettingMissing { .. } => "contract setting missing",
+        }
+    }
+}
+
 impl fmt::Debug for ExpectationFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

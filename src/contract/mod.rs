@@ -100,6 +100,28 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 10] = [
+        Self::NotJson,
+        Self::UnknownKind,
+        Self::Schema,
+        Self::ForbiddenField,
+        Self::Owner,
+        Self::SequenceRepeated,
+        Self::SequenceGap,
+        Self::RunOrder,
+        Self::RunMissingEvent,
+        Self::AfterTerminal,
+    ];
+
+    /// The rule of a name [`as_str`](Self::as_str) gives.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|rule| rule.as_str() == name)
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, Semaphore};
 
 /// What one user's run of a scenario did.
 #[derive(Debug)]
@@ -149,12 +149,23 @@ impl ScenarioFile {
     }
 
     /// Runs the scenario `runs` times over for each of `users`, all at
-    /// once: what `ws-harness check` (one run) and `load` do.
+    /// once: what `ws-harness check` does (one run).
     pub async fn run_users(
         &self,
         factory: &TestClientFactory,
         users: &[String],
         runs: usize,
+    ) -> Vec<UserOutcome> {
+        self.run_paced(factory, users, runs, Pace::default()).await
+    }
+
+    /// [`run_users`](Self::run_users) paced and watched as `pace` says.
+    pub(crate) async fn run_paced(
+        &self,
+        factory: &TestClientFactory,
+        users: &[String],
+        runs: usize,
+        pace: Pace,
     ) -> Vec<UserOutcome> {
         let scenario = Arc::new(self.clone());
         let lockstep = self
@@ -169,6 +180,7 @@ impl ScenarioFile {
                     index: i + 1,
                     user: user.clone(),
                     lockstep: lockstep.clone(),
+                    pace: pace.clone(),
                 };
                 let factory = factory.clone();
                 tokio::spawn(async move { user_run.run(&factory, runs).await })
@@ -195,6 +207,31 @@ impl ScenarioFile {
     }
 }
 
+/// How the users of a load are paced and watched.
+#[derive(Clone, Default)]
+pub(crate) struct Pace {
+    /// Connections being opened at once.
+    pub(crate) gate: Option<Arc<Semaphore>>,
+    /// Every user connects before any takes a step (the first barrier),
+    /// and keeps its connection until all are done (the second).
+    pub(crate) phases: Option<(Arc<Barrier>, Arc<Barrier>)>,
+    /// Told of each connect, step and run; with one, the outcomes keep
+    /// no steps.
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+}
+
+/// What a load counts as its users go.
+pub(crate) trait Observer: Send + Sync {
+    /// A user connected in `took`.
+    fn connected(&self, took: Duration);
+    /// A user passed the start line.
+    fn started(&self);
+    /// A user finished step `step` (from 1) in `took`, matching `frames`.
+    fn step(&self, step: usize, took: Duration, frames: usize);
+    /// A user finished a whole run in `took`.
+    fn run(&self, took: Duration);
+}
+
 /// One user's way through the scenario.
 struct UserRun {
     scenario: Arc<ScenarioFile>,
@@ -203,6 +240,7 @@ struct UserRun {
     user: String,
     /// Every user waits here after each step, when the scenario is in lockstep.
     lockstep: Option<Arc<Barrier>>,
+    pace: Pace,
 }
 
 impl UserRun {
@@ -214,32 +252,57 @@ impl UserRun {
             failure: None,
             violations: Vec::new(),
         };
+        let connecting = Instant::now();
+        let permit = match &self.pace.gate {
+            Some(gate) => Some(Arc::clone(gate).acquire_owned().await),
+            None => None,
+        };
         let mut client = match factory.client(&self.user).await {
-            Ok(client) => Some(client),
+            Ok(client) => {
+                if let Some(observer) = &self.pace.observer {
+                    observer.connected(connecting.elapsed());
+                }
+                Some(client)
+            }
             Err(e) => {
                 outcome.failure = Some(self.failure(0, e.into()));
                 None
             }
         };
+        drop(permit);
+        if let Some((start, _)) = &self.pace.phases {
+            start.wait().await;
+        }
+        if let Some(observer) = &self.pace.observer {
+            observer.started();
+        }
         let mut state = State {
             user: self.user.clone(),
             subject: (client.as_ref().and_then(TestClient::subject))
                 .unwrap_or_else(|| self.user.clone()),
             ..State::default()
         };
+        let observer = self.pace.observer.as_deref();
         for n in 1..=runs {
+            let run_started = Instant::now();
             for (i, step) in self.scenario.steps.iter().enumerate() {
                 if let Some(c) = client.as_mut()
                     && step.users.includes(self.index)
                 {
                     let started = Instant::now();
-                    match state.take(c, &self.scenario, step, n).await {
-                        Ok(frames) => outcome.steps.push(StepOutcome {
-                            step: i + 1,
-                            run: n,
-                            took: started.elapsed(),
-                            frames,
-                        }),
+                    match state
+                        .take(c, &self.scenario, step, n, observer.is_none())
+                        .await
+                    {
+                        Ok(frames) => match observer {
+                            Some(observer) => observer.step(i + 1, started.elapsed(), frames.len()),
+                            None => outcome.steps.push(StepOutcome {
+                                step: i + 1,
+                                run: n,
+                                took: started.elapsed(),
+                                frames,
+                            }),
+                        },
                         Err(error) => {
                             outcome.failure = Some(self.failure(i + 1, error));
                             outcome.violations = c.violations().to_vec();
@@ -252,6 +315,12 @@ impl UserRun {
                     lockstep.wait().await;
                 }
             }
+            if let (Some(observer), Some(_)) = (observer, &client) {
+                observer.run(run_started.elapsed());
+            }
+        }
+        if let Some((_, finish)) = &self.pace.phases {
+            finish.wait().await;
         }
         if let Some(mut c) = client {
             outcome.violations = c.violations().to_vec();
@@ -314,6 +383,7 @@ impl State {
         scenario: &ScenarioFile,
         step: &Step,
         n: usize,
+        timed: bool,
     ) -> Result<Vec<(Value, Duration)>, StepError> {
         match &step.action {
             Action::Send(template) => {
@@ -341,7 +411,11 @@ impl State {
                         self.captured.insert(name.clone(), value);
                     }
                 }
-                return Ok(self.timed(client, frames));
+                return Ok(if timed {
+                    self.timed(client, frames)
+                } else {
+                    frames.into_iter().map(|f| (f, Duration::ZERO)).collect()
+                });
             }
             Action::ExpectNothing(quiet) => {
                 client.expect_nothing(*quiet).await.map_err(Box::new)?
