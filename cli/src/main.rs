@@ -7,6 +7,12 @@ mod load;
 mod serve;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc, not the system allocator: a load's users hold frames across
+/// awaits and free them on another worker thread, which glibc's malloc
+/// serves slowly (`bash bench/run`, figure 13).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 

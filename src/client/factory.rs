@@ -295,6 +295,7 @@ impl ClientOptions {
             violations: Vec::new(),
             options: self,
             token,
+            copy_matched: true,
         };
         client.open().await?;
         Ok(client)

@@ -57,6 +57,9 @@ pub struct TestClient {
     /// expectation after it.
     pub(super) violations: Vec<Violation>,
     token: String,
+    /// Whether expectations return copies of the frames they matched (a
+    /// load's users, which only count them, do not).
+    pub(crate) copy_matched: bool,
 }
 
 impl fmt::Debug for TestClient {

@@ -51,9 +51,11 @@ struct Tally {
     connected: AtomicU64,
     completed_runs: AtomicU64,
     frames: AtomicU64,
-    /// When the last user connected, and when the first passed the start line.
+    /// When the last user connected, when the first passed the start
+    /// line, and when the last run ended.
     connect_end: Mutex<Option<Instant>>,
     run_start: Mutex<Option<Instant>>,
+    run_end: Mutex<Option<Instant>>,
     on_run: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -79,6 +81,7 @@ impl Observer for Tally {
 
     fn run(&self, took: Duration) {
         record(&mut lock(&self.run_us), took);
+        *lock(&self.run_end) = Some(Instant::now());
         self.completed_runs.fetch_add(1, Ordering::Relaxed);
         (self.on_run)();
     }
@@ -145,6 +148,7 @@ pub async fn run_with_progress(
         frames: AtomicU64::new(0),
         connect_end: Mutex::new(None),
         run_start: Mutex::new(None),
+        run_end: Mutex::new(None),
         on_run: Box::new(on_run),
     });
     let pace = Pace {
@@ -163,7 +167,6 @@ pub async fn run_with_progress(
         .scenario
         .run_paced(factory, &users, plan.runs, pace)
         .await;
-    let run_end = Instant::now();
     if let Some(sampler) = sampler {
         sampler.abort();
     }
@@ -178,6 +181,8 @@ pub async fn run_with_progress(
         }
     }
     let connect_end = lock(&tally.connect_end).unwrap_or(connecting_since);
+    // The run phase ends with the last run, before the users close.
+    let run_end = lock(&tally.run_end).unwrap_or_else(Instant::now);
     let run_start = lock(&tally.run_start).unwrap_or(run_end);
     let peak = *lock(&peak);
     LoadReport {

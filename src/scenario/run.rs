@@ -3,6 +3,7 @@
 
 use super::{Action, Expectation, ScenarioError, ScenarioFile, Step};
 use crate::client::{ClientError, ExpectationFailed, TestClient, TestClientFactory};
+use crate::config::TranscriptWindow;
 use crate::contract::Violation;
 use crate::template::TemplateError;
 use crate::with_sources;
@@ -207,6 +208,13 @@ impl ScenarioFile {
     }
 }
 
+/// The most of its transcript a user of a load keeps: a load runs for
+/// long, and its reports count, they do not show transcripts.
+const LOAD_WINDOW: TranscriptWindow = TranscriptWindow {
+    frames: 16,
+    bytes: 1 << 20,
+};
+
 /// How the users of a load are paced and watched.
 #[derive(Clone, Default)]
 pub(crate) struct Pace {
@@ -258,9 +266,14 @@ impl UserRun {
             None => None,
         };
         let mut client = match factory.client(&self.user).await {
-            Ok(client) => {
+            Ok(mut client) => {
                 if let Some(observer) = &self.pace.observer {
                     observer.connected(connecting.elapsed());
+                    let configured = factory.config().transcript_window;
+                    client.set_transcript_window(TranscriptWindow {
+                        frames: configured.frames.min(LOAD_WINDOW.frames),
+                        bytes: configured.bytes.min(LOAD_WINDOW.bytes),
+                    });
                 }
                 Some(client)
             }
@@ -396,6 +409,8 @@ impl State {
                 within,
                 capture,
             } => {
+                // A load's users count frames; they copy them only to capture.
+                client.copy_matched = timed || !capture.is_empty();
                 let frames = self.expect(client, expect, *within, n).await?;
                 if let Some(first) = frames.first() {
                     for (name, pointer) in capture {
