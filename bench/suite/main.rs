@@ -224,6 +224,11 @@ fn run_suite(args: &Args) -> ExitCode {
         std::fs::read_to_string(root.join("bench/results/dependent_build.json"))
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
+    // Measured apart too (`bash bench/scenario-load`): it builds the commit before.
+    let scenario_load: Option<Value> =
+        std::fs::read_to_string(root.join("bench/results/scenario_load.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
     let written = [
         ("startup", &figures.startup),
         ("latency", &figures.latency),
@@ -250,7 +255,13 @@ fn run_suite(args: &Args) -> ExitCode {
         report::plot(&figures, &plot),
         std::fs::write(
             &markdown,
-            report::markdown(&figures, &targets, &plot_link, dependent_build.as_ref()),
+            report::markdown(
+                &figures,
+                &targets,
+                &plot_link,
+                dependent_build.as_ref(),
+                scenario_load.as_ref(),
+            ),
         )
         .map_err(|e| format!("cannot write {}: {e}", markdown.display())),
     ])

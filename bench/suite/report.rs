@@ -271,6 +271,7 @@ pub(crate) fn markdown(
     targets: &[Target],
     plot: &str,
     dependent_build: Option<&Value>,
+    scenario_load: Option<&Value>,
 ) -> String {
     let run = &f.run;
     let mut md = String::new();
@@ -543,6 +544,9 @@ pub(crate) fn markdown(
     }
     section(&mut md, "12. The fault proxy with no fault", &f.fault_proxy);
     crate::fault_proxy::section(&mut md, &f.fault_proxy);
+    if let Some(load) = scenario_load {
+        md += &scenario_load_section(load);
+    }
     let _ = writeln!(
         md,
         "\n## Reproduce\n\n```sh\nbash bench/run            # everything, about 10 minutes on a new checkout, 5 after\nbash bench/run --quick    # smaller counts, to check the suite works\nbash bench/run --only instructions,heap   # figures 9 and 8 alone, as JSON: to judge a change\n```"
@@ -833,6 +837,75 @@ pub(crate) fn plot(figures: &Figures, path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
+}
+
+/// `ws-harness load` on the scenario engine against the load before it,
+/// and the echo scenario against websocat, from
+/// `bench/results/scenario_load.json` (written by `bash bench/scenario-load`).
+fn scenario_load_section(load: &Value) -> String {
+    let mut md = String::new();
+    let number = |v: &Value| v.as_f64();
+    let runs = number(&load["runs_per_second_ratio"]);
+    let p50 = number(&load["p50_ratio"]);
+    let verdict = |met: Option<bool>| match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    };
+    let _ = writeln!(
+        md,
+        "\n## 13. The scenario load against the load before it\n\n{}\n\n| load | commit | runs/s (median) | run p50 (median) |\n|---|---|---|---|",
+        load["method"].as_str().unwrap_or("")
+    );
+    for (name, side) in [
+        ("the hand-written golden path", &load["before"]),
+        ("the built-in golden-path scenario", &load["after"]),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {name} | `{}` | {} | {} ms |",
+            side["commit"].as_str().unwrap_or("?"),
+            cell(number(&side["runs_per_second"]), 0),
+            cell(number(&side["p50_ms"]), 3),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nruns/s at 100 users: {}× (target ≥ 0.95×: {}); p50: {}× (target within 5%: {}).",
+        cell(runs, 2),
+        verdict(runs.map(|r| r >= 0.95)),
+        cell(p50, 2),
+        verdict(p50.map(|r| r <= 1.05)),
+    );
+    let echo = &load["echo"];
+    let steps: Vec<String> = (echo["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter())
+    .map(|s| {
+        format!(
+            "{} {} ms",
+            s["name"].as_str().unwrap_or("?"),
+            cell(number(&s["p50_ms"]), 3)
+        )
+    })
+    .collect();
+    let _ = writeln!(
+        md,
+        "\nThe JSON echo scenario (`tests/scenarios/echo.toml`) against websocat's `mirror:`, {} users × {} runs: {} runs/s, run p50 {} ms (steps p50: {}){}.",
+        echo["users"],
+        echo["runs_per_user"],
+        cell(number(&echo["runs_per_second"]), 0),
+        cell(number(&echo["p50_ms"]), 3),
+        steps.join(", "),
+        if echo["passed"] == true {
+            ""
+        } else {
+            "; **some runs failed**"
+        },
+    );
+    md
 }
 
 /// The clean build of crates that depend on ws-harness, from

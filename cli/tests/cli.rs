@@ -409,7 +409,9 @@ fn load_runs_every_user_and_reports_latency_throughput_and_server_memory() {
         ),
         (Some(5), Some(15))
     );
-    assert_eq!(report["events"], 75);
+    assert_eq!(report["frames"], 75);
+    assert_eq!(report["scenario"], "golden path");
+    assert_eq!(report["steps"][1]["name"], "required events");
     for key in ["p50_ms", "p90_ms", "p99_ms", "p99.9_ms", "max_ms"] {
         assert!(
             report["run_latency"][key].as_f64().unwrap() > 0.0,
@@ -506,8 +508,96 @@ async fn load_counts_errors_by_kind_and_fails() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("connected    0 of 3"), "{stdout}");
     assert!(
-        stdout.contains("errors       connect: HTTP error: 401 Unauthorized: 3"),
+        stdout.contains("errors       connect: HTTP 401: 3"),
         "{stdout}"
+    );
+}
+
+/// A scenario of one's own under load, its reports written with their
+/// histograms on two "machines" and merged; a file that is no report is
+/// refused by name.
+#[test]
+fn load_runs_a_scenario_and_merges_the_reports_of_several_machines() {
+    let dir = std::env::temp_dir().join(format!("ws-harness-cli-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ping = dir.join("ping.toml");
+    std::fs::write(
+        &ping,
+        "name = \"ping\"\n[[step]]\nsend = { type = \"ping\", nonce = \"${user}-${n}\" }\n[[step]]\nname = \"pong\"\nexpect = { kind = \"pong\", with = { nonce = \"${user}-${n}\" } }\n",
+    )
+    .unwrap();
+    let backend = ws_harness::chain::InProcessBackend::start().unwrap();
+    let load = |prefix: &str, report: &std::path::Path| {
+        common::output_within(
+            Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+                .args([
+                    "load",
+                    "--users",
+                    "3",
+                    "--runs",
+                    "4",
+                    "--user-prefix",
+                    prefix,
+                ])
+                .arg("--scenario")
+                .arg(&ping)
+                .arg("--report")
+                .arg(report)
+                .arg("--url")
+                .arg(backend.url().as_str())
+                .env_remove("WS_HARNESS_JWT_SECRET"),
+            RUNS,
+        )
+    };
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    for (prefix, file) in [("machine-a", &a), ("machine-b", &b)] {
+        let output = load(prefix, file);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.starts_with("ws-harness load: scenario `ping`, 3 users x 4 runs"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("\n  1. send ") && stdout.contains("\n  2. pong "),
+            "{stdout}"
+        );
+    }
+    let merged = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["load", "merge"])
+            .args([&a, &b])
+            .arg("--json"),
+        RUNS,
+    );
+    assert_eq!(merged.status.code(), Some(0), "{merged:?}");
+    let report: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(
+        (report["users"].as_u64(), report["completed_runs"].as_u64()),
+        (Some(6), Some(24))
+    );
+    assert_eq!(report["frames"], 24);
+    assert_eq!(report["steps"][1]["name"], "pong");
+    assert!(
+        report["steps"][1]["p50_ms"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+
+    std::fs::write(&b, "not json").unwrap();
+    let refused = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_ws-harness"))
+            .args(["load", "merge"])
+            .args([&a, &b]),
+        RUNS,
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {}: not a load report (not JSON",
+            b.display()
+        )) && stderr.contains("write one with `ws-harness load --report FILE`"),
+        "{stderr}"
     );
 }
 
@@ -533,7 +623,7 @@ fn load_names_its_users_after_the_user_prefix() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let manager = backend.server();
     let manager = manager.manager();
-    let last_ids: Vec<u64> = ["wave-7-0", "wave-7-1", "load-0"]
+    let last_ids: Vec<u64> = ["wave-7-1", "wave-7-2", "load-1"]
         .iter()
         .map(|user| manager.last_event_id(user))
         .collect();

@@ -209,9 +209,11 @@ impl ScenarioFile {
 }
 
 /// The most of its transcript a user of a load keeps: a load runs for
-/// long, and its reports count, they do not show transcripts.
+/// long, and its reports count, they do not show transcripts. Well above
+/// what one read takes in (65 frames), so no frame is forgotten before an
+/// expectation has looked at it.
 const LOAD_WINDOW: TranscriptWindow = TranscriptWindow {
-    frames: 16,
+    frames: 256,
     bytes: 1 << 20,
 };
 
