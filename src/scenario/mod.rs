@@ -34,6 +34,7 @@ mod file;
 mod run;
 
 pub use file::{Mistake, ScenarioError};
+#[cfg(feature = "load")]
 pub(crate) use run::{Observer, Pace};
 pub use run::{StepError, StepFailure, StepOutcome, UserOutcome};
 
