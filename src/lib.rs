@@ -91,10 +91,9 @@
 //! in the module of its concept; the arrows point down, with no loops:
 //!
 //! - [`fixtures`]: the rstest fixtures `config`, `backend`, `client_factory`.
-//! - [`check`], [`load`]: many users at once, as `ws-harness check` and
-//!   `ws-harness load` run them.
 //! - [`scenario`]: scenario files, the steps each user takes, for any
-//!   protocol; `check` runs them.
+//!   protocol, and [`scenario::check`]: one run for many users at once, as
+//!   `ws-harness check` runs it; [`load`]: many runs, as `ws-harness load`.
 //! - [`client`]: the factory, the client, its expectations, matchers and
 //!   transcript.
 //! - [`mock`]: a scriptable mock of any service (pub/sub too), the chain's
@@ -110,9 +109,8 @@
 //!   headers.
 //! - [`contract`]: the rules every received frame is checked against.
 //! - [`config`]: every setting, read from the file, the environment and
-//!   code, with the types the settings name.
-//! - [`template`]: frames written as JSON with `${name}` placeholders (a
-//!   scenario's frames, the contract's resume frame).
+//!   code, with the types the settings name ([`config::Template`]: JSON
+//!   with `${name}` placeholders).
 //! - [`protocol`]: the reference wire contract as types, with
 //!   [`protocol::auth`] (HS256 tokens).
 //! - [`server`]: the reference server: [`server::Server`] (listener plus
@@ -135,7 +133,6 @@ compile_error!(
 pub mod access;
 mod artifacts;
 pub mod chain;
-pub mod check;
 pub mod circuit_breaker;
 pub mod client;
 pub mod config;
@@ -155,7 +152,6 @@ mod readiness;
 pub mod scenario;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod template;
 
 pub use access::Access;
 pub use chain::BackendInfo;

@@ -451,7 +451,7 @@ async fn falling_back_with_staging_credentials(credential: (&str, &str)) {
             credential,
         ],
     );
-    let report = ws_harness::check::check(config, &ScenarioFile::golden_path())
+    let report = ws_harness::scenario::check(config, &ScenarioFile::golden_path())
         .await
         .unwrap();
     assert_eq!(report.backend.tier, Some(BackendKind::InProcess));
@@ -489,7 +489,7 @@ async fn staging_headers_and_a_token_command_do_not_break_the_fallback_to_in_pro
             ("WS_HARNESS_HEADERS", "X-Api-Key=staging-only-key"),
         ],
     );
-    let report = ws_harness::check::check(config, &ScenarioFile::golden_path())
+    let report = ws_harness::scenario::check(config, &ScenarioFile::golden_path())
         .await
         .unwrap();
     assert_eq!(report.backend.tier, Some(BackendKind::InProcess));

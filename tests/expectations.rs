@@ -370,7 +370,7 @@ async fn expect_required_events_checks_the_run_its_order_and_its_shape() {
     );
     assert_eq!(
         failed.expected,
-        r#"the required events of run "m-2": agent_started, agent_completed"#
+        r#"the events of run "m-2": agent_started, agent_completed"#
     );
 
     // An agent_error before the end fails at once.

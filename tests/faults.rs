@@ -26,12 +26,7 @@ async fn reference() -> (FaultProxy, TestClientFactory) {
 }
 
 fn reference_config() -> RealWebSocketTestConfig {
-    RealWebSocketTestConfig::builder()
-        .without_environment()
-        .backend([BackendKind::InProcess])
-        .event_timeout(Duration::from_secs(2))
-        .build()
-        .unwrap()
+    common::in_process_config(Duration::from_secs(2))
 }
 
 async fn proxied(config: RealWebSocketTestConfig) -> (FaultProxy, TestClientFactory) {

@@ -14,7 +14,6 @@ use ws_harness::chain::{
     TierAttempt, TierOutcome,
 };
 use ws_harness::chain::{Chain, OwnProtocol, OwnServer, OwnServerError, Shutdown};
-use ws_harness::check::{CheckError, CheckReport, check};
 use ws_harness::circuit_breaker::{
     CallError, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerState, CircuitOpen,
 };
@@ -33,16 +32,16 @@ use ws_harness::config::{
     CONFIG_FILE_NAME, CONFIG_FILE_VAR, ConfigError, ConfigSource, DockerEnvironment, Environment,
     ProcessEnvironment, TranscriptWindow, UnknownTier,
 };
+use ws_harness::config::{Template, TemplateError};
 use ws_harness::container::engine::{Candidate, EngineSettingError, FoundBy, search_order};
 use ws_harness::container::{
     CONTAINER_LABEL, ComposeError, ContainerError, ContainerRef, NoEngine, ProbeOutcome, Tried,
 };
 use ws_harness::container::{ImageError, ServiceImageError, reference_image};
 use ws_harness::scenario::{
-    Action, Expectation, MatcherTemplate, Mistake, ScenarioError, ScenarioFile, Step, StepError,
-    StepFailure, StepOutcome, StepUsers, UserOutcome,
+    Action, CheckError, CheckReport, Expectation, MatcherTemplate, Mistake, ScenarioError,
+    ScenarioFile, Step, StepError, StepFailure, StepOutcome, StepUsers, UserOutcome, check,
 };
-use ws_harness::template::{Template, TemplateError};
 // The testcontainers items exist with that feature only (CI builds it).
 #[cfg(feature = "testcontainers")]
 use ws_harness::container::{RequestError, ServiceRequest};

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use ws_harness::check::{CheckReport, check};
 use ws_harness::config::ContractSource;
 use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
+use ws_harness::scenario::{CheckReport, check};
 use ws_harness::scenario::{Mistake, ScenarioError, ScenarioFile, StepError};
 use ws_harness::{BackendKind, RealWebSocketTestConfig, TestClientFactory};
 
@@ -24,12 +24,7 @@ fn scenario_path(name: &str) -> PathBuf {
 }
 
 fn in_process() -> RealWebSocketTestConfig {
-    RealWebSocketTestConfig::builder()
-        .without_environment()
-        .backend([BackendKind::InProcess])
-        .event_timeout(Duration::from_secs(3))
-        .build()
-        .unwrap()
+    common::in_process_config(Duration::from_secs(3))
 }
 
 /// The mistake in `text`, as its message.

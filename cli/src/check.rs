@@ -38,7 +38,7 @@ pub(crate) async fn run(args: CheckArgs) -> Result<bool, Box<dyn std::error::Err
         builder = builder.concurrent_connections(users);
         scenario.users = Some(users);
     }
-    let report = ws_harness::check::check(builder.build()?, &scenario).await?;
+    let report = ws_harness::scenario::check(builder.build()?, &scenario).await?;
     if args.json {
         println!("{}", report.to_json());
     } else {

@@ -205,18 +205,23 @@ fn check_runs_the_golden_path_in_process_and_passes() {
     );
 }
 
+/// `text` written as `name` in a directory of this test process.
+fn scenario_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ws-harness-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// A scenario file of one's own: each step per user with its latency,
 /// exit 1 when a step fails, exit 2 for a mistake in the file.
 #[test]
 fn check_runs_a_scenario_file_and_exits_by_its_verdict() {
-    let dir = std::env::temp_dir().join(format!("ws-harness-cli-scenario-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ping = dir.join("ping.toml");
-    std::fs::write(
-        &ping,
+    let ping = scenario_file(
+        "ping.toml",
         "[users]\ncount = 2\nprefix = \"pinger\"\n\n[[step]]\nsend = { type = \"ping\", nonce = \"${user}\" }\n\n[[step]]\nname = \"pong\"\nexpect = { kind = \"pong\", with = { nonce = \"${user}\" } }\n",
-    )
-    .unwrap();
+    );
     let output = check(&["--scenario", ping.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
@@ -235,12 +240,10 @@ fn check_runs_a_scenario_file_and_exits_by_its_verdict() {
     );
 
     // --users wins over the file's count; a wrong nonce fails with exit 1.
-    let wrong = dir.join("wrong.toml");
-    std::fs::write(
-        &wrong,
+    let wrong = scenario_file(
+        "wrong.toml",
         "[[step]]\nsend = { type = \"ping\", nonce = \"a\" }\n[[step]]\nexpect = { kind = \"pong\", with = { nonce = \"b\" } }\nwithin = \"200ms\"\n",
-    )
-    .unwrap();
+    );
     let output = check(&[
         "--scenario",
         wrong.to_str().unwrap(),
@@ -261,12 +264,10 @@ fn check_runs_a_scenario_file_and_exits_by_its_verdict() {
         "{report}"
     );
 
-    let bad = dir.join("bad.toml");
-    std::fs::write(
-        &bad,
+    let bad = scenario_file(
+        "bad.toml",
         "[[step]]\nsend = { type = \"ping\" }\nexpect = \"pong\"\n",
-    )
-    .unwrap();
+    );
     let output = check(&["--scenario", bad.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
@@ -518,14 +519,11 @@ async fn load_counts_errors_by_kind_and_fails() {
 /// refused by name.
 #[test]
 fn load_runs_a_scenario_and_merges_the_reports_of_several_machines() {
-    let dir = std::env::temp_dir().join(format!("ws-harness-cli-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ping = dir.join("ping.toml");
-    std::fs::write(
-        &ping,
+    let ping = scenario_file(
+        "load-ping.toml",
         "name = \"ping\"\n[[step]]\nsend = { type = \"ping\", nonce = \"${user}-${n}\" }\n[[step]]\nname = \"pong\"\nexpect = { kind = \"pong\", with = { nonce = \"${user}-${n}\" } }\n",
-    )
-    .unwrap();
+    );
+    let dir = ping.parent().unwrap();
     let backend = ws_harness::chain::InProcessBackend::start().unwrap();
     let load = |prefix: &str, report: &std::path::Path| {
         common::output_within(

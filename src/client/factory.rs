@@ -107,7 +107,7 @@ pub enum ClientError {
         user: String,
         /// Why.
         #[source]
-        source: crate::template::TemplateError,
+        source: crate::config::TemplateError,
     },
 }
 

@@ -20,10 +20,10 @@ pub use transcript::{ReceivedFrame, Transcript};
 
 use crate::access::{SizeLimits, Socket, TokenIn};
 use crate::chain::BackendInfo;
+use crate::config::Template;
 use crate::config::TranscriptWindow;
 use crate::contract::{ContractStream, Violation};
 use crate::protocol::{ClientMessage, Scenario, UserMessage};
-use crate::template::Template;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytesize::ByteSize;
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -342,9 +342,6 @@ impl TestClient {
     /// How the contract says this service resumes.
     fn contract_resume(&self) -> Result<Resume, ClientError> {
         let settings = self.contract.contract().settings();
-        if settings.sequence_field.is_none() {
-            return Err(self.not_described("contract.sequence_field"));
-        }
         let Some(frame) = settings.resume_frame.clone() else {
             return Err(self.not_described("contract.resume_frame"));
         };
@@ -352,6 +349,15 @@ impl TestClient {
             frame,
             reply: settings.resume_reply.clone(),
         })
+    }
+
+    /// Resuming needs the contract's sequence field: the value to resume
+    /// after.
+    fn require_sequence(&self) -> Result<(), ClientError> {
+        match self.transcript.sequence_field() {
+            Some(_) => Ok(()),
+            None => Err(self.not_described("contract.sequence_field")),
+        }
     }
 
     fn not_described(&self, setting: &'static str) -> ClientError {
@@ -436,6 +442,7 @@ impl TestClient {
     /// sequence field or resume frame (checked before reconnecting); else
     /// as [`reconnect_and_resume_with`](Self::reconnect_and_resume_with).
     pub async fn reconnect_and_resume(&mut self) -> Result<ResumeReport, ClientError> {
+        self.require_sequence()?;
         let resume = self.contract_resume()?;
         self.reconnect_and_resume_with(&resume).await
     }
@@ -445,13 +452,15 @@ impl TestClient {
     /// for `resume.reply` when it names one.
     ///
     /// # Errors
-    /// [`ClientError`] when connecting fails, [`ClientError::ResumeFrame`]
-    /// when the frame cannot be filled in, or [`ClientError::Expectation`]
-    /// when no reply arrives.
+    /// [`ClientError::ResumeNotDescribed`] when the contract has no
+    /// sequence field (checked before reconnecting); [`ClientError`] when
+    /// connecting fails, [`ClientError::ResumeFrame`] when the frame cannot
+    /// be filled in, or [`ClientError::Expectation`] when no reply arrives.
     pub async fn reconnect_and_resume_with(
         &mut self,
         resume: &Resume,
     ) -> Result<ResumeReport, ClientError> {
+        self.require_sequence()?;
         self.reconnect().await?;
         let resumed_from = self.last_sequence();
         self.send_resume(&resume.frame, resumed_from).await?;

@@ -1,6 +1,6 @@
 //! The `contract.*` settings' types.
 
-use crate::template::Template;
+use crate::config::Template;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -15,6 +15,7 @@ mod read;
 mod rules;
 mod service;
 mod settings;
+mod template;
 mod tier;
 
 pub use access::{BadHeader, ConfiguredToken, HandshakeHeaders, TlsSettings};
@@ -30,6 +31,7 @@ pub use limits::TranscriptWindow;
 pub(crate) use limits::{DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_MESSAGE_SIZE};
 pub(crate) use service::REFERENCE_PORT;
 pub use service::{BadReadiness, Readiness, ServiceDefinition, ServiceSource};
+pub use template::{Template, TemplateError};
 pub use tier::{BackendKind, UnknownTier};
 
 use crate::protocol::auth::TEST_JWT_SECRET;

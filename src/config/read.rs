@@ -5,8 +5,8 @@ use super::{
     BackendKind, ConfigSource, ContractSource, Describes, OwnerRule, Readiness, SequenceRule,
     UnknownKinds, UnknownTier,
 };
+use crate::config::Template;
 use crate::protocol::EventType;
-use crate::template::Template;
 use bytesize::ByteSize;
 use std::collections::BTreeMap;
 use std::fmt;

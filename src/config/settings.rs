@@ -9,8 +9,8 @@ use super::{
     Describes, HandshakeHeaders, OwnerRule, Readiness, RealWebSocketTestConfig, SequenceRule,
     UnknownKinds,
 };
+use crate::config::Template;
 use crate::protocol::EventType;
-use crate::template::Template;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,10 +3,10 @@
 
 use super::schema::{Compiler, Schema};
 use super::{Contract, Direction, Inner};
+use crate::config::Template;
 use crate::config::{
     ConfigSource, ContractSettings, ContractSource, Describes, RealWebSocketTestConfig,
 };
-use crate::template::Template;
 use once_cell::sync::Lazy;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -175,15 +175,8 @@ impl LoadReport {
                 .collect::<serde_json::Map<_, _>>()
                 .into()
         };
-        json!({
+        let mut report = json!({
             "passed": self.passed(),
-            "scenario": self.scenario,
-            "url": self.url.as_str(),
-            "users": self.users,
-            "runs_per_user": self.runs_per_user,
-            "connected": self.connected,
-            "completed_runs": self.completed_runs,
-            "frames": self.frames,
             "connect_elapsed_s": self.connect_elapsed.as_secs_f64(),
             "connects_per_second": self.connects_per_second(),
             "elapsed_s": self.elapsed.as_secs_f64(),
@@ -196,7 +189,6 @@ impl LoadReport {
                 step["name"] = name.as_str().into();
                 step
             }).collect::<Vec<_>>(),
-            "errors": self.errors,
             "violations": self.violations.iter().map(|(rule, (count, example))| json!({
                 "rule": rule.as_str(),
                 "count": count,
@@ -205,7 +197,29 @@ impl LoadReport {
             "server_rss_before_bytes": self.server_rss.map(|(b, _)| b),
             "server_rss_peak_bytes": self.server_rss.map(|(_, p)| p),
             "server_rss_per_connection_bytes": self.server_rss.map(|(b, p)| p.saturating_sub(b) / self.connected.max(1)),
-        })
+        });
+        for (key, value) in self.counts() {
+            report[key] = value;
+        }
+        report
+    }
+
+    /// What the report counts, as the JSON and the file both write it.
+    fn counts(&self) -> serde_json::Map<String, Value> {
+        let counts = json!({
+            "scenario": self.scenario,
+            "url": self.url.as_str(),
+            "users": self.users,
+            "runs_per_user": self.runs_per_user,
+            "connected": self.connected,
+            "completed_runs": self.completed_runs,
+            "frames": self.frames,
+            "errors": self.errors,
+        });
+        match counts {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object"),
+        }
     }
 }
 
@@ -273,16 +287,8 @@ impl LoadReport {
     /// # Errors
     /// [`ReportFileError::Io`] when the file cannot be written.
     pub fn to_file(&self, path: &Path) -> Result<(), ReportFileError> {
-        let file = json!({
+        let mut file = json!({
             FORMAT.0: FORMAT.1,
-            "scenario": self.scenario,
-            "url": self.url.as_str(),
-            "users": self.users,
-            "runs_per_user": self.runs_per_user,
-            "connected": self.connected,
-            "completed_runs": self.completed_runs,
-            "frames": self.frames,
-            "errors": self.errors,
             "violations": self.violations.values().map(|(count, v)| json!({
                 "rule": v.rule.as_str(), "count": count, "pointer": v.pointer,
                 "message": v.message, "frame": v.frame,
@@ -294,6 +300,9 @@ impl LoadReport {
             "run": encode(&self.run_us),
             "steps": self.steps.iter().map(|(name, h)| json!({"name": name, "histogram": encode(h)})).collect::<Vec<_>>(),
         });
+        for (key, value) in self.counts() {
+            file[key] = value;
+        }
         let text = serde_json::to_string_pretty(&file).expect("JSON of a report");
         std::fs::write(path, text + "\n").map_err(|source| ReportFileError::Io {
             path: path.to_owned(),

@@ -3,7 +3,7 @@
 
 use super::{Action, Expectation, MatcherTemplate, ScenarioFile, Step, StepFailure, StepUsers};
 use crate::client::Resume;
-use crate::template::{Template, TemplateError};
+use crate::config::{Template, TemplateError};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,20 +11,6 @@ use std::time::Duration;
 /// The variables every template may use; a `capture` adds its names for
 /// the steps after it.
 pub(super) const BUILT_IN_VARIABLES: [&str; 5] = ["user", "subject", "n", "uuid", "now"];
-
-/// The keys a step may have.
-const STEP_KEYS: [&str; 10] = [
-    "name",
-    "users",
-    "send",
-    "expect",
-    "expect_nothing",
-    "sleep",
-    "reconnect",
-    "close",
-    "within",
-    "capture",
-];
 
 /// The keys that say what a step does; a step has exactly one.
 const ACTIONS: [&str; 6] = [
@@ -35,6 +21,9 @@ const ACTIONS: [&str; 6] = [
     "reconnect",
     "close",
 ];
+
+/// The keys a step may have besides its action.
+const OPTIONS: [&str; 4] = ["name", "users", "within", "capture"];
 
 /// A scenario that cannot be had or run, or that failed. Its `Debug` is
 /// its message, so `unwrap` shows it whole.
@@ -99,7 +88,7 @@ pub enum Mistake {
     /// A value of the wrong shape.
     #[error("`{key}` {problem}; e.g. {example}")]
     BadValue {
-        /// The key.
+        /// The step's key (or the file's, `users.count`).
         key: String,
         /// What is wrong with its value.
         problem: String,
@@ -281,7 +270,9 @@ fn read_step(
     line: usize,
     known: &mut Vec<String>,
 ) -> Result<Step, Mistake> {
-    if let Some(key) = table.keys().find(|k| !STEP_KEYS.contains(&k.as_str())) {
+    if let Some(key) =
+        (table.keys()).find(|k| !ACTIONS.contains(&k.as_str()) && !OPTIONS.contains(&k.as_str()))
+    {
         return Err(Mistake::UnknownKey(key.clone()));
     }
     let actions: Vec<&str> = ACTIONS

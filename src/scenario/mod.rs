@@ -1,5 +1,6 @@
-//! Scenario files: the steps `ws-harness check` and `ws-harness load` run
-//! for each user, for any protocol, and that a test runs as one test.
+//! Scenario files: the steps `ws-harness check` ([`check`]) and
+//! `ws-harness load` run for each user, for any protocol, and that a test
+//! runs as one test.
 //!
 //! A scenario file is TOML (its JSON Schema is
 //! `docs/scenario.schema.json`; the page is `docs/scenarios.md`): the
@@ -30,16 +31,18 @@
 //! # }
 //! ```
 
+mod check;
 mod file;
 mod run;
 
+pub use check::{CheckError, CheckReport, check};
 pub use file::{Mistake, ScenarioError};
 #[cfg(feature = "load")]
 pub(crate) use run::{Observer, Pace};
 pub use run::{StepError, StepFailure, StepOutcome, UserOutcome};
 
 use crate::client::{FrameMatcher, Resume, event, frame};
-use crate::template::{Template, TemplateError};
+use crate::config::{Template, TemplateError};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;

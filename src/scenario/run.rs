@@ -3,9 +3,9 @@
 
 use super::{Action, Expectation, ScenarioError, ScenarioFile, Step};
 use crate::client::{ClientError, ExpectationFailed, TestClient, TestClientFactory};
+use crate::config::TemplateError;
 use crate::config::TranscriptWindow;
 use crate::contract::Violation;
-use crate::template::TemplateError;
 use crate::with_sources;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use tokio::sync::{Barrier, Semaphore};
 /// What one user's run of a scenario did.
 #[derive(Debug)]
 pub struct UserOutcome {
-    /// The user.
+    /// The user's name (its client's `user_id`).
     pub user: String,
     /// Who the service sees: its token's subject (else the user's name).
     pub subject: String,
@@ -46,7 +46,7 @@ pub struct StepOutcome {
 /// A step that failed, or a user that could not connect (step 0).
 #[derive(Debug)]
 pub struct StepFailure {
-    /// The user.
+    /// The name of the user that failed.
     pub user: String,
     /// The step, counted from 1; 0 when the user could not connect.
     pub step: usize,
@@ -83,7 +83,7 @@ pub enum StepError {
         name: String,
         /// Its JSON pointer.
         pointer: String,
-        /// The frame.
+        /// The frame it was looked for in.
         frame: Value,
     },
 }

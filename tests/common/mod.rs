@@ -17,6 +17,17 @@ use ws_harness::process::ServerProcess;
 use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::server::{Server, ServerConfig};
 
+/// Settings of no file or variable for the built-in reference server in
+/// this process, each expectation waiting `event_timeout`.
+pub fn in_process_config(event_timeout: Duration) -> ws_harness::RealWebSocketTestConfig {
+    ws_harness::RealWebSocketTestConfig::builder()
+        .without_environment()
+        .backend([ws_harness::BackendKind::InProcess])
+        .event_timeout(event_timeout)
+        .build()
+        .unwrap()
+}
+
 /// How long a test waits for any one frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 

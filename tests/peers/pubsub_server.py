@@ -15,23 +15,16 @@ Prints `listening on PORT`."""
 
 import argparse
 import asyncio
-import base64
 import json
 
+from token_subject import subject
 from websockets.asyncio.server import serve
+
 
 BUG = None
 ROOMS = {}
 
 
-def subject(request):
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    try:
-        payload = token.split(".")[1]
-        payload += "=" * (-len(payload) % 4)
-        return json.loads(base64.urlsafe_b64decode(payload))["sub"]
-    except (IndexError, KeyError, ValueError):
-        return None
 
 
 class Member:

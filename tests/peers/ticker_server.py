@@ -16,20 +16,10 @@ after_done. Prints `listening on PORT`."""
 
 import argparse
 import asyncio
-import base64
 import json
 
+from token_subject import subject
 from websockets.asyncio.server import serve
-
-
-def subject(request):
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    try:
-        payload = token.split(".")[1]
-        payload += "=" * (-len(payload) % 4)
-        return json.loads(base64.urlsafe_b64decode(payload))["sub"]
-    except (IndexError, KeyError, ValueError):
-        return None
 
 
 ARGS = None

@@ -2,12 +2,12 @@
 //! for many users at once, with a report a person reads at a glance (or
 //! JSON for machines).
 
+use super::{ScenarioError, ScenarioFile, UserOutcome};
 use crate::chain::{BackendInfo, TierAttempt, TierOutcome};
 use crate::client::{ClientError, TestClientFactory};
 use crate::config::{ContractSource, RealWebSocketTestConfig};
 use crate::contract::{Rule, Violation};
 use crate::faults::{FaultError, FaultProxy};
-use crate::scenario::{ScenarioError, ScenarioFile, UserOutcome};
 use crate::with_sources;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -251,8 +251,7 @@ fn tier_json(attempt: &TierAttempt) -> Value {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use ws_harness::check::check;
-/// use ws_harness::scenario::ScenarioFile;
+/// use ws_harness::scenario::{ScenarioFile, check};
 /// use ws_harness::RealWebSocketTestConfig;
 ///
 /// let config = RealWebSocketTestConfig::builder().without_environment().concurrent_connections(3).build().unwrap();

@@ -1,6 +1,6 @@
 //! [`Template`]: a frame written as JSON whose strings may hold `${name}`
 //! placeholders, filled in when the frame is sent (a scenario's `send`, the
-//! contract's resume frame).
+//! contract's resume frame, `contract.resume_frame`).
 
 use serde_json::Value;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::str::FromStr;
 ///
 /// ```
 /// use serde_json::json;
-/// use ws_harness::template::Template;
+/// use ws_harness::config::Template;
 ///
 /// let template: Template = r#"{"op": "resume", "after": "${last}", "note": "from ${user}"}"#.parse().unwrap();
 /// assert_eq!(template.variables().collect::<Vec<_>>(), ["last", "user"]);
