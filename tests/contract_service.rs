@@ -50,7 +50,7 @@ async fn conforming_frames_pass_and_the_reference_rules_do_not_fire() {
 async fn each_fault_is_reported_with_its_rule() {
     let server = PythonPeer::start("ticker_server.py", &[]);
     let unknown = format!(
-        "contract violation (unknown kind) at /kind: `tock` is not a kind the {CONTRACT} contract names (done, tick); frame: "
+        "contract violation (unknown kind) at /kind: `tock` is not a kind the {CONTRACT} contract names (done, resumed, tick); frame: "
     );
     let cases = [
         (

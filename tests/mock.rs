@@ -216,7 +216,7 @@ async fn a_python_client_that_breaks_the_services_contract_is_caught() {
     assert!(report.starts_with(&expected_head), "{report}");
     assert!(
         report.ends_with(
-            "contract names (start); frame: {\"op\":\"stop\"}\n    -> contract violation (not JSON) at the frame: the frame is not a JSON object; frame: start please"
+            "contract names (resume, start); frame: {\"op\":\"stop\"}\n    -> contract violation (not JSON) at the frame: the frame is not a JSON object; frame: start please"
         ),
         "{report}"
     );
