@@ -61,6 +61,12 @@ impl Template {
         Ok(Self { value, variables })
     }
 
+    /// The JSON as written, its placeholders unfilled.
+    #[must_use]
+    pub fn as_written(&self) -> &Value {
+        &self.value
+    }
+
     /// The names of its placeholders, each once, in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.variables.iter().map(String::as_str)

@@ -172,23 +172,24 @@ impl MatcherTemplate {
         lookup: &impl Fn(&str) -> Option<Value>,
     ) -> Result<FrameMatcher, TemplateError> {
         let pattern = self.with.as_ref().map(|t| t.render(lookup)).transpose()?;
-        Ok(match (&self.kind, pattern) {
+        Ok(self.matcher(pattern))
+    }
+
+    fn matcher(&self, pattern: Option<Value>) -> FrameMatcher {
+        match (&self.kind, pattern) {
             (Some(kind), Some(pattern)) => event(kind.as_str()).with(pattern),
             (Some(kind), None) => event(kind.as_str()),
             (None, Some(pattern)) => frame(pattern),
             (None, None) => frame(Value::Object(serde_json::Map::new())),
-        })
+        }
     }
 }
 
 impl fmt::Display for MatcherTemplate {
+    /// As the matcher says itself, placeholders unfilled.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.kind, &self.with) {
-            (Some(kind), Some(with)) => write!(f, "{kind} {with}"),
-            (Some(kind), None) => f.write_str(kind),
-            (None, Some(with)) => write!(f, "a frame with {with}"),
-            (None, None) => f.write_str("any frame"),
-        }
+        let written = self.with.as_ref().map(|t| t.as_written().clone());
+        self.matcher(written).fmt(f)
     }
 }
 
