@@ -663,6 +663,16 @@ pub(crate) fn load_plan(users: usize, runs: usize, server_pid: Option<u32>) -> L
 pub(crate) fn load(bench: &Bench, url: &url::Url, access: &Access, plan: &LoadPlan) -> LoadReport {
     let mut config = bench.config.clone();
     config.contract.source = ContractSource::None;
+    // No frame is checked, but the golden path's `expect = { run = .. }`
+    // reads the run as the reference contract describes it.
+    config.contract.run_field = Some("message_id".to_owned());
+    config.contract.run_events = Some(
+        (config.required_agent_events.iter())
+            .map(|event| event.as_str().to_owned())
+            .collect(),
+    );
+    config.contract.terminal_kinds =
+        Some(vec!["agent_completed".to_owned(), "agent_error".to_owned()]);
     let backend = BackendInfo {
         tier: None,
         url: url.clone(),
