@@ -27,10 +27,20 @@ const EVENTS: [(&str, &str); 5] = [
     ),
 ];
 
-fn event(kind: &str, extra: &str, event_id: u64) -> String {
+fn event(kind: &str, extra: &str, event_id: u64, message_id: &str) -> String {
     format!(
-        r#"{{"type":"{kind}","event_id":{event_id},"timestamp":"2026-01-01T00:00:00.000Z","user_id":"floor","thread_id":"load","run_id":"floor-run","message_id":"floor","agent_name":"floor","critical":true{extra}}}"#
+        r#"{{"type":"{kind}","event_id":{event_id},"timestamp":"2026-01-01T00:00:00.000Z","user_id":"floor","thread_id":"load","run_id":"floor-run","message_id":"{message_id}","agent_name":"floor","critical":true{extra}}}"#
     )
+}
+
+/// The `message_id` of a `user_message` as serde_json writes it, found
+/// without parsing: the run its events belong to (`floor` if none).
+fn message_id(text: &str) -> &str {
+    const KEY: &str = r#""message_id":""#;
+    text.find(KEY)
+        .map(|at| &text[at + KEY.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("floor")
 }
 
 /// Serves until the listener fails, or, given `connections`, until that
@@ -54,13 +64,14 @@ async fn connection(stream: TcpStream) {
     };
     let mut event_id = 0;
     while let Some(Ok(frame)) = ws.next().await {
-        if !frame.is_text() {
+        let Message::Text(text) = frame else {
             continue;
-        }
+        };
+        let run = message_id(&text);
         for (kind, extra) in EVENTS {
             event_id += 1;
             if ws
-                .feed(Message::text(event(kind, extra, event_id)))
+                .feed(Message::text(event(kind, extra, event_id, run)))
                 .await
                 .is_err()
             {
