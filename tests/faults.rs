@@ -8,7 +8,7 @@
 mod common;
 
 use common::python::PythonPeer;
-use common::websocat::{ECHO, IMAGE, PORT, build_named_image};
+use common::websocat::echo_container;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use ws_harness::contract::Rule;
@@ -263,6 +263,24 @@ async fn each_corruption_breaks_the_connection() {
     }
 }
 
+/// Sends `start` with the client's user's downstream held at the proxy,
+/// gives the service the time to send the run, then resets the connection
+/// and lifts both faults.
+async fn cut_mid_run(faults: &FaultProxy, client: &mut TestClient, start: &serde_json::Value) {
+    let user = client.user().to_owned();
+    let hole = faults
+        .add(Toxic::timeout(Duration::ZERO).for_user(&user))
+        .unwrap();
+    client.send_json(start).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reset = faults
+        .add(Toxic::reset_peer(Duration::ZERO).for_user(&user))
+        .unwrap();
+    assert_broken(client).await;
+    faults.remove(hole);
+    faults.remove(reset);
+}
+
 /// The reconnect story: the run's events are held at the proxy, the
 /// connection is reset, and the client reconnects and resumes.
 async fn reset_mid_run_then_resume(
@@ -275,18 +293,9 @@ async fn reset_mid_run_then_resume(
     client.send_user_message("m-1", "first").await.unwrap();
     client.expect_required_events("m-1").await.unwrap();
 
-    let hole = faults
-        .add(Toxic::timeout(Duration::ZERO).for_user(user))
-        .unwrap();
-    client.send_user_message("m-2", "second").await.unwrap();
-    // The server has sent the run: give it the time, then cut.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let reset = faults
-        .add(Toxic::reset_peer(Duration::ZERO).for_user(user))
-        .unwrap();
-    assert_broken(&mut client).await;
-    faults.remove(hole);
-    faults.remove(reset);
+    let second =
+        json!({"type": "user_message", "message_id": "m-2", "thread_id": "t", "content": "second"});
+    cut_mid_run(&faults, &mut client, &second).await;
 
     if lossy_resume {
         // A service that loses an event when it replays.
@@ -361,13 +370,7 @@ async fn ticker_reset_mid_run_then_resume(server: &PythonPeer) -> Result<(), Str
         .await
         .unwrap();
 
-    let hole = faults.add(Toxic::timeout(Duration::ZERO)).unwrap();
-    client.send_json(&start("r-2", 3)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let reset = faults.add(Toxic::reset_peer(Duration::ZERO)).unwrap();
-    assert_broken(&mut client).await;
-    faults.remove(hole);
-    faults.remove(reset);
+    cut_mid_run(&faults, &mut client, &start("r-2", 3)).await;
 
     let report = client
         .reconnect_and_resume()
@@ -574,14 +577,8 @@ async fn each_toxic_is_observed_against_a_python_service() {
 #[tokio::test]
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn each_toxic_is_observed_against_websocat_in_the_container_tier() {
-    build_named_image().await;
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .service_image(IMAGE)
-        .service_port(PORT)
-        .service_cmd(ECHO)
-        .contract_source(ws_harness::config::ContractSource::None)
-        .require(BackendKind::Container)
+    let config = echo_container()
+        .await
         .event_timeout(Duration::from_secs(5))
         .build()
         .unwrap();

@@ -8,12 +8,11 @@
 mod common;
 
 use common::python::PythonPeer;
-use common::websocat::{ECHO, IMAGE, PORT, build_named_image};
+use common::websocat::echo_container;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use ws_harness::config::ContractSource;
 use ws_harness::protocol::auth::{JwtAuth, TEST_JWT_SECRET};
 use ws_harness::scenario::{CheckReport, check};
 use ws_harness::scenario::{Mistake, ScenarioError, ScenarioFile, StepError};
@@ -434,14 +433,8 @@ async fn each_bug_of_the_pubsub_service_fails_the_check_naming_step_user_and_rul
 #[tokio::test]
 #[ignore = "needs Docker and WEBSOCAT=<static websocat binary>; .ci/run runs it"]
 async fn the_echo_scenario_passes_against_websocat_in_the_container_tier() {
-    build_named_image().await;
-    let config = RealWebSocketTestConfig::builder()
-        .without_environment()
-        .service_image(IMAGE)
-        .service_port(PORT)
-        .service_cmd(ECHO)
-        .contract_source(ContractSource::None)
-        .require(BackendKind::Container)
+    let config = echo_container()
+        .await
         .concurrent_connections(4)
         .build()
         .unwrap();

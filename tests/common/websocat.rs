@@ -44,6 +44,19 @@ pub async fn build_named_image() {
     );
 }
 
+/// Settings for websocat's echo (`IMAGE`, built first) in the container
+/// tier, required, with no contract: the builder, to add to.
+pub async fn echo_container() -> ws_harness::ConfigBuilder {
+    build_named_image().await;
+    ws_harness::RealWebSocketTestConfig::builder()
+        .without_environment()
+        .service_image(IMAGE)
+        .service_port(PORT)
+        .service_cmd(ECHO)
+        .contract_source(ws_harness::config::ContractSource::None)
+        .require(ws_harness::BackendKind::Container)
+}
+
 /// A fresh directory of this process under the system's temporary one.
 pub fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ws-harness-{name}-{}", std::process::id()));
